@@ -1,0 +1,44 @@
+//! The wire protocol between the `redo` client binaries and the `redod` daemon.
+//!
+//! # Exchange order
+//!
+//! One connection carries exactly one request:
+//!
+//! ```text
+//! client                                   daemon
+//!   │ ClientHello (39 bytes, hand-encoded)   │
+//!   │ Frame(Request)                         │   (both in one write)
+//!   │ ─────────────────────────────────────▶ │
+//!   │                                        │ checks magic, version, identity
+//!   │  DaemonHello (39 bytes, hand-encoded)  │
+//!   │ ◀───────────────────────────────────── │
+//!   │  Frame(Event::Stderr / Stdout ...) *   │   zero or more
+//!   │  Frame(Event::Done { code })           │   exactly one, last
+//!   │ ◀───────────────────────────────────── │
+//! ```
+//!
+//! The hellos are fixed-size and hand-encoded ([`hello`]) so that a client and a daemon of
+//! different versions detect the mismatch *before* either decodes a bincode enum whose layout may
+//! have changed. When the daemon's verdict is not [`hello::Verdict::Accepted`] it closes the
+//! connection without reading the request.
+//!
+//! Every later message is a frame ([`codec`]): a 4-byte big-endian payload length followed by a
+//! bincode-2 payload. Lengths above [`MAX_FRAME`] are rejected before any allocation.
+//!
+//! The client closing the connection (Ctrl-C, crash) means "nobody waits for this request any
+//! more"; the daemon cancels what only this request was waiting for.
+//!
+//! Bump [`PROTOCOL_VERSION`] on any change to the types in [`msg`] or to the hello layout.
+
+pub mod codec;
+pub mod env;
+pub mod hello;
+pub mod msg;
+pub mod rundir;
+
+pub use codec::{Error, MAX_FRAME};
+pub use hello::{ClientHello, DaemonHello, HELLO_LEN, Identity, Verdict};
+pub use msg::{Build, BuildMode, BuildOptions, Command, Event, Request, Terminal};
+
+/// Version of the message types and hello layout. Part of the hello.
+pub const PROTOCOL_VERSION: u16 = 1;

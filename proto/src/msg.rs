@@ -1,0 +1,94 @@
+//! Request and event types carried in frames.
+//!
+//! Paths, arguments and environment entries are raw bytes: Unix file names need not be UTF-8,
+//! and a build tool must not lose a file because its name is not.
+
+use serde::{Deserialize, Serialize};
+pub use serde_bytes::ByteBuf;
+
+/// One client invocation. Sent once, right after the client hello.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub command: Command,
+    /// argv as the user typed it (argv[0] included); for messages and logs only.
+    pub argv: Vec<ByteBuf>,
+    /// The client's working directory, absolute.
+    pub cwd: ByteBuf,
+    /// The client's whole environment. A `.do` runs with the environment of whoever asked for
+    /// it, never the daemon's own (which is whatever the first client had, minutes ago).
+    pub env: Vec<(ByteBuf, ByteBuf)>,
+    /// The client's umask: files the daemon creates for this request, and the `.do` it starts,
+    /// use it.
+    pub umask: u32,
+    /// The job this client runs inside (`REDO_JOB`), for clients started by a `.do`.
+    pub parent_job: Option<u64>,
+    /// Directory of the client binaries. Put first on every `.do`'s `PATH` so that a build
+    /// started from a cargo target directory finds `redo-ifchange` without an install.
+    pub client_dir: ByteBuf,
+    pub terminal: Terminal,
+}
+
+/// What the client's stderr is connected to.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Terminal {
+    pub stderr_is_tty: bool,
+    /// Terminal width in columns, 0 when unknown.
+    pub columns: u16,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `redo` and `redo-ifchange`.
+    Build(Build),
+    /// `redo-ifcreate`: record "rebuild the running target if these appear".
+    Ifcreate { targets: Vec<ByteBuf> },
+    /// `redo-always`: the running target is out of date in every new session.
+    Always,
+    /// `redo-stamp`: BLAKE3 of the client's stdin, recorded but never consulted.
+    Stamp { hash: [u8; 32] },
+    /// `redo-whichdo`: the `.do` candidates of one target.
+    WhichDo { target: ByteBuf },
+    /// `redo --daemon-status`: a few lines about the daemon on stdout.
+    DaemonStatus,
+    /// `redo --daemon-stop`: the daemon drains (running jobs finish) and exits.
+    DaemonStop,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildMode {
+    /// `redo`: rebuild each target unconditionally, one after another, stop at the first failure.
+    Redo,
+    /// `redo-ifchange`: bring the targets up to date, in parallel.
+    Ifchange,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub mode: BuildMode,
+    pub targets: Vec<ByteBuf>,
+    pub options: BuildOptions,
+}
+
+/// Options that concern only this invocation. Options that nested commands inherit (`-xx`,
+/// `-s`, `-k`, ...) are not here: the client exports them into the request environment as
+/// `REDO_*=1`, exactly as goredo does, and the daemon reads them from there.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildOptions {
+    /// `-j N`; `Some(0)` means unlimited. `None`: `REDO_JOBS`, else 1.
+    pub jobs: Option<u32>,
+    /// `-x`: trace the `.do` files this invocation starts (`sh -ex`).
+    pub trace: bool,
+    /// `-f`: skip the out-of-date check.
+    pub force: bool,
+}
+
+/// Daemon → client, after the daemon hello.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes for the client's stderr: relayed `.do` stderr and redo's own messages.
+    Stderr(ByteBuf),
+    /// Bytes for the client's stdout (listing commands).
+    Stdout(ByteBuf),
+    /// Last event: the client exits with this code.
+    Done { code: i32 },
+}

@@ -1,0 +1,89 @@
+//! The socket rule: where the daemon of a project listens.
+//!
+//! `$XDG_RUNTIME_DIR/redo/<name>-<hash>/` (or `/tmp/redo-<uid>/<name>-<hash>/` without a usable
+//! `XDG_RUNTIME_DIR`), where `<hash>` is FNV-1a-64 of the project root's bytes and `<name>` a
+//! sanitised prefix of its last component for people reading `ls`. The directory is 0700 and
+//! owned by the user; clients refuse it otherwise.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The daemon's socket, inside the runtime dir.
+pub const SOCKET: &str = "sock";
+/// Pid file; the daemon holds an exclusive `flock` on it for its whole life.
+pub const PID: &str = "pid";
+/// Taken by a client while it starts a daemon, so that concurrent clients start only one.
+pub const START_LOCK: &str = "start.lock";
+/// The daemon's stdout, stderr and tracing output.
+pub const LOG: &str = "daemon.log";
+
+/// FNV-1a, 64 bit: stable across toolchains (unlike `DefaultHasher`), no dependency.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Base directory holding the runtime dirs of all projects of this user.
+pub fn base_dir(xdg_runtime_dir: Option<&OsStr>, uid: u32) -> PathBuf {
+    match xdg_runtime_dir.map(Path::new) {
+        Some(d) if d.is_absolute() => d.join("redo"),
+        _ => PathBuf::from(format!("/tmp/redo-{uid}")),
+    }
+}
+
+/// Runtime directory of the daemon serving the project rooted at `root` (absolute, clean).
+pub fn runtime_dir(root: &Path, xdg_runtime_dir: Option<&OsStr>, uid: u32) -> PathBuf {
+    let name: String = root
+        .file_name()
+        .map(|n| n.as_bytes())
+        .unwrap_or(b"root")
+        .iter()
+        .take(24)
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    base_dir(xdg_runtime_dir, uid).join(format!(
+        "{name}-{:016x}",
+        fnv1a64(root.as_os_str().as_bytes())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let d = runtime_dir(
+            Path::new("/home/u/my proj"),
+            Some(OsStr::new("/run/user/1000")),
+            1000,
+        );
+        let s = d.to_str().unwrap();
+        assert!(s.starts_with("/run/user/1000/redo/my_proj-"), "{s}");
+        assert_eq!(s.len(), "/run/user/1000/redo/my_proj-".len() + 16);
+        let t = runtime_dir(Path::new("/"), None, 5);
+        assert!(t.to_str().unwrap().starts_with("/tmp/redo-5/root-"));
+        // A relative XDG_RUNTIME_DIR is ignored, as the XDG spec requires.
+        assert!(base_dir(Some(OsStr::new("rel")), 5).starts_with("/tmp/redo-5"));
+    }
+
+    #[test]
+    fn distinct_roots_distinct_dirs() {
+        assert_ne!(
+            runtime_dir(Path::new("/a/x"), None, 1),
+            runtime_dir(Path::new("/b/x"), None, 1)
+        );
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+    }
+}

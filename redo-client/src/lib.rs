@@ -1,0 +1,128 @@
+//! The redo clients: one small, synchronous, std-only library behind every `redo*` binary.
+//!
+//! A client parses its command line, finds the project's daemon (starting it when absent, see
+//! [`daemon`]), sends one request carrying argv, cwd, environment, umask and parent job, relays
+//! the events the daemon streams back to its own stderr/stdout, and exits with the code the
+//! daemon sends. It holds no build logic: it is the hot path of every nested `redo-ifchange`, so
+//! it does as little as a process can (no runtime, a handful of syscalls, one write).
+
+pub mod args;
+pub mod daemon;
+pub mod exchange;
+
+use args::{DaemonVerb, Parsed};
+use redo_proto::msg::ByteBuf;
+use redo_proto::{Build, BuildMode, Command};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStringExt;
+
+/// The client commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Redo,
+    Ifchange,
+    Ifcreate,
+    Always,
+    Stamp,
+    Whichdo,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Redo => "redo",
+            Tool::Ifchange => "redo-ifchange",
+            Tool::Ifcreate => "redo-ifcreate",
+            Tool::Always => "redo-always",
+            Tool::Stamp => "redo-stamp",
+            Tool::Whichdo => "redo-whichdo",
+        }
+    }
+
+    /// Commands that take the build options (-j, -x, -k, ...).
+    pub fn builds(self) -> bool {
+        matches!(self, Tool::Redo | Tool::Ifchange)
+    }
+}
+
+/// Prints `msg` prefixed with the tool name and exits 1.
+pub fn fail(tool: Tool, msg: impl std::fmt::Display) -> ! {
+    let _ = writeln!(std::io::stderr(), "{}: {msg}", tool.name());
+    std::process::exit(1)
+}
+
+fn bytes(v: Vec<std::ffi::OsString>) -> Vec<ByteBuf> {
+    v.into_iter().map(|s| ByteBuf::from(s.into_vec())).collect()
+}
+
+/// Entry point of every client binary.
+pub fn main(tool: Tool) -> ! {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let inv = match args::parse(tool, argv.get(1..).unwrap_or_default()) {
+        Parsed::Run(inv) => inv,
+        Parsed::Help(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            std::process::exit(0)
+        }
+        Parsed::Version => {
+            println!(
+                "{} {} (redo with a build daemon; goredo 1.x compatible)",
+                tool.name(),
+                env!("CARGO_PKG_VERSION")
+            );
+            std::process::exit(0)
+        }
+        Parsed::Usage(line) => {
+            let _ = writeln!(std::io::stderr(), "{line}");
+            std::process::exit(2)
+        }
+    };
+    let command = match tool {
+        Tool::Redo if inv.daemon == DaemonVerb::Status => Command::DaemonStatus,
+        Tool::Redo if inv.daemon == DaemonVerb::Stop => Command::DaemonStop,
+        Tool::Redo | Tool::Ifchange => Command::Build(Build {
+            mode: if tool == Tool::Redo {
+                BuildMode::Redo
+            } else {
+                BuildMode::Ifchange
+            },
+            targets: bytes(inv.operands),
+            options: inv.build,
+        }),
+        Tool::Ifcreate => Command::Ifcreate {
+            targets: bytes(inv.operands),
+        },
+        Tool::Always => Command::Always,
+        Tool::Stamp => Command::Stamp {
+            hash: hash_stdin(tool),
+        },
+        Tool::Whichdo => Command::WhichDo {
+            target: ByteBuf::from(
+                inv.operands
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+                    .into_vec(),
+            ),
+        },
+    };
+    let code = exchange::run(tool, command, &argv, &inv.exported);
+    std::process::exit(code)
+}
+
+fn hash_stdin(tool: Tool) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => fail(tool, format!("cannot read stdin: {e}")),
+        }
+    }
+    *hasher.finalize().as_bytes()
+}

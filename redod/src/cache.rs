@@ -1,0 +1,163 @@
+//! What the daemon remembers between builds: parsed `.rec` files and content hashes.
+//!
+//! Both are keyed by path and validated by the file's current stat, so a stale entry is never
+//! used: a `.rec` is re-read when its size, inode, ctime or mtime differ from when it was
+//! parsed; a hash is reused only for the exact same inode data. This is what makes a no-op
+//! build read almost nothing: one `stat` per file instead of a read and a parse.
+
+use crate::fsys::{Fs, Hash, Stamp};
+use crate::state::{self, ParseError, Rec};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind, still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub enum Loaded {
+    Missing,
+    Ok(Arc<Rec>),
+    Corrupt(ParseError),
+}
+
+#[derive(Default)]
+pub struct RecCache {
+    map: Mutex<HashMap<PathBuf, (Stamp, Arc<Rec>)>>,
+}
+
+impl RecCache {
+    /// The parsed state file at `path`, from memory when the file is unchanged on disk.
+    pub fn load(&self, fs: &dyn Fs, path: &Path) -> io::Result<Loaded> {
+        let Some(meta) = fs.stat(path)? else {
+            lock(&self.map).remove(path);
+            return Ok(Loaded::Missing);
+        };
+        if let Some((stamp, rec)) = lock(&self.map).get(path) {
+            if *stamp == meta.stamp {
+                return Ok(Loaded::Ok(rec.clone()));
+            }
+        }
+        let Some(bytes) = fs.read(path)? else {
+            return Ok(Loaded::Missing);
+        };
+        match state::parse(&bytes) {
+            Ok(rec) => {
+                let rec = Arc::new(rec);
+                lock(&self.map).insert(path.to_path_buf(), (meta.stamp, rec.clone()));
+                Ok(Loaded::Ok(rec))
+            }
+            Err(e) => {
+                lock(&self.map).remove(path);
+                Ok(Loaded::Corrupt(e))
+            }
+        }
+    }
+
+    /// Remembers a state file the daemon has just committed, with its stat after the rename.
+    pub fn store(&self, path: PathBuf, stamp: Stamp, rec: Arc<Rec>) {
+        lock(&self.map).insert(path, (stamp, rec));
+    }
+
+    pub fn forget(&self, path: &Path) {
+        lock(&self.map).remove(path);
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Content hashes by path and exact inode data.
+#[derive(Default)]
+pub struct Hashes {
+    map: Mutex<HashMap<PathBuf, (Stamp, Hash)>>,
+}
+
+impl Hashes {
+    /// BLAKE3 of `path`, whose current stat is `stamp`. With `reuse` false (trust mode `none`)
+    /// the file is always read: that mode promises to trust nothing but content.
+    pub fn hash(&self, fs: &dyn Fs, path: &Path, stamp: &Stamp, reuse: bool) -> io::Result<Hash> {
+        if reuse {
+            if let Some((s, h)) = lock(&self.map).get(path) {
+                if s == stamp {
+                    return Ok(*h);
+                }
+            }
+        }
+        let h = fs.hash(path)?;
+        lock(&self.map).insert(path.to_path_buf(), (*stamp, h));
+        Ok(h)
+    }
+
+    /// Remembers the hash of a file the daemon has just written.
+    pub fn store(&self, path: PathBuf, stamp: Stamp, hash: Hash) {
+        lock(&self.map).insert(path, (stamp, hash));
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::mem::MemFs;
+
+    #[test]
+    fn rec_cache_revalidates_by_stat() {
+        let fs = MemFs::default();
+        let cache = RecCache::default();
+        let p = Path::new("/p/.redo/t.rec");
+        assert!(matches!(cache.load(&fs, p).unwrap(), Loaded::Missing));
+        fs.write("/p/.redo/t.rec", "Build: one\n");
+        let Loaded::Ok(a) = cache.load(&fs, p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(a.build, "one");
+        let Loaded::Ok(b) = cache.load(&fs, p).unwrap() else {
+            panic!()
+        };
+        assert!(Arc::ptr_eq(&a, &b), "unchanged file must come from memory");
+        fs.rewrite("/p/.redo/t.rec", "Build: two\n");
+        let Loaded::Ok(c) = cache.load(&fs, p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.build, "two");
+        fs.rewrite("/p/.redo/t.rec", "garbage\n");
+        assert!(matches!(cache.load(&fs, p).unwrap(), Loaded::Corrupt(_)));
+        fs.remove("/p/.redo/t.rec");
+        assert!(matches!(cache.load(&fs, p).unwrap(), Loaded::Missing));
+    }
+
+    #[test]
+    fn hashes_reused_only_for_identical_stat() {
+        let fs = MemFs::default();
+        let hashes = Hashes::default();
+        fs.write("/f", "one");
+        let s1 = fs.meta("/f").stamp;
+        let h1 = hashes.hash(&fs, Path::new("/f"), &s1, true).unwrap();
+        // Same stamp, content changed behind our back (impossible on disk): cached value used.
+        fs.rewrite("/f", "two");
+        assert_eq!(hashes.hash(&fs, Path::new("/f"), &s1, true).unwrap(), h1);
+        // New stamp: re-read.
+        let s2 = fs.meta("/f").stamp;
+        assert_ne!(hashes.hash(&fs, Path::new("/f"), &s2, true).unwrap(), h1);
+        // reuse=false always reads.
+        assert_eq!(
+            hashes.hash(&fs, Path::new("/f"), &s1, false).unwrap(),
+            *blake3::hash(b"two").as_bytes()
+        );
+    }
+}

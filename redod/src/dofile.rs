@@ -1,0 +1,262 @@
+//! Which `.do` builds a target (SPEC.md §7).
+//!
+//! For target `D/T`: `D/T.do`; then in `D` and each parent up to the top,
+//! `default.<ext...>.do` from the longest extension to the shortest, then `default.do`. The
+//! search stops after `/`, after `$REDO_TOP_DIR`, or after a directory holding `.redo/top`.
+//! Every candidate tried and missing is returned so that the caller records it as an ifcreate
+//! dependency: creating a more specific `.do` later makes the target out of date.
+
+use crate::fsys::{Fs, Kind};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoFile {
+    /// Absolute path of the `.do`.
+    pub path: PathBuf,
+    /// The directory it lives in, where it runs.
+    pub dir: PathBuf,
+    /// Its file name.
+    pub name: OsString,
+    /// Its path relative to the target's directory (`../default.o.do`): recorded and shown.
+    pub rel: PathBuf,
+    /// The target's directory relative to the `.do`'s (`REDO_DIRPREFIX`; empty at level 0).
+    pub dir_prefix: PathBuf,
+    /// `$1`: the target relative to the `.do`'s directory.
+    pub arg1: PathBuf,
+    /// `$2`: `$1` without the extension matched by `default.<ext>.do`.
+    pub arg2: PathBuf,
+    /// Whether a `default*.do` matched (the completion line then names it).
+    pub is_default: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Lookup {
+    pub found: Option<DoFile>,
+    /// Candidates tried before the one found, relative to the target's directory.
+    pub missing: Vec<PathBuf>,
+}
+
+/// The `default*.do` names for target name `t`, most specific first.
+pub fn default_names(t: &[u8]) -> Vec<Vec<u8>> {
+    let parts: Vec<&[u8]> = t.split(|&b| b == b'.').collect();
+    let mut out = Vec::with_capacity(parts.len());
+    for i in 1..parts.len() {
+        let mut n = b"default.".to_vec();
+        n.extend_from_slice(&parts[i..].join(&b'.'));
+        n.extend_from_slice(b".do");
+        out.push(n);
+    }
+    out.push(b"default.do".to_vec());
+    out
+}
+
+fn is_file(fs: &dyn Fs, p: &Path) -> io::Result<bool> {
+    Ok(fs.stat(p)?.is_some_and(|m| m.kind != Kind::Dir))
+}
+
+/// Finds the `.do` for target `name` in directory `dir` (absolute, clean). `top` bounds the
+/// search upwards (`REDO_TOP_DIR`).
+pub fn find(fs: &dyn Fs, dir: &Path, name: &OsStr, top: Option<&Path>) -> io::Result<Lookup> {
+    let t = name.as_bytes();
+    let mut lookup = Lookup::default();
+    let mut own = t.to_vec();
+    own.extend_from_slice(b".do");
+    let own = OsString::from_vec(own);
+    if is_file(fs, &dir.join(&own))? {
+        lookup.found = Some(found(dir, name, dir, own, 0, false));
+        return Ok(lookup);
+    }
+    lookup.missing.push(PathBuf::from(&own));
+    let defaults = default_names(t);
+    let mut search = dir.to_path_buf();
+    let mut up = 0usize;
+    loop {
+        for cand in &defaults {
+            let cand = OsStr::from_bytes(cand);
+            if is_file(fs, &search.join(cand))? {
+                lookup.found = Some(found(dir, name, &search, cand.to_os_string(), up, true));
+                return Ok(lookup);
+            }
+            let mut rel = PathBuf::new();
+            for _ in 0..up {
+                rel.push("..");
+            }
+            rel.push(cand);
+            lookup.missing.push(rel);
+        }
+        let stop = search.parent().is_none()
+            || top == Some(search.as_path())
+            || fs.exists(&search.join(".redo/top"))?;
+        if stop {
+            return Ok(lookup);
+        }
+        search.pop();
+        up += 1;
+    }
+}
+
+fn found(
+    dir: &Path,
+    name: &OsStr,
+    do_dir: &Path,
+    do_name: OsString,
+    up: usize,
+    is_default: bool,
+) -> DoFile {
+    let comps: Vec<&OsStr> = dir.iter().skip(1).collect();
+    let dir_prefix: PathBuf = comps[comps.len().saturating_sub(up)..].iter().collect();
+    let mut rel = PathBuf::new();
+    for _ in 0..up {
+        rel.push("..");
+    }
+    rel.push(&do_name);
+    let t = name.as_bytes();
+    let dn = do_name.as_bytes();
+    // `default.<ext>.do` matched: $2 drops ".<ext>". `default.do` and `T.do` keep the name.
+    let base = if is_default && dn.len() > "default.do".len() {
+        let ext_len = dn.len() - "default.".len() - ".do".len();
+        &t[..t.len().saturating_sub(ext_len + 1)]
+    } else {
+        t
+    };
+    DoFile {
+        path: do_dir.join(&do_name),
+        dir: do_dir.to_path_buf(),
+        name: do_name,
+        rel,
+        arg1: dir_prefix.join(name),
+        arg2: dir_prefix.join(OsStr::from_bytes(base)),
+        dir_prefix,
+        is_default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::mem::MemFs;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn default_candidates() {
+        let n: Vec<String> = default_names(b"base.a.b")
+            .into_iter()
+            .map(|v| String::from_utf8(v).unwrap())
+            .collect();
+        assert_eq!(n, ["default.a.b.do", "default.b.do", "default.do"]);
+        assert_eq!(default_names(b"plain"), vec![b"default.do".to_vec()]);
+    }
+
+    #[test]
+    fn parent_default_with_dirprefix() {
+        // SPEC §7.2: /p/sub/foo.o, only /p/default.o.do exists.
+        let fs = MemFs::default();
+        fs.write("/p/default.o.do", "");
+        fs.write("/p/.redo/top", "");
+        let l = find(&fs, Path::new("/p/sub"), OsStr::new("foo.o"), None).unwrap();
+        assert_eq!(
+            l.missing,
+            vec![p("foo.o.do"), p("default.o.do"), p("default.do")]
+        );
+        let d = l.found.unwrap();
+        assert_eq!(d.rel, p("../default.o.do"));
+        assert_eq!(d.dir, p("/p"));
+        assert_eq!(d.dir_prefix, p("sub"));
+        assert_eq!(d.arg1, p("sub/foo.o"));
+        assert_eq!(d.arg2, p("sub/foo"));
+        assert!(d.is_default);
+    }
+
+    #[test]
+    fn arg2_table_from_rules() {
+        // SPEC §7.2: /p/a.b.c with the various .do files.
+        for (do_name, arg2) in [
+            ("default.c.do", "a.b"),
+            ("default.b.c.do", "a"),
+            ("default.do", "a.b.c"),
+            ("a.b.c.do", "a.b.c"),
+        ] {
+            let fs = MemFs::default();
+            fs.write(&format!("/p/{do_name}"), "");
+            let d = find(&fs, Path::new("/p"), OsStr::new("a.b.c"), None)
+                .unwrap()
+                .found
+                .unwrap();
+            assert_eq!(d.arg2, p(arg2), "{do_name}");
+            assert_eq!(d.arg1, p("a.b.c"));
+            assert_eq!(d.is_default, do_name.starts_with("default"));
+        }
+    }
+
+    #[test]
+    fn two_levels_up() {
+        let fs = MemFs::default();
+        fs.write("/p/default.c.do", "");
+        let d = find(&fs, Path::new("/p/x/y"), OsStr::new("z.c"), None)
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(d.dir_prefix, p("x/y"));
+        assert_eq!((d.arg1, d.arg2), (p("x/y/z.c"), p("x/y/z")));
+        assert_eq!(d.rel, p("../../default.c.do"));
+    }
+
+    #[test]
+    fn stops_at_top_dir_and_redo_top_and_root() {
+        let fs = MemFs::default();
+        fs.write("/default.do", "");
+        // REDO_TOP_DIR=/p: /p is searched, / is not.
+        let l = find(
+            &fs,
+            Path::new("/p/q"),
+            OsStr::new("t"),
+            Some(Path::new("/p")),
+        )
+        .unwrap();
+        assert!(l.found.is_none());
+        assert_eq!(
+            l.missing,
+            vec![p("t.do"), p("default.do"), p("../default.do")]
+        );
+        // .redo/top in /p/q stops there.
+        fs.write("/p/q/.redo/top", "");
+        let l = find(&fs, Path::new("/p/q"), OsStr::new("t"), None).unwrap();
+        assert_eq!(l.missing, vec![p("t.do"), p("default.do")]);
+        // Without bounds the search reaches /.
+        fs.remove("/p/q/.redo/top");
+        let l = find(&fs, Path::new("/p/q"), OsStr::new("t"), None).unwrap();
+        assert_eq!(l.found.unwrap().rel, p("../../default.do"));
+    }
+
+    #[test]
+    fn own_do_only_in_target_dir() {
+        let fs = MemFs::default();
+        fs.write("/p/t.do", "");
+        let l = find(
+            &fs,
+            Path::new("/p/sub"),
+            OsStr::new("t"),
+            Some(Path::new("/p")),
+        )
+        .unwrap();
+        assert!(l.found.is_none());
+    }
+
+    #[test]
+    fn directory_named_like_a_do_is_not_a_do() {
+        let fs = MemFs::default();
+        fs.mkdir("/p/t.do");
+        fs.write("/p/default.do", "");
+        let d = find(&fs, Path::new("/p"), OsStr::new("t"), None)
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(d.name, OsString::from("default.do"));
+    }
+}

@@ -1,0 +1,1041 @@
+//! Build sessions and the one-build-per-target rule.
+//!
+//! * A **session** is one top-level request and everything it causes. It has a build UUID and
+//!   a token pool; a target checked or built in a session is up to date for the rest of it
+//!   (which is why `redo-always` runs once per session).
+//! * A **flight** is "bring this target up to date", in progress. There is at most one per
+//!   target in the whole daemon: a second request for the same target, from the same session or
+//!   another terminal, joins it as a **waiter** and gets its result. A flight runs as its own
+//!   task; when its last waiter goes away (Ctrl-C), it is cancelled, which kills its `.do`.
+//! * A waiter is a client connection or another flight (a target whose check or whose `.do`
+//!   needs this one). "Flight A waits for flight B" edges form the wait-for graph; an edge that
+//!   would close a cycle is refused with an error naming the cycle instead of deadlocking.
+//! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
+//!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
+
+use crate::cache::{Hashes, Loaded, RecCache};
+use crate::fsys::Fs;
+use crate::jobs::{Token, Tokens};
+use crate::ood::{self, Checker, Reason, Step, Walk};
+use crate::output::{Kind, Sink, secs};
+use crate::paths::{self, show};
+use crate::runner::{self, Ran};
+use crate::settings::{Env, Settings};
+use crate::state::Dep;
+use crate::umask::UmaskGate;
+use redo_proto::{Build, BuildMode, Command, Request};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How a flight ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    UpToDate,
+    Built,
+    /// Already reported to the flight's clients.
+    Failed,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn ok(self) -> bool {
+        matches!(self, Outcome::UpToDate | Outcome::Built)
+    }
+}
+
+pub struct Session {
+    pub uuid: String,
+    pub tokens: Tokens,
+    done: Mutex<HashSet<PathBuf>>,
+}
+
+impl Session {
+    pub fn new(tokens: Tokens) -> Session {
+        Session {
+            uuid: new_uuid(),
+            tokens,
+            done: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn is_done(&self, target: &Path) -> bool {
+        lock(&self.done).contains(target)
+    }
+
+    fn mark_done(&self, target: &Path) {
+        lock(&self.done).insert(target.to_path_buf());
+    }
+}
+
+/// A random version-4 UUID, formatted as goredo does.
+pub fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The request a flight works for: whose environment, umask and options its `.do` gets.
+pub struct Origin {
+    pub cwd: PathBuf,
+    pub env: Env,
+    pub umask: u32,
+    pub client_dir: PathBuf,
+    pub settings: Settings,
+    /// `-x`: trace the `.do` files this request starts.
+    pub trace: bool,
+}
+
+#[derive(Clone)]
+pub enum Waiter {
+    Client(Sink),
+    Flight(Arc<Flight>),
+}
+
+impl Waiter {
+    fn sinks(&self) -> Vec<Sink> {
+        match self {
+            Waiter::Client(s) => vec![s.clone()],
+            Waiter::Flight(f) => f.sinks(),
+        }
+    }
+
+    fn target(&self) -> Option<&Path> {
+        match self {
+            Waiter::Client(_) => None,
+            Waiter::Flight(f) => Some(&f.target),
+        }
+    }
+}
+
+pub struct Flight {
+    pub target: PathBuf,
+    pub dir: PathBuf,
+    pub name: OsString,
+    /// The target as the requester named it, for messages.
+    pub display: String,
+    /// Indentation depth of its messages (`REDO_LEVEL` of the requester).
+    pub level: usize,
+    pub force: bool,
+    pub session: Arc<Session>,
+    pub origin: Arc<Origin>,
+    waiters: Mutex<Vec<(u64, Waiter)>>,
+    result: watch::Sender<Option<Outcome>>,
+    cancel: CancellationToken,
+}
+
+impl Flight {
+    /// Every client that should see this flight's output: its own client waiters and, through
+    /// flights waiting for it, theirs.
+    pub fn sinks(&self) -> Vec<Sink> {
+        let mut out: Vec<Sink> = Vec::new();
+        let mut stack: Vec<Waiter> = lock(&self.waiters).iter().map(|(_, w)| w.clone()).collect();
+        let mut seen_flights = 0usize;
+        while let Some(w) = stack.pop() {
+            match w {
+                Waiter::Client(s) => {
+                    if !out.iter().any(|o| o.id == s.id) {
+                        out.push(s);
+                    }
+                }
+                Waiter::Flight(f) => {
+                    seen_flights += 1;
+                    // The wait-for graph is acyclic; the bound only guards against a bug.
+                    if seen_flights < 100_000 {
+                        stack.extend(lock(&f.waiters).iter().map(|(_, w)| w.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A redo message at this flight's level.
+    pub fn say(&self, kind: Kind, text: &str) {
+        for s in self.sinks() {
+            s.message(kind, self.level, text);
+        }
+    }
+
+    /// Relayed `.do` stderr.
+    pub async fn relay(&self, bytes: &bytes::Bytes) {
+        for s in self.sinks() {
+            s.stderr(bytes).await;
+        }
+    }
+
+    /// `target` or `target (../default.o.do)`.
+    pub fn name_with_do(&self, do_rel: Option<&Path>) -> String {
+        match do_rel {
+            Some(d) => format!("{} ({})", self.display, show(d)),
+            None => self.display.clone(),
+        }
+    }
+}
+
+/// A running `.do`, addressable by nested clients through `REDO_JOB`.
+pub struct Job {
+    id: u64,
+    pub flight: Arc<Flight>,
+    records: Mutex<Vec<Dep>>,
+    token: Mutex<Option<Token>>,
+    /// Process group of the running `.do` (0 before it is spawned).
+    pgid: AtomicI32,
+}
+
+impl Job {
+    /// A nested request is about to wait: give the `.do`'s token back meanwhile.
+    fn lend_token(&self) {
+        drop(lock(&self.token).take());
+    }
+
+    /// The nested request is done: the `.do` runs its own code again and needs a token.
+    async fn reclaim_token(&self) {
+        if lock(&self.token).is_some() {
+            return;
+        }
+        let t = self.flight.session.tokens.acquire().await;
+        let mut slot = lock(&self.token);
+        if slot.is_none() {
+            *slot = Some(t);
+        }
+    }
+
+    fn record(&self, deps: impl IntoIterator<Item = Dep>) {
+        lock(&self.records).extend(deps);
+    }
+}
+
+/// Unregisters a job when its `.do` is finished (or its flight dropped).
+pub struct JobHandle {
+    engine: Arc<Engine>,
+    job: Arc<Job>,
+}
+
+impl JobHandle {
+    pub fn id(&self) -> u64 {
+        self.job.id
+    }
+
+    /// Remembers the `.do`'s process group, for [`Engine::kill_all`].
+    pub fn set_pgid(&self, pgid: i32) {
+        self.job.pgid.store(pgid, Ordering::Relaxed);
+    }
+
+    /// The records gathered so far (runner's own, then nested clients'), in order.
+    pub fn take_records(&self) -> Vec<Dep> {
+        std::mem::take(&mut *lock(&self.job.records))
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        lock(&self.engine.tables).jobs.remove(&self.job.id);
+        drop(lock(&self.job.token).take());
+    }
+}
+
+#[derive(Default)]
+struct Tables {
+    flights: HashMap<PathBuf, Arc<Flight>>,
+    /// Wait-for graph: target → targets it waits for (a multiset).
+    waits: HashMap<PathBuf, Vec<PathBuf>>,
+    jobs: HashMap<u64, Arc<Job>>,
+}
+
+impl Tables {
+    /// If `from` waiting for `to` would close a cycle, the cycle as `from → to → … → from`.
+    fn cycle(&self, from: &Path, to: &Path) -> Option<Vec<PathBuf>> {
+        if from == to {
+            return Some(vec![from.to_path_buf(), to.to_path_buf()]);
+        }
+        let mut parent: HashMap<&Path, &Path> = HashMap::new();
+        let mut stack = vec![to];
+        while let Some(n) = stack.pop() {
+            for next in self.waits.get(n).into_iter().flatten() {
+                if parent.contains_key(next.as_path()) || next == to {
+                    continue;
+                }
+                parent.insert(next, n);
+                if next == from {
+                    let mut path = vec![from.to_path_buf()];
+                    let mut cur: &Path = from;
+                    while let Some(p) = parent.get(cur) {
+                        path.push(p.to_path_buf());
+                        cur = p;
+                    }
+                    path.reverse();
+                    path.insert(0, from.to_path_buf());
+                    return Some(path);
+                }
+                stack.push(next);
+            }
+        }
+        None
+    }
+
+    fn remove_edge(&mut self, from: &Path, to: &Path) {
+        if let Some(v) = self.waits.get_mut(from) {
+            if let Some(i) = v.iter().position(|t| t == to) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
+                self.waits.remove(from);
+            }
+        }
+    }
+}
+
+/// Detaches a waiter from a flight when dropped; the flight is cancelled when it was the last.
+struct Attached<'a> {
+    engine: &'a Engine,
+    flight: Arc<Flight>,
+    id: u64,
+    edge: Option<PathBuf>,
+}
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        if let Some(from) = &self.edge {
+            lock(&self.engine.tables).remove_edge(from, &self.flight.target);
+        }
+        let empty = {
+            let mut w = lock(&self.flight.waiters);
+            w.retain(|(id, _)| *id != self.id);
+            w.is_empty()
+        };
+        if empty && self.flight.result.borrow().is_none() {
+            self.flight.cancel.cancel();
+        }
+    }
+}
+
+enum Attach<'a> {
+    Joined(Attached<'a>, watch::Receiver<Option<Outcome>>),
+    TornDown(watch::Receiver<Option<Outcome>>),
+    Cycle(Vec<PathBuf>),
+}
+
+/// Starts a flight's task. A plain function with a boxed `Send` future: `ensure` starts
+/// flights and a flight's check calls `ensure`, and spelling the type out here keeps the
+/// compiler from chasing that loop when it proves the task `Send`.
+fn spawn_flight(engine: Arc<Engine>, flight: Arc<Flight>) {
+    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(async move { engine.fly(flight).await });
+    tokio::spawn(fut);
+}
+
+/// What a waiter asks of a target.
+pub struct Want {
+    pub target: PathBuf,
+    pub display: String,
+    pub level: usize,
+    pub force: bool,
+    pub session: Arc<Session>,
+    pub origin: Arc<Origin>,
+    pub waiter: Waiter,
+}
+
+pub struct Engine {
+    pub fs: Arc<dyn Fs>,
+    pub recs: RecCache,
+    pub hashes: Hashes,
+    pub umask: UmaskGate,
+    /// The daemon's socket, exported to every `.do`.
+    pub socket: PathBuf,
+    tables: Mutex<Tables>,
+    ids: AtomicU64,
+}
+
+impl Engine {
+    pub fn new(fs: Arc<dyn Fs>, socket: PathBuf, umask: u32) -> Arc<Engine> {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        // Job ids start at a random point so that a REDO_JOB left over from another daemon
+        // instance does not name a job of this one.
+        let start = u64::from_le_bytes(seed) >> 16;
+        Arc::new(Engine {
+            fs,
+            recs: RecCache::default(),
+            hashes: Hashes::default(),
+            umask: UmaskGate::new(umask),
+            socket,
+            tables: Mutex::new(Tables::default()),
+            ids: AtomicU64::new(start),
+        })
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Running jobs and flights: the daemon is busy while either is non-zero.
+    pub fn activity(&self) -> (usize, usize) {
+        let t = lock(&self.tables);
+        (t.jobs.len(), t.flights.len())
+    }
+
+    pub fn register_job(
+        self: &Arc<Self>,
+        flight: &Arc<Flight>,
+        records: Vec<Dep>,
+        token: Token,
+    ) -> JobHandle {
+        let job = Arc::new(Job {
+            id: self.next_id(),
+            flight: flight.clone(),
+            records: Mutex::new(records),
+            token: Mutex::new(Some(token)),
+            pgid: AtomicI32::new(0),
+        });
+        lock(&self.tables).jobs.insert(job.id, job.clone());
+        JobHandle {
+            engine: self.clone(),
+            job,
+        }
+    }
+
+    fn job(&self, id: u64) -> Option<Arc<Job>> {
+        lock(&self.tables).jobs.get(&id).cloned()
+    }
+
+    fn checker(&self, settings: &Settings) -> CheckerParts<'_> {
+        CheckerParts {
+            fs: &*self.fs,
+            hashes: &self.hashes,
+            trust: settings.trust,
+        }
+    }
+
+    /// Brings `want.target` up to date for its session. Joins the target's flight if there is
+    /// one, starts it otherwise.
+    pub async fn ensure(self: &Arc<Self>, want: Want) -> Outcome {
+        if !want.force && want.session.is_done(&want.target) {
+            return Outcome::UpToDate;
+        }
+        loop {
+            let (attached, mut rx) = match self.attach(&want) {
+                Attach::Joined(a, rx) => (a, rx),
+                Attach::TornDown(mut rx) => {
+                    // Being torn down: wait for it to land, then start afresh.
+                    let _ = rx.wait_for(Option::is_some).await;
+                    continue;
+                }
+                Attach::Cycle(cycle) => {
+                    self.report_cycle(&want, &cycle);
+                    return Outcome::Failed;
+                }
+            };
+            let outcome = match rx.wait_for(Option::is_some).await {
+                Ok(v) => v.unwrap_or(Outcome::Cancelled),
+                Err(_) => Outcome::Cancelled,
+            };
+            let joined_check = !attached.flight.force;
+            drop(attached);
+            match outcome {
+                // We are still here, so it was not our cancellation: somebody else's last
+                // waiter left just as we joined. Try again.
+                Outcome::Cancelled => continue,
+                // `redo` must rebuild: a check that found the target up to date is not enough.
+                Outcome::UpToDate if want.force && joined_check => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                o => {
+                    if o.ok() {
+                        want.session.mark_done(&want.target);
+                    }
+                    return o;
+                }
+            }
+        }
+    }
+
+    /// Joins the target's flight or starts one, under the table lock.
+    fn attach(self: &Arc<Self>, want: &Want) -> Attach<'_> {
+        let mut t = lock(&self.tables);
+        let existing = t.flights.get(&want.target).cloned();
+        if let Some(f) = existing.as_ref().filter(|f| f.cancel.is_cancelled()) {
+            return Attach::TornDown(f.result.subscribe());
+        }
+        if let Some(from) = want.waiter.target() {
+            if let Some(cycle) = t.cycle(from, &want.target) {
+                return Attach::Cycle(cycle);
+            }
+            t.waits
+                .entry(from.to_path_buf())
+                .or_default()
+                .push(want.target.clone());
+        }
+        let flight = match existing {
+            Some(f) => f,
+            None => {
+                let f = Arc::new(self.new_flight(want));
+                t.flights.insert(want.target.clone(), f.clone());
+                spawn_flight(self.clone(), f.clone());
+                f
+            }
+        };
+        let id = self.next_id();
+        lock(&flight.waiters).push((id, want.waiter.clone()));
+        let rx = flight.result.subscribe();
+        Attach::Joined(
+            Attached {
+                engine: self,
+                flight,
+                id,
+                edge: want.waiter.target().map(Path::to_path_buf),
+            },
+            rx,
+        )
+    }
+
+    fn new_flight(&self, want: &Want) -> Flight {
+        let (dir, name) = paths::split(&want.target)
+            .map(|(d, n)| (d.to_path_buf(), n.to_os_string()))
+            .unwrap_or_default();
+        Flight {
+            target: want.target.clone(),
+            dir,
+            name,
+            display: want.display.clone(),
+            level: want.level,
+            force: want.force,
+            session: want.session.clone(),
+            origin: want.origin.clone(),
+            waiters: Mutex::new(Vec::new()),
+            result: watch::channel(None).0,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    fn report_cycle(&self, want: &Want, cycle: &[PathBuf]) {
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|p| show(&paths::relative(&want.origin.cwd, p)))
+            .collect();
+        let text = format!("{}: dependency cycle: {}", want.display, names.join(" -> "));
+        for s in want.waiter.sinks() {
+            s.message(Kind::Err, want.level, &text);
+        }
+    }
+
+    async fn fly(self: Arc<Self>, flight: Arc<Flight>) {
+        let outcome = tokio::select! {
+            biased;
+            () = flight.cancel.cancelled() => Outcome::Cancelled,
+            o = self.run_flight(&flight) => o,
+        };
+        {
+            let mut t = lock(&self.tables);
+            if t.flights
+                .get(&flight.target)
+                .is_some_and(|f| Arc::ptr_eq(f, &flight))
+            {
+                t.flights.remove(&flight.target);
+            }
+        }
+        flight.result.send_replace(Some(outcome));
+    }
+
+    async fn run_flight(self: &Arc<Self>, flight: &Arc<Flight>) -> Outcome {
+        if !flight.force {
+            match self.check(flight).await {
+                Ok(None) => return Outcome::UpToDate,
+                Ok(Some(reason)) => {
+                    flight.say(Kind::Dbg, &format!("ood: {}: {reason}", flight.display))
+                }
+                Err(o) => return o,
+            }
+        }
+        match runner::run(self, flight).await {
+            Ok(Ran::Built { took, do_rel }) => {
+                flight.say(
+                    Kind::Redo,
+                    &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
+                );
+                Outcome::Built
+            }
+            Ok(Ran::Kept) => Outcome::UpToDate,
+            Err(e) => {
+                let mut name = flight.name_with_do(e.do_rel.as_deref());
+                if let Some(t) = e.took {
+                    name = format!("{name} {}", secs(t));
+                }
+                flight.say(Kind::Err, &format!("{name}: {}", e.msg));
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// `Ok(None)`: up to date. `Ok(Some(reason))`: must be rebuilt. `Err`: a dependency
+    /// failed (already reported).
+    async fn check(self: &Arc<Self>, flight: &Arc<Flight>) -> Result<Option<Reason>, Outcome> {
+        let rec_path = ood::rec_path(&flight.dir, &flight.name);
+        let rec = match self.recs.load(&*self.fs, &rec_path) {
+            Ok(Loaded::Ok(rec)) => rec,
+            Ok(Loaded::Missing) => return Ok(Some(Reason::NoState)),
+            Ok(Loaded::Corrupt(e)) => {
+                flight.say(
+                    Kind::Warn,
+                    &format!("{}: {e}: rebuilding {}", show(&rec_path), flight.display),
+                );
+                return Ok(Some(Reason::Corrupt(e.to_string())));
+            }
+            Err(e) => {
+                flight.say(
+                    Kind::Warn,
+                    &format!(
+                        "cannot read {}: {e}: rebuilding {}",
+                        show(&rec_path),
+                        flight.display
+                    ),
+                );
+                return Ok(Some(Reason::Corrupt(e.to_string())));
+            }
+        };
+        let parts = self.checker(&flight.origin.settings);
+        let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
+        loop {
+            let step = walk.next(&parts.checker());
+            match step {
+                Ok(Step::UpToDate) => return Ok(None),
+                Ok(Step::OutOfDate(r)) => return Ok(Some(r)),
+                Ok(Step::Visit(dep)) => {
+                    let display = show(&paths::relative(&flight.origin.cwd, &dep));
+                    let want = Want {
+                        target: dep,
+                        display,
+                        level: flight.level + 1,
+                        force: false,
+                        session: flight.session.clone(),
+                        origin: flight.origin.clone(),
+                        waiter: Waiter::Flight(flight.clone()),
+                    };
+                    let o = self.ensure(want).await;
+                    if !o.ok() {
+                        return Err(o);
+                    }
+                }
+                Err(e) => {
+                    flight.say(Kind::Err, &format!("{}: cannot check: {e}", flight.display));
+                    return Err(Outcome::Failed);
+                }
+            }
+        }
+    }
+
+    /// Serves one client request; returns the exit code.
+    pub async fn handle(self: &Arc<Self>, req: Request, sink: Sink) -> i32 {
+        let tool = req
+            .argv
+            .first()
+            .map(|a| show(Path::new(OsStr::from_bytes(a))))
+            .unwrap_or_else(|| "redo".into());
+        let tool = tool.rsplit('/').next().unwrap_or("redo").to_string();
+        let fail = |msg: String| {
+            sink.error(&format!("{tool}: {msg}"));
+            1
+        };
+        let cwd = PathBuf::from(OsString::from_vec(req.cwd.into_vec()));
+        if !cwd.is_absolute() {
+            return fail(format!(
+                "working directory '{}' is not absolute",
+                show(&cwd)
+            ));
+        }
+        let cwd = paths::clean(&cwd);
+        let env = Env::from_bytes(
+            req.env
+                .into_iter()
+                .map(|(k, v)| (k.into_vec(), v.into_vec()))
+                .collect(),
+        );
+        let settings = match Settings::from_env(&env, &cwd) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let job = match req.parent_job {
+            None => None,
+            Some(id) => match self.job(id) {
+                Some(j) => Some(j),
+                None => {
+                    return fail(format!(
+                        "REDO_JOB={id} names no running job of this daemon: was the build that \
+                         ran this .do interrupted? Run redo from a shell, not from a stale environment"
+                    ));
+                }
+            },
+        };
+        let trace = matches!(&req.command, Command::Build(b) if b.options.trace);
+        let origin = Arc::new(Origin {
+            cwd,
+            env,
+            umask: req.umask,
+            client_dir: PathBuf::from(OsString::from_vec(req.client_dir.into_vec())),
+            settings,
+            trace,
+        });
+        let needs_job = |what: &str| -> Result<Arc<Job>, i32> {
+            job.clone().ok_or_else(|| {
+                fail(format!(
+                    "{what} only works inside a .do (no running target: REDO_JOB is not set)"
+                ))
+            })
+        };
+        match req.command {
+            Command::Build(b) => self.build(b, origin, job, sink.clone(), &tool).await,
+            Command::Ifcreate { targets } => {
+                let job = match needs_job("redo-ifcreate") {
+                    Ok(j) => j,
+                    Err(c) => return c,
+                };
+                let mut deps = Vec::new();
+                for t in targets {
+                    let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(&t));
+                    match self.fs.exists(&abs) {
+                        Ok(false) => deps.push(Dep::Ifcreate {
+                            target: paths::bytes(&paths::relative(&job.flight.dir, &abs)).to_vec(),
+                        }),
+                        Ok(true) => {
+                            return fail(format!(
+                                "{} exists: a dependency on its creation would keep the target out of date \
+                                 forever; use redo-ifchange for existing files",
+                                String::from_utf8_lossy(&t)
+                            ));
+                        }
+                        Err(e) => return fail(format!("cannot stat {}: {e}", show(&abs))),
+                    }
+                }
+                job.record(deps);
+                0
+            }
+            Command::Always => match needs_job("redo-always") {
+                Ok(j) => {
+                    j.record([Dep::Always]);
+                    0
+                }
+                Err(c) => c,
+            },
+            Command::Stamp { hash } => match needs_job("redo-stamp") {
+                Ok(j) => {
+                    j.record([Dep::Stamp { hash }]);
+                    0
+                }
+                Err(c) => c,
+            },
+            Command::WhichDo { target } => self.whichdo(&origin, &target, &sink, &tool),
+            Command::DaemonStatus | Command::DaemonStop => fail("not a build request".into()),
+        }
+    }
+
+    async fn build(
+        self: &Arc<Self>,
+        b: Build,
+        origin: Arc<Origin>,
+        job: Option<Arc<Job>>,
+        sink: Sink,
+        tool: &str,
+    ) -> i32 {
+        let (session, level, waiter) = match &job {
+            Some(j) => (
+                j.flight.session.clone(),
+                j.flight.level + 1,
+                Waiter::Flight(j.flight.clone()),
+            ),
+            None => {
+                let jobs = b.options.jobs.or(origin.settings.jobs).unwrap_or(1);
+                (
+                    Arc::new(Session::new(Tokens::new(jobs))),
+                    0,
+                    Waiter::Client(sink.clone()),
+                )
+            }
+        };
+        let mut targets: Vec<Vec<u8>> = b.targets.into_iter().map(|t| t.into_vec()).collect();
+        if targets.is_empty() && job.is_none() {
+            targets.push(b"all".to_vec());
+        }
+        // Resolve and de-duplicate (by path: `a` and `./a` are one target).
+        let mut wanted: Vec<(PathBuf, String)> = Vec::with_capacity(targets.len());
+        let mut seen = HashSet::with_capacity(targets.len());
+        for t in &targets {
+            let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(t));
+            if paths::split(&abs).is_none() {
+                sink.error(&format!(
+                    "{tool}: {}: not a file name",
+                    String::from_utf8_lossy(t)
+                ));
+                return 1;
+            }
+            if b.mode == BuildMode::Ifchange && !seen.insert(abs.clone()) {
+                continue;
+            }
+            wanted.push((abs, String::from_utf8_lossy(t).into_owned()));
+        }
+        if let Some(j) = &job {
+            j.lend_token();
+        }
+        let want = |abs: &PathBuf, display: &str, force: bool| Want {
+            target: abs.clone(),
+            display: display.to_string(),
+            level,
+            force,
+            session: session.clone(),
+            origin: origin.clone(),
+            waiter: waiter.clone(),
+        };
+        let mut code = 0;
+        let mut recorded: Vec<&PathBuf> = Vec::new();
+        match b.mode {
+            BuildMode::Redo => {
+                for (abs, display) in &wanted {
+                    match self.bring(want(abs, display, true)).await {
+                        Ok(_) => recorded.push(abs),
+                        Err(()) => {
+                            code = 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            BuildMode::Ifchange => {
+                let force = b.options.force;
+                let results = futures_util::future::join_all(
+                    wanted
+                        .iter()
+                        .map(|(abs, display)| self.bring(want(abs, display, force))),
+                )
+                .await;
+                if results.iter().all(Result::is_ok) {
+                    recorded.extend(wanted.iter().map(|(a, _)| a));
+                } else {
+                    code = 1;
+                }
+            }
+        }
+        if let Some(j) = &job {
+            if code == 0 {
+                match self.dependency_records(&j.flight.dir, &recorded, &origin.settings) {
+                    Ok(deps) => j.record(deps),
+                    Err(e) => {
+                        sink.error(&format!("{tool}: {e}"));
+                        code = 1;
+                    }
+                }
+            }
+            j.reclaim_token().await;
+        }
+        code
+    }
+
+    /// Brings one requested target up to date, skipping sources.
+    async fn bring(self: &Arc<Self>, want: Want) -> Result<Outcome, ()> {
+        let parts = self.checker(&want.origin.settings);
+        let meta = match self.fs.stat(&want.target) {
+            Ok(m) => m,
+            Err(e) => {
+                for s in want.waiter.sinks() {
+                    s.message(
+                        Kind::Err,
+                        want.level,
+                        &format!("{}: cannot stat: {e}", want.display),
+                    );
+                }
+                return Err(());
+            }
+        };
+        match parts.checker().is_source(&want.target, meta.as_ref()) {
+            Ok(true) => {
+                for s in want.waiter.sinks() {
+                    s.message(
+                        Kind::Dbg,
+                        want.level,
+                        &format!("{} is source, not redoing", want.display),
+                    );
+                }
+                return Ok(Outcome::UpToDate);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                for s in want.waiter.sinks() {
+                    s.message(Kind::Err, want.level, &format!("{}: {e}", want.display));
+                }
+                return Err(());
+            }
+        }
+        let o = self.ensure(want).await;
+        if o.ok() { Ok(o) } else { Err(()) }
+    }
+
+    /// `ifchange` records for the given files, relative to the target directory `dir`. A
+    /// missing file gets zeroed inode data and no hash (always out of date); a directory gets
+    /// no record at all.
+    fn dependency_records(
+        &self,
+        dir: &Path,
+        files: &[&PathBuf],
+        settings: &Settings,
+    ) -> Result<Vec<Dep>, String> {
+        let parts = self.checker(settings);
+        let mut deps = Vec::with_capacity(files.len());
+        for abs in files {
+            let rel = paths::bytes(&paths::relative(dir, abs)).to_vec();
+            match self
+                .fs
+                .stat(abs)
+                .map_err(|e| format!("cannot stat {}: {e}", show(abs)))?
+            {
+                None => deps.push(Dep::Ifchange {
+                    target: rel,
+                    stamp: Default::default(),
+                    hash: None,
+                }),
+                Some(m) if m.kind == crate::fsys::Kind::Dir => {}
+                Some(m) => {
+                    let hash = parts
+                        .checker()
+                        .hash(abs, &m.stamp)
+                        .map_err(|e| format!("cannot read {}: {e}", show(abs)))?;
+                    deps.push(Dep::Ifchange {
+                        target: rel,
+                        stamp: m.stamp,
+                        hash: Some(hash),
+                    });
+                }
+            }
+        }
+        Ok(deps)
+    }
+
+    fn whichdo(&self, origin: &Origin, target: &[u8], sink: &Sink, tool: &str) -> i32 {
+        let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(target));
+        let Some((dir, name)) = paths::split(&abs) else {
+            sink.error(&format!(
+                "{tool}: {}: not a file name",
+                String::from_utf8_lossy(target)
+            ));
+            return 1;
+        };
+        let lookup =
+            match crate::dofile::find(&*self.fs, dir, name, origin.settings.top_dir.as_deref()) {
+                Ok(l) => l,
+                Err(e) => {
+                    sink.error(&format!("{tool}: {e}"));
+                    return 1;
+                }
+            };
+        let mut out = Vec::new();
+        let line = |out: &mut Vec<u8>, rel: &Path| {
+            out.extend_from_slice(paths::bytes(&paths::relative(
+                &origin.cwd,
+                &paths::resolve(dir, rel),
+            )));
+            out.push(b'\n');
+        };
+        for m in &lookup.missing {
+            line(&mut out, m);
+        }
+        if let Some(f) = &lookup.found {
+            line(&mut out, &f.rel);
+        }
+        sink.stdout(out);
+        if lookup.found.is_some() { 0 } else { 1 }
+    }
+
+    /// SIGKILLs the process group of every running `.do`: the daemon is going away and no
+    /// `.do` may outlive it unsupervised.
+    pub fn kill_all(&self) {
+        for job in lock(&self.tables).jobs.values() {
+            let pgid = job.pgid.load(Ordering::Relaxed);
+            if pgid > 0 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+
+    /// Numbers for `redo --daemon-status`.
+    pub fn stats(&self) -> String {
+        let t = lock(&self.tables);
+        format!(
+            "running jobs: {}\ntargets in flight: {}\ncached state files: {}\ncached hashes: {}\n",
+            t.jobs.len(),
+            t.flights.len(),
+            self.recs.len(),
+            self.hashes.len()
+        )
+    }
+}
+
+/// The pieces a [`Checker`] borrows, kept together so one can be made per step.
+struct CheckerParts<'a> {
+    fs: &'a dyn Fs,
+    hashes: &'a Hashes,
+    trust: ood::Trust,
+}
+
+impl CheckerParts<'_> {
+    fn checker(&self) -> Checker<'_> {
+        Checker {
+            fs: self.fs,
+            hashes: self.hashes,
+            trust: self.trust,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_format() {
+        let u = new_uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.as_bytes()[14], b'4');
+        assert!(
+            u.chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(u, new_uuid());
+    }
+
+    #[test]
+    fn cycles_are_found_with_their_path() {
+        let mut t = Tables::default();
+        let p = |s: &str| PathBuf::from(s);
+        t.waits.insert(p("/b"), vec![p("/c")]);
+        t.waits.insert(p("/c"), vec![p("/a")]);
+        // a waiting for b closes a → b → c → a.
+        assert_eq!(
+            t.cycle(&p("/a"), &p("/b")),
+            Some(vec![p("/a"), p("/b"), p("/c"), p("/a")])
+        );
+        assert_eq!(t.cycle(&p("/x"), &p("/b")), None);
+        assert_eq!(t.cycle(&p("/a"), &p("/a")), Some(vec![p("/a"), p("/a")]));
+        t.remove_edge(&p("/c"), &p("/a"));
+        assert_eq!(t.cycle(&p("/a"), &p("/b")), None);
+    }
+}

@@ -1,0 +1,279 @@
+//! The filesystem as the out-of-date engine sees it: stat, hash, read, "may I execute this".
+//!
+//! A trait so that the decisions in [`crate::ood`] and [`crate::dofile`] are unit-tested
+//! against an in-memory tree (ninja's `DiskInterface` is the model). Writing files is not part
+//! of it: writes happen only when a job commits, in [`crate::runner`].
+
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+pub type Hash = [u8; 32];
+
+/// The inode data goredo records for a file (`Size InodeNum CtimeSec CtimeNsec MtimeSec
+/// MtimeNsec`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
+pub struct Stamp {
+    pub size: u64,
+    pub ino: u64,
+    pub ctime_sec: i64,
+    pub ctime_nsec: i64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    File,
+    Dir,
+    Other,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Meta {
+    pub stamp: Stamp,
+    pub kind: Kind,
+}
+
+impl Meta {
+    pub fn from_std(m: &std::fs::Metadata) -> Meta {
+        let ft = m.file_type();
+        Meta {
+            stamp: Stamp {
+                size: m.size(),
+                ino: m.ino(),
+                ctime_sec: m.ctime(),
+                ctime_nsec: m.ctime_nsec(),
+                mtime_sec: m.mtime(),
+                mtime_nsec: m.mtime_nsec(),
+            },
+            kind: if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_file() {
+                Kind::File
+            } else {
+                Kind::Other
+            },
+        }
+    }
+}
+
+pub trait Fs: Send + Sync + 'static {
+    /// `Ok(None)` when nothing exists at `path` (symlinks are followed, as `stat(2)` does).
+    fn stat(&self, path: &Path) -> io::Result<Option<Meta>>;
+    /// BLAKE3 of the file's content.
+    fn hash(&self, path: &Path) -> io::Result<Hash>;
+    /// Whole content, `Ok(None)` when missing.
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// `access(path, X_OK)`: decides whether a `.do` is executed directly.
+    fn executable(&self, path: &Path) -> bool;
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        Ok(self.stat(path)?.is_some())
+    }
+}
+
+fn not_found(e: &io::Error) -> bool {
+    // ENOTDIR: a path component is a file; for our purposes nothing exists there.
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// The real filesystem.
+#[derive(Default)]
+pub struct DiskFs;
+
+impl Fs for DiskFs {
+    fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some(Meta::from_std(&m))),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn hash(&self, path: &Path) -> io::Result<Hash> {
+        hash_file(path)
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn executable(&self, path: &Path) -> bool {
+        nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+    }
+}
+
+/// BLAKE3 of a file, streamed.
+pub fn hash_file(path: &Path) -> io::Result<Hash> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// Lowercase hex, as the `.rec` `Hash` field wants it.
+pub fn hex(h: &Hash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in h {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// Parses 64 lowercase hex digits.
+pub fn unhex(s: &[u8]) -> Option<Hash> {
+    if s.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut h = [0u8; 32];
+    for (i, pair) in s.chunks(2).enumerate() {
+        h[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(h)
+}
+
+#[cfg(test)]
+pub mod mem {
+    //! An in-memory tree for engine unit tests.
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct MemFs {
+        files: Mutex<HashMap<PathBuf, (Vec<u8>, Meta, bool)>>,
+        next_ino: Mutex<u64>,
+        clock: Mutex<i64>,
+    }
+
+    impl MemFs {
+        fn tick(&self) -> i64 {
+            let mut c = self.clock.lock().unwrap();
+            *c += 1;
+            *c
+        }
+
+        /// Creates or replaces a file (new inode, new times).
+        pub fn write(&self, path: &str, content: &str) {
+            let t = self.tick();
+            let ino = {
+                let mut n = self.next_ino.lock().unwrap();
+                *n += 1;
+                *n
+            };
+            let stamp = Stamp {
+                size: content.len() as u64,
+                ino,
+                ctime_sec: t,
+                ctime_nsec: 0,
+                mtime_sec: t,
+                mtime_nsec: 0,
+            };
+            self.files.lock().unwrap().insert(
+                PathBuf::from(path),
+                (
+                    content.as_bytes().to_vec(),
+                    Meta {
+                        stamp,
+                        kind: Kind::File,
+                    },
+                    false,
+                ),
+            );
+        }
+
+        pub fn mkdir(&self, path: &str) {
+            let stamp = Stamp::default();
+            self.files.lock().unwrap().insert(
+                PathBuf::from(path),
+                (
+                    Vec::new(),
+                    Meta {
+                        stamp,
+                        kind: Kind::Dir,
+                    },
+                    false,
+                ),
+            );
+        }
+
+        /// `touch`: same content and inode, new ctime/mtime.
+        pub fn touch(&self, path: &str) {
+            let t = self.tick();
+            let mut files = self.files.lock().unwrap();
+            let e = files.get_mut(Path::new(path)).unwrap();
+            e.1.stamp.ctime_sec = t;
+            e.1.stamp.mtime_sec = t;
+        }
+
+        /// `chmod +x`-like: changes ctime only.
+        pub fn set_executable(&self, path: &str) {
+            let t = self.tick();
+            let mut files = self.files.lock().unwrap();
+            let e = files.get_mut(Path::new(path)).unwrap();
+            e.2 = true;
+            e.1.stamp.ctime_sec = t;
+        }
+
+        /// Rewrites content in place: same inode, new size/times.
+        pub fn rewrite(&self, path: &str, content: &str) {
+            let t = self.tick();
+            let mut files = self.files.lock().unwrap();
+            let e = files.get_mut(Path::new(path)).unwrap();
+            e.0 = content.as_bytes().to_vec();
+            e.1.stamp.size = content.len() as u64;
+            e.1.stamp.ctime_sec = t;
+            e.1.stamp.mtime_sec = t;
+        }
+
+        pub fn remove(&self, path: &str) {
+            self.files.lock().unwrap().remove(Path::new(path));
+        }
+
+        pub fn meta(&self, path: &str) -> Meta {
+            self.files.lock().unwrap()[Path::new(path)].1
+        }
+    }
+
+    impl Fs for MemFs {
+        fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
+            Ok(self.files.lock().unwrap().get(path).map(|e| e.1))
+        }
+        fn hash(&self, path: &Path) -> io::Result<Hash> {
+            let files = self.files.lock().unwrap();
+            let e = files
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            Ok(*blake3::hash(&e.0).as_bytes())
+        }
+        fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+            Ok(self.files.lock().unwrap().get(path).map(|e| e.0.clone()))
+        }
+        fn executable(&self, path: &Path) -> bool {
+            self.files.lock().unwrap().get(path).is_some_and(|e| e.2)
+        }
+    }
+}

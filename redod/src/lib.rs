@@ -1,0 +1,40 @@
+//! redod: the per-project redo build daemon.
+//!
+//! It owns the job tokens, the target locks, the in-memory dependency cache and every write to
+//! `.redo/*.rec`, and it runs the `.do` scripts. The `redo*` clients only carry requests to it.
+//!
+//! Module map (one job each):
+//!
+//! | module      | job                                                                  |
+//! |-------------|----------------------------------------------------------------------|
+//! | `lifecycle` | runtime dir, pid lock, idle exit, drain                              |
+//! | `server`    | accept, peer-uid check, handshake, one task per connection           |
+//! | `engine`    | sessions, one flight per target, waiters, cycles, nested requests    |
+//! | `ood`       | out-of-date decisions, pure logic over `fsys::Fs`                    |
+//! | `dofile`    | which `.do` builds a target                                          |
+//! | `runner`    | spawning a `.do`, relaying its stderr, checking and committing       |
+//! | `state`     | the `.rec` recfile format                                            |
+//! | `cache`     | parsed `.rec` files and hashes kept between builds                   |
+//! | `locks`     | the fcntl lock on `.redo/T.lock`                                     |
+//! | `jobs`      | job tokens                                                           |
+//! | `output`    | message lines and client event queues                                |
+//! | `settings`  | what a request's environment asks for                                |
+//! | `umask`     | creating files and processes with the requester's umask              |
+//! | `fsys`      | the filesystem trait the engine decides over                         |
+//! | `paths`     | lexical path arithmetic on bytes                                     |
+
+pub mod cache;
+pub mod dofile;
+pub mod engine;
+pub mod fsys;
+pub mod jobs;
+pub mod lifecycle;
+pub mod locks;
+pub mod ood;
+pub mod output;
+pub mod paths;
+pub mod runner;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod umask;

@@ -1,0 +1,231 @@
+//! The daemon's life: one per project, found through its runtime directory.
+//!
+//! * The pid file carries an exclusive `flock` for the daemon's whole life. Only its holder
+//!   unlinks and binds the socket, so a second daemon started by a racing client exits at once,
+//!   and a stale socket left by a killed daemon is replaced by the next one.
+//! * Idle exit: after `REDO_DAEMON_IDLE` seconds (default 300, 0 = never) with no connection,
+//!   no running job and no target in flight.
+//! * Drain (`redo --daemon-stop`, or a top-level client of another version): new top-level
+//!   requests are turned away (their clients wait and start a fresh daemon); requests from the
+//!   running `.do` files are still served; the daemon exits when nothing runs any more.
+//! * The daemon also exits when its runtime directory or the project root disappears.
+
+use crate::engine::Engine;
+use anyhow::{Context, bail};
+use redo_proto::Identity;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+
+pub struct Life {
+    pub uid: u32,
+    pub identity: Identity,
+    pub root: PathBuf,
+    pub rundir: PathBuf,
+    pub started: Instant,
+    pub idle: Option<Duration>,
+    connections: AtomicUsize,
+    draining: AtomicBool,
+    last_busy: Mutex<Instant>,
+}
+
+/// Counts a connection while alive.
+pub struct Connection(Arc<Life>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+        self.0.touch();
+    }
+}
+
+impl Life {
+    pub fn new(
+        identity: Identity,
+        root: PathBuf,
+        rundir: PathBuf,
+        idle: Option<Duration>,
+    ) -> Arc<Life> {
+        Arc::new(Life {
+            uid: nix::unistd::geteuid().as_raw(),
+            identity,
+            root,
+            rundir,
+            started: Instant::now(),
+            idle,
+            connections: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            last_busy: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn touch(&self) {
+        *self.last_busy.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    pub fn connection(self: &Arc<Self>) -> Connection {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        Connection(self.clone())
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn drain(&self, why: &str) {
+        if !self.draining.swap(true, Ordering::SeqCst) {
+            tracing::info!("draining: {why}");
+        }
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the daemon should exit, with the reason.
+    pub async fn exit_when_done(&self, engine: &Engine) -> &'static str {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !self.rundir.is_dir() {
+                return "runtime directory removed";
+            }
+            if !self.root.is_dir() {
+                return "project root removed";
+            }
+            let (jobs, flights) = engine.activity();
+            let busy = jobs > 0 || flights > 0 || self.connections() > 0;
+            if busy {
+                self.touch();
+                continue;
+            }
+            if self.draining() {
+                return "drained";
+            }
+            let quiet = self
+                .last_busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed();
+            if self.idle.is_some_and(|idle| quiet >= idle) {
+                return "idle";
+            }
+        }
+    }
+}
+
+/// `REDO_DAEMON_IDLE`: seconds (fractions allowed), 0 = never.
+pub fn idle_from_env(v: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Some(DEFAULT_IDLE)),
+        Some(s) => {
+            let secs: f64 = s
+                .parse()
+                .with_context(|| format!("REDO_DAEMON_IDLE='{s}' is not a number of seconds"))?;
+            if !secs.is_finite() || secs < 0.0 {
+                bail!("REDO_DAEMON_IDLE='{s}' must be 0 (never) or a positive number of seconds");
+            }
+            Ok((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
+        }
+    }
+}
+
+/// Checks the runtime directory: a directory, ours, mode 0700 (created if missing).
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create runtime directory {}", dir.display()))?;
+    }
+    let m = std::fs::symlink_metadata(dir)
+        .with_context(|| format!("cannot inspect {}", dir.display()))?;
+    let uid = nix::unistd::geteuid().as_raw();
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        bail!(
+            "runtime directory {} must be a directory owned by uid {uid} with mode 0700 (it is {}uid {} mode {:o})",
+            dir.display(),
+            if m.is_dir() { "" } else { "not a directory, " },
+            m.uid(),
+            m.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+
+/// Takes the pid lock. `Ok(None)`: another daemon holds it.
+pub fn pid_lock(rundir: &Path) -> anyhow::Result<Option<nix::fcntl::Flock<File>>> {
+    let path = rundir.join(redo_proto::rundir::PID);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)
+                .with_context(|| format!("cannot truncate {}", path.display()))?;
+            writeln!(lock, "{}", std::process::id())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(Some(lock))
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+/// Identity of the running executable (see [`Identity`]).
+pub fn own_identity() -> Identity {
+    match std::fs::metadata("/proc/self/exe") {
+        Ok(m) => Identity::from_file_stat(
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        ),
+        Err(_) => Identity::ANY,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_values() {
+        assert_eq!(idle_from_env(None).unwrap(), Some(DEFAULT_IDLE));
+        assert_eq!(idle_from_env(Some("0")).unwrap(), None);
+        assert_eq!(
+            idle_from_env(Some("0.5")).unwrap(),
+            Some(Duration::from_millis(500))
+        );
+        assert!(idle_from_env(Some("soon")).is_err());
+        assert!(idle_from_env(Some("-1")).is_err());
+    }
+
+    #[test]
+    fn pid_lock_is_exclusive() {
+        let dir = std::env::temp_dir().join(format!("redod-pid-{}", std::process::id()));
+        private_dir(&dir).unwrap();
+        let first = pid_lock(&dir).unwrap();
+        assert!(first.is_some());
+        // flock locks belong to the open file description: a second open conflicts, even here.
+        assert!(pid_lock(&dir).unwrap().is_none());
+        drop(first);
+        assert!(pid_lock(&dir).unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,121 @@
+//! `redod serve --root DIR --runtime-dir DIR`: started by the clients, detached, one per project.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use redod::engine::Engine;
+use redod::fsys::DiskFs;
+use redod::lifecycle::{self, Life};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "redod",
+    version,
+    about = "The redo build daemon (started by the redo commands; you rarely run it yourself)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the project rooted at --root on the socket in --runtime-dir.
+    Serve {
+        /// Project root (absolute).
+        #[arg(long)]
+        root: PathBuf,
+        /// Runtime directory holding sock, pid and daemon.log (mode 0700).
+        #[arg(long)]
+        runtime_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Cmd::Serve { root, runtime_dir } = cli.command;
+    init_tracing();
+    match serve(root, runtime_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("redod: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = std::env::var("REDO_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        root.is_absolute() && rundir.is_absolute(),
+        "--root and --runtime-dir must be absolute paths"
+    );
+    lifecycle::private_dir(&rundir)?;
+    let Some(_pid_lock) = lifecycle::pid_lock(&rundir)? else {
+        tracing::info!("another redod already serves {}; exiting", root.display());
+        return Ok(());
+    };
+    let idle = lifecycle::idle_from_env(std::env::var("REDO_DAEMON_IDLE").ok().as_deref())?;
+    let socket = rundir.join(redo_proto::rundir::SOCKET);
+    // We hold the pid lock: whatever is at the socket path is a dead daemon's leftover.
+    match std::fs::remove_file(&socket) {
+        Ok(()) => tracing::info!("removed a stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot remove stale socket {}", socket.display()));
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(&socket)
+        .with_context(|| format!("cannot bind {}", socket.display()))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the socket non-blocking")?;
+    let identity = lifecycle::own_identity();
+    tracing::info!(pid = std::process::id(), root = %root.display(), idle = ?idle, "redod {} serving", env!("CARGO_PKG_VERSION"));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let engine = Engine::new(Arc::new(DiskFs), socket.clone(), 0o022);
+    let life = Life::new(identity, root, rundir, idle);
+    let why = runtime.block_on(async {
+        let listener =
+            tokio::net::UnixListener::from_std(listener).context("cannot register the socket")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("signal handler")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("signal handler")?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("signal handler")?;
+        anyhow::Ok(tokio::select! {
+            () = redod::server::serve(listener, engine.clone(), life.clone()) => "listener stopped",
+            why = life.exit_when_done(&engine) => why,
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+        })
+    })?;
+    tracing::info!("exiting: {why}");
+    engine.kill_all();
+    // Still holding the pid lock: the socket is ours to remove.
+    let _ = std::fs::remove_file(&socket);
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    Ok(())
+}

@@ -1,0 +1,471 @@
+//! Out-of-date decisions (SPEC.md §11), as pure logic over [`Fs`].
+//!
+//! A target is up to date when its `.rec` exists and parses, the target file exists, no
+//! ifcreate dependency exists, it has no `always` record (the session layer builds those once
+//! per session), and every ifchange dependency is unchanged: same size, and either the same
+//! inode data under the trust mode or the same BLAKE3. A dependency that is itself a target is
+//! first brought up to date (the caller does that when [`Walk::next`] returns
+//! [`Step::Visit`]) and *then* compared: a dependency rebuilt to identical content leaves its
+//! dependants alone (early cutoff).
+
+use crate::cache::Hashes;
+use crate::fsys::{Fs, Hash, Meta, Stamp};
+use crate::paths;
+use crate::state::{Dep, Rec};
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// `REDO_INODE_TRUST`: which inode data allows skipping the content hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Trust {
+    /// Size and content only.
+    None,
+    /// Same size, inode and ctime ⇒ unchanged (the default).
+    #[default]
+    Ctime,
+    /// Same size, inode and mtime ⇒ unchanged.
+    Mtime,
+}
+
+impl Trust {
+    pub fn parse(v: Option<&[u8]>) -> Result<Trust, String> {
+        match v {
+            None | Some(b"") | Some(b"ctime") => Ok(Trust::Ctime),
+            Some(b"none") => Ok(Trust::None),
+            Some(b"mtime") => Ok(Trust::Mtime),
+            Some(other) => Err(format!(
+                "unknown REDO_INODE_TRUST value '{}': use none, ctime or mtime",
+                String::from_utf8_lossy(other)
+            )),
+        }
+    }
+}
+
+/// goredo's `Inode.Equals`: the file is "the same" as when recorded.
+pub fn same_file(now: &Stamp, then: &Stamp, trust: Trust) -> bool {
+    if now.size != then.size || now.ino != then.ino {
+        return false;
+    }
+    match trust {
+        Trust::None => true,
+        Trust::Ctime => now.ctime_sec == then.ctime_sec && now.ctime_nsec == then.ctime_nsec,
+        Trust::Mtime => now.mtime_sec == then.mtime_sec && now.mtime_nsec == then.mtime_nsec,
+    }
+}
+
+/// Why a target is out of date; shown with `-d`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    NoState,
+    Corrupt(String),
+    Missing,
+    Created(PathBuf),
+    Always,
+    DepMissing(PathBuf),
+    DepChanged(PathBuf),
+    Forced,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NoState => write!(f, "no state file"),
+            Reason::Corrupt(e) => write!(f, "state file unreadable ({e})"),
+            Reason::Missing => write!(f, "target does not exist"),
+            Reason::Created(p) => write!(f, "{} now exists (ifcreate)", paths::show(p)),
+            Reason::Always => write!(f, "always"),
+            Reason::DepMissing(p) => write!(f, "{} does not exist", paths::show(p)),
+            Reason::DepChanged(p) => write!(f, "{} changed", paths::show(p)),
+            Reason::Forced => write!(f, "forced"),
+        }
+    }
+}
+
+/// Everything a decision needs besides the state file itself.
+pub struct Checker<'a> {
+    pub fs: &'a dyn Fs,
+    pub hashes: &'a Hashes,
+    pub trust: Trust,
+}
+
+/// Path of the state file of `dir/name`.
+pub fn rec_path(dir: &Path, name: &OsStr) -> PathBuf {
+    let mut file = name.to_os_string();
+    file.push(".rec");
+    dir.join(".redo").join(file)
+}
+
+impl Checker<'_> {
+    /// `isSrc`: exists, no own `.do`, no state file. Sources are compared, never built, even
+    /// when a `default*.do` would match them.
+    pub fn is_source(&self, abs: &Path, now: Option<&Meta>) -> io::Result<bool> {
+        if now.is_none() {
+            return Ok(false);
+        }
+        let Some((dir, name)) = paths::split(abs) else {
+            return Ok(false);
+        };
+        let mut own_do = name.to_os_string();
+        own_do.push(".do");
+        Ok(!self.fs.exists(&dir.join(own_do))? && !self.fs.exists(&rec_path(dir, name))?)
+    }
+
+    /// Current BLAKE3 of a file whose stat is `stamp`.
+    pub fn hash(&self, abs: &Path, stamp: &Stamp) -> io::Result<Hash> {
+        self.hashes
+            .hash(self.fs, abs, stamp, self.trust != Trust::None)
+    }
+
+    /// Whether a file recorded as (`stamp`, `hash`) differs now (`now` = its current stat).
+    pub fn changed(
+        &self,
+        abs: &Path,
+        now: Option<&Meta>,
+        stamp: &Stamp,
+        hash: Option<&Hash>,
+    ) -> io::Result<bool> {
+        let Some(now) = now else {
+            return Ok(true);
+        };
+        if now.stamp.size != stamp.size {
+            return Ok(true);
+        }
+        if self.trust != Trust::None && same_file(&now.stamp, stamp, self.trust) {
+            return Ok(false);
+        }
+        let Some(recorded) = hash else {
+            return Ok(true);
+        };
+        Ok(self.hash(abs, &now.stamp)? != *recorded)
+    }
+}
+
+/// One step of deciding whether a target is out of date.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    UpToDate,
+    OutOfDate(Reason),
+    /// This dependency is a target: bring it up to date, then call [`Walk::next`] again, which
+    /// compares it with what was recorded.
+    Visit(PathBuf),
+}
+
+/// Walks the state of target `dir/name` one dependency at a time.
+pub struct Walk<'r> {
+    rec: &'r Rec,
+    dir: &'r Path,
+    name: &'r OsStr,
+    next_dep: usize,
+    prelude_done: bool,
+    visiting: bool,
+}
+
+impl<'r> Walk<'r> {
+    pub fn new(rec: &'r Rec, dir: &'r Path, name: &'r OsStr) -> Walk<'r> {
+        Walk {
+            rec,
+            dir,
+            name,
+            next_dep: 0,
+            prelude_done: false,
+            visiting: false,
+        }
+    }
+
+    pub fn next(&mut self, c: &Checker) -> io::Result<Step> {
+        if !self.prelude_done {
+            self.prelude_done = true;
+            if c.fs.stat(&self.dir.join(self.name))?.is_none() {
+                return Ok(Step::OutOfDate(Reason::Missing));
+            }
+            for d in &self.rec.deps {
+                if let Dep::Ifcreate { target } = d {
+                    if c.fs
+                        .exists(&paths::resolve(self.dir, OsStr::from_bytes(target)))?
+                    {
+                        return Ok(Step::OutOfDate(Reason::Created(PathBuf::from(
+                            OsStr::from_bytes(target),
+                        ))));
+                    }
+                }
+            }
+            if self.rec.always() {
+                return Ok(Step::OutOfDate(Reason::Always));
+            }
+        }
+        while let Some(dep) = self.rec.deps.get(self.next_dep) {
+            let Dep::Ifchange {
+                target,
+                stamp,
+                hash,
+            } = dep
+            else {
+                self.next_dep += 1;
+                continue;
+            };
+            let rel = PathBuf::from(OsStr::from_bytes(target));
+            let abs = paths::resolve(self.dir, &rel);
+            let now = c.fs.stat(&abs)?;
+            let visited = std::mem::take(&mut self.visiting);
+            if !visited && target.as_slice() != self.name.as_bytes() {
+                if now.is_none() {
+                    return Ok(Step::OutOfDate(Reason::DepMissing(rel)));
+                }
+                if !c.is_source(&abs, now.as_ref())? {
+                    self.visiting = true;
+                    return Ok(Step::Visit(abs));
+                }
+            }
+            if c.changed(&abs, now.as_ref(), stamp, hash.as_ref())? {
+                return Ok(Step::OutOfDate(Reason::DepChanged(rel)));
+            }
+            self.next_dep += 1;
+        }
+        Ok(Step::UpToDate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::mem::MemFs;
+    use crate::state::Dep;
+
+    fn record(fs: &MemFs, path: &str, rel: &str) -> Dep {
+        let m = fs.meta(path);
+        Dep::Ifchange {
+            target: rel.as_bytes().to_vec(),
+            stamp: m.stamp,
+            hash: Some(fs.hash(Path::new(path)).unwrap()),
+        }
+    }
+
+    /// /p/out built by /p/out.do from /p/src; its state records exactly that.
+    fn tree() -> (MemFs, Rec) {
+        let fs = MemFs::default();
+        fs.write("/p/src", "source");
+        fs.write("/p/out.do", "cat src");
+        fs.write("/p/out", "SOURCE");
+        fs.write("/p/.redo/out.rec", "Build: x\n");
+        let rec = Rec {
+            build: "x".into(),
+            deps: vec![
+                record(&fs, "/p/out.do", "out.do"),
+                record(&fs, "/p/src", "src"),
+                record(&fs, "/p/out", "out"),
+            ],
+        };
+        (fs, rec)
+    }
+
+    fn decide(fs: &MemFs, rec: &Rec, trust: Trust) -> Step {
+        let hashes = Hashes::default();
+        let c = Checker {
+            fs,
+            hashes: &hashes,
+            trust,
+        };
+        Walk::new(rec, Path::new("/p"), OsStr::new("out"))
+            .next(&c)
+            .unwrap()
+    }
+
+    #[test]
+    fn unchanged_tree_is_up_to_date() {
+        let (fs, rec) = tree();
+        assert_eq!(decide(&fs, &rec, Trust::Ctime), Step::UpToDate);
+        assert_eq!(decide(&fs, &rec, Trust::None), Step::UpToDate);
+    }
+
+    #[test]
+    fn touched_but_identical_source_is_up_to_date() {
+        let (fs, rec) = tree();
+        fs.touch("/p/src");
+        assert_eq!(decide(&fs, &rec, Trust::Ctime), Step::UpToDate);
+        assert_eq!(decide(&fs, &rec, Trust::Mtime), Step::UpToDate);
+    }
+
+    #[test]
+    fn edited_source_or_do_is_out_of_date() {
+        let (fs, rec) = tree();
+        fs.rewrite("/p/src", "other!");
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::DepChanged("src".into()))
+        );
+        let (fs, rec) = tree();
+        fs.rewrite("/p/out.do", "cat src | tr a-z A-Z");
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::DepChanged("out.do".into()))
+        );
+    }
+
+    #[test]
+    fn same_size_rewrite_in_place_with_trust_none() {
+        // Same size, same inode, new content: ctime differs so ctime mode hashes; none mode
+        // hashes anyway. Both see the change.
+        let (fs, rec) = tree();
+        fs.rewrite("/p/src", "SOURCE");
+        assert!(matches!(decide(&fs, &rec, Trust::None), Step::OutOfDate(_)));
+        assert!(matches!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(_)
+        ));
+    }
+
+    #[test]
+    fn missing_target_and_missing_dep() {
+        let (fs, rec) = tree();
+        fs.remove("/p/out");
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::Missing)
+        );
+        let (fs, rec) = tree();
+        fs.remove("/p/src");
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::DepMissing("src".into()))
+        );
+    }
+
+    #[test]
+    fn ifcreate_and_always() {
+        let (fs, mut rec) = tree();
+        rec.deps.insert(
+            0,
+            Dep::Ifcreate {
+                target: b"default.do".to_vec(),
+            },
+        );
+        assert_eq!(decide(&fs, &rec, Trust::Ctime), Step::UpToDate);
+        fs.write("/p/default.do", "");
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::Created("default.do".into()))
+        );
+        let (fs, mut rec) = tree();
+        rec.deps.push(Dep::Always);
+        assert_eq!(
+            decide(&fs, &rec, Trust::Ctime),
+            Step::OutOfDate(Reason::Always)
+        );
+    }
+
+    #[test]
+    fn dependency_recorded_as_absent_is_always_out_of_date() {
+        let (fs, mut rec) = tree();
+        fs.write("/p/phony-dep-now-exists", "x");
+        fs.write("/p/.redo/phony-dep-now-exists.rec", "Build: y\n");
+        rec.deps.insert(
+            1,
+            Dep::Ifchange {
+                target: b"phony-dep-now-exists".to_vec(),
+                stamp: Stamp::default(),
+                hash: None,
+            },
+        );
+        let hashes = Hashes::default();
+        let c = Checker {
+            fs: &fs,
+            hashes: &hashes,
+            trust: Trust::Ctime,
+        };
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::Visit("/p/phony-dep-now-exists".into())
+        );
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepChanged("phony-dep-now-exists".into()))
+        );
+    }
+
+    #[test]
+    fn target_dependency_is_visited_then_compared() {
+        // /p/out depends on /p/mid, a target; early cutoff: visiting it then finding the same
+        // content means "up to date".
+        let (fs, mut rec) = tree();
+        fs.write("/p/mid", "m");
+        fs.write("/p/.redo/mid.rec", "Build: x\n");
+        rec.deps.insert(2, record(&fs, "/p/mid", "mid"));
+        let hashes = Hashes::default();
+        let c = Checker {
+            fs: &fs,
+            hashes: &hashes,
+            trust: Trust::Ctime,
+        };
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/mid".into()));
+        fs.touch("/p/mid"); // "rebuilt" to identical content
+        assert_eq!(w.next(&c).unwrap(), Step::UpToDate);
+        // Rebuilt to different content: out of date.
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert!(matches!(w.next(&c).unwrap(), Step::Visit(_)));
+        fs.rewrite("/p/mid", "M2");
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepChanged("mid".into()))
+        );
+    }
+
+    #[test]
+    fn externally_modified_target_is_out_of_date() {
+        let (fs, rec) = tree();
+        fs.rewrite("/p/out", "hand edit");
+        assert!(
+            matches!(decide(&fs, &rec, Trust::Ctime), Step::OutOfDate(Reason::DepChanged(p)) if p == Path::new("out"))
+        );
+    }
+
+    #[test]
+    fn sources_versus_targets() {
+        let fs = MemFs::default();
+        let hashes = Hashes::default();
+        let c = Checker {
+            fs: &fs,
+            hashes: &hashes,
+            trust: Trust::Ctime,
+        };
+        fs.write("/p/a.c", "");
+        fs.write("/p/default.c.do", "");
+        let m = fs.stat(Path::new("/p/a.c")).unwrap();
+        assert!(
+            c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap(),
+            "default*.do does not make a target"
+        );
+        fs.write("/p/a.c.do", "");
+        assert!(!c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap());
+        fs.remove("/p/a.c.do");
+        fs.write("/p/.redo/a.c.rec", "Build: b\n");
+        assert!(!c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap());
+        assert!(!c.is_source(Path::new("/p/missing"), None).unwrap());
+    }
+
+    #[test]
+    fn trust_modes() {
+        let a = Stamp {
+            size: 1,
+            ino: 2,
+            ctime_sec: 3,
+            ctime_nsec: 4,
+            mtime_sec: 5,
+            mtime_nsec: 6,
+        };
+        let mut b = a;
+        b.mtime_nsec = 7;
+        assert!(same_file(&a, &b, Trust::Ctime));
+        assert!(!same_file(&a, &b, Trust::Mtime));
+        assert!(same_file(&a, &b, Trust::None));
+        b.ino = 9;
+        assert!(!same_file(&a, &b, Trust::None));
+        assert_eq!(Trust::parse(Some(b"mtime")), Ok(Trust::Mtime));
+        assert!(Trust::parse(Some(b"sometimes")).is_err());
+        assert_eq!(Trust::parse(None), Ok(Trust::Ctime));
+    }
+}

@@ -1,0 +1,231 @@
+//! What the daemon writes to a client's terminal (SPEC.md §15.1).
+//!
+//! ```text
+//! redo . . sub/foo.o (../default.o.do) (0.012s)
+//! err  . bar (default.do) (0.002s): exit status 1
+//! ```
+//!
+//! A [`Sink`] is one client connection's outgoing event queue plus how that client wants its
+//! output (colour, silence, debug categories). Messages are formatted per sink, because two
+//! terminals sharing one build may want different things.
+
+use crate::settings::Settings;
+use bytes::Bytes;
+use redo_proto::Event;
+use redo_proto::msg::ByteBuf;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// Relayed stderr chunks a client may have queued and not yet written; beyond that the relay
+/// waits, which makes the `.do` wait: output is never dropped, memory stays bounded.
+const STDERR_CREDIT: usize = 256;
+
+/// An event on its way to a client, with the credit it holds until written.
+pub type Queued = (Event, Option<OwnedSemaphorePermit>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Redo,
+    Err,
+    Warn,
+    Wait,
+    Lock,
+    Js,
+    Dbg,
+}
+
+impl Kind {
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Redo => "redo ",
+            Kind::Err => "err  ",
+            Kind::Warn => "warn ",
+            Kind::Wait => "wait ",
+            Kind::Lock => "lock ",
+            Kind::Js => "js   ",
+            Kind::Dbg => "dbg  ",
+        }
+    }
+
+    fn colour(self) -> &'static str {
+        match self {
+            Kind::Redo => "\x1b[32m",
+            Kind::Err => "\x1b[31m",
+            Kind::Warn => "\x1b[35m",
+            Kind::Wait => "\x1b[34m",
+            Kind::Lock => "\x1b[36m",
+            Kind::Js => "\x1b[37m",
+            Kind::Dbg => "\x1b[33m",
+        }
+    }
+}
+
+/// How one client wants its output.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    pub colour: bool,
+    pub silent: bool,
+    pub no_progress: bool,
+    pub debug: bool,
+    pub log_wait: bool,
+    pub log_lock: bool,
+    pub log_js: bool,
+}
+
+impl Style {
+    /// Colour only on a terminal, and never with `NO_COLOR`.
+    pub fn new(settings: &Settings, stderr_is_tty: bool) -> Style {
+        Style {
+            colour: stderr_is_tty && !settings.no_color,
+            silent: settings.silent,
+            no_progress: settings.no_progress,
+            debug: settings.debug,
+            log_wait: settings.log_wait || settings.debug,
+            log_lock: settings.log_lock || settings.debug,
+            log_js: settings.log_js || settings.debug,
+        }
+    }
+
+    pub fn shows(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Redo => !self.no_progress,
+            Kind::Err | Kind::Warn => true,
+            Kind::Wait => self.log_wait,
+            Kind::Lock => self.log_lock,
+            Kind::Js => self.log_js,
+            Kind::Dbg => self.debug,
+        }
+    }
+}
+
+/// `<tag><". " × level><text>`, coloured when asked, newline-terminated.
+pub fn format(kind: Kind, level: usize, text: &str, colour: bool) -> Vec<u8> {
+    let mut s = String::with_capacity(text.len() + 16 + 2 * level);
+    if colour {
+        s.push_str(kind.colour());
+    }
+    s.push_str(kind.tag());
+    for _ in 0..level {
+        s.push_str(". ");
+    }
+    s.push_str(text);
+    if colour {
+        s.push_str("\x1b[0m");
+    }
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// One client connection's event queue. Events keep their order: redo's own messages never
+/// wait (they are few), relayed stderr waits for credit when the client falls behind.
+#[derive(Clone, Debug)]
+pub struct Sink {
+    pub id: u64,
+    pub style: Style,
+    tx: mpsc::UnboundedSender<Queued>,
+    credit: Arc<Semaphore>,
+}
+
+impl Sink {
+    /// A sink and the receiving end its connection's writer drains.
+    pub fn new(id: u64, style: Style) -> (Sink, mpsc::UnboundedReceiver<Queued>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Sink {
+                id,
+                style,
+                tx,
+                credit: Arc::new(Semaphore::new(STDERR_CREDIT)),
+            },
+            rx,
+        )
+    }
+
+    fn send(&self, ev: Event, permit: Option<OwnedSemaphorePermit>) {
+        // A closed channel means the client has gone; there is nobody left to tell.
+        let _ = self.tx.send((ev, permit));
+    }
+
+    /// A redo message, shown if this client's style wants that category.
+    pub fn message(&self, kind: Kind, level: usize, text: &str) {
+        if self.style.shows(kind) {
+            self.send(
+                Event::Stderr(ByteBuf::from(format(kind, level, text, self.style.colour))),
+                None,
+            );
+        }
+    }
+
+    /// Relayed `.do` stderr, unless this client asked for silence.
+    pub async fn stderr(&self, bytes: &Bytes) {
+        if !self.style.silent {
+            let permit = self.credit.clone().acquire_owned().await.ok();
+            self.send(Event::Stderr(ByteBuf::from(bytes.to_vec())), permit);
+        }
+    }
+
+    /// Bytes for the client's stdout (listing commands).
+    pub fn stdout(&self, bytes: Vec<u8>) {
+        self.send(Event::Stdout(ByteBuf::from(bytes)), None);
+    }
+
+    /// An error about the request itself (not about a target): always shown.
+    pub fn error(&self, text: &str) {
+        self.send(
+            Event::Stderr(ByteBuf::from(format!("{text}\n").into_bytes())),
+            None,
+        );
+    }
+
+    /// The last event.
+    pub fn done(&self, code: i32) {
+        self.send(Event::Done { code }, None);
+    }
+}
+
+/// goredo's duration format: `(0.012s)`.
+pub fn secs(d: std::time::Duration) -> String {
+    format!("({:.3}s)", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_format() {
+        assert_eq!(
+            format(Kind::Redo, 2, "sub/foo.o (../default.o.do) (0.012s)", false),
+            b"redo . . sub/foo.o (../default.o.do) (0.012s)\n"
+        );
+        assert_eq!(
+            format(
+                Kind::Err,
+                1,
+                "bar (default.do) (0.002s): exit status 1",
+                false
+            ),
+            b"err  . bar (default.do) (0.002s): exit status 1\n"
+        );
+        let c = String::from_utf8(format(Kind::Warn, 0, "x", true)).unwrap();
+        assert!(c.starts_with("\x1b[35mwarn x") && c.ends_with("\x1b[0m\n"));
+        assert_eq!(secs(std::time::Duration::from_millis(1234)), "(1.234s)");
+    }
+
+    #[test]
+    fn categories() {
+        let s = Style {
+            no_progress: true,
+            ..Style::default()
+        };
+        assert!(!s.shows(Kind::Redo) && s.shows(Kind::Err) && !s.shows(Kind::Dbg));
+        let d = Style::new(
+            &Settings {
+                debug: true,
+                ..Settings::default()
+            },
+            false,
+        );
+        assert!(d.shows(Kind::Dbg) && d.shows(Kind::Wait) && !d.colour);
+    }
+}

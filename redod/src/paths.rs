@@ -1,0 +1,111 @@
+//! Lexical path arithmetic, as goredo does it with Go's `path` package: no symlink resolution,
+//! so a target keeps the name the user gave it. Paths are bytes; nothing here assumes UTF-8.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+/// `.` and `..` resolved, duplicate slashes removed. `p` must be absolute; the result is too.
+pub fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// `arg` interpreted relative to `cwd` (absolute args stay as they are), cleaned.
+pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {
+    clean(&cwd.join(arg))
+}
+
+/// Lexical relative path from directory `base` to `target`, both absolute and clean, like Go's
+/// `filepath.Rel`. Never fails for absolute inputs.
+pub fn relative(base: &Path, target: &Path) -> PathBuf {
+    let b: Vec<_> = base.components().collect();
+    let t: Vec<_> = target.components().collect();
+    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Directory and file name of a clean absolute path; `None` for `/`.
+pub fn split(p: &Path) -> Option<(&Path, &OsStr)> {
+    Some((p.parent()?, p.file_name()?))
+}
+
+/// For messages: the bytes, with invalid UTF-8 replaced.
+pub fn show(p: &Path) -> String {
+    String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned()
+}
+
+/// `p` as raw bytes.
+pub fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// A path from raw bytes.
+pub fn from_bytes(b: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_and_resolve() {
+        assert_eq!(clean(Path::new("/a/./b/../../c")), PathBuf::from("/c"));
+        assert_eq!(
+            resolve(Path::new("/p/q"), "../x//y/"),
+            PathBuf::from("/p/x/y")
+        );
+        assert_eq!(resolve(Path::new("/p"), "/abs"), PathBuf::from("/abs"));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative(Path::new("/p/sub"), Path::new("/p/default.o.do")),
+            PathBuf::from("../default.o.do")
+        );
+        assert_eq!(
+            relative(Path::new("/p"), Path::new("/p/sub/foo.c")),
+            PathBuf::from("sub/foo.c")
+        );
+        assert_eq!(
+            relative(Path::new("/p"), Path::new("/p")),
+            PathBuf::from(".")
+        );
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/c/d")),
+            PathBuf::from("../../c/d")
+        );
+        assert_eq!(
+            relative(Path::new("/"), Path::new("/x")),
+            PathBuf::from("x")
+        );
+    }
+
+    #[test]
+    fn non_utf8_survives() {
+        let p = resolve(Path::new("/p"), OsStr::from_bytes(b"a\xff b\n"));
+        assert_eq!(bytes(&p), b"/p/a\xff b\n");
+        assert_eq!(split(&p).unwrap().1.as_bytes(), b"a\xff b\n");
+    }
+}

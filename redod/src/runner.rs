@@ -1,0 +1,739 @@
+//! Running one `.do` and committing its result (SPEC.md §9).
+//!
+//! Order: `.redo/` created; a job token taken; the fcntl lock taken; the external-modification
+//! guard; the `.do` looked up (missing candidates become ifcreate records); temps created; the
+//! `.do` spawned in its own process group with the requester's environment and umask; its
+//! stderr relayed as it is written; then the checks (`$1` touched, both stdout and `$3`) and
+//! the commit: output fsynced and renamed over the target (or the old file kept when the hash is
+//! the same), directory fsynced, `.rec` written to a temp, fsynced, renamed, directory fsynced.
+//!
+//! Every resource is held by a guard, so dropping the future at any `.await` (the last client
+//! waiting for this build went away) kills the process group, removes the temps, unlocks the
+//! target and returns the token; nothing half-written is ever visible under a final name.
+
+use crate::engine::{Engine, Flight};
+use crate::fsys::{Hash, Stamp, hash_file};
+use crate::locks::{self, TryLock};
+use crate::ood::{self, Trust, same_file};
+use crate::output::Kind;
+use crate::paths::{self, show};
+use crate::state::{self, Dep, Rec};
+use crate::{cache::Loaded, dofile, umask::UmaskGate};
+use bytes::{Bytes, BytesMut};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+/// A job that ran to a successful commit, or a target left alone.
+pub enum Ran {
+    Built {
+        took: Duration,
+        do_rel: Option<PathBuf>,
+    },
+    /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
+    /// another process holding its lock in this session.
+    Kept,
+}
+
+/// Why a target failed. Printed once, by the flight, as `err  <target>[ (<do>)][ (<secs>)]: <msg>`.
+#[derive(Debug)]
+pub struct JobError {
+    pub msg: String,
+    pub took: Option<Duration>,
+    pub do_rel: Option<PathBuf>,
+}
+
+fn before_run(msg: impl Into<String>) -> JobError {
+    JobError {
+        msg: msg.into(),
+        took: None,
+        do_rel: None,
+    }
+}
+
+fn io_msg(what: &str, path: &Path, e: &io::Error) -> String {
+    format!("cannot {what} {}: {e}", show(path))
+}
+
+/// `.redo.<name>.<16 hex>` in `dir`: the naming goredo uses, so `redo-cleanup` finds leftovers.
+pub fn temp_path(dir: &Path, name: &OsStr) -> PathBuf {
+    let mut rnd = [0u8; 8];
+    // getrandom only fails without a kernel entropy source; a fixed suffix plus O_EXCL still
+    // keeps us from clobbering anything.
+    let _ = getrandom::fill(&mut rnd);
+    let mut n = b".redo.".to_vec();
+    n.extend_from_slice(name.as_bytes());
+    n.push(b'.');
+    for b in rnd {
+        n.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    dir.join(OsString::from_vec(n))
+}
+
+/// Removes the listed paths when dropped (files or leftover directories).
+struct Temps(Vec<PathBuf>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            match fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => {
+                    let _ = fs::remove_dir_all(p);
+                }
+                Ok(_) => {
+                    let _ = fs::remove_file(p);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Kills the `.do`'s whole process group when dropped while armed: SIGTERM, then SIGKILL for
+/// anything still there a moment later.
+struct GroupKill(Option<i32>);
+
+impl GroupKill {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        let Some(pgid) = self.0 else { return };
+        let pg = nix::unistd::Pid::from_raw(pgid);
+        let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGTERM);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
+        });
+    }
+}
+
+/// Go's `ExitError` text, which goredo prints: `exit status 2`, `signal: killed`.
+pub fn exit_text(st: ExitStatus) -> String {
+    if let Some(c) = st.code() {
+        return format!("exit status {c}");
+    }
+    let name = match st.signal() {
+        Some(libc::SIGKILL) => "killed",
+        Some(libc::SIGTERM) => "terminated",
+        Some(libc::SIGINT) => "interrupt",
+        Some(libc::SIGHUP) => "hangup",
+        Some(libc::SIGSEGV) => "segmentation fault",
+        Some(libc::SIGABRT) => "aborted",
+        Some(libc::SIGPIPE) => "broken pipe",
+        Some(libc::SIGQUIT) => "quit",
+        Some(libc::SIGBUS) => "bus error",
+        Some(s) => return format!("signal: {s}"),
+        None => return "exited abnormally".into(),
+    };
+    format!("signal: {name}")
+}
+
+/// Runs the `.do` for `flight`'s target.
+pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
+    let origin = &flight.origin;
+    let settings = &origin.settings;
+    let fs_ = &*engine.fs;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let redo_dir = dir.join(".redo");
+    engine
+        .umask
+        .with(origin.umask, || fs::create_dir_all(&redo_dir))
+        .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
+
+    let token = flight.session.tokens.acquire().await;
+    let mut lock_name = name.to_os_string();
+    lock_name.push(".lock");
+    let lock_path = redo_dir.join(lock_name);
+    flight.say(Kind::Lock, &format!("LOCK_NB: {}", show(&lock_path)));
+    let lock = match engine
+        .umask
+        .with(origin.umask, || locks::try_lock(&lock_path))
+    {
+        Ok(TryLock::Acquired(l)) => l,
+        Ok(TryLock::Held(pid)) => {
+            drop(token);
+            return wait_for_other(engine, flight, &lock_path, pid).await;
+        }
+        Err(e) => return Err(before_run(io_msg("lock", &lock_path, &e))),
+    };
+
+    // External-modification guard: the target as it is now versus its own record.
+    let target = dir.join(name);
+    let rec_path = ood::rec_path(dir, name);
+    let now = fs_
+        .stat(&target)
+        .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
+    let loaded = engine
+        .recs
+        .load(fs_, &rec_path)
+        .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
+    let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
+        (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
+            Some((stamp, hash)) => (
+                Some(now.stamp),
+                hash.copied(),
+                !same_file(&now.stamp, stamp, settings.trust),
+            ),
+            None => (None, None, false),
+        },
+        // A damaged state file cannot vouch for the target; the existing file is taken as ours
+        // so that the rebuild replaces it instead of failing with "$1 was explicitly touched".
+        (Loaded::Corrupt(_), Some(now)) => (Some(now.stamp), None, false),
+        _ => (None, None, false),
+    };
+    if modified {
+        drop(lock);
+        if settings.stop_if_modified {
+            return Err(before_run(format!(
+                "{} externally modified",
+                flight.display
+            )));
+        }
+        flight.say(
+            Kind::Warn,
+            &format!("{} externally modified: not redoing", flight.display),
+        );
+        return Ok(Ran::Kept);
+    }
+
+    let lookup = dofile::find(fs_, dir, name, settings.top_dir.as_deref())
+        .map_err(|e| before_run(format!("cannot look for a .do: {e}")))?;
+    let mut deps: Vec<Dep> = lookup
+        .missing
+        .iter()
+        .map(|m| Dep::Ifcreate {
+            target: paths::bytes(m).to_vec(),
+        })
+        .collect();
+    let Some(dof) = lookup.found else {
+        let tried: Vec<String> = lookup.missing.iter().map(|m| show(m)).collect();
+        return Err(before_run(format!(
+            "no .do found (tried: {})",
+            tried.join(", ")
+        )));
+    };
+    let do_rel = dof.is_default.then(|| dof.rel.clone());
+    let with_do = |msg: String, took: Option<Duration>| JobError {
+        msg,
+        took,
+        do_rel: do_rel.clone(),
+    };
+    let do_meta = fs_
+        .stat(&dof.path)
+        .ok()
+        .flatten()
+        .ok_or_else(|| with_do(format!("{} vanished", show(&dof.path)), None))?;
+    let do_hash = engine
+        .hashes
+        .hash(
+            fs_,
+            &dof.path,
+            &do_meta.stamp,
+            settings.trust != Trust::None,
+        )
+        .map_err(|e| with_do(io_msg("read", &dof.path, &e), None))?;
+    deps.push(Dep::Ifchange {
+        target: paths::bytes(&dof.rel).to_vec(),
+        stamp: do_meta.stamp,
+        hash: Some(do_hash),
+    });
+    flight.say(Kind::Wait, &flight.name_with_do(do_rel.as_deref()));
+
+    let stdout_tmp = temp_path(dir, name);
+    let mut arg3_abs = stdout_tmp.clone().into_os_string();
+    arg3_abs.push(".3");
+    let arg3_abs = PathBuf::from(arg3_abs);
+    let _temps = Temps(vec![stdout_tmp.clone(), arg3_abs.clone()]);
+    let stdout_file = engine
+        .umask
+        .with(origin.umask, || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o666)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&stdout_tmp)
+        })
+        .map_err(|e| with_do(io_msg("create", &stdout_tmp, &e), None))?;
+    let arg3 = paths::relative(&dof.dir, &arg3_abs);
+
+    let job = engine.register_job(flight, deps, token);
+    let traced = origin.trace || settings.trace_all;
+    let args3 = [dof.arg1.as_os_str(), dof.arg2.as_os_str(), arg3.as_os_str()];
+    let (program, mut args): (OsString, Vec<OsString>) = if fs_.executable(&dof.path) {
+        (dof.path.clone().into_os_string(), Vec::new())
+    } else {
+        (
+            "/bin/sh".into(),
+            vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
+        )
+    };
+    args.extend(args3.iter().map(|a| a.to_os_string()));
+    flight.say(
+        Kind::Dbg,
+        &format!(
+            "sh: {}: {} {:?} cwd:{} dirprefix:{}",
+            flight.display,
+            program.to_string_lossy(),
+            args,
+            show(&dof.dir),
+            show(&dof.dir_prefix)
+        ),
+    );
+
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args)
+        .current_dir(&dof.dir)
+        .env_clear()
+        .envs(child_env(engine, flight, &dof, job.id()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout_file))
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = engine
+        .umask
+        .with(origin.umask, || cmd.spawn())
+        .map_err(|e| {
+            with_do(
+                format!("cannot run {}: {e}", program.to_string_lossy()),
+                Some(Duration::ZERO),
+            )
+        })?;
+    let pid = child.id().unwrap_or(0);
+    let mut kill = GroupKill(i32::try_from(pid).ok().filter(|p| *p > 0));
+    job.set_pgid(kill.0.unwrap_or(0));
+    flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
+    let relay = relay_stderr(flight, child.stderr.take(), pid);
+    let wait = child.wait();
+    tokio::pin!(relay, wait);
+    let status = tokio::select! {
+        st = &mut wait => {
+            // The .do is done; a background process it left may hold stderr open. Take what
+            // comes promptly, then stop listening rather than hang the build.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut relay).await;
+            st
+        }
+        () = &mut relay => wait.await,
+    };
+    let took = started.elapsed();
+    kill.disarm();
+    let status =
+        status.map_err(|e| with_do(format!("cannot wait for the .do: {e}"), Some(took)))?;
+    if !status.success() {
+        return Err(with_do(exit_text(status), Some(took)));
+    }
+
+    // $1 must not have been touched by the .do.
+    if let Some(m) = fs_
+        .stat(&target)
+        .map_err(|e| with_do(io_msg("stat", &target, &e), Some(took)))?
+    {
+        if prev_stamp.is_none_or(|p| !same_file(&m.stamp, &p, settings.trust)) {
+            return Err(with_do("$1 was explicitly touched".into(), Some(took)));
+        }
+    }
+    let stdout_size = fs::metadata(&stdout_tmp)
+        .map(|m| m.len())
+        .map_err(|e| with_do(io_msg("stat", &stdout_tmp, &e), Some(took)))?;
+    let arg3_exists = fs::symlink_metadata(&arg3_abs).is_ok();
+    if arg3_exists && stdout_size > 0 {
+        return Err(with_do("created both tmp and stdout".into(), Some(took)));
+    }
+    let output = if arg3_exists {
+        Some(arg3_abs)
+    } else if stdout_size > 0 {
+        Some(stdout_tmp.clone())
+    } else {
+        None
+    };
+
+    let commit = Commit {
+        dir: dir.clone(),
+        name: name.to_os_string(),
+        output,
+        prev_hash,
+        sync: !settings.no_sync,
+        umask: origin.umask,
+        rec_path: rec_path.clone(),
+        build: flight.session.uuid.clone(),
+        deps: job.take_records(),
+    };
+    let eng = engine.clone();
+    let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))
+        .await
+        .map_err(|e| with_do(format!("commit failed: {e}"), Some(took)))?
+        .map_err(|e| with_do(e, Some(took)))?;
+    if committed.kept_same {
+        flight.say(
+            Kind::Dbg,
+            &format!("{} has same hash, not renaming", flight.display),
+        );
+    }
+    if let Some((stamp, hash)) = committed.target {
+        engine.hashes.store(target, stamp, hash);
+    }
+    for t in committed.rec.contradictions() {
+        flight.say(
+            Kind::Warn,
+            &format!(
+                "simultaneous ifcreate and ifchange records: {}",
+                String::from_utf8_lossy(t)
+            ),
+        );
+    }
+    engine
+        .recs
+        .store(rec_path, committed.rec_stamp, committed.rec);
+    drop(lock);
+    flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&lock_path)));
+    Ok(Ran::Built { took, do_rel })
+}
+
+/// Another process (a second daemon, goredo) holds the lock: wait for it, never build
+/// ourselves, and accept its result only if it was committed by this build session.
+async fn wait_for_other(
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+    lock_path: &Path,
+    pid: Option<i32>,
+) -> Result<Ran, JobError> {
+    let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+    flight.say(
+        Kind::Dbg,
+        &format!("waiting: {} (pid={pid})", flight.display),
+    );
+    let mut pause = Duration::from_millis(5);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+        match engine
+            .umask
+            .with(flight.origin.umask, || locks::try_lock(lock_path))
+        {
+            Ok(TryLock::Acquired(l)) => {
+                drop(l);
+                break;
+            }
+            Ok(TryLock::Held(_)) => {}
+            Err(e) => return Err(before_run(io_msg("lock", lock_path, &e))),
+        }
+    }
+    flight.say(Kind::Dbg, &format!("waiting done: {}", flight.display));
+    let rec_path = ood::rec_path(&flight.dir, &flight.name);
+    match engine.recs.load(&*engine.fs, &rec_path) {
+        Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
+        Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
+        Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),
+        Ok(Loaded::Corrupt(e)) => Err(before_run(e.to_string())),
+        Err(e) => Err(before_run(io_msg("read", &rec_path, &e))),
+    }
+}
+
+/// Relays the `.do`'s stderr to the clients as it is written: whole lines as soon as they are
+/// complete, a partial line after a short pause (progress output without a newline).
+async fn relay_stderr(flight: &Flight, pipe: Option<tokio::process::ChildStderr>, pid: u32) {
+    let Some(mut pipe) = pipe else { return };
+    let silent = flight.origin.settings.silent;
+    let prefix = flight.origin.settings.log_pid.then(|| format!("[{pid}] "));
+    let mut buf = BytesMut::with_capacity(8192);
+    loop {
+        buf.reserve(8192);
+        let read = if buf.is_empty() {
+            pipe.read_buf(&mut buf).await
+        } else {
+            match tokio::time::timeout(Duration::from_millis(100), pipe.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let chunk = buf.split().freeze();
+                    emit(flight, silent, prefix.as_deref(), chunk).await;
+                    continue;
+                }
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => {
+                if !buf.is_empty() {
+                    buf.extend_from_slice(b"\n");
+                    emit(flight, silent, prefix.as_deref(), buf.split().freeze()).await;
+                }
+                return;
+            }
+            Ok(_) => {}
+        }
+        if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
+            let chunk = buf.split_to(pos + 1).freeze();
+            emit(flight, silent, prefix.as_deref(), chunk).await;
+        } else if buf.len() > 64 << 10 {
+            emit(flight, silent, prefix.as_deref(), buf.split().freeze()).await;
+        }
+    }
+}
+
+async fn emit(flight: &Flight, silent: bool, prefix: Option<&str>, chunk: Bytes) {
+    if silent {
+        return;
+    }
+    let chunk = match prefix {
+        None => chunk,
+        Some(p) => {
+            let mut out = Vec::with_capacity(chunk.len() + 16);
+            for line in chunk.split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(p.as_bytes());
+                out.extend_from_slice(line);
+            }
+            Bytes::from(out)
+        }
+    };
+    flight.relay(&chunk).await;
+}
+
+/// Variables the daemon sets for a `.do`; whatever the requester's environment had under
+/// these names is replaced.
+const SET_BY_DAEMON: &[&str] = &[
+    "REDO_LEVEL",
+    "REDO_DIRPREFIX",
+    "REDO_BUILD_UUID",
+    "REDO_DEP_CWD",
+    "REDO_TOP_DIR",
+    "PWD",
+    "PATH",
+    redo_proto::env::SOCKET,
+    redo_proto::env::JOB,
+    // goredo's own plumbing: meaningless here and misleading if inherited from a goredo parent.
+    "REDO_DEP_FD",
+    "REDO_STDERR_PREFIX",
+    "REDO_STATUS_FD",
+    "REDO_OOD_TGTS_FD",
+    "REDO_OOD_TGTS_LOCK_FD",
+    "REDO_JS_FD",
+    "REDO_JS_TOKEN",
+];
+
+/// The `.do`'s environment: the requester's, plus where the daemon is and which job this is.
+fn child_env(
+    engine: &Engine,
+    flight: &Flight,
+    dof: &dofile::DoFile,
+    job: u64,
+) -> Vec<(OsString, OsString)> {
+    let origin = &flight.origin;
+    let mut env: Vec<(OsString, OsString)> = origin
+        .env
+        .0
+        .iter()
+        .filter(|(k, _)| !SET_BY_DAEMON.iter().any(|s| k.as_bytes() == s.as_bytes()))
+        .cloned()
+        .collect();
+    let mut set = |k: &str, v: OsString| env.push((k.into(), v));
+    set("REDO_LEVEL", (flight.level + 1).to_string().into());
+    set("REDO_DIRPREFIX", dof.dir_prefix.clone().into_os_string());
+    set("REDO_BUILD_UUID", flight.session.uuid.clone().into());
+    set("REDO_DEP_CWD", dof.dir.clone().into_os_string());
+    set("PWD", dof.dir.clone().into_os_string());
+    set(
+        redo_proto::env::SOCKET,
+        engine.socket.clone().into_os_string(),
+    );
+    set(redo_proto::env::JOB, job.to_string().into());
+    if let Some(top) = &origin.settings.top_dir {
+        set("REDO_TOP_DIR", top.clone().into_os_string());
+    }
+    // The client binaries first, so that `redo-ifchange` in a .do is this build's, even when it
+    // was started straight from a cargo target directory.
+    let inherited = origin
+        .env
+        .get("PATH")
+        .map(OsStr::as_bytes)
+        .unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    let client = origin.client_dir.as_os_str().as_bytes();
+    let path = if client.is_empty() || inherited.split(|&b| b == b':').next() == Some(client) {
+        inherited.to_vec()
+    } else {
+        [client, b":", inherited].concat()
+    };
+    set("PATH", OsString::from_vec(path));
+    env
+}
+
+/// The blocking tail of a successful job.
+struct Commit {
+    dir: PathBuf,
+    name: OsString,
+    output: Option<PathBuf>,
+    prev_hash: Option<Hash>,
+    sync: bool,
+    umask: u32,
+    rec_path: PathBuf,
+    build: String,
+    deps: Vec<Dep>,
+}
+
+struct Committed {
+    rec: Arc<Rec>,
+    rec_stamp: Stamp,
+    target: Option<(Stamp, Hash)>,
+    kept_same: bool,
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), String> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_msg("fsync", dir, &e))
+}
+
+fn stamp_of(p: &Path) -> Result<Stamp, String> {
+    fs::metadata(p)
+        .map(|m| crate::fsys::Meta::from_std(&m).stamp)
+        .map_err(|e| io_msg("stat", p, &e))
+}
+
+impl Commit {
+    fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
+        let target = self.dir.join(&self.name);
+        let name = self.name.as_bytes().to_vec();
+        let mut kept_same = false;
+        let target_info = match self.output.take() {
+            None => {
+                // No output: no target. An old file is removed; the target is phony now.
+                let _ = fs::remove_file(&target);
+                self.deps.push(Dep::Ifcreate { target: name });
+                None
+            }
+            Some(out) => {
+                if fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
+                    return Err(format!(
+                        "{} is a directory: a target must be a file",
+                        show(&out)
+                    ));
+                }
+                let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
+                if self.prev_hash == Some(hash) && target.exists() {
+                    // Same content: keep the old file, so dependants see nothing new.
+                    kept_same = true;
+                    let _ = fs::remove_file(&out);
+                    nix::sys::stat::utimensat(
+                        nix::fcntl::AT_FDCWD,
+                        &target,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        nix::sys::stat::UtimensatFlags::FollowSymlink,
+                    )
+                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+                } else {
+                    if self.sync {
+                        File::open(&out)
+                            .and_then(|f| f.sync_all())
+                            .map_err(|e| io_msg("fsync", &out, &e))?;
+                    }
+                    fs::rename(&out, &target).map_err(|e| {
+                        format!("cannot rename {} to {}: {e}", show(&out), show(&target))
+                    })?;
+                }
+                if self.sync {
+                    fsync_dir(&self.dir)?;
+                }
+                let stamp = stamp_of(&target)?;
+                let hash = if kept_same {
+                    self.prev_hash.unwrap_or(hash)
+                } else {
+                    hash
+                };
+                self.deps.push(Dep::Ifchange {
+                    target: name,
+                    stamp,
+                    hash: Some(hash),
+                });
+                Some((stamp, hash))
+            }
+        };
+        let rec = Rec {
+            build: self.build,
+            deps: self.deps,
+        };
+        let redo_dir = self.dir.join(".redo");
+        let tmp = temp_path(
+            &redo_dir,
+            OsStr::from_bytes(&[self.name.as_bytes(), b".rec"].concat()),
+        );
+        let write = || -> Result<(), String> {
+            let mut f = gate
+                .with(self.umask, || {
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o666)
+                        .custom_flags(libc::O_CLOEXEC)
+                        .open(&tmp)
+                })
+                .map_err(|e| io_msg("create", &tmp, &e))?;
+            f.write_all(&state::encode(&rec))
+                .map_err(|e| io_msg("write", &tmp, &e))?;
+            if self.sync {
+                f.sync_all().map_err(|e| io_msg("fsync", &tmp, &e))?;
+            }
+            fs::rename(&tmp, &self.rec_path).map_err(|e| {
+                format!(
+                    "cannot rename {} to {}: {e}",
+                    show(&tmp),
+                    show(&self.rec_path)
+                )
+            })?;
+            if self.sync {
+                fsync_dir(&redo_dir)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let rec_stamp = stamp_of(&self.rec_path)?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp,
+            target: target_info,
+            kept_same,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_follow_goredo() {
+        let p = temp_path(Path::new("/d"), OsStr::new("t.o"));
+        let n = p.file_name().unwrap().to_str().unwrap();
+        assert!(
+            n.starts_with(".redo.t.o.") && n.len() == ".redo.t.o.".len() + 16,
+            "{n}"
+        );
+    }
+
+    #[test]
+    fn exit_texts() {
+        assert_eq!(exit_text(ExitStatus::from_raw(2 << 8)), "exit status 2");
+        assert_eq!(
+            exit_text(ExitStatus::from_raw(libc::SIGKILL)),
+            "signal: killed"
+        );
+        assert_eq!(
+            exit_text(ExitStatus::from_raw(libc::SIGTERM)),
+            "signal: terminated"
+        );
+    }
+}

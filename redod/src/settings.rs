@@ -1,0 +1,145 @@
+//! What a request's environment asks for (SPEC.md §4.1). Every request carries its client's
+//! environment; these are read from it, never from the daemon's own.
+
+use crate::ood::Trust;
+use crate::paths;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// A client's environment, in order. Later entries win, as with Go's `os/exec`.
+#[derive(Clone, Debug, Default)]
+pub struct Env(pub Vec<(OsString, OsString)>);
+
+impl Env {
+    pub fn from_bytes(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Env {
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (OsString::from_vec(k), OsString::from_vec(v)))
+            .collect())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_bytes() == name.as_bytes())
+            .map(|(_, v)| v.as_os_str())
+    }
+
+    /// goredo's toggles are on only when exactly "1".
+    pub fn is_one(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| v.as_bytes() == b"1")
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub trust: Trust,
+    pub no_sync: bool,
+    pub stop_if_modified: bool,
+    pub keep_logs: bool,
+    pub silent: bool,
+    pub trace_all: bool,
+    pub debug: bool,
+    pub log_pid: bool,
+    pub log_wait: bool,
+    pub log_lock: bool,
+    pub log_js: bool,
+    pub no_progress: bool,
+    pub no_status: bool,
+    pub no_color: bool,
+    /// `REDO_JOBS`: `Some(0)` = unlimited.
+    pub jobs: Option<u32>,
+    /// `REDO_TOP_DIR`, made absolute against the requester's cwd.
+    pub top_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env, cwd: &Path) -> Result<Settings, String> {
+        let trust = Trust::parse(env.get("REDO_INODE_TRUST").map(OsStr::as_bytes))?;
+        let jobs =
+            match env.get("REDO_JOBS").filter(|v| !v.is_empty()) {
+                None => None,
+                // A goredo parent in unlimited mode tells its children "NO".
+                Some(v) if v.as_bytes() == b"NO" => Some(0),
+                Some(v) => Some(v.to_str().and_then(|s| s.trim().parse().ok()).ok_or_else(
+                    || {
+                        format!(
+                            "invalid REDO_JOBS value '{}': use a number, 0 for unlimited",
+                            v.to_string_lossy()
+                        )
+                    },
+                )?),
+            };
+        let no_progress = env.is_one("REDO_NO_PROGRESS");
+        Ok(Settings {
+            trust,
+            no_sync: env.is_one("REDO_NO_SYNC"),
+            stop_if_modified: env.is_one("REDO_STOP_IF_MODIFIED"),
+            keep_logs: env.is_one("REDO_LOGS"),
+            silent: env.is_one("REDO_SILENT"),
+            trace_all: env.is_one("REDO_TRACE"),
+            debug: env.is_one("REDO_DEBUG"),
+            log_pid: env.is_one("REDO_LOG_PID") || env.is_one("REDO_DEBUG"),
+            log_wait: env.is_one("REDO_LOG_WAIT"),
+            log_lock: env.is_one("REDO_LOG_LOCK"),
+            log_js: env.is_one("REDO_LOG_JS"),
+            no_progress,
+            no_status: no_progress || env.is_one("REDO_NO_STATUS"),
+            no_color: env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            jobs,
+            top_dir: env
+                .get("REDO_TOP_DIR")
+                .filter(|v| !v.is_empty())
+                .map(|t| paths::resolve(cwd, t)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env(pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect())
+    }
+
+    #[test]
+    fn toggles_need_exactly_one() {
+        let s = Settings::from_env(
+            &env(&[
+                ("REDO_SILENT", "1"),
+                ("REDO_NO_SYNC", "yes"),
+                ("REDO_NO_PROGRESS", "1"),
+            ]),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert!(s.silent && !s.no_sync && s.no_progress && s.no_status);
+    }
+
+    #[test]
+    fn later_entries_win_and_paths_resolve() {
+        let s = Settings::from_env(
+            &env(&[
+                ("REDO_JOBS", "3"),
+                ("REDO_JOBS", "0"),
+                ("REDO_TOP_DIR", ".."),
+            ]),
+            Path::new("/p/q"),
+        )
+        .unwrap();
+        assert_eq!(s.jobs, Some(0));
+        assert_eq!(s.top_dir, Some(PathBuf::from("/p")));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Settings::from_env(&env(&[("REDO_INODE_TRUST", "x")]), Path::new("/")).is_err());
+        assert!(Settings::from_env(&env(&[("REDO_JOBS", "lots")]), Path::new("/")).is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! goredo 1.x state files: `DIR/.redo/T.rec`, GNU recutils format (SPEC.md §12).
+//!
+//! ```text
+//! Build: 80143f04-bfff-4673-950c-081d712f573d
+//!
+//! Type: ifchange
+//! Target: default.o.do
+//! Size: 123
+//! ...
+//! Hash: f4929732...
+//! ```
+//!
+//! The first record holds only `Build`; every other record is a dependency with a `Type`.
+//! Records are separated by one blank line. Values that contain a newline (file names may) use
+//! recutils continuation lines (`+ `). The reader is strict about what goredo writes and
+//! reports anything else as [`ParseError`]; callers treat such a file as "out of date", never as
+//! fatal.
+
+use crate::fsys::{Hash, Stamp, hex, unhex};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dep {
+    /// Rebuild when `target` comes into existence.
+    Ifcreate { target: Vec<u8> },
+    /// Rebuild when `target` changes. `hash` is `None` when the file did not exist when
+    /// recorded (all six inode fields are then 0): such a dependency is always out of date.
+    Ifchange {
+        target: Vec<u8>,
+        stamp: Stamp,
+        hash: Option<Hash>,
+    },
+    /// Out of date in every new build session.
+    Always,
+    /// `redo-stamp`: recorded, never consulted.
+    Stamp { hash: Hash },
+}
+
+/// A parsed state file.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Rec {
+    pub build: String,
+    pub deps: Vec<Dep>,
+}
+
+impl Rec {
+    /// The target's own record (`Type: ifchange`, `Target: <its own name>`): what it looked like
+    /// when it was last committed.
+    pub fn own(&self, name: &[u8]) -> Option<(&Stamp, Option<&Hash>)> {
+        self.deps.iter().find_map(|d| match d {
+            Dep::Ifchange {
+                target,
+                stamp,
+                hash,
+            } if target == name => Some((stamp, hash.as_ref())),
+            _ => None,
+        })
+    }
+
+    pub fn always(&self) -> bool {
+        self.deps.iter().any(|d| matches!(d, Dep::Always))
+    }
+
+    pub fn ifchange_targets(&self) -> impl Iterator<Item = &[u8]> {
+        self.deps.iter().filter_map(|d| match d {
+            Dep::Ifchange { target, .. } => Some(target.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// Names recorded both as ifcreate and ifchange (goredo warns about them after a commit).
+    pub fn contradictions(&self) -> Vec<&[u8]> {
+        let mut out: Vec<&[u8]> = self
+            .deps
+            .iter()
+            .filter_map(|d| match d {
+                Dep::Ifcreate { target } => Some(target.as_slice()),
+                _ => None,
+            })
+            .filter(|t| self.ifchange_targets().any(|c| c == *t))
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid format of .rec: line {line}: {what}")]
+pub struct ParseError {
+    pub line: usize,
+    pub what: String,
+}
+
+fn err(line: usize, what: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        what: what.into(),
+    }
+}
+
+/// One recfile record: fields in order, with the line each started on.
+struct RawRecord {
+    line: usize,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RawRecord {
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn int<T: std::str::FromStr>(&self, name: &str, required: bool) -> Result<T, ParseError>
+    where
+        T: Default,
+    {
+        match self.get(name.as_bytes()) {
+            None if required => Err(err(self.line, format!("missing {name}"))),
+            None => Ok(T::default()),
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    err(
+                        self.line,
+                        format!("bad {name} value '{}'", String::from_utf8_lossy(v)),
+                    )
+                }),
+        }
+    }
+}
+
+fn valid_name(n: &[u8]) -> bool {
+    !n.is_empty()
+        && (n[0].is_ascii_alphabetic() || n[0] == b'%')
+        && n[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// Splits recfile text into records.
+fn records(text: &[u8]) -> Result<Vec<RawRecord>, ParseError> {
+    let mut out: Vec<RawRecord> = Vec::new();
+    let mut cur: Option<RawRecord> = None;
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    if body.is_empty() {
+        return Ok(out);
+    }
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let lineno = i + 1;
+        if line.is_empty() {
+            out.extend(cur.take());
+            continue;
+        }
+        if line[0] == b'#' {
+            continue;
+        }
+        if line[0] == b'+' {
+            let rest = line[1..].strip_prefix(b" ").unwrap_or(&line[1..]);
+            let Some((_, v)) = cur.as_mut().and_then(|r| r.fields.last_mut()) else {
+                return Err(err(lineno, "continuation line without a field"));
+            };
+            v.push(b'\n');
+            v.extend_from_slice(rest);
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(err(
+                lineno,
+                format!("not a field: '{}'", String::from_utf8_lossy(line)),
+            ));
+        };
+        let name = &line[..colon];
+        if !valid_name(name) {
+            return Err(err(
+                lineno,
+                format!("bad field name '{}'", String::from_utf8_lossy(name)),
+            ));
+        }
+        let value = &line[colon + 1..];
+        let value = value
+            .strip_prefix(b" ")
+            .or_else(|| value.strip_prefix(b"\t"))
+            .unwrap_or(value);
+        cur.get_or_insert_with(|| RawRecord {
+            line: lineno,
+            fields: Vec::new(),
+        })
+        .fields
+        .push((name.to_vec(), value.to_vec()));
+    }
+    out.extend(cur);
+    // Descriptor records (`%rec:` ...) are recutils schema, not data.
+    out.retain(|r| {
+        !r.fields
+            .first()
+            .is_some_and(|(n, _)| n.first() == Some(&b'%'))
+    });
+    Ok(out)
+}
+
+/// Parses a `.rec` file.
+pub fn parse(text: &[u8]) -> Result<Rec, ParseError> {
+    let recs = records(text)?;
+    let Some(first) = recs.first() else {
+        return Err(err(1, "empty file"));
+    };
+    let build = match first.get(b"Build") {
+        Some(b) if !b.is_empty() => {
+            String::from_utf8(b.to_vec()).map_err(|_| err(first.line, "Build is not UTF-8"))?
+        }
+        _ => return Err(err(first.line, "first record has no Build")),
+    };
+    let mut deps = Vec::with_capacity(recs.len() - 1);
+    for r in &recs[1..] {
+        let target = || match r.get(b"Target") {
+            Some(t) if !t.is_empty() => Ok(t.to_vec()),
+            _ => Err(err(r.line, "missing Target")),
+        };
+        let hash = |required: bool| match r.get(b"Hash") {
+            None if !required => Ok(None),
+            None => Err(err(r.line, "missing Hash")),
+            Some(h) => unhex(h)
+                .map(Some)
+                .ok_or_else(|| err(r.line, format!("bad Hash '{}'", String::from_utf8_lossy(h)))),
+        };
+        let dep = match r.get(b"Type") {
+            Some(b"ifcreate") => Dep::Ifcreate { target: target()? },
+            Some(b"ifchange") => Dep::Ifchange {
+                target: target()?,
+                stamp: Stamp {
+                    size: r.int("Size", true)?,
+                    ino: r.int("InodeNum", false)?,
+                    ctime_sec: r.int("CtimeSec", true)?,
+                    ctime_nsec: r.int("CtimeNsec", true)?,
+                    mtime_sec: r.int("MtimeSec", false)?,
+                    mtime_nsec: r.int("MtimeNsec", false)?,
+                },
+                hash: hash(false)?,
+            },
+            Some(b"always") => Dep::Always,
+            Some(b"stamp") => match hash(true)? {
+                Some(h) => Dep::Stamp { hash: h },
+                None => return Err(err(r.line, "missing Hash")),
+            },
+            Some(other) => {
+                return Err(err(
+                    r.line,
+                    format!("unknown Type '{}'", String::from_utf8_lossy(other)),
+                ));
+            }
+            None => return Err(err(r.line, "record without Type")),
+        };
+        deps.push(dep);
+    }
+    Ok(Rec { build, deps })
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    let mut lines = value.split(|&b| b == b'\n');
+    if let Some(first) = lines.next() {
+        out.extend_from_slice(first);
+    }
+    for more in lines {
+        out.extend_from_slice(b"\n+ ");
+        out.extend_from_slice(more);
+    }
+    out.push(b'\n');
+}
+
+fn num(out: &mut Vec<u8>, name: &str, v: impl std::fmt::Display) {
+    field(out, name, v.to_string().as_bytes());
+}
+
+/// Encodes `rec` exactly as goredo lays it out: `Build` first, one blank line between records,
+/// ifchange fields in the documented order.
+pub fn encode(rec: &Rec) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + rec.deps.len() * 200);
+    field(&mut out, "Build", rec.build.as_bytes());
+    for d in &rec.deps {
+        out.push(b'\n');
+        match d {
+            Dep::Ifcreate { target } => {
+                field(&mut out, "Type", b"ifcreate");
+                field(&mut out, "Target", target);
+            }
+            Dep::Ifchange {
+                target,
+                stamp,
+                hash,
+            } => {
+                field(&mut out, "Type", b"ifchange");
+                field(&mut out, "Target", target);
+                num(&mut out, "Size", stamp.size);
+                num(&mut out, "InodeNum", stamp.ino);
+                num(&mut out, "CtimeSec", stamp.ctime_sec);
+                num(&mut out, "CtimeNsec", stamp.ctime_nsec);
+                num(&mut out, "MtimeSec", stamp.mtime_sec);
+                num(&mut out, "MtimeNsec", stamp.mtime_nsec);
+                if let Some(h) = hash {
+                    field(&mut out, "Hash", hex(h).as_bytes());
+                }
+            }
+            Dep::Always => field(&mut out, "Type", b"always"),
+            Dep::Stamp { hash } => {
+                field(&mut out, "Type", b"stamp");
+                field(&mut out, "Hash", hex(hash).as_bytes());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC_EXAMPLE: &str = "Build: 80143f04-bfff-4673-950c-081d712f573d
+
+Type: ifcreate
+Target: foo.o.do
+
+Type: ifchange
+Target: default.o.do
+Size: 123
+InodeNum: 2345
+CtimeSec: 1605721341
+CtimeNsec: 253305000
+MtimeSec: 1645606823
+MtimeNsec: 369936700
+Hash: f4929732f96f11e6d4ebe94536b5edef426d00ed0146853e37a87f4295e18eda
+
+Type: always
+
+Type: stamp
+Hash: 5bbdf635932cb16b9127e69b6f3872577efed338f0a4ab6f2c7ca3df6ce50cc9
+";
+
+    #[test]
+    fn documented_example_round_trips_byte_for_byte() {
+        let rec = parse(DOC_EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(rec.build, "80143f04-bfff-4673-950c-081d712f573d");
+        assert_eq!(rec.deps.len(), 4);
+        assert!(rec.always());
+        let (stamp, hash) = rec.own(b"default.o.do").unwrap();
+        assert_eq!(stamp.ino, 2345);
+        assert_eq!(stamp.mtime_nsec, 369936700);
+        assert!(hash.is_some());
+        assert_eq!(String::from_utf8(encode(&rec)).unwrap(), DOC_EXAMPLE);
+    }
+
+    #[test]
+    fn odd_names_round_trip() {
+        let rec = Rec {
+            build: "u".into(),
+            deps: vec![
+                Dep::Ifcreate {
+                    target: b"two\nlines\n".to_vec(),
+                },
+                Dep::Ifchange {
+                    target: b" sp\xffce ".to_vec(),
+                    stamp: Stamp::default(),
+                    hash: None,
+                },
+                Dep::Ifcreate {
+                    target: b"+plus: colon".to_vec(),
+                },
+            ],
+        };
+        assert_eq!(parse(&encode(&rec)).unwrap(), rec);
+    }
+
+    #[test]
+    fn missing_dependency_record_has_zeroes_and_no_hash() {
+        let rec = Rec {
+            build: "u".into(),
+            deps: vec![Dep::Ifchange {
+                target: b"gone".to_vec(),
+                stamp: Stamp::default(),
+                hash: None,
+            }],
+        };
+        let text = String::from_utf8(encode(&rec)).unwrap();
+        assert!(text.contains(
+            "Size: 0\nInodeNum: 0\nCtimeSec: 0\nCtimeNsec: 0\nMtimeSec: 0\nMtimeNsec: 0\n"
+        ));
+        assert!(!text.contains("Hash"));
+    }
+
+    #[test]
+    fn older_records_without_inode_fields_parse_as_zero() {
+        let rec =
+            parse(b"Build: b\n\nType: ifchange\nTarget: x\nSize: 3\nCtimeSec: 1\nCtimeNsec: 2\n")
+                .unwrap();
+        assert_eq!(
+            rec.own(b"x").unwrap().0,
+            &Stamp {
+                size: 3,
+                ctime_sec: 1,
+                ctime_nsec: 2,
+                ..Stamp::default()
+            }
+        );
+    }
+
+    #[test]
+    fn corrupt_files_are_errors_not_panics() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"\n\n",
+            b"Type: ifchange\n",
+            b"Build: x\n\nType: ifchange\nTarget: a\n",
+            b"Build: x\n\nType: ifchange\nTarget: a\nSize: nope\nCtimeSec: 1\nCtimeNsec: 1\n",
+            b"Build: x\n\nType: bogus\n",
+            b"Build: x\n\nTarget: a\n",
+            b"Build: x\n\nType: stamp\n",
+            b"Build: x\n\nType: stamp\nHash: XYZ\n",
+            b"Build: x\ngarbage line\n",
+            b"+ dangling\n",
+            b"Build: x\n\nType: ifcreate\n",
+            b"\xff\xfe\x00binary",
+        ];
+        for c in cases {
+            assert!(parse(c).is_err(), "{:?}", String::from_utf8_lossy(c));
+        }
+        // Truncation anywhere inside a valid file never panics.
+        let full = DOC_EXAMPLE.as_bytes();
+        for cut in 0..full.len() {
+            let _ = parse(&full[..cut]);
+        }
+    }
+
+    #[test]
+    fn comments_and_descriptors_are_skipped() {
+        let rec = parse(b"# comment\nBuild: b\n\n%rec: Dependency\n\nType: always\n").unwrap();
+        assert_eq!(rec.deps, vec![Dep::Always]);
+    }
+
+    #[test]
+    fn contradictions_are_found() {
+        let rec = Rec {
+            build: "b".into(),
+            deps: vec![
+                Dep::Ifcreate {
+                    target: b"x".to_vec(),
+                },
+                Dep::Ifchange {
+                    target: b"x".to_vec(),
+                    stamp: Stamp::default(),
+                    hash: None,
+                },
+            ],
+        };
+        assert_eq!(rec.contradictions(), vec![b"x".as_slice()]);
+    }
+}

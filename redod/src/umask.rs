@@ -1,0 +1,99 @@
+//! Creating files and processes with the *requester's* umask.
+//!
+//! The umask is per process, and the daemon serves many clients at once. Files the daemon
+//! creates for a request (`.redo/`, temps that become targets, state files) and the `.do`
+//! processes it spawns must get that request's umask, as they would under goredo. Setting it
+//! per operation from several threads would race, and spawning through a `pre_exec` hook to set
+//! it in the child forces `fork` instead of the much cheaper `posix_spawn`.
+//!
+//! The gate lets any number of operations with the *same* umask run at once (the usual case:
+//! every client of a project has the same umask), and makes an operation with a different one
+//! wait until those are done. Holders keep it only around a few system calls, never across an
+//! `.await`.
+
+use std::sync::{Condvar, Mutex};
+
+pub struct UmaskGate {
+    state: Mutex<(u32, usize)>,
+    changed: Condvar,
+}
+
+pub struct UmaskGuard<'a> {
+    gate: &'a UmaskGate,
+}
+
+impl UmaskGate {
+    /// The process umask is set to `initial` here and only changed through the gate after.
+    pub fn new(initial: u32) -> UmaskGate {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(initial));
+        UmaskGate {
+            state: Mutex::new((initial, 0)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Holds the process umask at `mask` until the guard is dropped.
+    pub fn enter(&self, mask: u32) -> UmaskGuard<'_> {
+        let mask = mask & 0o777;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while st.1 > 0 && st.0 != mask {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if st.0 != mask {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            st.0 = mask;
+        }
+        st.1 += 1;
+        UmaskGuard { gate: self }
+    }
+
+    /// Runs `f` with the process umask at `mask`.
+    pub fn with<T>(&self, mask: u32, f: impl FnOnce() -> T) -> T {
+        let _g = self.enter(mask);
+        f()
+    }
+}
+
+impl Drop for UmaskGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.1 -= 1;
+        if st.1 == 0 {
+            self.gate.changed.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn files_get_the_requested_umask() {
+        let gate = UmaskGate::new(0o022);
+        let dir = std::env::temp_dir().join(format!("redod-umask-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (mask, want) in [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)] {
+            let p = dir.join(format!("f{mask:o}"));
+            gate.with(mask, || std::fs::File::create(&p).unwrap());
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                want
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn different_masks_serialise() {
+        let gate = std::sync::Arc::new(UmaskGate::new(0o022));
+        let g = gate.enter(0o022);
+        let g2 = gate.clone();
+        let t = std::thread::spawn(move || g2.with(0o077, || 1));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!t.is_finished(), "must wait for the 022 holder");
+        drop(g);
+        assert_eq!(t.join().unwrap(), 1);
+    }
+}
