@@ -1,0 +1,8 @@
+/* main.c: the program. */
+#include "greet.h"
+
+int main(void)
+{
+	greet("world");
+	return 0;
+}
