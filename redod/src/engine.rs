@@ -19,7 +19,7 @@ use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
 use crate::output::{Kind, Sink, secs};
 use crate::paths::{self, show};
-use crate::runner::{self, Ran};
+use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
 use crate::state::Dep;
 use crate::umask::UmaskGate;
@@ -355,8 +355,22 @@ pub struct Want {
     pub waiter: Waiter,
 }
 
+/// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns
+/// processes ([`runner::Processes`]); the engine's unit tests use a scripted one over an
+/// in-memory filesystem, so every orchestration decision is tested without disk or processes.
+pub trait Executor: Send + Sync + 'static {
+    fn run<'a>(
+        &'a self,
+        engine: &'a Arc<Engine>,
+        flight: &'a Arc<Flight>,
+    ) -> BoxFuture<'a, Result<Ran, JobError>>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub struct Engine {
     pub fs: Arc<dyn Fs>,
+    exec: Arc<dyn Executor>,
     pub recs: RecCache,
     pub hashes: Hashes,
     pub umask: UmaskGate,
@@ -367,7 +381,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(fs: Arc<dyn Fs>, socket: PathBuf, umask: u32) -> Arc<Engine> {
+    pub fn new(
+        fs: Arc<dyn Fs>,
+        exec: Arc<dyn Executor>,
+        socket: PathBuf,
+        umask: u32,
+    ) -> Arc<Engine> {
         let mut seed = [0u8; 8];
         let _ = getrandom::fill(&mut seed);
         // Job ids start at a random point so that a REDO_JOB left over from another daemon
@@ -375,6 +394,7 @@ impl Engine {
         let start = u64::from_le_bytes(seed) >> 16;
         Arc::new(Engine {
             fs,
+            exec,
             recs: RecCache::default(),
             hashes: Hashes::default(),
             umask: UmaskGate::new(umask),
@@ -567,7 +587,7 @@ impl Engine {
                 Err(o) => return o,
             }
         }
-        match runner::run(self, flight).await {
+        match self.exec.run(self, flight).await {
             Ok(Ran::Built { took, do_rel }) => {
                 flight.say(
                     Kind::Redo,

@@ -38,3 +38,6 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod umask;
+
+#[cfg(test)]
+mod engine_tests;

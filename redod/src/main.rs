@@ -93,7 +93,12 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let engine = Engine::new(Arc::new(DiskFs), socket.clone(), 0o022);
+    let engine = Engine::new(
+        Arc::new(DiskFs),
+        Arc::new(redod::runner::Processes),
+        socket.clone(),
+        0o022,
+    );
     let life = Life::new(identity, root, rundir, idle);
     let why = runtime.block_on(async {
         let listener =

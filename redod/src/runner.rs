@@ -140,6 +140,19 @@ pub fn exit_text(st: ExitStatus) -> String {
     format!("signal: {name}")
 }
 
+/// The daemon's executor: real `.do` processes on the real filesystem.
+pub struct Processes;
+
+impl crate::engine::Executor for Processes {
+    fn run<'a>(
+        &'a self,
+        engine: &'a Arc<Engine>,
+        flight: &'a Arc<Flight>,
+    ) -> crate::engine::BoxFuture<'a, Result<Ran, JobError>> {
+        Box::pin(run(engine, flight))
+    }
+}
+
 /// Runs the `.do` for `flight`'s target.
 pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
     let origin = &flight.origin;

@@ -1,0 +1,484 @@
+//! The engine's orchestration, tested in memory: a scripted [`Executor`] stands in for `.do`
+//! processes and an in-memory [`MemFs`] for the disk. Requests go through
+//! [`Engine::handle`] exactly as the clients' do (nested ones carry `parent_job`).
+
+use crate::engine::{BoxFuture, Engine, Executor, Flight};
+use crate::fsys::{Fs, mem::MemFs};
+use crate::ood;
+use crate::output::{Sink, Style};
+use crate::runner::{JobError, Ran};
+use crate::state::{self, Dep, Rec};
+use redo_proto::msg::ByteBuf;
+use redo_proto::{Build, BuildMode, BuildOptions, Command, Request, Terminal};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Output = Arc<dyn Fn(&[String]) -> String + Send + Sync>;
+
+/// What a fake `.do` does: `redo-ifchange deps`, maybe `redo-always`, wait, then write
+/// `output(contents of deps)` (or fail).
+#[derive(Clone)]
+struct Script {
+    deps: Vec<String>,
+    always: bool,
+    fail: bool,
+    delay: Duration,
+    output: Output,
+}
+
+fn script(deps: &[&str]) -> Script {
+    Script {
+        deps: deps.iter().map(|d| d.to_string()).collect(),
+        always: false,
+        fail: false,
+        delay: Duration::ZERO,
+        output: Arc::new(|inputs: &[String]| format!("built from [{}]", inputs.join("|"))),
+    }
+}
+
+struct Fake {
+    fs: Arc<MemFs>,
+    scripts: Mutex<HashMap<PathBuf, Script>>,
+    runs: Mutex<HashMap<PathBuf, usize>>,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Fake {
+    fn runs(&self, t: &str) -> usize {
+        self.runs
+            .lock()
+            .unwrap()
+            .get(Path::new(t))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn request(
+    cwd: &Path,
+    mode: BuildMode,
+    targets: &[&str],
+    parent: Option<u64>,
+    jobs: Option<u32>,
+) -> Request {
+    Request {
+        command: Command::Build(Build {
+            mode,
+            targets: targets
+                .iter()
+                .map(|t| ByteBuf::from(t.as_bytes().to_vec()))
+                .collect(),
+            options: BuildOptions {
+                jobs,
+                ..BuildOptions::default()
+            },
+        }),
+        argv: vec![ByteBuf::from(b"redo-ifchange".to_vec())],
+        cwd: ByteBuf::from(cwd.as_os_str().as_encoded_bytes().to_vec()),
+        env: Vec::new(),
+        umask: 0o022,
+        parent_job: parent,
+        client_dir: ByteBuf::new(),
+        terminal: Terminal::default(),
+    }
+}
+
+impl Executor for Fake {
+    fn run<'a>(
+        &'a self,
+        engine: &'a Arc<Engine>,
+        flight: &'a Arc<Flight>,
+    ) -> BoxFuture<'a, Result<Ran, JobError>> {
+        Box::pin(async move {
+            let fail = |msg: &str| JobError {
+                msg: msg.into(),
+                took: None,
+                do_rel: None,
+            };
+            let Some(s) = self.scripts.lock().unwrap().get(&flight.target).cloned() else {
+                return Err(fail("no .do found"));
+            };
+            *self
+                .runs
+                .lock()
+                .unwrap()
+                .entry(flight.target.clone())
+                .or_default() += 1;
+            let token = flight.session.tokens.acquire().await;
+            let job = engine.register_job(flight, Vec::new(), token);
+            let (sink, _rx) = Sink::new(engine.next_id(), Style::default());
+            if s.always {
+                let mut r = request(&flight.dir, BuildMode::Ifchange, &[], Some(job.id()), None);
+                r.command = Command::Always;
+                assert_eq!(engine.handle(r, sink.clone()).await, 0);
+            }
+            if !s.deps.is_empty() {
+                let deps: Vec<&str> = s.deps.iter().map(String::as_str).collect();
+                let code = engine
+                    .handle(
+                        request(
+                            &flight.dir,
+                            BuildMode::Ifchange,
+                            &deps,
+                            Some(job.id()),
+                            None,
+                        ),
+                        sink,
+                    )
+                    .await;
+                if code != 0 {
+                    return Err(fail("exit status 1"));
+                }
+            }
+            // "Running its own code": counts towards the concurrency the tokens bound.
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(s.delay).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if s.fail {
+                return Err(fail("exit status 1"));
+            }
+            let inputs: Vec<String> = s
+                .deps
+                .iter()
+                .map(|d| {
+                    String::from_utf8(
+                        self.fs
+                            .read(&flight.dir.join(d))
+                            .unwrap()
+                            .unwrap_or_default(),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let content = (s.output)(&inputs);
+            let target = flight.target.to_str().unwrap();
+            // Same content: the old file is kept, as the real runner does.
+            if self.fs.read(&flight.target).unwrap().as_deref() != Some(content.as_bytes()) {
+                self.fs.write(target, &content);
+            }
+            let mut deps = job.take_records();
+            let meta = self.fs.meta(target);
+            deps.push(Dep::Ifchange {
+                target: flight.name.as_encoded_bytes().to_vec(),
+                stamp: meta.stamp,
+                hash: Some(self.fs.hash(&flight.target).unwrap()),
+            });
+            let rec = Rec {
+                build: flight.session.uuid.clone(),
+                deps,
+            };
+            let rec_path = ood::rec_path(&flight.dir, &flight.name);
+            self.fs.write(
+                rec_path.to_str().unwrap(),
+                std::str::from_utf8(&state::encode(&rec)).unwrap(),
+            );
+            Ok(Ran::Built {
+                took: s.delay,
+                do_rel: None,
+            })
+        })
+    }
+}
+
+struct World {
+    fs: Arc<MemFs>,
+    fake: Arc<Fake>,
+    engine: Arc<Engine>,
+}
+
+impl World {
+    fn new(scripts: &[(&str, Script)]) -> World {
+        let fs = Arc::new(MemFs::default());
+        let fake = Arc::new(Fake {
+            fs: fs.clone(),
+            scripts: Mutex::new(
+                scripts
+                    .iter()
+                    .map(|(t, s)| (PathBuf::from(t), s.clone()))
+                    .collect(),
+            ),
+            runs: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        });
+        // A real `.do` file per scripted target, so that they are targets and not sources.
+        for (t, _) in scripts {
+            fs.write(&format!("{t}.do"), "# fake");
+        }
+        let engine = Engine::new(
+            fs.clone(),
+            fake.clone(),
+            PathBuf::from("/nonexistent/sock"),
+            0o022,
+        );
+        World { fs, fake, engine }
+    }
+
+    /// A top-level request from `/p`, with a 10 s watchdog (a hang is a failure).
+    async fn top(&self, mode: BuildMode, targets: &[&str], jobs: Option<u32>) -> i32 {
+        let (sink, _rx) = Sink::new(self.engine.next_id(), Style::default());
+        let req = request(Path::new("/p"), mode, targets, None, jobs);
+        tokio::time::timeout(Duration::from_secs(10), self.engine.handle(req, sink))
+            .await
+            .expect("request hung")
+    }
+
+    async fn ifchange(&self, targets: &[&str]) -> i32 {
+        self.top(BuildMode::Ifchange, targets, None).await
+    }
+
+    async fn redo(&self, targets: &[&str]) -> i32 {
+        self.top(BuildMode::Redo, targets, None).await
+    }
+
+    fn read(&self, p: &str) -> String {
+        String::from_utf8(self.fs.read(Path::new(p)).unwrap().unwrap()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn builds_then_noop_then_rebuilds_what_changed() {
+    let w = World::new(&[
+        ("/p/a", script(&["b", "src1"])),
+        ("/p/b", script(&["src2"])),
+    ]);
+    w.fs.write("/p/src1", "one");
+    w.fs.write("/p/src2", "two");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!(w.read("/p/a"), "built from [built from [two]|one]");
+    assert_eq!((w.fake.runs("/p/a"), w.fake.runs("/p/b")), (1, 1));
+    // Up to date: nothing runs.
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!((w.fake.runs("/p/a"), w.fake.runs("/p/b")), (1, 1));
+    // A touched source with the same content rebuilds nothing.
+    w.fs.touch("/p/src2");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!((w.fake.runs("/p/a"), w.fake.runs("/p/b")), (1, 1));
+    // A deep change rebuilds the chain, bottom-up.
+    w.fs.rewrite("/p/src2", "TWO");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!((w.fake.runs("/p/a"), w.fake.runs("/p/b")), (2, 2));
+    assert_eq!(w.read("/p/a"), "built from [built from [TWO]|one]");
+}
+
+#[tokio::test]
+async fn early_cutoff_when_a_dependency_rebuilds_to_the_same_content() {
+    let mut b = script(&["src"]);
+    b.output = Arc::new(|i: &[String]| format!("length {}", i[0].len()));
+    let w = World::new(&[("/p/a", script(&["b"])), ("/p/b", b)]);
+    w.fs.write("/p/src", "abc");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    w.fs.rewrite("/p/src", "xyz");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!(w.fake.runs("/p/b"), 2, "b's input changed");
+    assert_eq!(
+        w.fake.runs("/p/a"),
+        1,
+        "b's output did not: a is not rebuilt"
+    );
+    w.fs.rewrite("/p/src", "longer");
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+    assert_eq!(w.fake.runs("/p/a"), 2);
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_build() {
+    let mut slow = script(&[]);
+    slow.delay = Duration::from_millis(100);
+    let w = World::new(&[("/p/slow", slow)]);
+    let (x, y, z) = tokio::join!(
+        w.ifchange(&["slow"]),
+        w.ifchange(&["slow"]),
+        w.redo(&["slow"])
+    );
+    assert_eq!((x, y, z), (0, 0, 0));
+    assert_eq!(w.fake.runs("/p/slow"), 1);
+}
+
+#[tokio::test]
+async fn cycles_fail_instead_of_hanging() {
+    let w = World::new(&[
+        ("/p/a", script(&["b"])),
+        ("/p/b", script(&["c"])),
+        ("/p/c", script(&["a"])),
+        ("/p/self", script(&["self"])),
+    ]);
+    assert_eq!(w.ifchange(&["a"]).await, 1);
+    assert_eq!(w.ifchange(&["self"]).await, 1);
+    let (jobs, flights) = w.engine.activity();
+    assert_eq!(
+        (jobs, flights),
+        (0, 0),
+        "nothing left running after a cycle"
+    );
+    // The daemon still builds normally afterwards.
+    w.fake
+        .scripts
+        .lock()
+        .unwrap()
+        .insert(PathBuf::from("/p/c"), script(&[]));
+    assert_eq!(w.ifchange(&["a"]).await, 0);
+}
+
+#[tokio::test]
+async fn always_runs_once_per_session() {
+    let mut al = script(&[]);
+    al.always = true;
+    let w = World::new(&[
+        ("/p/top", script(&["x", "y"])),
+        ("/p/x", script(&["al"])),
+        ("/p/y", script(&["al"])),
+        ("/p/al", al),
+    ]);
+    assert_eq!(w.redo(&["top"]).await, 0);
+    assert_eq!(w.fake.runs("/p/al"), 1);
+    // A new session: out of date again, once.
+    assert_eq!(w.ifchange(&["top"]).await, 0);
+    assert_eq!(w.fake.runs("/p/al"), 2);
+    assert!(w.read("/p/.redo/al.rec").contains("Type: always"));
+}
+
+#[tokio::test]
+async fn redo_is_forced_and_sequential_ifchange_is_not() {
+    let mut bad = script(&[]);
+    bad.fail = true;
+    let w = World::new(&[
+        ("/p/a", script(&[])),
+        ("/p/bad", bad),
+        ("/p/c", script(&[])),
+    ]);
+    assert_eq!(w.redo(&["a", "bad", "c"]).await, 1);
+    assert_eq!(
+        (
+            w.fake.runs("/p/a"),
+            w.fake.runs("/p/bad"),
+            w.fake.runs("/p/c")
+        ),
+        (1, 1, 0),
+        "redo stops at the first failure"
+    );
+    assert_eq!(w.redo(&["a"]).await, 0);
+    assert_eq!(w.fake.runs("/p/a"), 2, "redo rebuilds an up-to-date target");
+    assert_eq!(w.ifchange(&["bad", "c", "c", "./c"]).await, 1);
+    assert_eq!(
+        w.fake.runs("/p/c"),
+        1,
+        "siblings of a failure still build, de-duplicated"
+    );
+}
+
+#[tokio::test]
+async fn sources_are_never_built() {
+    let w = World::new(&[]);
+    w.fs.write("/p/default.do", "# would match anything");
+    w.fs.write("/p/src.c", "int x;");
+    assert_eq!(w.ifchange(&["src.c"]).await, 0);
+    assert_eq!(w.redo(&["src.c"]).await, 0);
+    assert_eq!(w.fake.runs("/p/src.c"), 0);
+}
+
+#[tokio::test]
+async fn tokens_bound_concurrency_and_nesting_lends_them() {
+    let mut leaves = Vec::new();
+    for i in 0..6 {
+        let mut s = script(&[]);
+        s.delay = Duration::from_millis(30);
+        leaves.push((format!("/p/leaf{i}"), s));
+    }
+    let names: Vec<String> = (0..6).map(|i| format!("leaf{i}")).collect();
+    let mut scripts: Vec<(&str, Script)> = leaves
+        .iter()
+        .map(|(t, s)| (t.as_str(), s.clone()))
+        .collect();
+    let top = script(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    scripts.push(("/p/top", top));
+    let w = World::new(&scripts);
+    // -j 2: the top's .do waits in its nested request without holding a token, and never more
+    // than two leaves run at once.
+    assert_eq!(w.top(BuildMode::Ifchange, &["top"], Some(2)).await, 0);
+    assert_eq!(w.fake.peak.load(Ordering::SeqCst), 2);
+    for i in 0..6 {
+        assert_eq!(w.fake.runs(&format!("/p/leaf{i}")), 1);
+    }
+}
+
+#[tokio::test]
+async fn deep_nesting_at_j1_does_not_deadlock() {
+    let w = World::new(&[
+        ("/p/t1", script(&["t2"])),
+        ("/p/t2", script(&["t3"])),
+        ("/p/t3", script(&["t4"])),
+        ("/p/t4", script(&["t5"])),
+        ("/p/t5", script(&[])),
+    ]);
+    assert_eq!(w.top(BuildMode::Ifchange, &["t1"], Some(1)).await, 0);
+    assert_eq!(w.fake.peak.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_client_leaving_cancels_what_only_it_waited_for() {
+    let mut slow = script(&[]);
+    slow.delay = Duration::from_secs(30);
+    let w = World::new(&[("/p/slow", slow)]);
+    let gone = tokio::time::timeout(Duration::from_millis(50), w.ifchange(&["slow"])).await;
+    assert!(gone.is_err(), "the request was still running");
+    // The flight is cancelled: nothing committed, nothing left in the tables.
+    let idle = async {
+        while w.engine.activity() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), idle)
+        .await
+        .expect("flight not cancelled");
+    assert!(w.fs.read(Path::new("/p/slow")).unwrap().is_none());
+    assert!(w.fs.read(Path::new("/p/.redo/slow.rec")).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_shared_build_survives_one_waiter_leaving() {
+    let mut slow = script(&[]);
+    slow.delay = Duration::from_millis(200);
+    let w = World::new(&[("/p/slow", slow)]);
+    let impatient = tokio::time::timeout(Duration::from_millis(50), w.ifchange(&["slow"]));
+    let patient = w.ifchange(&["slow"]);
+    let (first, second) = tokio::join!(impatient, patient);
+    assert!(first.is_err());
+    assert_eq!(second, 0);
+    assert_eq!(w.fake.runs("/p/slow"), 1);
+    assert!(w.fs.read(Path::new("/p/slow")).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_failed_dependency_fails_its_dependants_once() {
+    let mut bad = script(&[]);
+    bad.fail = true;
+    let w = World::new(&[("/p/a", script(&["bad"])), ("/p/bad", bad)]);
+    assert_eq!(w.ifchange(&["a"]).await, 1);
+    assert_eq!(w.fake.runs("/p/bad"), 1);
+    assert!(w.fs.read(Path::new("/p/a")).unwrap().is_none());
+    // A failed target is retried by the next session.
+    assert_eq!(w.ifchange(&["a"]).await, 1);
+    assert_eq!(w.fake.runs("/p/bad"), 2);
+}
+
+#[tokio::test]
+async fn nested_requests_record_dependencies_relative_to_the_target() {
+    let w = World::new(&[
+        ("/p/sub/t", script(&["../src", "x/y"])),
+        ("/p/sub/x/y", script(&[])),
+    ]);
+    w.fs.write("/p/src", "s");
+    assert_eq!(w.ifchange(&["sub/t"]).await, 0);
+    let rec = state::parse(w.read("/p/sub/.redo/t.rec").as_bytes()).unwrap();
+    let names: Vec<String> = rec
+        .ifchange_targets()
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .collect();
+    assert_eq!(names, ["../src", "x/y", "t"]);
+}
