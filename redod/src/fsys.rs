@@ -162,9 +162,12 @@ pub mod mem {
     use std::path::PathBuf;
     use std::sync::Mutex;
 
+    /// Content, metadata, executable bit.
+    type Entry = (Vec<u8>, Meta, bool);
+
     #[derive(Default)]
     pub struct MemFs {
-        files: Mutex<HashMap<PathBuf, (Vec<u8>, Meta, bool)>>,
+        files: Mutex<HashMap<PathBuf, Entry>>,
         next_ino: Mutex<u64>,
         clock: Mutex<i64>,
     }

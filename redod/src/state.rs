@@ -111,10 +111,11 @@ impl RawRecord {
             .map(|(_, v)| v.as_slice())
     }
 
-    fn int<T: std::str::FromStr>(&self, name: &str, required: bool) -> Result<T, ParseError>
-    where
-        T: Default,
-    {
+    fn int<T: std::str::FromStr + Default>(
+        &self,
+        name: &str,
+        required: bool,
+    ) -> Result<T, ParseError> {
         match self.get(name.as_bytes()) {
             None if required => Err(err(self.line, format!("missing {name}"))),
             None => Ok(T::default()),
@@ -193,9 +194,9 @@ fn records(text: &[u8]) -> Result<Vec<RawRecord>, ParseError> {
     out.extend(cur);
     // Descriptor records (`%rec:` ...) are recutils schema, not data.
     out.retain(|r| {
-        !r.fields
+        r.fields
             .first()
-            .is_some_and(|(n, _)| n.first() == Some(&b'%'))
+            .is_none_or(|(n, _)| n.first() != Some(&b'%'))
     });
     Ok(out)
 }

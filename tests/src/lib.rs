@@ -335,21 +335,6 @@ pub fn strip_duration(line: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn strip() {
-        assert_eq!(
-            super::strip_duration("redo . x (../default.do) (0.012s)"),
-            "redo . x (../default.do)"
-        );
-        assert_eq!(
-            super::strip_duration("err  é (1.5s): exit status 1"),
-            "err  é: exit status 1"
-        );
-    }
-}
-
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -396,4 +381,19 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
 pub fn os(b: &[u8]) -> &OsStr {
     use std::os::unix::ffi::OsStrExt;
     OsStr::from_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strip() {
+        assert_eq!(
+            super::strip_duration("redo . x (../default.do) (0.012s)"),
+            "redo . x (../default.do)"
+        );
+        assert_eq!(
+            super::strip_duration("err  é (1.5s): exit status 1"),
+            "err  é: exit status 1"
+        );
+    }
 }
