@@ -187,6 +187,9 @@ mod tests {
             env: vec![(ByteBuf::from(b"A".to_vec()), ByteBuf::from(b"1".to_vec()))],
             umask: 0o022,
             parent_job: Some(7),
+            make_jobserver: Some(crate::msg::MakeJobserver::Fifo(ByteBuf::from(
+                b"/tmp/fifo".to_vec(),
+            ))),
             client_dir: ByteBuf::from(b"/bin".to_vec()),
             terminal: Terminal::default(),
         }

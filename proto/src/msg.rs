@@ -22,10 +22,23 @@ pub struct Request {
     pub umask: u32,
     /// The job this client runs inside (`REDO_JOB`), for clients started by a `.do`.
     pub parent_job: Option<u64>,
+    /// GNU make's jobserver, when a top-level client was started by `make -jN`: the build then
+    /// draws its job tokens from make's pool.
+    pub make_jobserver: Option<MakeJobserver>,
     /// Directory of the client binaries. Put first on every `.do`'s `PATH` so that a build
     /// started from a cargo target directory finds `redo-ifchange` without an install.
     pub client_dir: ByteBuf,
     pub terminal: Terminal,
+}
+
+/// How a `make -jN` that started the client hands out job tokens (from its `MAKEFLAGS`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum MakeJobserver {
+    /// `--jobserver-auth=R,W`: pipe descriptors open in the client process. The daemon opens
+    /// its own descriptions of that pipe through `/proc/<client pid>/fd/`.
+    Pipe { read: i32, write: i32 },
+    /// `--jobserver-auth=fifo:PATH` (GNU make 4.4 and later).
+    Fifo(ByteBuf),
 }
 
 /// What the client's stderr is connected to.

@@ -69,11 +69,14 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
         env: environment(exported),
         umask: read_umask(),
         parent_job,
-        client_dir: ByteBuf::from(client_dir),
-        terminal: Terminal {
-            stderr_is_tty: nix::unistd::isatty(io::stderr()).unwrap_or(false),
-            columns: 0,
+        // Only a top-level build can take make's tokens; a nested one belongs to its build.
+        make_jobserver: if nested.is_none() {
+            crate::make::from_env()
+        } else {
+            None
         },
+        client_dir: ByteBuf::from(client_dir),
+        terminal: terminal(),
     };
     let mut frame = Vec::new();
     if let Err(e) = encode_frame(&request, &mut frame) {
@@ -192,6 +195,32 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn terminal() -> Terminal {
+    let stderr_is_tty = nix::unistd::isatty(io::stderr()).unwrap_or(false);
+    Terminal {
+        stderr_is_tty,
+        columns: if stderr_is_tty { columns() } else { 0 },
+    }
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::libc::winsize);
+
+/// Width of the terminal on stderr (for the status line), 0 when unknown.
+#[allow(unsafe_code)]
+fn columns() -> u16 {
+    let mut ws = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; fd 2 is only read.
+    match unsafe { tiocgwinsz(2, &mut ws) } {
+        Ok(_) => ws.ws_col,
+        Err(_) => 0,
     }
 }
 

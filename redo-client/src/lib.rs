@@ -9,6 +9,7 @@
 pub mod args;
 pub mod daemon;
 pub mod exchange;
+pub mod make;
 
 use args::{DaemonVerb, Parsed};
 use redo_proto::msg::ByteBuf;

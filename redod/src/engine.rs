@@ -28,9 +28,9 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -56,7 +56,31 @@ impl Outcome {
 pub struct Session {
     pub uuid: String,
     pub tokens: Tokens,
+    pub progress: Progress,
     done: Mutex<HashSet<PathBuf>>,
+}
+
+/// Job counts of a session, for the status line.
+#[derive(Default)]
+pub struct Progress {
+    /// Waiting for a job token.
+    pub queued: AtomicUsize,
+    /// `.do` running.
+    pub running: AtomicUsize,
+    /// Finished (built or failed).
+    pub done: AtomicUsize,
+}
+
+impl Progress {
+    /// goredo's status line: `run: R wait: W done: D`.
+    pub fn line(&self) -> String {
+        format!(
+            "run: {} wait: {} done: {}",
+            self.running.load(Ordering::Relaxed),
+            self.queued.load(Ordering::Relaxed),
+            self.done.load(Ordering::Relaxed)
+        )
+    }
 }
 
 impl Session {
@@ -64,6 +88,7 @@ impl Session {
         Session {
             uuid: new_uuid(),
             tokens,
+            progress: Progress::default(),
             done: Mutex::new(HashSet::new()),
         }
     }
@@ -200,6 +225,8 @@ pub struct Job {
     token: Mutex<Option<Token>>,
     /// Process group of the running `.do` (0 before it is spawned).
     pgid: AtomicI32,
+    /// Asks the job's stderr relay to pass on everything the `.do` has written so far.
+    flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
 }
 
 impl Job {
@@ -223,6 +250,19 @@ impl Job {
     fn record(&self, deps: impl IntoIterator<Item = Dep>) {
         lock(&self.records).extend(deps);
     }
+
+    /// Waits until the job's relay has passed on what its `.do` wrote to stderr before it
+    /// started the nested request now being served: that output must reach the terminal before
+    /// anything the nested build prints.
+    async fn flush_stderr(&self) {
+        let tx = lock(&self.flush).clone();
+        if let Some(tx) = tx {
+            let (done, wait) = oneshot::channel();
+            if tx.send(done).await.is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wait).await;
+            }
+        }
+    }
 }
 
 /// Unregisters a job when its `.do` is finished (or its flight dropped).
@@ -234,6 +274,11 @@ pub struct JobHandle {
 impl JobHandle {
     pub fn id(&self) -> u64 {
         self.job.id
+    }
+
+    /// Where the job's stderr relay listens for flush requests.
+    pub fn set_flush(&self, tx: mpsc::Sender<oneshot::Sender<()>>) {
+        *lock(&self.job.flush) = Some(tx);
     }
 
     /// Remembers the `.do`'s process group, for [`Engine::kill_all`].
@@ -376,6 +421,11 @@ pub struct Engine {
     pub umask: UmaskGate,
     /// The daemon's socket, exported to every `.do`.
     pub socket: PathBuf,
+    /// Where sessions put their jobserver FIFOs (the runtime directory).
+    jobserver_dir: Option<PathBuf>,
+    /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
+    /// made inheritable, and no other spawn may see them.
+    pub spawn_lock: Mutex<()>,
     tables: Mutex<Tables>,
     ids: AtomicU64,
 }
@@ -385,6 +435,7 @@ impl Engine {
         fs: Arc<dyn Fs>,
         exec: Arc<dyn Executor>,
         socket: PathBuf,
+        jobserver_dir: Option<PathBuf>,
         umask: u32,
     ) -> Arc<Engine> {
         let mut seed = [0u8; 8];
@@ -399,6 +450,8 @@ impl Engine {
             hashes: Hashes::default(),
             umask: UmaskGate::new(umask),
             socket,
+            jobserver_dir,
+            spawn_lock: Mutex::new(()),
             tables: Mutex::new(Tables::default()),
             ids: AtomicU64::new(start),
         })
@@ -426,6 +479,7 @@ impl Engine {
             records: Mutex::new(records),
             token: Mutex::new(Some(token)),
             pgid: AtomicI32::new(0),
+            flush: Mutex::new(None),
         });
         lock(&self.tables).jobs.insert(job.id, job.clone());
         JobHandle {
@@ -587,7 +641,9 @@ impl Engine {
                 Err(o) => return o,
             }
         }
-        match self.exec.run(self, flight).await {
+        let result = self.exec.run(self, flight).await;
+        tracing::debug!(target = %show(&flight.target), ok = result.is_ok(), "job finished");
+        match result {
             Ok(Ran::Built { took, do_rel }) => {
                 flight.say(
                     Kind::Redo,
@@ -664,8 +720,9 @@ impl Engine {
         }
     }
 
-    /// Serves one client request; returns the exit code.
-    pub async fn handle(self: &Arc<Self>, req: Request, sink: Sink) -> i32 {
+    /// Serves one client request; returns the exit code. `peer_pid` is the client's process
+    /// (whose make jobserver descriptors the daemon may open).
+    pub async fn handle(self: &Arc<Self>, req: Request, sink: Sink, peer_pid: Option<i32>) -> i32 {
         let tool = req
             .argv
             .first()
@@ -723,7 +780,15 @@ impl Engine {
             })
         };
         match req.command {
-            Command::Build(b) => self.build(b, origin, job, sink.clone(), &tool).await,
+            Command::Build(b) => {
+                let client = Client {
+                    sink: sink.clone(),
+                    tool: &tool,
+                    make: req.make_jobserver,
+                    pid: peer_pid,
+                };
+                self.build(b, origin, job, client).await
+            }
             Command::Ifcreate { targets } => {
                 let job = match needs_job("redo-ifcreate") {
                     Ok(j) => j,
@@ -768,29 +833,51 @@ impl Engine {
         }
     }
 
+    /// A new session's token pool: make's when a `make -jN` started the client (unless `-j`
+    /// was given), else its own.
+    fn session_tokens(&self, b: &Build, origin: &Origin, client: &Client<'_>) -> Tokens {
+        let own = || {
+            Tokens::new(
+                b.options.jobs.or(origin.settings.jobs).unwrap_or(1),
+                self.jobserver_dir.as_deref(),
+            )
+        };
+        match (&client.make, b.options.jobs) {
+            (Some(js), None) => Tokens::from_make(js, client.pid).unwrap_or_else(|e| {
+                client.sink.message(
+                    Kind::Warn,
+                    0,
+                    &format!("cannot use make's jobserver ({e}); using this build's own job limit"),
+                );
+                own()
+            }),
+            _ => own(),
+        }
+    }
+
     async fn build(
         self: &Arc<Self>,
         b: Build,
         origin: Arc<Origin>,
         job: Option<Arc<Job>>,
-        sink: Sink,
-        tool: &str,
+        client: Client<'_>,
     ) -> i32 {
+        let (sink, tool) = (&client.sink, client.tool);
         let (session, level, waiter) = match &job {
             Some(j) => (
                 j.flight.session.clone(),
                 j.flight.level + 1,
                 Waiter::Flight(j.flight.clone()),
             ),
-            None => {
-                let jobs = b.options.jobs.or(origin.settings.jobs).unwrap_or(1);
-                (
-                    Arc::new(Session::new(Tokens::new(jobs))),
-                    0,
-                    Waiter::Client(sink.clone()),
-                )
-            }
+            None => (
+                Arc::new(Session::new(self.session_tokens(&b, &origin, &client))),
+                0,
+                Waiter::Client(sink.clone()),
+            ),
         };
+        let _status = job
+            .is_none()
+            .then(|| StatusLine::start(session.clone(), sink.clone()));
         let mut targets: Vec<Vec<u8>> = b.targets.into_iter().map(|t| t.into_vec()).collect();
         if targets.is_empty() && job.is_none() {
             targets.push(b"all".to_vec());
@@ -813,6 +900,7 @@ impl Engine {
             wanted.push((abs, String::from_utf8_lossy(t).into_owned()));
         }
         if let Some(j) = &job {
+            j.flush_stderr().await;
             j.lend_token();
         }
         let want = |abs: &PathBuf, display: &str, force: bool| Want {
@@ -1006,6 +1094,44 @@ impl Engine {
             self.recs.len(),
             self.hashes.len()
         )
+    }
+}
+
+/// Who asked, for a build request.
+struct Client<'a> {
+    sink: Sink,
+    tool: &'a str,
+    make: Option<redo_proto::MakeJobserver>,
+    pid: Option<i32>,
+}
+
+/// Redraws a terminal client's status line while its build runs; stops when dropped.
+struct StatusLine(Option<tokio::task::JoinHandle<()>>);
+
+impl StatusLine {
+    fn start(session: Arc<Session>, sink: Sink) -> StatusLine {
+        if !sink.style.status {
+            return StatusLine(None);
+        }
+        StatusLine(Some(tokio::spawn(async move {
+            let mut shown = String::new();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let line = session.progress.line();
+                if line != shown {
+                    sink.status(&line);
+                    shown = line;
+                }
+            }
+        })))
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
     }
 }
 

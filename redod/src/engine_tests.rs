@@ -82,6 +82,7 @@ fn request(
         env: Vec::new(),
         umask: 0o022,
         parent_job: parent,
+        make_jobserver: None,
         client_dir: ByteBuf::new(),
         terminal: Terminal::default(),
     }
@@ -114,7 +115,7 @@ impl Executor for Fake {
             if s.always {
                 let mut r = request(&flight.dir, BuildMode::Ifchange, &[], Some(job.id()), None);
                 r.command = Command::Always;
-                assert_eq!(engine.handle(r, sink.clone()).await, 0);
+                assert_eq!(engine.handle(r, sink.clone(), None).await, 0);
             }
             if !s.deps.is_empty() {
                 let deps: Vec<&str> = s.deps.iter().map(String::as_str).collect();
@@ -128,6 +129,7 @@ impl Executor for Fake {
                             None,
                         ),
                         sink,
+                        None,
                     )
                     .await;
                 if code != 0 {
@@ -214,6 +216,7 @@ impl World {
             fs.clone(),
             fake.clone(),
             PathBuf::from("/nonexistent/sock"),
+            None,
             0o022,
         );
         World { fs, fake, engine }
@@ -223,7 +226,7 @@ impl World {
     async fn top(&self, mode: BuildMode, targets: &[&str], jobs: Option<u32>) -> i32 {
         let (sink, _rx) = Sink::new(self.engine.next_id(), Style::default());
         let req = request(Path::new("/p"), mode, targets, None, jobs);
-        tokio::time::timeout(Duration::from_secs(10), self.engine.handle(req, sink))
+        tokio::time::timeout(Duration::from_secs(10), self.engine.handle(req, sink, None))
             .await
             .expect("request hung")
     }

@@ -97,6 +97,7 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         Arc::new(DiskFs),
         Arc::new(redod::runner::Processes),
         socket.clone(),
+        Some(rundir.clone()),
         0o022,
     );
     let life = Life::new(identity, root, rundir, idle);

@@ -70,12 +70,19 @@ pub struct Style {
     pub log_wait: bool,
     pub log_lock: bool,
     pub log_js: bool,
+    /// A status line is drawn at the bottom: every other output first erases it.
+    pub status: bool,
+    /// Terminal width (0: unknown).
+    pub columns: u16,
 }
 
 impl Style {
-    /// Colour only on a terminal, and never with `NO_COLOR`.
-    pub fn new(settings: &Settings, stderr_is_tty: bool) -> Style {
+    /// Colour and status line only on a terminal; never colour with `NO_COLOR`, never a status
+    /// line with `-no-status` / `-no-progress`.
+    pub fn new(settings: &Settings, stderr_is_tty: bool, columns: u16) -> Style {
         Style {
+            status: stderr_is_tty && !settings.no_status,
+            columns,
             colour: stderr_is_tty && !settings.no_color,
             silent: settings.silent,
             no_progress: settings.no_progress,
@@ -100,7 +107,16 @@ impl Style {
 
 /// `<tag><". " × level><text>`, coloured when asked, newline-terminated.
 pub fn format(kind: Kind, level: usize, text: &str, colour: bool) -> Vec<u8> {
-    let mut s = String::with_capacity(text.len() + 16 + 2 * level);
+    format_line(kind, level, text, colour, false)
+}
+
+/// As [`format`]; with `erase`, the line first overwrites the status line (`\r`) and clears
+/// what is left of it (`ESC[K`).
+fn format_line(kind: Kind, level: usize, text: &str, colour: bool, erase: bool) -> Vec<u8> {
+    let mut s = String::with_capacity(text.len() + 20 + 2 * level);
+    if erase {
+        s.push('\r');
+    }
     if colour {
         s.push_str(kind.colour());
     }
@@ -112,9 +128,15 @@ pub fn format(kind: Kind, level: usize, text: &str, colour: bool) -> Vec<u8> {
     if colour {
         s.push_str("\x1b[0m");
     }
+    if erase {
+        s.push_str(ERASE);
+    }
     s.push('\n');
     s.into_bytes()
 }
+
+/// Clears from the cursor to the end of the line.
+const ERASE: &str = "\x1b[K";
 
 /// One client connection's event queue. Events keep their order: redo's own messages never
 /// wait (they are few), relayed stderr waits for credit when the client falls behind.
@@ -149,10 +171,8 @@ impl Sink {
     /// A redo message, shown if this client's style wants that category.
     pub fn message(&self, kind: Kind, level: usize, text: &str) {
         if self.style.shows(kind) {
-            self.send(
-                Event::Stderr(ByteBuf::from(format(kind, level, text, self.style.colour))),
-                None,
-            );
+            let line = format_line(kind, level, text, self.style.colour, self.style.status);
+            self.send(Event::Stderr(ByteBuf::from(line)), None);
         }
     }
 
@@ -160,7 +180,29 @@ impl Sink {
     pub async fn stderr(&self, bytes: &Bytes) {
         if !self.style.silent {
             let permit = self.credit.clone().acquire_owned().await.ok();
-            self.send(Event::Stderr(ByteBuf::from(bytes.to_vec())), permit);
+            let mut out = Vec::with_capacity(bytes.len() + 4);
+            if self.style.status {
+                out.extend_from_slice(b"\r");
+                out.extend_from_slice(ERASE.as_bytes());
+            }
+            out.extend_from_slice(bytes);
+            self.send(Event::Stderr(ByteBuf::from(out)), permit);
+        }
+    }
+
+    /// Redraws the status line (only for clients that have one).
+    pub fn status(&self, text: &str) {
+        if self.style.status {
+            let width = usize::from(self.style.columns).saturating_sub(1);
+            let text: String = if width > 0 {
+                text.chars().take(width).collect()
+            } else {
+                text.to_string()
+            };
+            self.send(
+                Event::Stderr(ByteBuf::from(format!("\r{text}{ERASE}").into_bytes())),
+                None,
+            );
         }
     }
 
@@ -177,8 +219,14 @@ impl Sink {
         );
     }
 
-    /// The last event.
+    /// The last event. A status line is cleared first.
     pub fn done(&self, code: i32) {
+        if self.style.status {
+            self.send(
+                Event::Stderr(ByteBuf::from(format!("\r{ERASE}").into_bytes())),
+                None,
+            );
+        }
         self.send(Event::Done { code }, None);
     }
 }
@@ -225,6 +273,7 @@ mod tests {
                 ..Settings::default()
             },
             false,
+            0,
         );
         assert!(d.shows(Kind::Dbg) && d.shows(Kind::Wait) && !d.colour);
     }

@@ -13,6 +13,7 @@
 
 use crate::engine::{Engine, Flight};
 use crate::fsys::{Hash, Stamp, hash_file};
+use crate::jobs;
 use crate::locks::{self, TryLock};
 use crate::ood::{self, Trust, same_file};
 use crate::output::Kind;
@@ -20,6 +21,7 @@ use crate::paths::{self, show};
 use crate::state::{self, Dep, Rec};
 use crate::{cache::Loaded, dofile, umask::UmaskGate};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -29,8 +31,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot};
 
 /// A job that ran to a successful commit, or a target left alone.
 pub enum Ran {
@@ -165,7 +169,11 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         .with(origin.umask, || fs::create_dir_all(&redo_dir))
         .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
 
-    let token = flight.session.tokens.acquire().await;
+    let progress = &flight.session.progress;
+    let token = {
+        let _queued = Gauge::new(&progress.queued);
+        flight.session.tokens.acquire().await
+    };
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
     let lock_path = redo_dir.join(lock_name);
@@ -237,11 +245,13 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
             tried.join(", ")
         )));
     };
+    // Success lines name the .do only when it is a default*.do (as goredo does); error lines
+    // always name it, so that a failure says which script failed.
     let do_rel = dof.is_default.then(|| dof.rel.clone());
     let with_do = |msg: String, took: Option<Duration>| JobError {
         msg,
         took,
-        do_rel: do_rel.clone(),
+        do_rel: Some(dof.rel.clone()),
     };
     let do_meta = fs_
         .stat(&dof.path)
@@ -306,30 +316,33 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         ),
     );
 
+    let (env, inherit) = child_env(engine, flight, &dof, job.id());
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args)
         .current_dir(&dof.dir)
         .env_clear()
-        .envs(child_env(engine, flight, &dof, job.id()))
+        .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout_file))
         .stderr(Stdio::piped())
         .process_group(0);
     let started = Instant::now();
-    let mut child = engine
-        .umask
-        .with(origin.umask, || cmd.spawn())
+    let mut child = spawn(engine, flight, &mut cmd, inherit)
+        .await
         .map_err(|e| {
             with_do(
                 format!("cannot run {}: {e}", program.to_string_lossy()),
                 Some(Duration::ZERO),
             )
         })?;
+    let _running = Gauge::new(&progress.running);
     let pid = child.id().unwrap_or(0);
     let mut kill = GroupKill(i32::try_from(pid).ok().filter(|p| *p > 0));
     job.set_pgid(kill.0.unwrap_or(0));
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
-    let relay = relay_stderr(flight, child.stderr.take(), pid);
+    let (flush_tx, flush_rx) = mpsc::channel(4);
+    job.set_flush(flush_tx);
+    let relay = relay_stderr(flight, child.stderr.take(), pid, flush_rx);
     let wait = child.wait();
     tokio::pin!(relay, wait);
     let status = tokio::select! {
@@ -343,6 +356,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     };
     let took = started.elapsed();
     kill.disarm();
+    progress.done.fetch_add(1, Ordering::Relaxed);
     let status =
         status.map_err(|e| with_do(format!("cannot wait for the .do: {e}"), Some(took)))?;
     if !status.success() {
@@ -455,62 +469,162 @@ async fn wait_for_other(
     }
 }
 
-/// Relays the `.do`'s stderr to the clients as it is written: whole lines as soon as they are
-/// complete, a partial line after a short pause (progress output without a newline).
-async fn relay_stderr(flight: &Flight, pipe: Option<tokio::process::ChildStderr>, pid: u32) {
-    let Some(mut pipe) = pipe else { return };
-    let silent = flight.origin.settings.silent;
-    let prefix = flight.origin.settings.log_pid.then(|| format!("[{pid}] "));
-    let mut buf = BytesMut::with_capacity(8192);
-    loop {
-        buf.reserve(8192);
-        let read = if buf.is_empty() {
-            pipe.read_buf(&mut buf).await
-        } else {
-            match tokio::time::timeout(Duration::from_millis(100), pipe.read_buf(&mut buf)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let chunk = buf.split().freeze();
-                    emit(flight, silent, prefix.as_deref(), chunk).await;
-                    continue;
+/// Passes a job's stderr on to the clients that wait for it.
+struct Relay<'a> {
+    flight: &'a Flight,
+    silent: bool,
+    /// Put before every line: `[pid] ` with `-log-pid`, `[target] ` when several jobs may run
+    /// at once (so interleaved output can be told apart).
+    prefix: Option<String>,
+    /// The last bytes passed on ended inside a line.
+    mid_line: bool,
+}
+
+impl Relay<'_> {
+    async fn emit(&mut self, chunk: Bytes) {
+        if self.silent || chunk.is_empty() {
+            return;
+        }
+        let chunk = match &self.prefix {
+            None => chunk,
+            Some(p) => {
+                let mut out = Vec::with_capacity(chunk.len() + 4 * p.len());
+                let mut at_line_start = !self.mid_line;
+                for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                    if at_line_start {
+                        out.extend_from_slice(p.as_bytes());
+                    }
+                    out.extend_from_slice(piece);
+                    at_line_start = piece.ends_with(b"\n");
                 }
+                Bytes::from(out)
             }
         };
-        match read {
-            Ok(0) | Err(_) => {
-                if !buf.is_empty() {
-                    buf.extend_from_slice(b"\n");
-                    emit(flight, silent, prefix.as_deref(), buf.split().freeze()).await;
-                }
-                return;
-            }
-            Ok(_) => {}
-        }
-        if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
-            let chunk = buf.split_to(pos + 1).freeze();
-            emit(flight, silent, prefix.as_deref(), chunk).await;
-        } else if buf.len() > 64 << 10 {
-            emit(flight, silent, prefix.as_deref(), buf.split().freeze()).await;
+        self.mid_line = !chunk.ends_with(b"\n");
+        self.flight.relay(&chunk).await;
+    }
+
+    /// At the end of the output: never leave the client's cursor after a partial line.
+    async fn finish(&mut self) {
+        if self.mid_line {
+            self.emit(Bytes::from_static(b"\n")).await;
         }
     }
 }
 
-async fn emit(flight: &Flight, silent: bool, prefix: Option<&str>, chunk: Bytes) {
-    if silent {
-        return;
+/// Relays the `.do`'s stderr as it is written: whole lines as soon as they are complete, a
+/// partial line after a short pause (progress output without a newline), everything at once
+/// when a nested request of this job asks for it (`flush`), so that what the `.do` wrote
+/// before starting a nested build reaches the terminal before what that build prints.
+async fn relay_stderr(
+    flight: &Flight,
+    pipe: Option<tokio::process::ChildStderr>,
+    pid: u32,
+    mut flush: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let Some(mut pipe) = pipe else { return };
+    let settings = &flight.origin.settings;
+    let mut prefix = String::new();
+    if settings.log_pid {
+        prefix.push_str(&format!("[{pid}] "));
     }
-    let chunk = match prefix {
-        None => chunk,
-        Some(p) => {
-            let mut out = Vec::with_capacity(chunk.len() + 16);
-            for line in chunk.split_inclusive(|&b| b == b'\n') {
-                out.extend_from_slice(p.as_bytes());
-                out.extend_from_slice(line);
-            }
-            Bytes::from(out)
-        }
+    if flight.session.tokens.limit() != Some(1) {
+        prefix.push_str(&format!("[{}] ", flight.display));
+    }
+    let mut relay = Relay {
+        flight,
+        silent: settings.silent,
+        prefix: (!prefix.is_empty()).then_some(prefix),
+        mid_line: false,
     };
-    flight.relay(&chunk).await;
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut flushing = true;
+    loop {
+        buf.reserve(8192);
+        let pause = tokio::time::sleep(Duration::from_millis(100));
+        tokio::select! {
+            read = pipe.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => {
+                    relay.emit(buf.split().freeze()).await;
+                    relay.finish().await;
+                    return;
+                }
+                Ok(_) => {
+                    if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
+                        relay.emit(buf.split_to(pos + 1).freeze()).await;
+                    } else if buf.len() > 64 << 10 {
+                        relay.emit(buf.split().freeze()).await;
+                    }
+                }
+            },
+            () = pause, if !buf.is_empty() => relay.emit(buf.split().freeze()).await,
+            req = flush.recv(), if flushing => match req {
+                Some(reply) => {
+                    // Everything already in the pipe, without waiting for more.
+                    while let Some(Ok(n)) = pipe.read_buf(&mut buf).now_or_never() {
+                        if n == 0 {
+                            break;
+                        }
+                        buf.reserve(8192);
+                    }
+                    relay.emit(buf.split().freeze()).await;
+                    let _ = reply.send(());
+                }
+                None => flushing = false,
+            },
+        }
+    }
+}
+
+/// Counts itself in a progress gauge while alive.
+struct Gauge<'a>(&'a AtomicUsize);
+
+impl<'a> Gauge<'a> {
+    fn new(g: &'a AtomicUsize) -> Gauge<'a> {
+        g.fetch_add(1, Ordering::Relaxed);
+        Gauge(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Spawns the `.do` with the requester's umask. When the job tokens are a pipe advertised as
+/// descriptors, they are made inheritable for this one spawn, under the spawn lock so that no
+/// other `.do` inherits them by accident. An executable `.do` still open for writing somewhere
+/// (`ETXTBSY`, e.g. an editor saving it, or another process forking at that moment) is retried
+/// briefly instead of failing the build.
+async fn spawn(
+    engine: &Engine,
+    flight: &Flight,
+    cmd: &mut tokio::process::Command,
+    inherit: bool,
+) -> io::Result<tokio::process::Child> {
+    let tokens = &flight.session.tokens;
+    let mut attempt = 0;
+    loop {
+        let result = engine.umask.with(flight.origin.umask, || {
+            let _serial = engine.spawn_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if inherit {
+                tokens.children_inherit(true)?;
+            }
+            let child = cmd.spawn();
+            if inherit {
+                tokens.children_inherit(false)?;
+            }
+            child
+        });
+        match result {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Variables the daemon sets for a `.do`; whatever the requester's environment had under
@@ -525,6 +639,7 @@ const SET_BY_DAEMON: &[&str] = &[
     "PATH",
     redo_proto::env::SOCKET,
     redo_proto::env::JOB,
+    "MAKEFLAGS",
     // goredo's own plumbing: meaningless here and misleading if inherited from a goredo parent.
     "REDO_DEP_FD",
     "REDO_STDERR_PREFIX",
@@ -536,12 +651,13 @@ const SET_BY_DAEMON: &[&str] = &[
 ];
 
 /// The `.do`'s environment: the requester's, plus where the daemon is and which job this is.
+/// Also whether the jobserver's descriptors must be inherited.
 fn child_env(
     engine: &Engine,
     flight: &Flight,
     dof: &dofile::DoFile,
     job: u64,
-) -> Vec<(OsString, OsString)> {
+) -> (Vec<(OsString, OsString)>, bool) {
     let origin = &flight.origin;
     let mut env: Vec<(OsString, OsString)> = origin
         .env
@@ -578,7 +694,36 @@ fn child_env(
         [client, b":", inherited].concat()
     };
     set("PATH", OsString::from_vec(path));
-    env
+    // make run by the .do shares this build's job tokens.
+    let makeflags = origin
+        .env
+        .get("MAKEFLAGS")
+        .map(OsStr::as_bytes)
+        .unwrap_or(b"");
+    let tokens = &flight.session.tokens;
+    let mut inherit = false;
+    match tokens.for_children() {
+        Some(js) => {
+            let (flags, js_fd, fds) =
+                jobs::advertise(makeflags, &js, tokens.limit(), origin.settings.make);
+            inherit = fds;
+            match flags {
+                Some(f) => set("MAKEFLAGS", OsString::from_vec(f)),
+                None => set("MAKEFLAGS", OsString::from_vec(makeflags.to_vec())),
+            }
+            if let Some(fd) = js_fd {
+                set("REDO_JS_FD", OsString::from_vec(fd));
+            }
+        }
+        // No pipe to share: an outer make's descriptors are not open here, so its jobserver
+        // words would only earn a "jobserver unavailable" warning.
+        None if !makeflags.is_empty() => set(
+            "MAKEFLAGS",
+            OsString::from_vec(jobs::without_jobserver(makeflags)),
+        ),
+        None => {}
+    }
+    (env, inherit)
 }
 
 /// The blocking tail of a successful job.

@@ -40,8 +40,8 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>)
 
 async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>) {
     let _counted = life.connection();
-    match stream.peer_cred() {
-        Ok(c) if c.uid() == life.uid => {}
+    let peer_pid = match stream.peer_cred() {
+        Ok(c) if c.uid() == life.uid => c.pid(),
         Ok(c) => {
             tracing::warn!(
                 "refused a connection from uid {} (only uid {} may use this daemon)",
@@ -54,7 +54,7 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
             tracing::warn!("cannot read peer credentials: {e}");
             return;
         }
-    }
+    };
     let mut hello = [0u8; HELLO_LEN];
     match tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut hello)).await {
         Ok(Ok(_)) => {}
@@ -94,6 +94,12 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         Ok(None) => return tracing::debug!("client left before its request"),
         Err(_) => return tracing::warn!("no request within 30 s; closing"),
     };
+    tracing::debug!(
+        command = ?req.command,
+        cwd = %String::from_utf8_lossy(&req.cwd),
+        parent_job = ?req.parent_job,
+        "request"
+    );
     let style = style_of(&req);
     let (sink, rx) = Sink::new(engine.next_id(), style);
     let writer = tokio::spawn(write_events(FramedWrite::new(wr, Codec::default()), rx));
@@ -108,11 +114,14 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
                 sink.error("redo: redod is finishing its running jobs and exiting");
                 0
             }
-            _ => engine.handle(req, sink.clone()).await,
+            _ => engine.handle(req, sink.clone(), peer_pid).await,
         }
     };
     tokio::select! {
-        code = work => sink.done(code),
+        code = work => {
+            tracing::debug!(code, "request done");
+            sink.done(code)
+        }
         () = client_gone(&mut reader) => tracing::debug!("client left; its request is cancelled"),
     }
     drop(sink);
@@ -152,7 +161,7 @@ fn style_of(req: &Request) -> Style {
             .collect(),
     );
     let settings = Settings::from_env(&env, Path::new("/")).unwrap_or_default();
-    Style::new(&settings, req.terminal.stderr_is_tty)
+    Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns)
 }
 
 fn status_text(engine: &Engine, life: &Life) -> String {

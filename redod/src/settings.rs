@@ -1,6 +1,7 @@
 //! What a request's environment asks for (SPEC.md §4.1). Every request carries its client's
 //! environment; these are read from it, never from the daemon's own.
 
+use crate::jobs::MakeStyle;
 use crate::ood::Trust;
 use crate::paths;
 use std::ffi::{OsStr, OsString};
@@ -53,6 +54,8 @@ pub struct Settings {
     pub jobs: Option<u32>,
     /// `REDO_TOP_DIR`, made absolute against the requester's cwd.
     pub top_dir: Option<PathBuf>,
+    /// `REDO_MAKE`: how `.do` children learn about the job tokens.
+    pub make: MakeStyle,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
                 .get("REDO_TOP_DIR")
                 .filter(|v| !v.is_empty())
                 .map(|t| paths::resolve(cwd, t)),
+            make: MakeStyle::parse(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
         })
     }
 }
