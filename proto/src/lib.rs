@@ -38,7 +38,10 @@ pub mod rundir;
 
 pub use codec::{Error, MAX_FRAME};
 pub use hello::{ClientHello, DaemonHello, HELLO_LEN, Identity, Verdict};
-pub use msg::{Build, BuildMode, BuildOptions, Command, Event, MakeJobserver, Request, Terminal};
+pub use msg::{
+    Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, QueryKind, Request,
+    Terminal,
+};
 
 /// Version of the message types and hello layout. Part of the hello.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;

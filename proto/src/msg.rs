@@ -61,10 +61,52 @@ pub enum Command {
     Stamp { hash: [u8; 32] },
     /// `redo-whichdo`: the `.do` candidates of one target.
     WhichDo { target: ByteBuf },
+    /// `redo-targets`, `redo-sources`, `redo-ood`, `redo-affects`, `redo-dot`: listings over
+    /// the state files beneath the working directory, one path per line on stdout.
+    Query { kind: QueryKind, args: Vec<ByteBuf> },
+    /// `redo-log [-r] [-c] target`: the kept stderr of a target's last build.
+    Log {
+        target: ByteBuf,
+        recursive: bool,
+        details: bool,
+    },
+    /// `redo-cleanup [-n] what...`: remove redo's temporary files, logs, locks or all state.
+    Cleanup {
+        what: Vec<CleanupWhat>,
+        dry_run: bool,
+    },
+    /// `redo-depfix`: re-record the inode data of unchanged dependencies.
+    Depfix,
     /// `redo --daemon-status`: a few lines about the daemon on stdout.
     DaemonStatus,
     /// `redo --daemon-stop`: the daemon drains (running jobs finish) and exits.
     DaemonStop,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Every known target (args: directories, default the cwd).
+    Targets,
+    /// Every source the targets depend on (args: targets, default all known).
+    Sources,
+    /// Every out-of-date target (args: targets, default all known).
+    Ood,
+    /// Every target that depends on one of the args, transitively.
+    Affects,
+    /// The dependency graph in Graphviz dot (args: targets, default all known).
+    Dot,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupWhat {
+    /// Temporary files of interrupted builds (`.redo.*`).
+    Tmp,
+    /// Kept logs (`.redo/*.log`, `.redo/*.log-rec`).
+    Log,
+    /// Lock files (`.redo/*.lock`).
+    Lock,
+    /// All of redo's state: `.redo` directories (but a `top` marker) and temporary files.
+    Full,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,11 +2,12 @@
 //! dashes (`-k`, `--k`), values as `-j 4`, `-j=4` (and `-j4`), parsing stops at the first
 //! non-option or at `--`. `-xx` is an option of its own, not two `-x`.
 //!
+//! Each tool's options come from one table, so `--help` and the parser cannot disagree.
 //! Options that nested commands inherit are turned into environment entries (`-k` →
 //! `REDO_LOGS=1`), exactly as goredo exports them, so the daemon reads one source of truth.
 
 use crate::Tool;
-use redo_proto::BuildOptions;
+use redo_proto::{BuildOptions, CleanupWhat};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
@@ -29,6 +30,14 @@ pub struct Invocation {
     /// `NAME=1` entries to add to the request environment.
     pub exported: Vec<&'static str>,
     pub daemon: DaemonVerb,
+    /// `redo-log -r`.
+    pub recursive: bool,
+    /// `redo-log -c`.
+    pub details: bool,
+    /// `redo-cleanup -n`.
+    pub dry_run: bool,
+    /// `redo-cleanup` modes.
+    pub cleanup: Vec<CleanupWhat>,
 }
 
 #[derive(Debug, PartialEq, Eq, Default, Clone, Copy)]
@@ -39,79 +48,135 @@ pub enum DaemonVerb {
     Stop,
 }
 
-/// A boolean build option and the variable it is exported as (None: this invocation only).
+/// What a boolean option does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Exported to nested commands as `NAME=1`.
+    Export(&'static str),
+    Trace,
+    Force,
+    NoProgress,
+    DaemonStatus,
+    DaemonStop,
+    Recursive,
+    Details,
+    DryRun,
+}
+
 struct Flag {
     name: &'static str,
-    env: Option<&'static str>,
+    effect: Effect,
     help: &'static str,
 }
 
+const fn flag(name: &'static str, effect: Effect, help: &'static str) -> Flag {
+    Flag { name, effect, help }
+}
+
 const BUILD_FLAGS: &[Flag] = &[
-    Flag {
-        name: "x",
-        env: None,
-        help: "trace (sh -x) the .do files this command starts",
-    },
-    Flag {
-        name: "xx",
-        env: Some("REDO_TRACE"),
-        help: "trace (sh -x) every .do file, nested ones too (REDO_TRACE=1)",
-    },
-    Flag {
-        name: "k",
-        env: Some("REDO_LOGS"),
-        help: "keep each job's stderr in .redo/TARGET.log (REDO_LOGS=1)",
-    },
-    Flag {
-        name: "s",
-        env: Some("REDO_SILENT"),
-        help: "silent: do not print the jobs' stderr (REDO_SILENT=1)",
-    },
-    Flag {
-        name: "f",
-        env: None,
-        help: "forced: rebuild the targets without the out-of-date check",
-    },
-    Flag {
-        name: "d",
-        env: Some("REDO_DEBUG"),
-        help: "print debug messages (REDO_DEBUG=1)",
-    },
-    Flag {
-        name: "log-pid",
-        env: Some("REDO_LOG_PID"),
-        help: "prefix job stderr lines with the .do's pid (REDO_LOG_PID=1)",
-    },
-    Flag {
-        name: "log-wait",
-        env: Some("REDO_LOG_WAIT"),
-        help: "print a line when a job is about to run (REDO_LOG_WAIT=1)",
-    },
-    Flag {
-        name: "log-lock",
-        env: Some("REDO_LOG_LOCK"),
-        help: "print lock messages (REDO_LOG_LOCK=1)",
-    },
-    Flag {
-        name: "log-js",
-        env: Some("REDO_LOG_JS"),
-        help: "print job token messages (REDO_LOG_JS=1)",
-    },
-    Flag {
-        name: "no-progress",
-        env: Some("REDO_NO_PROGRESS"),
-        help: "no 'redo ...' completion lines, no status line (REDO_NO_PROGRESS=1)",
-    },
-    Flag {
-        name: "no-status",
-        env: Some("REDO_NO_STATUS"),
-        help: "no status line (REDO_NO_STATUS=1)",
-    },
+    flag(
+        "x",
+        Effect::Trace,
+        "trace (sh -x) the .do files this command starts",
+    ),
+    flag(
+        "xx",
+        Effect::Export("REDO_TRACE"),
+        "trace (sh -x) every .do file, nested ones too (REDO_TRACE=1)",
+    ),
+    flag(
+        "k",
+        Effect::Export("REDO_LOGS"),
+        "keep each job's stderr in .redo/TARGET.log (REDO_LOGS=1)",
+    ),
+    flag(
+        "s",
+        Effect::Export("REDO_SILENT"),
+        "silent: do not print the jobs' stderr (REDO_SILENT=1)",
+    ),
+    flag(
+        "f",
+        Effect::Force,
+        "forced: rebuild the targets without the out-of-date check",
+    ),
+    flag(
+        "d",
+        Effect::Export("REDO_DEBUG"),
+        "print debug messages (REDO_DEBUG=1)",
+    ),
+    flag(
+        "log-pid",
+        Effect::Export("REDO_LOG_PID"),
+        "prefix job stderr lines with the .do's pid (REDO_LOG_PID=1)",
+    ),
+    flag(
+        "log-wait",
+        Effect::Export("REDO_LOG_WAIT"),
+        "print a line when a job is about to run (REDO_LOG_WAIT=1)",
+    ),
+    flag(
+        "log-lock",
+        Effect::Export("REDO_LOG_LOCK"),
+        "print lock messages (REDO_LOG_LOCK=1)",
+    ),
+    flag(
+        "log-js",
+        Effect::Export("REDO_LOG_JS"),
+        "print job token messages (REDO_LOG_JS=1)",
+    ),
+    flag(
+        "no-progress",
+        Effect::NoProgress,
+        "no 'redo ...' completion lines, no status line (REDO_NO_PROGRESS=1)",
+    ),
+    flag(
+        "no-status",
+        Effect::Export("REDO_NO_STATUS"),
+        "no status line (REDO_NO_STATUS=1)",
+    ),
 ];
 
-const BUILD_ENV_HELP: &str = "\
-Environment: REDO_JOBS, REDO_TOP_DIR, REDO_INODE_TRUST, REDO_NO_SYNC,
-REDO_STOP_IF_MODIFIED, REDO_LOGS, REDO_SILENT, REDO_TRACE, NO_COLOR (see README).";
+const REDO_FLAGS: &[Flag] = &[
+    flag(
+        "daemon-status",
+        Effect::DaemonStatus,
+        "print the state of this project's redod",
+    ),
+    flag(
+        "daemon-stop",
+        Effect::DaemonStop,
+        "ask this project's redod to finish its jobs and exit",
+    ),
+];
+
+const LOG_FLAGS: &[Flag] = &[
+    flag(
+        "r",
+        Effect::Recursive,
+        "also the logs of the dependencies built in the same build, in build order",
+    ),
+    flag(
+        "c",
+        Effect::Details,
+        "also how each job ran: command, arguments, directory, environment",
+    ),
+];
+
+const CLEANUP_FLAGS: &[Flag] = &[flag(
+    "n",
+    Effect::DryRun,
+    "dry run: print what would be removed, remove nothing",
+)];
+
+fn flags(tool: Tool) -> [&'static [Flag]; 2] {
+    match tool {
+        Tool::Redo => [BUILD_FLAGS, REDO_FLAGS],
+        Tool::Ifchange => [BUILD_FLAGS, &[]],
+        Tool::Log => [LOG_FLAGS, &[]],
+        Tool::Cleanup => [CLEANUP_FLAGS, &[]],
+        _ => [&[], &[]],
+    }
+}
 
 fn synopsis(tool: Tool) -> &'static str {
     match tool {
@@ -121,6 +186,14 @@ fn synopsis(tool: Tool) -> &'static str {
         Tool::Always => "redo-always",
         Tool::Stamp => "redo-stamp <data",
         Tool::Whichdo => "redo-whichdo target",
+        Tool::Targets => "redo-targets [directory ...]",
+        Tool::Sources => "redo-sources [target ...]",
+        Tool::Ood => "redo-ood [target ...]",
+        Tool::Affects => "redo-affects file ...",
+        Tool::Dot => "redo-dot [target ...]",
+        Tool::Log => "redo-log [-r] [-c] target",
+        Tool::Cleanup => "redo-cleanup [-n] {tmp|log|lock|full} ...",
+        Tool::Depfix => "redo-depfix",
     }
 }
 
@@ -149,27 +222,64 @@ fn purpose(tool: Tool) -> &'static str {
             "Print the .do files redo tries for the target, in search order, the one it would use \
              last. Exit status 1 when none exists."
         }
+        Tool::Targets => {
+            "Print every known target (a file with a .redo/NAME.rec state file) beneath the directories (default: the current one), relative to the current directory, sorted."
+        }
+        Tool::Sources => {
+            "Print every source file (a dependency that is not a target, .do files included) of the targets, transitively (default: all known targets beneath the current directory), sorted."
+        }
+        Tool::Ood => {
+            "Print every target that a build would find out of date (default: all known targets \
+             beneath the current directory), without running anything. A target whose dependency \
+             is out of date is listed too."
+        }
+        Tool::Affects => {
+            "Print every known target beneath the current directory that would be rebuilt if one of the files changed (or appeared), transitively."
+        }
+        Tool::Dot => {
+            "Print the dependency graph of the targets (default: all known targets beneath the \
+             current directory) in Graphviz dot: solid edges for ifchange, dotted for ifcreate, \
+             targets as boxes, always/stamp marked. Render with: redo-dot | dot -Tsvg >deps.svg"
+        }
+        Tool::Log => {
+            "Print the stderr a target's last build wrote, kept with redo -k or REDO_LOGS=1, with readable timestamps."
+        }
+        Tool::Cleanup => {
+            "Remove, beneath the current directory: tmp = temporary files of interrupted builds, \
+             log = kept logs, lock = lock files, full = all of redo's state (the .redo \
+             directories, keeping a .redo/top marker) and temporary files. Refused while a build runs."
+        }
+        Tool::Depfix => {
+            "Re-record the size, inode and times of every dependency whose content is unchanged \
+             (after a copy, a checkout or a restore changed them), so the next build neither \
+             rehashes nor rebuilds it. Changed files stay recorded as changed."
+        }
     }
 }
 
 /// The full `--help` text.
 pub fn help(tool: Tool) -> String {
-    let mut s = format!("usage: {}\n\n{}\n", synopsis(tool), purpose(tool));
+    let mut s = format!(
+        "usage: {}\n\n{}\n\nOptions:\n",
+        synopsis(tool),
+        purpose(tool)
+    );
     if tool.builds() {
-        s.push_str("\nOptions:\n  -j N           run up to N jobs at once, 0 = unlimited (default: $REDO_JOBS, else 1)\n");
-        for f in BUILD_FLAGS {
-            s.push_str(&format!("  -{:<13} {}\n", f.name, f.help));
-        }
-        if tool == Tool::Redo {
-            s.push_str("  --daemon-status  print the state of this project's redod\n");
-            s.push_str("  --daemon-stop    ask this project's redod to finish its jobs and exit\n");
-        }
-        s.push_str("  -h, --help     print this help\n  --version      print the version\n\n");
-        s.push_str(BUILD_ENV_HELP);
-        s.push('\n');
-    } else {
+        s.push_str("  -j N             run up to N jobs at once, 0 = unlimited (default: $REDO_JOBS, else 1)\n");
+    }
+    for f in flags(tool).iter().flat_map(|t| t.iter()) {
+        let dashes = if f.name.len() > 2 { "--" } else { "-" };
+        s.push_str(&format!(
+            "  {:<16} {}\n",
+            format!("{dashes}{}", f.name),
+            f.help
+        ));
+    }
+    s.push_str("  -h, --help       print this help\n  --version        print the version\n");
+    if tool.builds() {
         s.push_str(
-            "\nOptions:\n  -h, --help     print this help\n  --version      print the version\n",
+            "\nEnvironment: REDO_JOBS, REDO_TOP_DIR, REDO_INODE_TRUST, REDO_NO_SYNC, REDO_MAKE,\n\
+             REDO_STOP_IF_MODIFIED, REDO_LOGS, REDO_SILENT, REDO_TRACE, NO_COLOR (see README).\n",
         );
     }
     s
@@ -181,6 +291,55 @@ fn usage_error(tool: Tool, what: &str) -> Parsed {
         tool.name(),
         tool.name()
     ))
+}
+
+fn parse_bool(v: Option<&[u8]>) -> Option<bool> {
+    match v {
+        None | Some(b"1" | b"true" | b"t" | b"T" | b"TRUE" | b"True") => Some(true),
+        Some(b"0" | b"false" | b"f" | b"F" | b"FALSE" | b"False") => Some(false),
+        Some(_) => None,
+    }
+}
+
+/// Parses `-j`'s value: from `-j=N`, `-jN` or the next argument.
+fn jobs_value(
+    tool: Tool,
+    inline: Option<&[u8]>,
+    args: &[OsString],
+    i: &mut usize,
+) -> Result<u32, Parsed> {
+    let v: Vec<u8> = match inline {
+        Some(v) => v.to_vec(),
+        None if *i < args.len() => {
+            *i += 1;
+            args[*i - 1].as_bytes().to_vec()
+        }
+        None => return Err(usage_error(tool, "option -j needs a number")),
+    };
+    std::str::from_utf8(&v)
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .ok_or_else(|| {
+            usage_error(
+                tool,
+                &format!("invalid -j value '{}'", String::from_utf8_lossy(&v)),
+            )
+        })
+}
+
+fn apply(inv: &mut Invocation, effect: Effect) {
+    match effect {
+        Effect::Export(env) => inv.exported.push(env),
+        Effect::Trace => inv.build.trace = true,
+        Effect::Force => inv.build.force = true,
+        // -no-progress implies -no-status.
+        Effect::NoProgress => inv.exported.extend(["REDO_NO_PROGRESS", "REDO_NO_STATUS"]),
+        Effect::DaemonStatus => inv.daemon = DaemonVerb::Status,
+        Effect::DaemonStop => inv.daemon = DaemonVerb::Stop,
+        Effect::Recursive => inv.recursive = true,
+        Effect::Details => inv.details = true,
+        Effect::DryRun => inv.dry_run = true,
+    }
 }
 
 /// Parses `args` (argv without argv[0]) for `tool`.
@@ -196,11 +355,7 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
         if raw.len() < 2 || raw[0] != b'-' {
             break;
         }
-        let word = if raw.starts_with(b"--") {
-            &raw[2..]
-        } else {
-            &raw[1..]
-        };
+        let word = raw.strip_prefix(b"--").unwrap_or(&raw[1..]);
         let (name, value) = match word.iter().position(|&b| b == b'=') {
             Some(p) => (&word[..p], Some(&word[p + 1..])),
             None => (word, None),
@@ -210,97 +365,77 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
         match name.as_str() {
             "h" | "help" => return Parsed::Help(help(tool)),
             "version" => return Parsed::Version,
-            "daemon-status" if tool == Tool::Redo => inv.daemon = DaemonVerb::Status,
-            "daemon-stop" if tool == Tool::Redo => inv.daemon = DaemonVerb::Stop,
-            "j" if tool.builds() => {
-                let v: Vec<u8> = match value {
-                    Some(v) => v.to_vec(),
-                    None if i < args.len() => {
-                        i += 1;
-                        args[i - 1].as_bytes().to_vec()
-                    }
-                    None => return usage_error(tool, "option -j needs a number"),
-                };
-                match std::str::from_utf8(&v)
-                    .ok()
-                    .and_then(|s| s.parse::<u32>().ok())
-                {
-                    Some(n) => inv.build.jobs = Some(n),
-                    None => {
-                        return usage_error(
-                            tool,
-                            &format!("invalid -j value '{}'", String::from_utf8_lossy(&v)),
-                        );
-                    }
-                }
-            }
+            "j" if tool.builds() => match jobs_value(tool, value, args, &mut i) {
+                Ok(n) => inv.build.jobs = Some(n),
+                Err(e) => return e,
+            },
             n if tool.builds()
                 && n.len() > 1
                 && n.starts_with('j')
                 && n[1..].bytes().all(|b| b.is_ascii_digit()) =>
             {
-                match n[1..].parse::<u32>() {
+                match jobs_value(tool, Some(&n.as_bytes()[1..]), args, &mut i) {
                     Ok(j) => inv.build.jobs = Some(j),
-                    Err(_) => return usage_error(tool, &format!("invalid -j value '{}'", &n[1..])),
+                    Err(e) => return e,
                 }
             }
             n => {
-                let Some(flag) = BUILD_FLAGS
+                let Some(flag) = flags(tool)
                     .iter()
+                    .flat_map(|t| t.iter())
                     .find(|f| f.name == n)
-                    .filter(|_| tool.builds())
                 else {
                     return usage_error(
                         tool,
                         &format!("unknown option '{}'", String::from_utf8_lossy(raw)),
                     );
                 };
-                let on = match value {
-                    None => true,
-                    Some(b"1" | b"true" | b"t" | b"T" | b"TRUE" | b"True") => true,
-                    Some(b"0" | b"false" | b"f" | b"F" | b"FALSE" | b"False") => false,
-                    Some(v) => {
-                        return usage_error(
-                            tool,
-                            &format!(
-                                "invalid boolean value '{}' for -{n}",
-                                String::from_utf8_lossy(v)
-                            ),
-                        );
-                    }
-                };
-                if on {
-                    match flag.name {
-                        "x" => inv.build.trace = true,
-                        "f" => inv.build.force = true,
-                        _ => {}
-                    }
-                    if let Some(env) = flag.env {
-                        inv.exported.push(env);
-                    }
-                    // -no-progress implies -no-status.
-                    if flag.name == "no-progress" {
-                        inv.exported.push("REDO_NO_STATUS");
+                match parse_bool(value) {
+                    Some(true) => apply(&mut inv, flag.effect),
+                    Some(false) => {}
+                    None => {
+                        let v = String::from_utf8_lossy(value.unwrap_or_default());
+                        return usage_error(tool, &format!("invalid boolean value '{v}' for -{n}"));
                     }
                 }
             }
         }
     }
     inv.operands = args[i..].to_vec();
-    match tool {
-        Tool::Always if !inv.operands.is_empty() => return usage_error(tool, "takes no arguments"),
-        Tool::Stamp if !inv.operands.is_empty() => {
-            return usage_error(tool, "takes no arguments; it reads stdin");
-        }
-        Tool::Whichdo if inv.operands.len() != 1 => {
-            return usage_error(tool, "single target expected");
-        }
-        Tool::Ifcreate if inv.operands.is_empty() => {
-            return usage_error(tool, "at least one file expected");
-        }
-        _ => {}
+    let n = inv.operands.len();
+    let arity = match tool {
+        Tool::Always | Tool::Depfix if n > 0 => Some("takes no arguments"),
+        Tool::Stamp if n > 0 => Some("takes no arguments; it reads stdin"),
+        Tool::Whichdo | Tool::Log if n != 1 => Some("single target expected"),
+        Tool::Ifcreate if n == 0 => Some("at least one file expected"),
+        Tool::Affects if n == 0 => Some("at least one file expected"),
+        Tool::Cleanup if n == 0 => Some("what to remove expected: tmp, log, lock or full"),
+        _ => None,
+    };
+    if let Some(msg) = arity {
+        return usage_error(tool, msg);
     }
-    if inv.daemon != DaemonVerb::None && !inv.operands.is_empty() {
+    if tool == Tool::Cleanup {
+        for op in &inv.operands {
+            let what = match op.as_bytes() {
+                b"tmp" => CleanupWhat::Tmp,
+                b"log" => CleanupWhat::Log,
+                b"lock" => CleanupWhat::Lock,
+                b"full" => CleanupWhat::Full,
+                other => {
+                    return usage_error(
+                        tool,
+                        &format!(
+                            "unknown kind '{}': use tmp, log, lock or full",
+                            String::from_utf8_lossy(other)
+                        ),
+                    );
+                }
+            };
+            inv.cleanup.push(what);
+        }
+    }
+    if inv.daemon != DaemonVerb::None && n > 0 {
         return usage_error(tool, "--daemon-status and --daemon-stop take no targets");
     }
     Parsed::Run(inv)
@@ -369,5 +504,30 @@ mod tests {
             p(Tool::Ifchange, &["--daemon-stop"]),
             Parsed::Usage(_)
         ));
+    }
+
+    #[test]
+    fn query_and_maintenance_tools() {
+        let l = run(Tool::Log, &["-r", "-c", "t"]);
+        assert!(l.recursive && l.details);
+        assert!(matches!(p(Tool::Log, &[]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Log, &["-k", "t"]), Parsed::Usage(_)));
+        let c = run(Tool::Cleanup, &["-n", "tmp", "full"]);
+        assert!(c.dry_run);
+        assert_eq!(c.cleanup, vec![CleanupWhat::Tmp, CleanupWhat::Full]);
+        assert!(
+            matches!(p(Tool::Cleanup, &["everything"]), Parsed::Usage(m) if m.contains("unknown kind 'everything'"))
+        );
+        assert!(matches!(p(Tool::Cleanup, &[]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Affects, &[]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Depfix, &["x"]), Parsed::Usage(_)));
+        assert!(run(Tool::Targets, &[]).operands.is_empty());
+        for tool in Tool::ALL {
+            let Parsed::Help(h) = p(*tool, &["--help"]) else {
+                panic!()
+            };
+            assert!(h.starts_with(&format!("usage: {}", tool.name())), "{h}");
+            assert!(h.contains("Options:") && h.contains("--help"));
+        }
     }
 }

@@ -13,7 +13,7 @@ pub mod make;
 
 use args::{DaemonVerb, Parsed};
 use redo_proto::msg::ByteBuf;
-use redo_proto::{Build, BuildMode, Command};
+use redo_proto::{Build, BuildMode, Command, QueryKind};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStringExt;
 
@@ -26,9 +26,34 @@ pub enum Tool {
     Always,
     Stamp,
     Whichdo,
+    Targets,
+    Sources,
+    Ood,
+    Affects,
+    Dot,
+    Log,
+    Cleanup,
+    Depfix,
 }
 
 impl Tool {
+    pub const ALL: &'static [Tool] = &[
+        Tool::Redo,
+        Tool::Ifchange,
+        Tool::Ifcreate,
+        Tool::Always,
+        Tool::Stamp,
+        Tool::Whichdo,
+        Tool::Targets,
+        Tool::Sources,
+        Tool::Ood,
+        Tool::Affects,
+        Tool::Dot,
+        Tool::Log,
+        Tool::Cleanup,
+        Tool::Depfix,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Tool::Redo => "redo",
@@ -37,6 +62,14 @@ impl Tool {
             Tool::Always => "redo-always",
             Tool::Stamp => "redo-stamp",
             Tool::Whichdo => "redo-whichdo",
+            Tool::Targets => "redo-targets",
+            Tool::Sources => "redo-sources",
+            Tool::Ood => "redo-ood",
+            Tool::Affects => "redo-affects",
+            Tool::Dot => "redo-dot",
+            Tool::Log => "redo-log",
+            Tool::Cleanup => "redo-cleanup",
+            Tool::Depfix => "redo-depfix",
         }
     }
 
@@ -78,6 +111,20 @@ pub fn main(tool: Tool) -> ! {
             std::process::exit(2)
         }
     };
+    let target = |inv: args::Invocation| {
+        ByteBuf::from(
+            inv.operands
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+                .into_vec(),
+        )
+    };
+    let query = |kind: QueryKind, inv: args::Invocation| Command::Query {
+        kind,
+        args: bytes(inv.operands),
+    };
+    let exported = inv.exported.clone();
     let command = match tool {
         Tool::Redo if inv.daemon == DaemonVerb::Status => Command::DaemonStatus,
         Tool::Redo if inv.daemon == DaemonVerb::Stop => Command::DaemonStop,
@@ -98,16 +145,25 @@ pub fn main(tool: Tool) -> ! {
             hash: hash_stdin(tool),
         },
         Tool::Whichdo => Command::WhichDo {
-            target: ByteBuf::from(
-                inv.operands
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default()
-                    .into_vec(),
-            ),
+            target: target(inv),
         },
+        Tool::Targets => query(QueryKind::Targets, inv),
+        Tool::Sources => query(QueryKind::Sources, inv),
+        Tool::Ood => query(QueryKind::Ood, inv),
+        Tool::Affects => query(QueryKind::Affects, inv),
+        Tool::Dot => query(QueryKind::Dot, inv),
+        Tool::Log => Command::Log {
+            recursive: inv.recursive,
+            details: inv.details,
+            target: target(inv),
+        },
+        Tool::Cleanup => Command::Cleanup {
+            what: inv.cleanup,
+            dry_run: inv.dry_run,
+        },
+        Tool::Depfix => Command::Depfix,
     };
-    let code = exchange::run(tool, command, &argv, &inv.exported);
+    let code = exchange::run(tool, command, &argv, &exported);
     std::process::exit(code)
 }
 

@@ -23,6 +23,7 @@ use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
 use crate::state::Dep;
 use crate::umask::UmaskGate;
+use crate::{logs, maintenance, query};
 use redo_proto::{Build, BuildMode, Command, Request};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -829,6 +830,61 @@ impl Engine {
                 Err(c) => c,
             },
             Command::WhichDo { target } => self.whichdo(&origin, &target, &sink, &tool),
+            Command::Query { kind, args } => {
+                let args: Vec<Vec<u8>> = args.into_iter().map(|a| a.into_vec()).collect();
+                let engine = self.clone();
+                let o = origin.clone();
+                let out = tokio::task::spawn_blocking(move || {
+                    let g = engine.graph(&o.settings);
+                    query::run(&g, kind, &o.cwd, &args)
+                })
+                .await;
+                self.answer(out, &sink, &tool)
+            }
+            Command::Log {
+                target,
+                recursive,
+                details,
+            } => {
+                let t = paths::resolve(&origin.cwd, OsStr::from_bytes(&target));
+                let o = origin.clone();
+                let out =
+                    tokio::task::spawn_blocking(move || logs::show(&t, &o.cwd, recursive, details))
+                        .await;
+                self.answer(out, &sink, &tool)
+            }
+            Command::Cleanup { what, dry_run } => {
+                if let Some(busy) = self.busy(job.is_some()) {
+                    return fail(busy);
+                }
+                let o = origin.clone();
+                let out = tokio::task::spawn_blocking(move || {
+                    let removed = maintenance::cleanup(&o.cwd, &what, dry_run)?;
+                    Ok(lines_relative(&removed, &o.cwd))
+                })
+                .await;
+                self.answer(out, &sink, &tool)
+            }
+            Command::Depfix => {
+                if let Some(busy) = self.busy(job.is_some()) {
+                    return fail(busy);
+                }
+                let engine = self.clone();
+                let o = origin.clone();
+                let out = tokio::task::spawn_blocking(move || {
+                    let d = maintenance::Depfix {
+                        fs: &*engine.fs,
+                        recs: &engine.recs,
+                        hashes: &engine.hashes,
+                        gate: &engine.umask,
+                        umask: o.umask,
+                        sync: !o.settings.no_sync,
+                    };
+                    Ok(lines_relative(&d.run(&o.cwd)?, &o.cwd))
+                })
+                .await;
+                self.answer(out, &sink, &tool)
+            }
             Command::DaemonStatus | Command::DaemonStop => fail("not a build request".into()),
         }
     }
@@ -1070,6 +1126,51 @@ impl Engine {
         if lookup.found.is_some() { 0 } else { 1 }
     }
 
+    /// A read-only view for the listing commands.
+    pub fn graph(&self, settings: &Settings) -> query::Graph<'_> {
+        query::Graph {
+            fs: &*self.fs,
+            recs: &self.recs,
+            hashes: &self.hashes,
+            trust: settings.trust,
+        }
+    }
+
+    /// Why a maintenance command must not run now (a build is running), if so. A request from
+    /// inside a `.do` is itself part of a running build.
+    fn busy(&self, nested: bool) -> Option<String> {
+        if nested {
+            return Some(
+                "cannot run inside a .do: it would change the state of the running build".into(),
+            );
+        }
+        let (jobs, flights) = self.activity();
+        maintenance::busy_message(jobs, flights)
+    }
+
+    /// Sends a blocking command's output, or its error.
+    fn answer(
+        &self,
+        out: Result<Result<Vec<u8>, String>, tokio::task::JoinError>,
+        sink: &Sink,
+        tool: &str,
+    ) -> i32 {
+        match out {
+            Ok(Ok(bytes)) => {
+                sink.stdout(bytes);
+                0
+            }
+            Ok(Err(msg)) => {
+                sink.error(&format!("{tool}: {msg}"));
+                1
+            }
+            Err(e) => {
+                sink.error(&format!("{tool}: internal error: {e}"));
+                1
+            }
+        }
+    }
+
     /// SIGKILLs the process group of every running `.do`: the daemon is going away and no
     /// `.do` may outlive it unsupervised.
     pub fn kill_all(&self) {
@@ -1095,6 +1196,16 @@ impl Engine {
             self.hashes.len()
         )
     }
+}
+
+/// Paths relative to `cwd`, one per line.
+fn lines_relative(paths_: &[PathBuf], cwd: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in paths_ {
+        out.extend_from_slice(paths::bytes(&paths::relative(cwd, p)));
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Who asked, for a build request.

@@ -4,6 +4,7 @@
 //! against an in-memory tree (ninja's `DiskInterface` is the model). Writing files is not part
 //! of it: writes happen only when a job commits, in [`crate::runner`].
 
+use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -67,6 +68,9 @@ pub trait Fs: Send + Sync + 'static {
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
     /// `access(path, X_OK)`: decides whether a `.do` is executed directly.
     fn executable(&self, path: &Path) -> bool;
+    /// The entries of a directory with their kinds, unsorted. Symlinks are reported as
+    /// [`Kind::Other`] and never followed, so walks cannot loop.
+    fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>>;
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
         Ok(self.stat(path)?.is_some())
@@ -105,6 +109,23 @@ impl Fs for DiskFs {
 
     fn executable(&self, path: &Path) -> bool {
         nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            let kind = if ft.is_dir() {
+                Kind::Dir
+            } else if ft.is_file() {
+                Kind::File
+            } else {
+                Kind::Other
+            };
+            out.push((e.file_name(), kind));
+        }
+        Ok(out)
     }
 }
 
@@ -277,6 +298,24 @@ pub mod mem {
         }
         fn executable(&self, path: &Path) -> bool {
             self.files.lock().unwrap().get(path).is_some_and(|e| e.2)
+        }
+        fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+            // Directories exist implicitly above every file.
+            let mut out: std::collections::BTreeMap<OsString, Kind> = Default::default();
+            for (p, e) in self.files.lock().unwrap().iter() {
+                let Ok(rest) = p.strip_prefix(dir) else {
+                    continue;
+                };
+                let mut comps = rest.components();
+                let Some(first) = comps.next() else { continue };
+                let kind = if comps.next().is_some() {
+                    Kind::Dir
+                } else {
+                    e.1.kind
+                };
+                out.insert(first.as_os_str().to_os_string(), kind);
+            }
+            Ok(out.into_iter().collect())
         }
     }
 }

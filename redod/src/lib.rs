@@ -25,14 +25,18 @@
 
 pub mod cache;
 pub mod dofile;
+pub mod durable;
 pub mod engine;
 pub mod fsys;
 pub mod jobs;
 pub mod lifecycle;
 pub mod locks;
+pub mod logs;
+pub mod maintenance;
 pub mod ood;
 pub mod output;
 pub mod paths;
+pub mod query;
 pub mod runner;
 pub mod server;
 pub mod settings;

@@ -11,20 +11,22 @@
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
 //! target and returns the token; nothing half-written is ever visible under a final name.
 
-use crate::engine::{Engine, Flight};
+use crate::durable::{self, fsync_dir, io_msg, stamp_of, temp_path};
+use crate::engine::{Engine, Flight, JobHandle};
 use crate::fsys::{Hash, Stamp, hash_file};
 use crate::jobs;
 use crate::locks::{self, TryLock};
+use crate::logs;
 use crate::ood::{self, Trust, same_file};
 use crate::output::Kind;
 use crate::paths::{self, show};
-use crate::state::{self, Dep, Rec};
+use crate::state::{Dep, Rec};
 use crate::{cache::Loaded, dofile, umask::UmaskGate};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -32,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -61,25 +63,6 @@ fn before_run(msg: impl Into<String>) -> JobError {
         took: None,
         do_rel: None,
     }
-}
-
-fn io_msg(what: &str, path: &Path, e: &io::Error) -> String {
-    format!("cannot {what} {}: {e}", show(path))
-}
-
-/// `.redo.<name>.<16 hex>` in `dir`: the naming goredo uses, so `redo-cleanup` finds leftovers.
-pub fn temp_path(dir: &Path, name: &OsStr) -> PathBuf {
-    let mut rnd = [0u8; 8];
-    // getrandom only fails without a kernel entropy source; a fixed suffix plus O_EXCL still
-    // keeps us from clobbering anything.
-    let _ = getrandom::fill(&mut rnd);
-    let mut n = b".redo.".to_vec();
-    n.extend_from_slice(name.as_bytes());
-    n.push(b'.');
-    for b in rnd {
-        n.extend_from_slice(format!("{b:02x}").as_bytes());
-    }
-    dir.join(OsString::from_vec(n))
 }
 
 /// Removes the listed paths when dropped (files or leftover directories).
@@ -317,6 +300,23 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     );
 
     let (env, inherit) = child_env(engine, flight, &dof, job.id());
+    let keep_logs = settings.keep_logs;
+    let log_env = if keep_logs { env.clone() } else { Vec::new() };
+    let log = match keep_logs {
+        true => match engine
+            .umask
+            .with(origin.umask, || logs::JobLog::create(dir, name))
+        {
+            Ok(l) => Some(l),
+            Err(e) => {
+                return Err(with_do(
+                    format!("cannot create the log of {}: {e}", flight.display),
+                    None,
+                ));
+            }
+        },
+        false => None,
+    };
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args)
         .current_dir(&dof.dir)
@@ -326,7 +326,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         .stdout(Stdio::from(stdout_file))
         .stderr(Stdio::piped())
         .process_group(0);
-    let started = Instant::now();
+    let (started, started_at) = (Instant::now(), SystemTime::now());
     let mut child = spawn(engine, flight, &mut cmd, inherit)
         .await
         .map_err(|e| {
@@ -342,7 +342,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
     let (flush_tx, flush_rx) = mpsc::channel(4);
     job.set_flush(flush_tx);
-    let relay = relay_stderr(flight, child.stderr.take(), pid, flush_rx);
+    let relay = relay_stderr(flight, child.stderr.take(), pid, flush_rx, log);
     let wait = child.wait();
     tokio::pin!(relay, wait);
     let status = tokio::select! {
@@ -359,50 +359,121 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     progress.done.fetch_add(1, Ordering::Relaxed);
     let status =
         status.map_err(|e| with_do(format!("cannot wait for the .do: {e}"), Some(took)))?;
-    if !status.success() {
-        return Err(with_do(exit_text(status), Some(took)));
-    }
-
-    // $1 must not have been touched by the .do.
-    if let Some(m) = fs_
-        .stat(&target)
-        .map_err(|e| with_do(io_msg("stat", &target, &e), Some(took)))?
-    {
-        if prev_stamp.is_none_or(|p| !same_file(&m.stamp, &p, settings.trust)) {
-            return Err(with_do("$1 was explicitly touched".into(), Some(took)));
+    let after = AfterRun {
+        target: &target,
+        prev_stamp,
+        prev_hash,
+        stdout_tmp: &stdout_tmp,
+        arg3_abs: &arg3_abs,
+        rec_path: &rec_path,
+    };
+    let result = conclude(engine, flight, &job, status, &after)
+        .await
+        .map_err(|msg| with_do(msg, Some(took)));
+    if keep_logs {
+        let ifchange = match &result {
+            Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),
+            Err(_) => job
+                .take_records()
+                .iter()
+                .filter_map(|d| match d {
+                    Dep::Ifchange { target, .. } => Some(target.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let rec = logs::LogRec {
+            build: flight.session.uuid.clone(),
+            ppid: std::process::id(),
+            cwd: dof.dir.clone(),
+            pid: Some(pid),
+            started: started_at,
+            finished: started_at + took,
+            cmd: program.clone(),
+            args: args.clone(),
+            env: log_env,
+            exit_code: status.code().filter(|c| *c != 0),
+            ifchange,
+        };
+        if let Err(e) = engine.umask.with(origin.umask, || rec.write(dir, name)) {
+            flight.say(
+                Kind::Warn,
+                &format!("cannot write the .log-rec of {}: {e}", flight.display),
+            );
         }
     }
-    let stdout_size = fs::metadata(&stdout_tmp)
+    result?;
+    drop(lock);
+    flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&lock_path)));
+    Ok(Ran::Built { took, do_rel })
+}
+
+/// What a job's end is checked against.
+struct AfterRun<'a> {
+    target: &'a Path,
+    /// The target's stat before the `.do` ran (when it had an own record).
+    prev_stamp: Option<Stamp>,
+    /// The target's recorded hash (when it had one).
+    prev_hash: Option<Hash>,
+    stdout_tmp: &'a Path,
+    arg3_abs: &'a Path,
+    rec_path: &'a Path,
+}
+
+/// The end of a job whose `.do` exited: its status, the checks of SPEC.md §9 (`$1` touched,
+/// both stdout and `$3`), then the commit. Returns the committed state.
+async fn conclude(
+    engine: &Arc<Engine>,
+    flight: &Flight,
+    job: &JobHandle,
+    status: ExitStatus,
+    a: &AfterRun<'_>,
+) -> Result<Arc<Rec>, String> {
+    let settings = &flight.origin.settings;
+    if !status.success() {
+        return Err(exit_text(status));
+    }
+    // $1 must not have been touched by the .do.
+    if let Some(m) = engine
+        .fs
+        .stat(a.target)
+        .map_err(|e| io_msg("stat", a.target, &e))?
+    {
+        if a.prev_stamp
+            .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
+        {
+            return Err("$1 was explicitly touched".into());
+        }
+    }
+    let stdout_size = fs::metadata(a.stdout_tmp)
         .map(|m| m.len())
-        .map_err(|e| with_do(io_msg("stat", &stdout_tmp, &e), Some(took)))?;
-    let arg3_exists = fs::symlink_metadata(&arg3_abs).is_ok();
+        .map_err(|e| io_msg("stat", a.stdout_tmp, &e))?;
+    let arg3_exists = fs::symlink_metadata(a.arg3_abs).is_ok();
     if arg3_exists && stdout_size > 0 {
-        return Err(with_do("created both tmp and stdout".into(), Some(took)));
+        return Err("created both tmp and stdout".into());
     }
     let output = if arg3_exists {
-        Some(arg3_abs)
+        Some(a.arg3_abs.to_path_buf())
     } else if stdout_size > 0 {
-        Some(stdout_tmp.clone())
+        Some(a.stdout_tmp.to_path_buf())
     } else {
         None
     };
-
     let commit = Commit {
-        dir: dir.clone(),
-        name: name.to_os_string(),
+        dir: flight.dir.clone(),
+        name: flight.name.clone(),
         output,
-        prev_hash,
+        prev_hash: a.prev_hash,
         sync: !settings.no_sync,
-        umask: origin.umask,
-        rec_path: rec_path.clone(),
+        umask: flight.origin.umask,
+        rec_path: a.rec_path.to_path_buf(),
         build: flight.session.uuid.clone(),
         deps: job.take_records(),
     };
     let eng = engine.clone();
     let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))
         .await
-        .map_err(|e| with_do(format!("commit failed: {e}"), Some(took)))?
-        .map_err(|e| with_do(e, Some(took)))?;
+        .map_err(|e| format!("commit failed: {e}"))??;
     if committed.kept_same {
         flight.say(
             Kind::Dbg,
@@ -410,7 +481,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         );
     }
     if let Some((stamp, hash)) = committed.target {
-        engine.hashes.store(target, stamp, hash);
+        engine.hashes.store(a.target.to_path_buf(), stamp, hash);
     }
     for t in committed.rec.contradictions() {
         flight.say(
@@ -421,12 +492,12 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
             ),
         );
     }
-    engine
-        .recs
-        .store(rec_path, committed.rec_stamp, committed.rec);
-    drop(lock);
-    flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&lock_path)));
-    Ok(Ran::Built { took, do_rel })
+    engine.recs.store(
+        a.rec_path.to_path_buf(),
+        committed.rec_stamp,
+        committed.rec.clone(),
+    );
+    Ok(committed.rec)
 }
 
 /// Another process (a second daemon, goredo) holds the lock: wait for it, never build
@@ -472,6 +543,8 @@ async fn wait_for_other(
 /// Passes a job's stderr on to the clients that wait for it.
 struct Relay<'a> {
     flight: &'a Flight,
+    /// `-k`: everything the `.do` writes is kept, silenced or not.
+    log: Option<logs::JobLog>,
     silent: bool,
     /// Put before every line: `[pid] ` with `-log-pid`, `[target] ` when several jobs may run
     /// at once (so interleaved output can be told apart).
@@ -482,6 +555,9 @@ struct Relay<'a> {
 
 impl Relay<'_> {
     async fn emit(&mut self, chunk: Bytes) {
+        if let Some(log) = &mut self.log {
+            log.write(&chunk);
+        }
         if self.silent || chunk.is_empty() {
             return;
         }
@@ -509,6 +585,9 @@ impl Relay<'_> {
         if self.mid_line {
             self.emit(Bytes::from_static(b"\n")).await;
         }
+        if let Some(log) = self.log.take() {
+            log.finish();
+        }
     }
 }
 
@@ -521,6 +600,7 @@ async fn relay_stderr(
     pipe: Option<tokio::process::ChildStderr>,
     pid: u32,
     mut flush: mpsc::Receiver<oneshot::Sender<()>>,
+    log: Option<logs::JobLog>,
 ) {
     let Some(mut pipe) = pipe else { return };
     let settings = &flight.origin.settings;
@@ -533,6 +613,7 @@ async fn relay_stderr(
     }
     let mut relay = Relay {
         flight,
+        log,
         silent: settings.silent,
         prefix: (!prefix.is_empty()).then_some(prefix),
         mid_line: false,
@@ -746,18 +827,6 @@ struct Committed {
     kept_same: bool,
 }
 
-fn fsync_dir(dir: &Path) -> Result<(), String> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_msg("fsync", dir, &e))
-}
-
-fn stamp_of(p: &Path) -> Result<Stamp, String> {
-    fs::metadata(p)
-        .map(|m| crate::fsys::Meta::from_std(&m).stamp)
-        .map_err(|e| io_msg("stat", p, &e))
-}
-
 impl Commit {
     fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
@@ -821,44 +890,7 @@ impl Commit {
             build: self.build,
             deps: self.deps,
         };
-        let redo_dir = self.dir.join(".redo");
-        let tmp = temp_path(
-            &redo_dir,
-            OsStr::from_bytes(&[self.name.as_bytes(), b".rec"].concat()),
-        );
-        let write = || -> Result<(), String> {
-            let mut f = gate
-                .with(self.umask, || {
-                    OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o666)
-                        .custom_flags(libc::O_CLOEXEC)
-                        .open(&tmp)
-                })
-                .map_err(|e| io_msg("create", &tmp, &e))?;
-            f.write_all(&state::encode(&rec))
-                .map_err(|e| io_msg("write", &tmp, &e))?;
-            if self.sync {
-                f.sync_all().map_err(|e| io_msg("fsync", &tmp, &e))?;
-            }
-            fs::rename(&tmp, &self.rec_path).map_err(|e| {
-                format!(
-                    "cannot rename {} to {}: {e}",
-                    show(&tmp),
-                    show(&self.rec_path)
-                )
-            })?;
-            if self.sync {
-                fsync_dir(&redo_dir)?;
-            }
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        let rec_stamp = stamp_of(&self.rec_path)?;
+        let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp,
@@ -871,16 +903,6 @@ impl Commit {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_follow_goredo() {
-        let p = temp_path(Path::new("/d"), OsStr::new("t.o"));
-        let n = p.file_name().unwrap().to_str().unwrap();
-        assert!(
-            n.starts_with(".redo.t.o.") && n.len() == ".redo.t.o.".len() + 16,
-            "{n}"
-        );
-    }
 
     #[test]
     fn exit_texts() {

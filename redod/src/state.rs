@@ -100,7 +100,7 @@ fn err(line: usize, what: impl Into<String>) -> ParseError {
 /// One recfile record: fields in order, with the line each started on.
 struct RawRecord {
     line: usize,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: Fields,
 }
 
 impl RawRecord {
@@ -201,6 +201,14 @@ fn records(text: &[u8]) -> Result<Vec<RawRecord>, ParseError> {
     Ok(out)
 }
 
+/// One recfile record: `(name, value)` fields in file order.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The records of any recfile (also `.log-rec`).
+pub fn raw_records(text: &[u8]) -> Result<Vec<Fields>, ParseError> {
+    Ok(records(text)?.into_iter().map(|r| r.fields).collect())
+}
+
 /// Parses a `.rec` file.
 pub fn parse(text: &[u8]) -> Result<Rec, ParseError> {
     let recs = records(text)?;
@@ -258,7 +266,8 @@ pub fn parse(text: &[u8]) -> Result<Rec, ParseError> {
     Ok(Rec { build, deps })
 }
 
-fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+/// Appends one `Name: value` field; a value with newlines continues on `+ ` lines.
+pub fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     let mut lines = value.split(|&b| b == b'\n');

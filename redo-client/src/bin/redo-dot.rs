@@ -1,0 +1,4 @@
+//! `redo-dot`: see `redo_client::Tool::Dot`.
+fn main() {
+    redo_client::main(redo_client::Tool::Dot)
+}

@@ -1,0 +1,429 @@
+//! Kept job logs (`-k`, `REDO_LOGS=1`; SPEC.md §12.7, §15.3, §15.5) and `redo-log`.
+//!
+//! * `DIR/.redo/T.log`: every stderr line of the `.do`, as `@<TAI64N> <line>`, truncated when
+//!   the job starts.
+//! * `DIR/.redo/T.log-rec`: one recfile record written when the job ends, success or failure:
+//!   `Build PPID Cwd PID Started Finished Duration Cmd Arg* Env* ExitCode Ifchange*`.
+//!
+//! TAI64N labels follow daemontools: `@` + 16 hex digits of 2^62 + 10 + Unix seconds + 8 hex
+//! digits of nanoseconds. Neither file is fsynced or written atomically (as in goredo): they
+//! are diagnostics, never inputs of a build decision.
+
+use crate::paths;
+use crate::state;
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const TAI_OFFSET: u64 = (1 << 62) + 10;
+
+/// `@4000000065f1a2b3` + nanoseconds: the TAI64N label of `t`.
+pub fn tai64n(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("@{:016x}{:08x}", TAI_OFFSET + d.as_secs(), d.subsec_nanos())
+}
+
+/// Inverse of [`tai64n`].
+pub fn parse_tai64n(label: &[u8]) -> Option<SystemTime> {
+    let hex = label.strip_prefix(b"@")?;
+    if hex.len() != 24 {
+        return None;
+    }
+    let text = std::str::from_utf8(hex).ok()?;
+    let secs = u64::from_str_radix(&text[..16], 16)
+        .ok()?
+        .checked_sub(TAI_OFFSET)?;
+    let nanos = u32::from_str_radix(&text[16..], 16)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// Local broken-down time of `t`: (year, month, day, hour, minute, second, millisecond).
+#[allow(unsafe_code)]
+fn local(t: SystemTime) -> (i32, u32, u32, u32, u32, u32, u32) {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(0);
+    // SAFETY: `localtime_r` fills the `tm` we own from a valid `time_t`; `tm` is plain data,
+    // all-zero is a valid value for it.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    let n = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
+    (
+        tm.tm_year + 1900,
+        n(tm.tm_mon + 1),
+        n(tm.tm_mday),
+        n(tm.tm_hour),
+        n(tm.tm_min),
+        n(tm.tm_sec),
+        d.subsec_millis(),
+    )
+}
+
+/// `2026-11-21 07:01:02`.
+pub fn date_time(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, _) = local(t);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// `07:01:02.123`.
+pub fn time_of_day(t: SystemTime) -> String {
+    let (.., h, mi, s, ms) = local(t);
+    format!("{h:02}:{mi:02}:{s:02}.{ms:03}")
+}
+
+fn log_path(dir: &Path, name: &OsStr, suffix: &str) -> PathBuf {
+    let mut n = name.to_os_string();
+    n.push(suffix);
+    dir.join(".redo").join(n)
+}
+
+/// Writes `.redo/T.log` as the job's stderr is relayed.
+pub struct JobLog {
+    out: BufWriter<File>,
+    /// The last write ended inside a line (its stamp is already written).
+    mid_line: bool,
+    failed: bool,
+}
+
+impl JobLog {
+    /// Creates (truncates) the log of target `dir/name`. Call under the requester's umask.
+    pub fn create(dir: &Path, name: &OsStr) -> io::Result<JobLog> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o666)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(log_path(dir, name, ".log"))?;
+        Ok(JobLog {
+            out: BufWriter::new(f),
+            mid_line: false,
+            failed: false,
+        })
+    }
+
+    /// Appends stderr bytes, stamping every line that starts here.
+    pub fn write(&mut self, chunk: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let stamp = tai64n(SystemTime::now());
+        let mut r = Ok(());
+        for piece in chunk.split_inclusive(|&b| b == b'\n') {
+            if !self.mid_line {
+                r = r
+                    .and_then(|()| self.out.write_all(stamp.as_bytes()))
+                    .and_then(|()| self.out.write_all(b" "));
+            }
+            r = r.and_then(|()| self.out.write_all(piece));
+            self.mid_line = !piece.ends_with(b"\n");
+        }
+        if let Err(e) = r.and_then(|()| self.out.flush()) {
+            self.failed = true;
+            tracing::warn!("cannot write a job log: {e}");
+        }
+    }
+
+    /// Ends a last unterminated line.
+    pub fn finish(mut self) {
+        if self.mid_line {
+            self.write(b"\n");
+        }
+    }
+}
+
+/// How a job ran, for `.redo/T.log-rec`.
+pub struct LogRec {
+    pub build: String,
+    pub ppid: u32,
+    pub cwd: PathBuf,
+    pub pid: Option<u32>,
+    pub started: SystemTime,
+    pub finished: SystemTime,
+    pub cmd: OsString,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub exit_code: Option<i32>,
+    pub ifchange: Vec<Vec<u8>>,
+}
+
+impl LogRec {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        let num = |out: &mut Vec<u8>, name: &str, v: &dyn std::fmt::Display| {
+            state::field(out, name, v.to_string().as_bytes())
+        };
+        state::field(&mut out, "Build", self.build.as_bytes());
+        num(&mut out, "PPID", &self.ppid);
+        state::field(&mut out, "Cwd", paths::bytes(&self.cwd));
+        if let Some(pid) = self.pid {
+            num(&mut out, "PID", &pid);
+        }
+        state::field(&mut out, "Started", tai64n(self.started).as_bytes());
+        state::field(&mut out, "Finished", tai64n(self.finished).as_bytes());
+        let ns = self
+            .finished
+            .duration_since(self.started)
+            .unwrap_or_default()
+            .as_nanos();
+        num(&mut out, "Duration", &ns);
+        state::field(&mut out, "Cmd", self.cmd.as_bytes());
+        for a in &self.args {
+            state::field(&mut out, "Arg", a.as_bytes());
+        }
+        for (k, v) in &self.env {
+            state::field(
+                &mut out,
+                "Env",
+                &[k.as_bytes(), b"=", v.as_bytes()].concat(),
+            );
+        }
+        if let Some(c) = self.exit_code {
+            num(&mut out, "ExitCode", &c);
+        }
+        for t in &self.ifchange {
+            state::field(&mut out, "Ifchange", t);
+        }
+        out
+    }
+
+    /// Writes `.redo/T.log-rec` of target `dir/name` (under the requester's umask); on failure
+    /// the file is removed and the error returned for a warning.
+    pub fn write(&self, dir: &Path, name: &OsStr) -> io::Result<()> {
+        let path = log_path(dir, name, ".log-rec");
+        let r = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o666)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&self.encode()));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        r
+    }
+}
+
+/// A `.log-rec` read back, with what `redo-log` shows.
+struct Kept {
+    target: PathBuf,
+    build: Vec<u8>,
+    started: Option<SystemTime>,
+    finished: Option<SystemTime>,
+    duration_ns: Option<u64>,
+    exit_code: Option<i32>,
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    ifchange: Vec<PathBuf>,
+}
+
+fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
+    let Some((dir, name)) = paths::split(target) else {
+        return Ok(None);
+    };
+    let path = log_path(dir, name, ".log-rec");
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", paths::show(&path))),
+    };
+    let fields = state::raw_records(&text)
+        .map_err(|e| format!("{}: {e}", paths::show(&path)))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let get = |n: &[u8]| {
+        fields
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_slice())
+    };
+    let num = |n: &[u8]| {
+        get(n)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    Ok(Some(Kept {
+        target: target.to_path_buf(),
+        build: get(b"Build").unwrap_or_default().to_vec(),
+        started: get(b"Started").and_then(parse_tai64n),
+        finished: get(b"Finished").and_then(parse_tai64n),
+        duration_ns: num(b"Duration").and_then(|n| u64::try_from(n).ok()),
+        exit_code: num(b"ExitCode").and_then(|n| i32::try_from(n).ok()),
+        ifchange: fields
+            .iter()
+            .filter(|(k, _)| k == b"Ifchange")
+            .map(|(_, v)| paths::resolve(dir, OsStr::from_bytes(v)))
+            .collect(),
+        fields,
+    }))
+}
+
+/// `redo-log [-r] [-c] target`: the target's kept log with readable timestamps; with
+/// `recursive`, first the logs of its dependencies built in the same build, in the order they
+/// finished; with `details`, how each job ran.
+pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result<Vec<u8>, String> {
+    let rel = |p: &Path| paths::show(&paths::relative(cwd, p));
+    let Some(top) = read_kept(target)? else {
+        return Err(format!(
+            "no log for {}: build it with redo -k (or REDO_LOGS=1) to keep its log",
+            rel(target)
+        ));
+    };
+    let mut jobs = vec![];
+    if recursive {
+        let mut seen = std::collections::HashSet::from([target.to_path_buf()]);
+        let mut stack = top.ifchange.clone();
+        while let Some(dep) = stack.pop() {
+            if !seen.insert(dep.clone()) {
+                continue;
+            }
+            if let Some(k) = read_kept(&dep)? {
+                if k.build == top.build {
+                    stack.extend(k.ifchange.iter().cloned());
+                    jobs.push(k);
+                }
+            }
+        }
+        jobs.sort_by_key(|k| k.finished);
+    }
+    jobs.push(top);
+    let headers = recursive || details;
+    let mut out = Vec::new();
+    for k in &jobs {
+        if headers {
+            let status = match k.exit_code {
+                Some(c) => format!("exit {c}"),
+                None => "ok".into(),
+            };
+            let took = k
+                .duration_ns
+                .map(|n| format!(", {:.3}s", n as f64 / 1e9))
+                .unwrap_or_default();
+            let when = k
+                .started
+                .map(|t| format!(", started {}", date_time(t)))
+                .unwrap_or_default();
+            out.extend_from_slice(
+                format!("== {} ({status}{took}{when})\n", rel(&k.target)).as_bytes(),
+            );
+        }
+        if details {
+            for (name, v) in &k.fields {
+                if matches!(
+                    name.as_slice(),
+                    b"Cmd" | b"Arg" | b"Cwd" | b"Env" | b"PID" | b"PPID"
+                ) {
+                    out.extend_from_slice(b"   ");
+                    out.extend_from_slice(&name.to_ascii_lowercase());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(v);
+                    out.push(b'\n');
+                }
+            }
+        }
+        let Some((dir, name)) = paths::split(&k.target) else {
+            continue;
+        };
+        let log = std::fs::read(log_path(dir, name, ".log")).unwrap_or_default();
+        for line in log.split_inclusive(|&b| b == b'\n') {
+            match line.split_first_chunk::<25>() {
+                Some((label, rest)) if label[24] == b' ' => match parse_tai64n(&label[..24]) {
+                    Some(t) => {
+                        out.extend_from_slice(time_of_day(t).as_bytes());
+                        out.push(b' ');
+                        out.extend_from_slice(rest);
+                    }
+                    None => out.extend_from_slice(line),
+                },
+                _ => out.extend_from_slice(line),
+            }
+        }
+        if out.last().is_some_and(|b| *b != b'\n') {
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tai64n_labels() {
+        assert_eq!(tai64n(UNIX_EPOCH), "@400000000000000a00000000");
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let l = tai64n(t);
+        assert_eq!(l.len(), 25);
+        assert_eq!(parse_tai64n(l.as_bytes()), Some(t));
+        assert_eq!(parse_tai64n(b"@nothex"), None);
+        assert_eq!(parse_tai64n(b"@3fffffffffffffff00000000"), None);
+        assert_eq!(time_of_day(t).len(), "07:01:02.123".len());
+    }
+
+    #[test]
+    fn log_and_log_rec_round_trip() {
+        let dir = std::env::temp_dir().join(format!("redod-logs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(".redo")).unwrap();
+        let mut log = JobLog::create(&dir, OsStr::new("t")).unwrap();
+        log.write(b"one\ntw");
+        log.write(b"o\nthree");
+        log.finish();
+        let text = std::fs::read_to_string(dir.join(".redo/t.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("@4000") && l.as_bytes()[25] == b' ')
+        );
+        assert_eq!(
+            lines.iter().map(|l| &l[26..]).collect::<Vec<_>>(),
+            ["one", "two", "three"]
+        );
+        let now = SystemTime::now();
+        let rec = LogRec {
+            build: "b".into(),
+            ppid: 1,
+            cwd: dir.clone(),
+            pid: Some(2),
+            started: now,
+            finished: now + Duration::from_millis(1500),
+            cmd: "/bin/sh".into(),
+            args: vec!["-e".into(), "t.do".into()],
+            env: vec![("A".into(), "multi\nline".into())],
+            exit_code: Some(3),
+            ifchange: vec![b"t.do".to_vec()],
+        };
+        rec.write(&dir, OsStr::new("t")).unwrap();
+        let shown = String::from_utf8(show(&dir.join("t"), &dir, false, true).unwrap()).unwrap();
+        assert!(
+            shown.starts_with("== t (exit 3, 1.500s, started "),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("   cmd: /bin/sh\n   arg: -e\n   arg: t.do\n"),
+            "{shown}"
+        );
+        assert!(shown.contains("   env: A=multi\nline\n"), "{shown}");
+        assert!(shown.ends_with(" three\n"), "{shown}");
+        let plain = String::from_utf8(show(&dir.join("t"), &dir, false, false).unwrap()).unwrap();
+        assert_eq!(plain.lines().count(), 3);
+        assert!(
+            show(&dir.join("nope"), &dir, false, false)
+                .unwrap_err()
+                .contains("redo -k")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

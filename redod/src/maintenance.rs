@@ -1,0 +1,299 @@
+//! `redo-cleanup` and `redo-depfix` (SPEC.md §16): the two commands that change redo's state
+//! without building. Both are refused while the daemon runs a build, whose temporaries, locks
+//! and state files they would pull from under it.
+
+use crate::cache::{Hashes, Loaded, RecCache};
+use crate::durable;
+use crate::fsys::{Fs, Kind};
+use crate::ood;
+use crate::paths;
+use crate::query::Graph;
+use crate::state::{Dep, Rec};
+use crate::umask::UmaskGate;
+use redo_proto::CleanupWhat;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What `redo-cleanup` removes of one entry, by where it is and its name.
+fn doomed(what: &[CleanupWhat], in_redo_dir: bool, name: &[u8]) -> bool {
+    let has = |w| what.contains(&w);
+    let full = has(CleanupWhat::Full);
+    if name.starts_with(b".redo.") {
+        return has(CleanupWhat::Tmp) || full;
+    }
+    if !in_redo_dir {
+        return false;
+    }
+    if full {
+        // The marker that makes this directory a project top is the user's, not state.
+        return name != b"top";
+    }
+    (has(CleanupWhat::Log) && (name.ends_with(b".log") || name.ends_with(b".log-rec")))
+        || (has(CleanupWhat::Lock) && name.ends_with(b".lock"))
+}
+
+/// Removes (or with `dry_run` only lists) redo's files beneath `root`; returns the paths.
+/// Symlinks are never followed.
+pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Vec<PathBuf>, String> {
+    let mut removed = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), false)];
+    while let Some((dir, in_redo)) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if dir != root => {
+                tracing::debug!("skipping {}: {e}", dir.display());
+                continue;
+            }
+            Err(e) => return Err(durable::io_msg("read", &dir, &e)),
+        };
+        for e in entries {
+            let e = e.map_err(|e| durable::io_msg("read", &dir, &e))?;
+            let path = e.path();
+            let ft = e
+                .file_type()
+                .map_err(|e| durable::io_msg("stat", &path, &e))?;
+            let name = e.file_name();
+            if doomed(what, in_redo, name.as_bytes()) {
+                if !dry_run {
+                    let r = if ft.is_dir() {
+                        fs::remove_dir_all(&path)
+                    } else {
+                        fs::remove_file(&path)
+                    };
+                    r.map_err(|e| durable::io_msg("remove", &path, &e))?;
+                }
+                removed.push(path);
+            } else if ft.is_dir() && !in_redo {
+                stack.push((path, name == ".redo"));
+            }
+        }
+        // `full`: a .redo directory left empty goes too.
+        if in_redo
+            && what.contains(&CleanupWhat::Full)
+            && !dry_run
+            && fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none())
+        {
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+    removed.sort_by(|a, b| paths::bytes(a).cmp(paths::bytes(b)));
+    Ok(removed)
+}
+
+/// Everything `redo-depfix` needs.
+pub struct Depfix<'a> {
+    pub fs: &'a dyn Fs,
+    pub recs: &'a RecCache,
+    pub hashes: &'a Hashes,
+    pub gate: &'a UmaskGate,
+    pub umask: u32,
+    pub sync: bool,
+}
+
+impl Depfix<'_> {
+    /// Re-records the inode data of every ifchange dependency (the targets' own records
+    /// included) whose content still has the recorded hash, in every state file beneath
+    /// `root`. Files whose content changed keep their old record: they stay out of date.
+    /// Returns the state files rewritten.
+    pub fn run(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
+        let graph = Graph {
+            fs: self.fs,
+            recs: self.recs,
+            hashes: self.hashes,
+            trust: ood::Trust::None,
+        };
+        let targets = graph
+            .known_targets(root)
+            .map_err(|e| durable::io_msg("read", root, &e))?;
+        let mut rewritten = Vec::new();
+        for t in targets {
+            let Some((dir, name)) = paths::split(&t) else {
+                continue;
+            };
+            let rec_path = ood::rec_path(dir, name);
+            let rec = match self
+                .recs
+                .load(self.fs, &rec_path)
+                .map_err(|e| durable::io_msg("read", &rec_path, &e))?
+            {
+                Loaded::Ok(r) => r,
+                // Nothing trustworthy to fix in a damaged file; the next build rebuilds it.
+                Loaded::Corrupt(_) | Loaded::Missing => continue,
+            };
+            let Some(fixed) = self.fix(dir, &rec)? else {
+                continue;
+            };
+            let new_stamp =
+                durable::write_rec(&rec_path, &fixed, self.sync, self.gate, self.umask)?;
+            self.recs
+                .store(rec_path.clone(), new_stamp, Arc::new(fixed));
+            rewritten.push(rec_path);
+        }
+        Ok(rewritten)
+    }
+
+    /// `rec` (of a target in `dir`) with the inode data of its unchanged dependencies
+    /// re-recorded; `None` when nothing needs fixing.
+    pub fn fix(&self, dir: &Path, rec: &Rec) -> Result<Option<Rec>, String> {
+        let mut fixed = rec.clone();
+        let mut changed = false;
+        for d in &mut fixed.deps {
+            let Dep::Ifchange {
+                target,
+                stamp,
+                hash: Some(hash),
+            } = d
+            else {
+                continue;
+            };
+            let abs = paths::resolve(dir, OsStr::from_bytes(target));
+            let Some(now) = self
+                .fs
+                .stat(&abs)
+                .map_err(|e| durable::io_msg("stat", &abs, &e))?
+            else {
+                continue;
+            };
+            if now.kind != Kind::File || now.stamp == *stamp {
+                continue;
+            }
+            match self.fs.hash(&abs) {
+                Ok(h) if h == *hash => {
+                    *stamp = now.stamp;
+                    self.hashes.store(abs, now.stamp, h);
+                    changed = true;
+                }
+                Ok(_) => {}
+                Err(e) => return Err(durable::io_msg("read", &abs, &e)),
+            }
+        }
+        Ok(changed.then_some(fixed))
+    }
+}
+
+/// For messages: why a maintenance command must wait.
+pub fn busy_message(jobs: usize, flights: usize) -> Option<String> {
+    (jobs + flights > 0).then(|| format!("a build is running ({jobs} jobs, {flights} targets in progress); try again when it is done"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_modes() {
+        let root = std::env::temp_dir().join(format!("redod-cleanup-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for f in [
+            ".redo/top",
+            ".redo/a.rec",
+            ".redo/a.lock",
+            ".redo/a.log",
+            ".redo/a.log-rec",
+            ".redo/.redo.a.rec.0123",
+            "sub/.redo/b.rec",
+            "sub/.redo.b.0123",
+            "sub/b",
+            "a",
+        ] {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "x").unwrap();
+        }
+        let names = |v: Vec<PathBuf>| {
+            v.iter()
+                .map(|p| paths::show(&paths::relative(&root, p)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(cleanup(&root, &[CleanupWhat::Tmp], true).unwrap()),
+            [".redo/.redo.a.rec.0123", "sub/.redo.b.0123"]
+        );
+        assert!(
+            root.join("sub/.redo.b.0123").exists(),
+            "dry run removes nothing"
+        );
+        assert_eq!(
+            names(cleanup(&root, &[CleanupWhat::Log, CleanupWhat::Lock], false).unwrap()),
+            [".redo/a.lock", ".redo/a.log", ".redo/a.log-rec"]
+        );
+        assert!(!root.join(".redo/a.log").exists());
+        assert_eq!(
+            names(cleanup(&root, &[CleanupWhat::Full], false).unwrap()),
+            [
+                ".redo/.redo.a.rec.0123",
+                ".redo/a.rec",
+                "sub/.redo.b.0123",
+                "sub/.redo/b.rec"
+            ]
+        );
+        assert!(root.join(".redo/top").exists() && !root.join("sub/.redo").exists());
+        assert!(
+            root.join("a").exists() && root.join("sub/b").exists(),
+            "targets are not state"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn depfix_keeps_changed_files_out_of_date() {
+        use crate::fsys::mem::MemFs;
+        use crate::state::{self, Rec};
+        let fs_ = MemFs::default();
+        fs_.write("/p/a", "same");
+        fs_.write("/p/b", "old");
+        let rec_of = |fs_: &MemFs, p: &str, rel: &str| {
+            let m = fs_.meta(p);
+            Dep::Ifchange {
+                target: rel.into(),
+                stamp: m.stamp,
+                hash: Some(fs_.hash(Path::new(p)).unwrap()),
+            }
+        };
+        let rec = Rec {
+            build: "b".into(),
+            deps: vec![rec_of(&fs_, "/p/a", "a"), rec_of(&fs_, "/p/b", "b")],
+        };
+        fs_.write(
+            "/p/.redo/t.rec",
+            std::str::from_utf8(&state::encode(&rec)).unwrap(),
+        );
+        // A "copy": a gets a new inode with the same content, b new content.
+        fs_.write("/p/a", "same");
+        fs_.write("/p/b", "new");
+        let (recs, hashes) = (RecCache::default(), Hashes::default());
+        let gate = UmaskGate::new(0o022);
+        let d = Depfix {
+            fs: &fs_,
+            recs: &recs,
+            hashes: &hashes,
+            gate: &gate,
+            umask: 0o022,
+            sync: false,
+        };
+        let fixed = d
+            .fix(Path::new("/p"), &rec)
+            .unwrap()
+            .expect("a needs fixing");
+        let Dep::Ifchange { stamp, .. } = &fixed.deps[0] else {
+            panic!()
+        };
+        assert_eq!(
+            *stamp,
+            fs_.meta("/p/a").stamp,
+            "unchanged a: new inode data recorded"
+        );
+        assert_eq!(
+            fixed.deps[1], rec.deps[1],
+            "changed b: record kept, so it stays out of date"
+        );
+        assert_eq!(
+            d.fix(Path::new("/p"), &fixed).unwrap(),
+            None,
+            "nothing left to fix"
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! The listing commands (SPEC.md §16): `redo-targets`, `redo-sources`, `redo-ood`,
+//! `redo-affects`, `redo-dot`, answered from the state files through the daemon's caches.
+//!
+//! A *known target* is a file `X` with a state file `.redo/X.rec` (it need not exist: phony
+//! targets have state too). Listings print paths relative to the requester's directory, one
+//! per line, sorted bytewise. Nothing here runs a `.do` or writes a file.
+
+use crate::cache::{Hashes, Loaded, RecCache};
+use crate::fsys::{Fs, Kind};
+use crate::ood::{self, Checker, Step, Trust, Walk};
+use crate::paths;
+use crate::state::{Dep, Rec};
+use redo_proto::QueryKind;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct Graph<'a> {
+    pub fs: &'a dyn Fs,
+    pub recs: &'a RecCache,
+    pub hashes: &'a Hashes,
+    pub trust: Trust,
+}
+
+impl Graph<'_> {
+    fn checker(&self) -> Checker<'_> {
+        Checker {
+            fs: self.fs,
+            hashes: self.hashes,
+            trust: self.trust,
+        }
+    }
+
+    /// Every known target beneath `dir`, sorted. Symlinked directories are not followed.
+    pub fn known_targets(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = match self.fs.list(&d) {
+                Ok(e) => e,
+                // A directory that vanished or that we may not read: nothing known there.
+                Err(e) if d != dir => {
+                    tracing::debug!("skipping {}: {e}", d.display());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (name, kind) in entries {
+                if kind != Kind::Dir {
+                    continue;
+                }
+                if name == ".redo" {
+                    for (file, k) in self.fs.list(&d.join(&name)).unwrap_or_default() {
+                        let f = file.as_bytes();
+                        if k == Kind::File && !f.starts_with(b".redo.") {
+                            if let Some(target) = f.strip_suffix(b".rec") {
+                                out.push(d.join(OsStr::from_bytes(target)));
+                            }
+                        }
+                    }
+                } else {
+                    stack.push(d.join(name));
+                }
+            }
+        }
+        out.sort_by(|a, b| paths::bytes(a).cmp(paths::bytes(b)));
+        Ok(out)
+    }
+
+    /// The parsed state of a target, when it has one that parses.
+    fn rec(&self, target: &Path) -> Option<Arc<Rec>> {
+        let (dir, name) = paths::split(target)?;
+        match self.recs.load(self.fs, &ood::rec_path(dir, name)) {
+            Ok(Loaded::Ok(rec)) => Some(rec),
+            _ => None,
+        }
+    }
+
+    fn has_state(&self, target: &Path) -> bool {
+        paths::split(target)
+            .is_some_and(|(d, n)| self.fs.exists(&ood::rec_path(d, n)).unwrap_or(false))
+    }
+
+    /// Dependencies of `target` recorded in `rec`, resolved: (path, is ifcreate).
+    fn deps(target: &Path, rec: &Rec) -> Vec<(PathBuf, bool)> {
+        let Some((dir, name)) = paths::split(target) else {
+            return Vec::new();
+        };
+        rec.deps
+            .iter()
+            .filter_map(|d| match d {
+                Dep::Ifchange { target: t, .. } if t.as_slice() != name.as_bytes() => {
+                    Some((paths::resolve(dir, OsStr::from_bytes(t)), false))
+                }
+                Dep::Ifcreate { target: t } if t.as_slice() != name.as_bytes() => {
+                    Some((paths::resolve(dir, OsStr::from_bytes(t)), true))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Sources the roots depend on, transitively (`.do` files included).
+    pub fn sources(&self, roots: &[PathBuf]) -> io::Result<BTreeSet<PathBuf>> {
+        let mut sources = BTreeSet::new();
+        let mut seen: HashSet<PathBuf> = roots.iter().cloned().collect();
+        let mut stack = roots.to_vec();
+        while let Some(t) = stack.pop() {
+            let Some(rec) = self.rec(&t) else { continue };
+            for (dep, ifcreate) in Self::deps(&t, &rec) {
+                if ifcreate || seen.contains(&dep) {
+                    continue;
+                }
+                let meta = self.fs.stat(&dep)?;
+                if self.checker().is_source(&dep, meta.as_ref())? {
+                    sources.insert(dep);
+                } else if self.has_state(&dep) {
+                    seen.insert(dep.clone());
+                    stack.push(dep);
+                }
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Whether a build would find `target` out of date. A dependency that is a target and out
+    /// of date makes its dependant out of date too: whether the dependant is then really
+    /// rebuilt depends on what the dependency's rebuild produces, which only running it tells.
+    pub fn is_ood(
+        &self,
+        target: &Path,
+        memo: &mut HashMap<PathBuf, bool>,
+        active: &mut HashSet<PathBuf>,
+    ) -> io::Result<bool> {
+        if let Some(v) = memo.get(target) {
+            return Ok(*v);
+        }
+        let Some((dir, name)) = paths::split(target) else {
+            return Ok(false);
+        };
+        if !active.insert(target.to_path_buf()) {
+            // A recorded cycle: the build would report it; here it decides nothing.
+            return Ok(false);
+        }
+        let verdict = match self.recs.load(self.fs, &ood::rec_path(dir, name))? {
+            Loaded::Missing | Loaded::Corrupt(_) => true,
+            Loaded::Ok(rec) => {
+                let checker = self.checker();
+                let mut walk = Walk::new(&rec, dir, name);
+                loop {
+                    match walk.next(&checker)? {
+                        Step::UpToDate => break false,
+                        Step::OutOfDate(_) => break true,
+                        Step::Visit(dep) => {
+                            if self.is_ood(&dep, memo, active)? {
+                                break true;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        active.remove(target);
+        memo.insert(target.to_path_buf(), verdict);
+        Ok(verdict)
+    }
+
+    /// Targets among `all` that depend on one of `files`, transitively (ifchange or ifcreate).
+    pub fn affects(&self, all: &[PathBuf], files: &[PathBuf]) -> BTreeSet<PathBuf> {
+        let mut dependants: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        for t in all {
+            if let Some(rec) = self.rec(t) {
+                for (dep, _) in Self::deps(t, &rec) {
+                    dependants.entry(dep).or_default().push(t.clone());
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        let mut stack = files.to_vec();
+        while let Some(f) = stack.pop() {
+            for t in dependants.get(&f).into_iter().flatten() {
+                if !files.contains(t) && out.insert(t.clone()) {
+                    stack.push(t.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The graph below `roots` in Graphviz dot, names relative to `cwd`.
+    pub fn dot(&self, roots: &[PathBuf], cwd: &Path) -> io::Result<String> {
+        let name = |p: &Path| dot_quote(&paths::show(&paths::relative(cwd, p)));
+        let mut nodes: Vec<String> = Vec::new();
+        let mut edges: Vec<String> = Vec::new();
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut stack: Vec<PathBuf> = roots.to_vec();
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t.clone()) {
+                continue;
+            }
+            let Some(rec) = self.rec(&t) else {
+                nodes.push(format!("  {} [shape=box, style=dashed];", name(&t)));
+                continue;
+            };
+            let mut marks = Vec::new();
+            if rec.always() {
+                marks.push("always");
+            }
+            if rec.deps.iter().any(|d| matches!(d, Dep::Stamp { .. })) {
+                marks.push("stamp");
+            }
+            let label = if marks.is_empty() {
+                String::new()
+            } else {
+                let rel = paths::show(&paths::relative(cwd, &t));
+                format!(
+                    ", style=bold, label={}",
+                    dot_quote(&format!("{rel}\n({})", marks.join(", ")))
+                )
+            };
+            nodes.push(format!("  {} [shape=box{label}];", name(&t)));
+            for (dep, ifcreate) in Self::deps(&t, &rec) {
+                if ifcreate {
+                    edges.push(format!("  {} -> {} [style=dotted];", name(&t), name(&dep)));
+                    if seen.insert(dep.clone()) {
+                        nodes.push(format!(
+                            "  {} [shape=plaintext, fontcolor=gray40];",
+                            name(&dep)
+                        ));
+                    }
+                    continue;
+                }
+                edges.push(format!("  {} -> {};", name(&t), name(&dep)));
+                let meta = self.fs.stat(&dep)?;
+                if self.checker().is_source(&dep, meta.as_ref())? {
+                    if seen.insert(dep.clone()) {
+                        nodes.push(format!("  {} [shape=ellipse];", name(&dep)));
+                    }
+                } else {
+                    stack.push(dep);
+                }
+            }
+        }
+        nodes.sort();
+        nodes.dedup();
+        edges.sort();
+        edges.dedup();
+        let mut out = String::from(
+            "digraph redo {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n",
+        );
+        for l in nodes.iter().chain(&edges) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("}\n");
+        Ok(out)
+    }
+}
+
+/// A dot string literal.
+fn dot_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One path per line, relative to `cwd`, sorted.
+fn lines(paths_: impl IntoIterator<Item = PathBuf>, cwd: &Path) -> Vec<u8> {
+    let mut rel: Vec<Vec<u8>> = paths_
+        .into_iter()
+        .map(|p| paths::bytes(&paths::relative(cwd, &p)).to_vec())
+        .collect();
+    rel.sort();
+    rel.dedup();
+    let mut out = Vec::with_capacity(rel.iter().map(|r| r.len() + 1).sum());
+    for r in rel {
+        out.extend_from_slice(&r);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Runs one listing; returns what goes to stdout.
+pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let resolve = |a: &Vec<u8>| paths::resolve(cwd, OsStr::from_bytes(a));
+    let given: Vec<PathBuf> = args.iter().map(resolve).collect();
+    let err = |e: io::Error| e.to_string();
+    let all_here = || {
+        g.known_targets(cwd)
+            .map_err(|e| format!("cannot read {}: {e}", paths::show(cwd)))
+    };
+    let roots = || {
+        if given.is_empty() {
+            all_here()
+        } else {
+            Ok(given.clone())
+        }
+    };
+    match kind {
+        QueryKind::Targets => {
+            let dirs = if given.is_empty() {
+                vec![cwd.to_path_buf()]
+            } else {
+                given.clone()
+            };
+            let mut all = Vec::new();
+            for d in &dirs {
+                all.extend(
+                    g.known_targets(d)
+                        .map_err(|e| format!("cannot read {}: {e}", paths::show(d)))?,
+                );
+            }
+            Ok(lines(all, cwd))
+        }
+        QueryKind::Sources => Ok(lines(g.sources(&roots()?).map_err(err)?, cwd)),
+        QueryKind::Ood => {
+            let (mut memo, mut active) = (HashMap::new(), HashSet::new());
+            let mut out = Vec::new();
+            for t in roots()? {
+                if g.is_ood(&t, &mut memo, &mut active).map_err(err)? {
+                    out.push(t);
+                }
+            }
+            Ok(lines(out, cwd))
+        }
+        QueryKind::Affects => Ok(lines(g.affects(&all_here()?, &given), cwd)),
+        QueryKind::Dot => g.dot(&roots()?, cwd).map(String::into_bytes).map_err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::mem::MemFs;
+    use crate::state::{self, Rec};
+
+    /// /p/all ← /p/sub/x.o ← (/p/sub/x.c, /p/default.o.do, ifcreate /p/sub/x.o.do); /p/all is
+    /// phony (no file); /p/other ← /p/other.in with `always`.
+    fn tree() -> MemFs {
+        let fs = MemFs::default();
+        let rec = |fs: &MemFs, target: &str, deps: Vec<Dep>| {
+            let p = Path::new(target);
+            let text = state::encode(&Rec {
+                build: "b".into(),
+                deps,
+            });
+            fs.write(
+                ood::rec_path(p.parent().unwrap(), p.file_name().unwrap())
+                    .to_str()
+                    .unwrap(),
+                std::str::from_utf8(&text).unwrap(),
+            );
+        };
+        let ch = |fs: &MemFs, path: &str, rel: &str| {
+            let m = fs.meta(path);
+            Dep::Ifchange {
+                target: rel.into(),
+                stamp: m.stamp,
+                hash: Some(fs.hash(Path::new(path)).unwrap()),
+            }
+        };
+        fs.write("/p/sub/x.c", "int x;");
+        fs.write("/p/default.o.do", "cc");
+        fs.write("/p/sub/x.o", "OBJ");
+        fs.write("/p/all.do", "redo-ifchange sub/x.o");
+        fs.write("/p/other.in", "o");
+        fs.write("/p/other.do", "x");
+        fs.write("/p/other", "O");
+        let deps = vec![
+            Dep::Ifcreate {
+                target: b"x.o.do".to_vec(),
+            },
+            ch(&fs, "/p/default.o.do", "../default.o.do"),
+            ch(&fs, "/p/sub/x.c", "x.c"),
+            ch(&fs, "/p/sub/x.o", "x.o"),
+        ];
+        rec(&fs, "/p/sub/x.o", deps);
+        let deps = vec![
+            ch(&fs, "/p/all.do", "all.do"),
+            ch(&fs, "/p/sub/x.o", "sub/x.o"),
+            Dep::Ifcreate {
+                target: b"all".to_vec(),
+            },
+        ];
+        rec(&fs, "/p/all", deps);
+        let deps = vec![
+            ch(&fs, "/p/other.do", "other.do"),
+            ch(&fs, "/p/other.in", "other.in"),
+            Dep::Always,
+            ch(&fs, "/p/other", "other"),
+        ];
+        rec(&fs, "/p/other", deps);
+        fs
+    }
+
+    fn query(fs: &MemFs, kind: QueryKind, cwd: &str, args: &[&str]) -> String {
+        let (recs, hashes) = (RecCache::default(), Hashes::default());
+        let g = Graph {
+            fs,
+            recs: &recs,
+            hashes: &hashes,
+            trust: Trust::Ctime,
+        };
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        String::from_utf8(run(&g, kind, Path::new(cwd), &args).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn targets_relative_and_sorted() {
+        let fs = tree();
+        assert_eq!(
+            query(&fs, QueryKind::Targets, "/p", &[]),
+            "all\nother\nsub/x.o\n"
+        );
+        assert_eq!(query(&fs, QueryKind::Targets, "/p/sub", &[]), "x.o\n");
+        assert_eq!(
+            query(&fs, QueryKind::Targets, "/p/sub", &[".."]),
+            "../all\n../other\nx.o\n"
+        );
+    }
+
+    #[test]
+    fn sources_include_do_files_not_targets_or_ifcreates() {
+        let fs = tree();
+        assert_eq!(
+            query(&fs, QueryKind::Sources, "/p", &["all"]),
+            "all.do\ndefault.o.do\nsub/x.c\n"
+        );
+        assert_eq!(
+            query(&fs, QueryKind::Sources, "/p", &[]),
+            "all.do\ndefault.o.do\nother.do\nother.in\nsub/x.c\n"
+        );
+    }
+
+    #[test]
+    fn ood_follows_what_a_build_would_decide() {
+        let fs = tree();
+        // all is phony and other is `always`: out of date; x.o is up to date.
+        assert_eq!(query(&fs, QueryKind::Ood, "/p", &[]), "all\nother\n");
+        fs.rewrite("/p/sub/x.c", "int y;");
+        assert_eq!(query(&fs, QueryKind::Ood, "/p", &["sub/x.o"]), "sub/x.o\n");
+        // Identical content after a touch: not out of date.
+        let fs = tree();
+        fs.touch("/p/default.o.do");
+        assert_eq!(query(&fs, QueryKind::Ood, "/p", &["sub/x.o"]), "");
+        fs.write("/p/sub/x.o.do", "more specific");
+        assert_eq!(query(&fs, QueryKind::Ood, "/p", &["sub/x.o"]), "sub/x.o\n");
+    }
+
+    #[test]
+    fn affects_is_transitive_and_excludes_its_arguments() {
+        let fs = tree();
+        assert_eq!(
+            query(&fs, QueryKind::Affects, "/p", &["sub/x.c"]),
+            "all\nsub/x.o\n"
+        );
+        assert_eq!(query(&fs, QueryKind::Affects, "/p", &["sub/x.o"]), "all\n");
+        assert_eq!(
+            query(&fs, QueryKind::Affects, "/p", &["other.in"]),
+            "other\n"
+        );
+        // An ifcreate dependency: creating the more specific .do affects the object.
+        assert_eq!(
+            query(&fs, QueryKind::Affects, "/p", &["sub/x.o.do"]),
+            "all\nsub/x.o\n"
+        );
+        assert_eq!(query(&fs, QueryKind::Affects, "/p", &["unrelated"]), "");
+    }
+
+    #[test]
+    fn dot_marks_edges_and_nodes() {
+        let fs = tree();
+        let d = query(&fs, QueryKind::Dot, "/p", &[]);
+        assert!(
+            d.starts_with("digraph redo {\n") && d.ends_with("}\n"),
+            "{d}"
+        );
+        assert!(d.contains("  \"all\" -> \"sub/x.o\";\n"), "{d}");
+        assert!(
+            d.contains("  \"sub/x.o\" -> \"sub/x.o.do\" [style=dotted];\n"),
+            "{d}"
+        );
+        assert!(d.contains("  \"sub/x.c\" [shape=ellipse];\n"), "{d}");
+        assert!(
+            d.contains("\"other\" [shape=box, style=bold, label=\"other\\n(always)\"]"),
+            "{d}"
+        );
+        assert!(
+            !d.contains("\"all\" -> \"all\""),
+            "a target's own record is not an edge"
+        );
+        assert_eq!(dot_quote("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+    }
+}
