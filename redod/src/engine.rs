@@ -14,7 +14,7 @@
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
 use crate::cache::{Hashes, Loaded, RecCache};
-use crate::fsys::Fs;
+use crate::fsys::{Fs, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
 use crate::output::{Kind, Sink, secs};
@@ -58,6 +58,8 @@ pub struct Session {
     pub uuid: String,
     pub tokens: Tokens,
     pub progress: Progress,
+    /// What this session learnt about its sources (see [`ood::Facts`]).
+    pub facts: ood::Facts,
     done: Mutex<HashSet<PathBuf>>,
 }
 
@@ -90,6 +92,7 @@ impl Session {
             uuid: new_uuid(),
             tokens,
             progress: Progress::default(),
+            facts: ood::Facts::default(),
             done: Mutex::new(HashSet::new()),
         }
     }
@@ -393,6 +396,10 @@ fn spawn_flight(engine: Arc<Engine>, flight: Arc<Flight>) {
 /// What a waiter asks of a target.
 pub struct Want {
     pub target: PathBuf,
+    /// The target's stat, when the requester has just taken it.
+    pub target_meta: Option<Option<Meta>>,
+    /// Its parsed state, when the requester has just loaded it.
+    pub rec: Option<Arc<crate::state::Rec>>,
     pub display: String,
     pub level: usize,
     pub force: bool,
@@ -493,19 +500,26 @@ impl Engine {
         lock(&self.tables).jobs.get(&id).cloned()
     }
 
-    fn checker(&self, settings: &Settings) -> CheckerParts<'_> {
+    fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> CheckerParts<'a> {
         CheckerParts {
             fs: &*self.fs,
             hashes: &self.hashes,
             trust: settings.trust,
+            facts: Some(&session.facts),
         }
     }
 
     /// Brings `want.target` up to date for its session. Joins the target's flight if there is
     /// one, starts it otherwise.
     pub async fn ensure(self: &Arc<Self>, want: Want) -> Outcome {
-        if !want.force && want.session.is_done(&want.target) {
-            return Outcome::UpToDate;
+        if !want.force {
+            if want.session.is_done(&want.target) {
+                return Outcome::UpToDate;
+            }
+            if !self.in_flight(&want.target) && self.up_to_date_now(&want) {
+                want.session.mark_done(&want.target);
+                return Outcome::UpToDate;
+            }
         }
         loop {
             let (attached, mut rx) = match self.attach(&want) {
@@ -541,6 +555,40 @@ impl Engine {
                     }
                     return o;
                 }
+            }
+        }
+    }
+
+    fn in_flight(&self, target: &Path) -> bool {
+        lock(&self.tables).flights.contains_key(target)
+    }
+
+    /// The no-op fast path: decides "up to date" on the spot, without a flight, when that
+    /// needs nothing built: the state parses and every dependency that is a target is already
+    /// done in this session. `false` means "let a flight decide" (it rebuilds and reports), not
+    /// "out of date".
+    fn up_to_date_now(&self, want: &Want) -> bool {
+        let Some((dir, name)) = paths::split(&want.target) else {
+            return false;
+        };
+        let rec = match &want.rec {
+            Some(r) => r.clone(),
+            None => match self.recs.load(&*self.fs, &ood::rec_path(dir, name)) {
+                Ok(Loaded::Ok(r)) => r,
+                _ => return false,
+            },
+        };
+        let parts = self.checker(&want.session, &want.origin.settings);
+        let checker = parts.checker();
+        let mut walk = Walk::new(&rec, dir, name);
+        if let Some(m) = want.target_meta {
+            walk = walk.with_target_meta(m);
+        }
+        loop {
+            match walk.next(&checker) {
+                Ok(Step::UpToDate) => return true,
+                Ok(Step::Visit(dep)) if want.session.is_done(&dep) => {}
+                _ => return false,
             }
         }
     }
@@ -690,7 +738,7 @@ impl Engine {
                 return Ok(Some(Reason::Corrupt(e.to_string())));
             }
         };
-        let parts = self.checker(&flight.origin.settings);
+        let parts = self.checker(&flight.session, &flight.origin.settings);
         let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
         loop {
             let step = walk.next(&parts.checker());
@@ -700,6 +748,8 @@ impl Engine {
                 Ok(Step::Visit(dep)) => {
                     let display = show(&paths::relative(&flight.origin.cwd, &dep));
                     let want = Want {
+                        target_meta: None,
+                        rec: None,
                         target: dep,
                         display,
                         level: flight.level + 1,
@@ -960,6 +1010,8 @@ impl Engine {
             j.lend_token();
         }
         let want = |abs: &PathBuf, display: &str, force: bool| Want {
+            target_meta: None,
+            rec: None,
             target: abs.clone(),
             display: display.to_string(),
             level,
@@ -969,12 +1021,12 @@ impl Engine {
             waiter: waiter.clone(),
         };
         let mut code = 0;
-        let mut recorded: Vec<&PathBuf> = Vec::new();
+        let mut recorded: Vec<(&PathBuf, Option<Option<Meta>>)> = Vec::new();
         match b.mode {
             BuildMode::Redo => {
                 for (abs, display) in &wanted {
                     match self.bring(want(abs, display, true)).await {
-                        Ok(_) => recorded.push(abs),
+                        Ok(known) => recorded.push((abs, known)),
                         Err(()) => {
                             code = 1;
                             break;
@@ -991,7 +1043,12 @@ impl Engine {
                 )
                 .await;
                 if results.iter().all(Result::is_ok) {
-                    recorded.extend(wanted.iter().map(|(a, _)| a));
+                    recorded.extend(
+                        wanted
+                            .iter()
+                            .zip(results)
+                            .map(|((a, _), r)| (a, r.ok().flatten())),
+                    );
                 } else {
                     code = 1;
                 }
@@ -999,7 +1056,8 @@ impl Engine {
         }
         if let Some(j) = &job {
             if code == 0 {
-                match self.dependency_records(&j.flight.dir, &recorded, &origin.settings) {
+                match self.dependency_records(&j.flight.dir, &recorded, &session, &origin.settings)
+                {
                     Ok(deps) => j.record(deps),
                     Err(e) => {
                         sink.error(&format!("{tool}: {e}"));
@@ -1012,43 +1070,69 @@ impl Engine {
         code
     }
 
-    /// Brings one requested target up to date, skipping sources.
-    async fn bring(self: &Arc<Self>, want: Want) -> Result<Outcome, ()> {
-        let parts = self.checker(&want.origin.settings);
-        let meta = match self.fs.stat(&want.target) {
-            Ok(m) => m,
+    /// Brings one requested target up to date, skipping sources. Returns the target's stat
+    /// when it is still the one taken here (nothing was rebuilt), so that recording it as a
+    /// dependency needs no second look.
+    async fn bring(self: &Arc<Self>, want: Want) -> Result<Option<Option<Meta>>, ()> {
+        let fail = |msg: String| {
+            for s in want.waiter.sinks() {
+                s.message(Kind::Err, want.level, &format!("{}: {msg}", want.display));
+            }
+        };
+        let Some((dir, name)) = paths::split(&want.target) else {
+            fail("not a file name".into());
+            return Err(());
+        };
+        // The state file first: a target that has one is not a source, and the fast path
+        // below reuses it.
+        let loaded = match self.recs.load(&*self.fs, &ood::rec_path(dir, name)) {
+            Ok(l) => l,
             Err(e) => {
-                for s in want.waiter.sinks() {
-                    s.message(
-                        Kind::Err,
-                        want.level,
-                        &format!("{}: cannot stat: {e}", want.display),
-                    );
-                }
+                fail(format!("cannot read its state: {e}"));
                 return Err(());
             }
         };
-        match parts.checker().is_source(&want.target, meta.as_ref()) {
-            Ok(true) => {
-                for s in want.waiter.sinks() {
-                    s.message(
-                        Kind::Dbg,
-                        want.level,
-                        &format!("{} is source, not redoing", want.display),
-                    );
-                }
-                return Ok(Outcome::UpToDate);
-            }
-            Ok(false) => {}
+        let parts = self.checker(&want.session, &want.origin.settings);
+        let meta = match parts.checker().stat(&want.target) {
+            Ok(m) => m,
             Err(e) => {
-                for s in want.waiter.sinks() {
-                    s.message(Kind::Err, want.level, &format!("{}: {e}", want.display));
-                }
+                fail(format!("cannot stat: {e}"));
                 return Err(());
             }
+        };
+        let rec = match loaded {
+            Loaded::Ok(r) => Some(r),
+            Loaded::Missing => match parts.checker().is_source(&want.target, meta.as_ref()) {
+                Ok(true) => {
+                    for s in want.waiter.sinks() {
+                        s.message(
+                            Kind::Dbg,
+                            want.level,
+                            &format!("{} is source, not redoing", want.display),
+                        );
+                    }
+                    return Ok(Some(meta));
+                }
+                Ok(false) => None,
+                Err(e) => {
+                    fail(e.to_string());
+                    return Err(());
+                }
+            },
+            Loaded::Corrupt(_) => None,
+        };
+        match self
+            .ensure(Want {
+                target_meta: Some(meta),
+                rec,
+                ..want
+            })
+            .await
+        {
+            Outcome::UpToDate => Ok(Some(meta)),
+            Outcome::Built => Ok(None),
+            Outcome::Failed | Outcome::Cancelled => Err(()),
         }
-        let o = self.ensure(want).await;
-        if o.ok() { Ok(o) } else { Err(()) }
     }
 
     /// `ifchange` records for the given files, relative to the target directory `dir`. A
@@ -1057,18 +1141,22 @@ impl Engine {
     fn dependency_records(
         &self,
         dir: &Path,
-        files: &[&PathBuf],
+        files: &[(&PathBuf, Option<Option<Meta>>)],
+        session: &Session,
         settings: &Settings,
     ) -> Result<Vec<Dep>, String> {
-        let parts = self.checker(settings);
+        let parts = self.checker(session, settings);
         let mut deps = Vec::with_capacity(files.len());
-        for abs in files {
+        for (abs, known) in files {
             let rel = paths::bytes(&paths::relative(dir, abs)).to_vec();
-            match self
-                .fs
-                .stat(abs)
-                .map_err(|e| format!("cannot stat {}: {e}", show(abs)))?
-            {
+            let now = match known {
+                Some(m) => *m,
+                None => self
+                    .fs
+                    .stat(abs)
+                    .map_err(|e| format!("cannot stat {}: {e}", show(abs)))?,
+            };
+            match now {
                 None => deps.push(Dep::Ifchange {
                     target: rel,
                     stamp: Default::default(),
@@ -1133,6 +1221,7 @@ impl Engine {
             recs: &self.recs,
             hashes: &self.hashes,
             trust: settings.trust,
+            facts: Default::default(),
         }
     }
 
@@ -1248,6 +1337,7 @@ impl Drop for StatusLine {
 
 /// The pieces a [`Checker`] borrows, kept together so one can be made per step.
 struct CheckerParts<'a> {
+    facts: Option<&'a ood::Facts>,
     fs: &'a dyn Fs,
     hashes: &'a Hashes,
     trust: ood::Trust,
@@ -1259,6 +1349,7 @@ impl CheckerParts<'_> {
             fs: self.fs,
             hashes: self.hashes,
             trust: self.trust,
+            facts: self.facts,
         }
     }
 }

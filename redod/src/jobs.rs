@@ -28,8 +28,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use tokio::net::unix::pipe;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -153,7 +153,10 @@ enum Source {
 }
 
 struct Pool {
-    source: Source,
+    /// Made on first use: a build that runs nothing (a no-op) never creates its FIFO.
+    source: OnceLock<Source>,
+    /// For a lazily made own pool: its size and where its FIFO goes.
+    lazy: Option<(u32, PathBuf)>,
     /// Tokens held right now, for the status line and the tests.
     held: AtomicUsize,
 }
@@ -178,12 +181,32 @@ enum Held {
     Byte(u8),
 }
 
+impl Pool {
+    fn source(&self) -> &Source {
+        self.source.get_or_init(|| {
+            let Some((n, dir)) = &self.lazy else { return Source::Unlimited };
+            let mut rnd = [0u8; 8];
+            let _ = getrandom::fill(&mut rnd);
+            let path = dir.join(format!("jobserver-{:016x}", u64::from_le_bytes(rnd)));
+            match TokenPipe::create(path, *n) {
+                Ok(pipe) => Source::Pipe { pipe, implicit: None },
+                Err(e) => {
+                    tracing::warn!("cannot create a jobserver FIFO in {}: {e}; make in .do files will not share tokens", dir.display());
+                    Source::Counter(Arc::new(Semaphore::new(*n as usize)))
+                }
+            }
+        })
+    }
+}
+
 impl Drop for Token {
     fn drop(&mut self) {
         if !matches!(self.kind, Held::Free) {
             self.pool.held.fetch_sub(1, Ordering::Relaxed);
         }
-        if let (Held::Byte(b), Source::Pipe { pipe, .. }) = (&self.kind, &self.pool.source) {
+        if let (Held::Byte(b), Some(Source::Pipe { pipe, .. })) =
+            (&self.kind, self.pool.source.get())
+        {
             pipe.give(*b);
         }
     }
@@ -199,7 +222,8 @@ impl Tokens {
     fn with(source: Source, limit: Option<u32>) -> Tokens {
         Tokens {
             pool: Arc::new(Pool {
-                source,
+                source: OnceLock::from(source),
+                lazy: None,
                 held: AtomicUsize::new(0),
             }),
             limit,
@@ -210,33 +234,21 @@ impl Tokens {
     /// run by `.do` files share; without one (or if the FIFO cannot be made) it lives in
     /// memory only.
     pub fn new(n: u32, fifo_dir: Option<&Path>) -> Tokens {
-        if n == 0 {
-            return Tokens::with(Source::Unlimited, Some(0));
+        match (n, fifo_dir) {
+            (0, _) => Tokens::with(Source::Unlimited, Some(0)),
+            (n, None) => Tokens::with(
+                Source::Counter(Arc::new(Semaphore::new(n as usize))),
+                Some(n),
+            ),
+            (n, Some(dir)) => Tokens {
+                pool: Arc::new(Pool {
+                    source: OnceLock::new(),
+                    lazy: Some((n, dir.to_path_buf())),
+                    held: AtomicUsize::new(0),
+                }),
+                limit: Some(n),
+            },
         }
-        if let Some(dir) = fifo_dir {
-            let mut rnd = [0u8; 8];
-            let _ = getrandom::fill(&mut rnd);
-            let path = dir.join(format!("jobserver-{:016x}", u64::from_le_bytes(rnd)));
-            match TokenPipe::create(path, n) {
-                Ok(pipe) => {
-                    return Tokens::with(
-                        Source::Pipe {
-                            pipe,
-                            implicit: None,
-                        },
-                        Some(n),
-                    );
-                }
-                Err(e) => tracing::warn!(
-                    "cannot create a jobserver FIFO in {}: {e}; make in .do files will not share tokens",
-                    dir.display()
-                ),
-            }
-        }
-        Tokens::with(
-            Source::Counter(Arc::new(Semaphore::new(n as usize))),
-            Some(n),
-        )
     }
 
     /// make's jobserver, from the pipe descriptors of process `pid` or a FIFO path.
@@ -275,7 +287,7 @@ impl Tokens {
     }
 
     pub async fn acquire(&self) -> Token {
-        let kind = match &self.pool.source {
+        let kind = match self.pool.source() {
             Source::Unlimited => {
                 return Token {
                     pool: self.pool.clone(),
@@ -323,7 +335,7 @@ impl Tokens {
     /// Makes the children's pipe descriptors inheritable (`on`) or close-on-exec again. Only
     /// while one `.do` is being spawned, under `Engine::spawn_lock`.
     pub fn children_inherit(&self, on: bool) -> io::Result<()> {
-        if let Source::Pipe { pipe, .. } = &self.pool.source {
+        if let Source::Pipe { pipe, .. } = self.pool.source() {
             let flag = if on {
                 nix::fcntl::FdFlag::empty()
             } else {
@@ -339,7 +351,7 @@ impl Tokens {
 
     /// What a child needs to join the pool, if it is a pipe.
     pub fn for_children(&self) -> Option<ChildJobserver<'_>> {
-        match &self.pool.source {
+        match self.pool.source() {
             Source::Pipe { pipe, .. } => Some(ChildJobserver {
                 read: pipe.child_read.as_fd().as_raw_fd(),
                 write: pipe.child_write.as_fd().as_raw_fd(),

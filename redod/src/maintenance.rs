@@ -104,6 +104,7 @@ impl Depfix<'_> {
             recs: self.recs,
             hashes: self.hashes,
             trust: ood::Trust::None,
+            facts: Default::default(),
         };
         let targets = graph
             .known_targets(root)

@@ -9,14 +9,17 @@
 //! dependants alone (early cutoff).
 
 use crate::cache::Hashes;
-use crate::fsys::{Fs, Hash, Meta, Stamp};
+use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
 use crate::paths;
 use crate::state::{Dep, Rec};
-use std::ffi::OsStr;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// `REDO_INODE_TRUST`: which inode data allows skipping the content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -89,6 +92,81 @@ pub struct Checker<'a> {
     pub fs: &'a dyn Fs,
     pub hashes: &'a Hashes,
     pub trust: Trust,
+    /// What this build session has already learnt about its sources (none: ask the disk).
+    pub facts: Option<&'a Facts>,
+}
+
+/// What a directory holds that decides "source or target": its `.do` files and whether it
+/// has a `.redo` directory.
+struct DirFacts {
+    do_files: Mutex<HashSet<OsString>>,
+    has_redo: AtomicBool,
+}
+
+/// What one build session learns about files it does not build, so that a no-op build asks
+/// the disk once per file instead of once per reference: the `.do` files and `.redo`
+/// directory of each directory (one listing), and the stat of every file found to be a
+/// source (a `.do` shared by a thousand targets is stat'ed once).
+///
+/// The session's own writes keep it true ([`Facts::made_redo_dir`], [`Facts::made_file`]);
+/// a change made by someone else *during* the session is seen by the next session, as with
+/// ninja's one stat per file per build.
+#[derive(Default)]
+pub struct Facts {
+    dirs: Mutex<HashMap<PathBuf, Arc<DirFacts>>>,
+    sources: Mutex<HashMap<PathBuf, Meta>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Facts {
+    fn dir(&self, fs: &dyn Fs, dir: &Path) -> Arc<DirFacts> {
+        if let Some(d) = locked(&self.dirs).get(dir) {
+            return d.clone();
+        }
+        let (mut do_files, mut has_redo) = (HashSet::new(), false);
+        // An unreadable directory has nothing we could build from.
+        for (name, kind) in fs.list(dir).unwrap_or_default() {
+            if name == ".redo" && kind == Kind::Dir {
+                has_redo = true;
+            } else if name.as_bytes().ends_with(b".do") && kind != Kind::Dir {
+                do_files.insert(name);
+            }
+        }
+        let d = Arc::new(DirFacts {
+            do_files: Mutex::new(do_files),
+            has_redo: AtomicBool::new(has_redo),
+        });
+        locked(&self.dirs)
+            .entry(dir.to_path_buf())
+            .or_insert(d)
+            .clone()
+    }
+
+    fn source_meta(&self, abs: &Path) -> Option<Meta> {
+        locked(&self.sources).get(abs).copied()
+    }
+
+    /// The daemon created `dir/.redo`.
+    pub fn made_redo_dir(&self, dir: &Path) {
+        if let Some(d) = locked(&self.dirs).get(dir) {
+            d.has_redo.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The daemon wrote (or removed) `path` as a target.
+    pub fn made_file(&self, path: &Path) {
+        locked(&self.sources).remove(path);
+        if let Some((dir, name)) = paths::split(path) {
+            if name.as_bytes().ends_with(b".do") {
+                if let Some(d) = locked(&self.dirs).get(dir) {
+                    locked(&d.do_files).insert(name.to_os_string());
+                }
+            }
+        }
+    }
 }
 
 /// Path of the state file of `dir/name`.
@@ -102,15 +180,48 @@ impl Checker<'_> {
     /// `isSrc`: exists, no own `.do`, no state file. Sources are compared, never built, even
     /// when a `default*.do` would match them.
     pub fn is_source(&self, abs: &Path, now: Option<&Meta>) -> io::Result<bool> {
-        if now.is_none() {
+        let Some(now) = now else {
             return Ok(false);
-        }
+        };
         let Some((dir, name)) = paths::split(abs) else {
             return Ok(false);
         };
         let mut own_do = name.to_os_string();
         own_do.push(".do");
-        Ok(!self.fs.exists(&dir.join(own_do))? && !self.fs.exists(&rec_path(dir, name))?)
+        let Some(facts) = self.facts else {
+            return Ok(
+                !self.fs.exists(&dir.join(own_do))? && !self.fs.exists(&rec_path(dir, name))?
+            );
+        };
+        if facts.source_meta(abs).is_some() {
+            return Ok(true);
+        }
+        let d = facts.dir(self.fs, dir);
+        let source = !locked(&d.do_files).contains(&own_do)
+            && !(d.has_redo.load(Ordering::Relaxed) && self.fs.exists(&rec_path(dir, name))?);
+        if source {
+            locked(&facts.sources).insert(abs.to_path_buf(), *now);
+        }
+        Ok(source)
+    }
+
+    /// The stat of a dependency: remembered for sources, asked of the disk otherwise.
+    pub fn stat(&self, abs: &Path) -> io::Result<Option<Meta>> {
+        if let Some(m) = self.facts.and_then(|f| f.source_meta(abs)) {
+            return Ok(Some(m));
+        }
+        self.fs.stat(abs)
+    }
+
+    /// Whether an ifcreate dependency exists. Candidate `.do` files (the usual ifcreate
+    /// records) are answered from the directory's facts.
+    fn exists(&self, abs: &Path) -> io::Result<bool> {
+        if let (Some(facts), Some((dir, name))) = (self.facts, paths::split(abs)) {
+            if name.as_bytes().ends_with(b".do") {
+                return Ok(locked(&facts.dir(self.fs, dir).do_files).contains(name));
+            }
+        }
+        self.fs.exists(abs)
     }
 
     /// Current BLAKE3 of a file whose stat is `stamp`.
@@ -161,6 +272,8 @@ pub struct Walk<'r> {
     next_dep: usize,
     prelude_done: bool,
     visiting: bool,
+    /// The target's own stat, taken once (`None` inside: it does not exist).
+    target: Option<Option<Meta>>,
 }
 
 impl<'r> Walk<'r> {
@@ -172,20 +285,30 @@ impl<'r> Walk<'r> {
             next_dep: 0,
             prelude_done: false,
             visiting: false,
+            target: None,
         }
+    }
+
+    /// The target's stat, when the caller already has it.
+    pub fn with_target_meta(mut self, meta: Option<Meta>) -> Walk<'r> {
+        self.target = Some(meta);
+        self
     }
 
     pub fn next(&mut self, c: &Checker) -> io::Result<Step> {
         if !self.prelude_done {
             self.prelude_done = true;
-            if c.fs.stat(&self.dir.join(self.name))?.is_none() {
+            let meta = match self.target {
+                Some(m) => m,
+                None => c.fs.stat(&self.dir.join(self.name))?,
+            };
+            self.target = Some(meta);
+            if meta.is_none() {
                 return Ok(Step::OutOfDate(Reason::Missing));
             }
             for d in &self.rec.deps {
                 if let Dep::Ifcreate { target } = d {
-                    if c.fs
-                        .exists(&paths::resolve(self.dir, OsStr::from_bytes(target)))?
-                    {
+                    if c.exists(&paths::resolve(self.dir, OsStr::from_bytes(target)))? {
                         return Ok(Step::OutOfDate(Reason::Created(PathBuf::from(
                             OsStr::from_bytes(target),
                         ))));
@@ -208,9 +331,13 @@ impl<'r> Walk<'r> {
             };
             let rel = PathBuf::from(OsStr::from_bytes(target));
             let abs = paths::resolve(self.dir, &rel);
-            let now = c.fs.stat(&abs)?;
+            let own = target.as_slice() == self.name.as_bytes();
             let visited = std::mem::take(&mut self.visiting);
-            if !visited && target.as_slice() != self.name.as_bytes() {
+            let now = match (own, self.target) {
+                (true, Some(m)) => m,
+                _ => c.stat(&abs)?,
+            };
+            if !visited && !own {
                 if now.is_none() {
                     return Ok(Step::OutOfDate(Reason::DepMissing(rel)));
                 }
@@ -267,6 +394,7 @@ mod tests {
             fs,
             hashes: &hashes,
             trust,
+            facts: None,
         };
         Walk::new(rec, Path::new("/p"), OsStr::new("out"))
             .next(&c)
@@ -374,6 +502,7 @@ mod tests {
             fs: &fs,
             hashes: &hashes,
             trust: Trust::Ctime,
+            facts: None,
         };
         let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
         assert_eq!(
@@ -399,6 +528,7 @@ mod tests {
             fs: &fs,
             hashes: &hashes,
             trust: Trust::Ctime,
+            facts: None,
         };
         let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
         assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/mid".into()));
@@ -431,6 +561,7 @@ mod tests {
             fs: &fs,
             hashes: &hashes,
             trust: Trust::Ctime,
+            facts: None,
         };
         fs.write("/p/a.c", "");
         fs.write("/p/default.c.do", "");

@@ -23,6 +23,8 @@ pub struct Graph<'a> {
     pub recs: &'a RecCache,
     pub hashes: &'a Hashes,
     pub trust: Trust,
+    /// What this one query learns about sources (a listing is a snapshot, like a session).
+    pub facts: ood::Facts,
 }
 
 impl Graph<'_> {
@@ -31,6 +33,7 @@ impl Graph<'_> {
             fs: self.fs,
             hashes: self.hashes,
             trust: self.trust,
+            facts: Some(&self.facts),
         }
     }
 
@@ -412,6 +415,7 @@ mod tests {
             recs: &recs,
             hashes: &hashes,
             trust: Trust::Ctime,
+            facts: Default::default(),
         };
         let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
         String::from_utf8(run(&g, kind, Path::new(cwd), &args).unwrap()).unwrap()

@@ -151,6 +151,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         .umask
         .with(origin.umask, || fs::create_dir_all(&redo_dir))
         .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
+    flight.session.facts.made_redo_dir(dir);
 
     let progress = &flight.session.progress;
     let token = {
@@ -480,6 +481,7 @@ async fn conclude(
             &format!("{} has same hash, not renaming", flight.display),
         );
     }
+    flight.session.facts.made_file(a.target);
     if let Some((stamp, hash)) = committed.target {
         engine.hashes.store(a.target.to_path_buf(), stamp, hash);
     }
