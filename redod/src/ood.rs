@@ -197,8 +197,11 @@ impl Checker<'_> {
             return Ok(true);
         }
         let d = facts.dir(self.fs, dir);
-        let source = !locked(&d.do_files).contains(&own_do)
-            && !(d.has_redo.load(Ordering::Relaxed) && self.fs.exists(&rec_path(dir, name))?);
+        let has_own_do = locked(&d.do_files).contains(&own_do);
+        let has_state = !has_own_do
+            && d.has_redo.load(Ordering::Relaxed)
+            && self.fs.exists(&rec_path(dir, name))?;
+        let source = !has_own_do && !has_state;
         if source {
             locked(&facts.sources).insert(abs.to_path_buf(), *now);
         }
