@@ -247,7 +247,8 @@ fn purpose(tool: Tool) -> &'static str {
         Tool::Cleanup => {
             "Remove, beneath the current directory: tmp = temporary files of interrupted builds, \
              log = kept logs, lock = lock files, full = all of redo's state (the .redo \
-             directories, keeping a .redo/top marker) and temporary files. Refused while a build runs."
+             directories, keeping a .redo/top marker), temporary files, and the outputs redo built \
+             that are unchanged since (so that the next build rebuilds them). Refused while a build runs."
         }
         Tool::Depfix => {
             "Re-record the size, inode and times of every dependency whose content is unchanged \

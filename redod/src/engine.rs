@@ -909,10 +909,18 @@ impl Engine {
                 }
                 let o = origin.clone();
                 let out = tokio::task::spawn_blocking(move || {
-                    let removed = maintenance::cleanup(&o.cwd, &what, dry_run)?;
-                    Ok(lines_relative(&removed, &o.cwd))
+                    maintenance::cleanup(&o.cwd, &what, dry_run)
                 })
                 .await;
+                let out = out.map(|r| {
+                    r.map(|c| {
+                        for k in &c.kept {
+                            let rel = show(&paths::relative(&origin.cwd, k));
+                            sink.message(Kind::Warn, 0, &format!("{rel} changed since redo built it: kept (remove it yourself if it is not needed)"));
+                        }
+                        lines_relative(&c.removed, &origin.cwd)
+                    })
+                });
                 self.answer(out, &sink, &tool)
             }
             Command::Depfix => {

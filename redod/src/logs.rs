@@ -336,8 +336,9 @@ pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result
         };
         let log = std::fs::read(log_path(dir, name, ".log")).unwrap_or_default();
         for line in log.split_inclusive(|&b| b == b'\n') {
-            match line.split_first_chunk::<25>() {
-                Some((label, rest)) if label[24] == b' ' => match parse_tai64n(&label[..24]) {
+            // `@` + 24 hex digits, then a space.
+            match line.split_first_chunk::<26>() {
+                Some((label, rest)) if label[25] == b' ' => match parse_tai64n(&label[..25]) {
                     Some(t) => {
                         out.extend_from_slice(time_of_day(t).as_bytes());
                         out.push(b' ');
@@ -418,7 +419,19 @@ mod tests {
         assert!(shown.contains("   env: A=multi\nline\n"), "{shown}");
         assert!(shown.ends_with(" three\n"), "{shown}");
         let plain = String::from_utf8(show(&dir.join("t"), &dir, false, false).unwrap()).unwrap();
-        assert_eq!(plain.lines().count(), 3);
+        let texts: Vec<&str> = plain
+            .lines()
+            .map(|l| {
+                // "HH:MM:SS.mmm text": the stamp converted, the text unchanged.
+                let (stamp, text) = l.split_at(12);
+                assert!(
+                    stamp.as_bytes()[2] == b':' && stamp.as_bytes()[8] == b'.',
+                    "{l}"
+                );
+                text
+            })
+            .collect();
+        assert_eq!(texts, [" one", " two", " three"]);
         assert!(
             show(&dir.join("nope"), &dir, false, false)
                 .unwrap_err()

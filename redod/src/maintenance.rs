@@ -35,10 +35,35 @@ fn doomed(what: &[CleanupWhat], in_redo_dir: bool, name: &[u8]) -> bool {
         || (has(CleanupWhat::Lock) && name.ends_with(b".lock"))
 }
 
-/// Removes (or with `dry_run` only lists) redo's files beneath `root`; returns the paths.
-/// Symlinks are never followed.
-pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Vec<PathBuf>, String> {
+/// What `redo-cleanup` did.
+#[derive(Default)]
+pub struct Cleaned {
+    /// Removed (or, on a dry run, to be removed), sorted.
+    pub removed: Vec<PathBuf>,
+    /// Built files `full` left in place because they were changed since redo built them.
+    pub kept: Vec<PathBuf>,
+}
+
+/// With `full`, the file a state file describes goes too, so that the next build rebuilds it
+/// instead of taking a stale output for a source: but only when it is exactly what redo built
+/// (same size, inode and ctime, or same content). A file changed since is the user's.
+fn built_output(rec_path: &Path) -> Option<(PathBuf, bool)> {
+    let name = rec_path.file_name()?.as_bytes().strip_suffix(b".rec")?;
+    let target = rec_path.parent()?.parent()?.join(OsStr::from_bytes(name));
+    let rec = crate::state::parse(&fs::read(rec_path).ok()?).ok()?;
+    let (stamp, hash) = rec.own(name)?;
+    let now = fs::metadata(&target).ok()?;
+    let now_stamp = crate::fsys::Meta::from_std(&now).stamp;
+    let unchanged = ood::same_file(&now_stamp, stamp, ood::Trust::Ctime)
+        || hash.is_some_and(|h| crate::fsys::hash_file(&target).is_ok_and(|now| now == *h));
+    Some((target, unchanged))
+}
+
+/// Removes (or with `dry_run` only lists) redo's files beneath `root`. Symlinks are never
+/// followed.
+pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Cleaned, String> {
     let mut removed = Vec::new();
+    let mut kept = Vec::new();
     let mut stack = vec![(root.to_path_buf(), false)];
     while let Some((dir, in_redo)) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -57,6 +82,19 @@ pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Vec<P
                 .map_err(|e| durable::io_msg("stat", &path, &e))?;
             let name = e.file_name();
             if doomed(what, in_redo, name.as_bytes()) {
+                if in_redo && what.contains(&CleanupWhat::Full) && ft.is_file() {
+                    match built_output(&path) {
+                        Some((out, true)) => {
+                            if !dry_run {
+                                fs::remove_file(&out)
+                                    .map_err(|e| durable::io_msg("remove", &out, &e))?;
+                            }
+                            removed.push(out);
+                        }
+                        Some((out, false)) => kept.push(out),
+                        None => {}
+                    }
+                }
                 if !dry_run {
                     let r = if ft.is_dir() {
                         fs::remove_dir_all(&path)
@@ -80,7 +118,8 @@ pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Vec<P
         }
     }
     removed.sort_by(|a, b| paths::bytes(a).cmp(paths::bytes(b)));
-    Ok(removed)
+    kept.sort_by(|a, b| paths::bytes(a).cmp(paths::bytes(b)));
+    Ok(Cleaned { removed, kept })
 }
 
 /// Everything `redo-depfix` needs.
@@ -204,8 +243,9 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, "x").unwrap();
         }
-        let names = |v: Vec<PathBuf>| {
-            v.iter()
+        let names = |c: Cleaned| {
+            c.removed
+                .iter()
                 .map(|p| paths::show(&paths::relative(&root, p)))
                 .collect::<Vec<_>>()
         };
@@ -234,7 +274,7 @@ mod tests {
         assert!(root.join(".redo/top").exists() && !root.join("sub/.redo").exists());
         assert!(
             root.join("a").exists() && root.join("sub/b").exists(),
-            "targets are not state"
+            "files the state does not describe are kept"
         );
         fs::remove_dir_all(&root).unwrap();
     }

@@ -265,6 +265,9 @@ impl Drop for Kid {
 // The fixed tree
 
 /// The targets of [`fixed_tree`], sorted.
+/// The targets that produce a file (`all` is phony).
+const OUTPUTS: &[&str] = &["clock", "gen.h", "lib/a.out", "lib/sub/b.out", "version"];
+
 const TARGETS: &[&str] = &[
     "all",
     "clock",
@@ -1410,11 +1413,22 @@ fn redo_cleanup_modes() {
     let mut full = recs.clone();
     full.push("lib/sub/.redo/user.txt".into());
     full.push("lib/sub/.redo.b.out.4567".into());
+    // The outputs redo built go with their state (`all` is phony: it has none)...
+    full.extend(OUTPUTS.iter().map(|o| o.to_string()));
+    // ...except one changed by hand since: that is the user's, kept with a warning.
+    p.write("version", "edited by hand\n");
+    full.retain(|f| f != "version");
     full.sort();
     p.write("lib/sub/.redo.b.out.4567", "tmp");
     assert_list(&p, ".", "redo-cleanup", &["-n", "full"], &strs(&full));
     assert_list(&p, ".", "redo-targets", &[], TARGETS);
-    assert_list(&p, ".", "redo-cleanup", &["full"], &strs(&full));
+    let r = p.run("redo-cleanup", &["full"]).ok();
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), strs(&full));
+    assert_eq!(
+        r.stderr.trim_end(),
+        "warn version changed since redo built it: kept (remove it yourself if it is not needed)"
+    );
+    assert_eq!(p.read("version"), "edited by hand\n");
     assert!(p.exists(".redo/top"), "the top marker is not state");
     assert!(
         !p.exists("lib/.redo") && !p.exists("lib/sub/.redo"),
@@ -1422,8 +1436,8 @@ fn redo_cleanup_modes() {
     );
     assert!(!p.exists("lib/sub/.redo.b.out.4567"));
     assert!(
-        p.exists("lib/a.out") && p.exists("notes.log"),
-        "targets are not state"
+        !p.exists("lib/a.out") && p.exists("notes.log"),
+        "built outputs go with their state, other files stay"
     );
     assert_list(&p, ".", "redo-targets", &[], &[]);
 
@@ -1450,7 +1464,16 @@ fn redo_cleanup_modes() {
 fn build_after_redo_cleanup_full_rebuilds_everything() {
     let p = built_tree();
     let removed = list(&p, ".", "redo-cleanup", &["full"]);
-    assert_eq!(removed, strs(&state_files("", &[".lock", ".rec"])));
+    let mut expected = state_files("", &[".lock", ".rec"]);
+    expected.extend(OUTPUTS.iter().map(|o| o.to_string()));
+    expected.sort();
+    assert_eq!(removed, strs(&expected));
+    for o in OUTPUTS {
+        assert!(
+            !p.exists(o),
+            "{o}: a stale output would be taken for a source"
+        );
+    }
     assert_list(&p, ".", "redo-targets", &[], &[]);
     p.clear_runs();
     let r = p.ifchange(&["all"]);
