@@ -265,6 +265,55 @@ fn shared_build_lives_until_its_last_waiter_leaves() {
     assert_eq!(p.read("x"), "x\n");
 }
 
+/// The daemon is SIGKILLed while a `.do` runs: the `.do` (in its own process group) is
+/// orphaned and would go on to write its `$3`. The next build must end with the target built
+/// anew, no orphan still running and no temporary left, not even one the orphan writes later;
+/// and the orphan must never overwrite the target. (`crash.rs` does this at scale.)
+#[test]
+fn orphans_of_a_killed_daemon_do_not_outlive_the_next_build() {
+    let p = Project::new();
+    let _reap = ReapTree(vec![p.root.clone()]);
+    p.do_file(
+        "slow.do",
+        "echo $$ > slow.pid\n: > started\nsleep 3\necho late >\"$3\"\n",
+    );
+    let client = spawn(&p, "redo-ifchange", &["slow"]);
+    wait_started(&p, "started");
+    let orphan = read_pid(&p, "slow.pid");
+    let daemon = running_daemon(&p);
+    signal(daemon, Signal::SIGKILL);
+    assert!(wait_until(Duration::from_secs(10), || !alive(daemon)));
+    let _ = client.finish(EVENTUALLY);
+
+    p.do_file("slow.do", "echo quick\n");
+    let r = p.ifchange(&["slow"]);
+    let mut problems = Vec::new();
+    if r.code != 0 {
+        problems.push(format!("the next build failed:\n{}", r.stderr));
+    }
+    let orphans = group_members(orphan);
+    if !orphans.is_empty() {
+        problems.push(format!(
+            "the killed daemon's .do still runs after the next build:\n{}",
+            describe(&orphans)
+        ));
+    }
+    let temps_now = temps_under(&p.root);
+    // Whatever the orphan would have done is done 3 s later.
+    wait_until(Duration::from_secs(5), || group_members(orphan).is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    let temps_later = temps_under(&p.root);
+    if !temps_now.is_empty() || !temps_later.is_empty() {
+        problems.push(format!(
+            "temporaries after the next build: {temps_now:?}; a moment later: {temps_later:?}"
+        ));
+    }
+    if p.read("slow") != "quick\n" {
+        problems.push(format!("slow holds {:?}", p.read("slow")));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 // ------------------------------------------------------------------------------------------
 // 2. One daemon.
 
