@@ -232,6 +232,20 @@ fn sigkill_during_builds_never_leaves_partial_state() {
                 next.code, next.stderr
             ));
         }
+        // A target whose commit was cut short is the daemon's own doing, not somebody
+        // else's edit: it must be rebuilt, not skipped for an "external modification".
+        let modified: Vec<&str> = next
+            .stderr
+            .lines()
+            .filter(|l| l.contains("externally modified"))
+            .collect();
+        if !modified.is_empty() {
+            after.push(format!(
+                "the next build takes the killed daemon's own interrupted commits for external \
+                 modifications and does not rebuild them:\n{}",
+                modified.join("\n")
+            ));
+        }
         for (name, lines) in &all {
             match generation(&p, name, *lines) {
                 Ok(found) if found == g => {}
