@@ -90,6 +90,71 @@ pub fn write_rec(
     stamp_of(rec_path)
 }
 
+/// `.redo/.redo.T.rec.pending`: what target `T` is about to hold, written before the target
+/// changes and removed once its new state file is in place.
+pub fn pending_path(rec_path: &Path) -> PathBuf {
+    let name = rec_path.file_name().map(OsStr::as_bytes).unwrap_or(b"rec");
+    let dir = rec_path.parent().unwrap_or(Path::new("/"));
+    dir.join(OsStr::from_bytes(&[b".redo.", name, b".pending"].concat()))
+}
+
+/// Writes the pending record (see [`pending_path`]): durable before the target is touched, so
+/// that a crash between the target's rename and its state file's can be recognised later.
+pub fn write_pending(
+    pending: &Path,
+    rec: &Rec,
+    sync: bool,
+    gate: &UmaskGate,
+    umask: u32,
+) -> Result<(), String> {
+    let mut f = gate
+        .with(umask, || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o666)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(pending)
+        })
+        .map_err(|e| io_msg("create", pending, &e))?;
+    let r = f
+        .write_all(&state::encode(rec))
+        .map_err(|e| io_msg("write", pending, &e));
+    let r = r.and_then(|()| {
+        if sync {
+            f.sync_all().map_err(|e| io_msg("fsync", pending, &e))
+        } else {
+            Ok(())
+        }
+    });
+    let r = r.and_then(|()| {
+        if sync {
+            fsync_dir(pending.parent().unwrap_or(Path::new("/")))
+        } else {
+            Ok(())
+        }
+    });
+    if r.is_err() {
+        let _ = fs::remove_file(pending);
+    }
+    r
+}
+
+/// The hash a commit interrupted by a crash was installing at `target`, if `target` holds
+/// exactly that: the daemon died after the target's rename and before its state file's. The
+/// target is then ours, not an external edit.
+pub fn interrupted_commit(
+    rec_path: &Path,
+    name: &[u8],
+    target: &Path,
+) -> Option<crate::fsys::Hash> {
+    let rec = state::parse(&fs::read(pending_path(rec_path)).ok()?).ok()?;
+    let (_, hash) = rec.own(name)?;
+    let hash = *hash?;
+    (crate::fsys::hash_file(target).ok()? == hash).then_some(hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Subdirectory of the runtime directory registering running jobs.
+pub const JOBS_DIR: &str = "jobs";
+
 /// How a flight ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -429,8 +432,8 @@ pub struct Engine {
     pub umask: UmaskGate,
     /// The daemon's socket, exported to every `.do`.
     pub socket: PathBuf,
-    /// Where sessions put their jobserver FIFOs (the runtime directory).
-    jobserver_dir: Option<PathBuf>,
+    /// The runtime directory: sessions' jobserver FIFOs, the registry of running jobs.
+    rundir: Option<PathBuf>,
     /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
     /// made inheritable, and no other spawn may see them.
     pub spawn_lock: Mutex<()>,
@@ -443,7 +446,7 @@ impl Engine {
         fs: Arc<dyn Fs>,
         exec: Arc<dyn Executor>,
         socket: PathBuf,
-        jobserver_dir: Option<PathBuf>,
+        rundir: Option<PathBuf>,
         umask: u32,
     ) -> Arc<Engine> {
         let mut seed = [0u8; 8];
@@ -458,7 +461,7 @@ impl Engine {
             hashes: Hashes::default(),
             umask: UmaskGate::new(umask),
             socket,
-            jobserver_dir,
+            rundir,
             spawn_lock: Mutex::new(()),
             tables: Mutex::new(Tables::default()),
             ids: AtomicU64::new(start),
@@ -494,6 +497,12 @@ impl Engine {
             engine: self.clone(),
             job,
         }
+    }
+
+    /// Where running jobs are registered for the next daemon, should this one be killed
+    /// (see [`crate::orphans`]).
+    pub fn job_registry(&self) -> Option<PathBuf> {
+        self.rundir.as_ref().map(|d| d.join(JOBS_DIR))
     }
 
     fn job(&self, id: u64) -> Option<Arc<Job>> {
@@ -953,7 +962,7 @@ impl Engine {
         let own = || {
             Tokens::new(
                 b.options.jobs.or(origin.settings.jobs).unwrap_or(1),
-                self.jobserver_dir.as_deref(),
+                self.rundir.as_deref(),
             )
         };
         match (&client.make, b.options.jobs) {

@@ -34,6 +34,7 @@ pub mod locks;
 pub mod logs;
 pub mod maintenance;
 pub mod ood;
+pub mod orphans;
 pub mod output;
 pub mod paths;
 pub mod query;

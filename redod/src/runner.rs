@@ -18,6 +18,7 @@ use crate::jobs;
 use crate::locks::{self, TryLock};
 use crate::logs;
 use crate::ood::{self, Trust, same_file};
+use crate::orphans::RunningJob;
 use crate::output::Kind;
 use crate::paths::{self, show};
 use crate::state::{Dep, Rec};
@@ -62,47 +63,6 @@ fn before_run(msg: impl Into<String>) -> JobError {
         msg: msg.into(),
         took: None,
         do_rel: None,
-    }
-}
-
-/// Removes the listed paths when dropped (files or leftover directories).
-struct Temps(Vec<PathBuf>);
-
-impl Drop for Temps {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            match fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => {
-                    let _ = fs::remove_dir_all(p);
-                }
-                Ok(_) => {
-                    let _ = fs::remove_file(p);
-                }
-                Err(_) => {}
-            }
-        }
-    }
-}
-
-/// Kills the `.do`'s whole process group when dropped while armed: SIGTERM, then SIGKILL for
-/// anything still there a moment later.
-struct GroupKill(Option<i32>);
-
-impl GroupKill {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        let Some(pgid) = self.0 else { return };
-        let pg = nix::unistd::Pid::from_raw(pgid);
-        let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGTERM);
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
-        });
     }
 }
 
@@ -186,11 +146,14 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
     let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
         (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
-            Some((stamp, hash)) => (
-                Some(now.stamp),
-                hash.copied(),
-                !same_file(&now.stamp, stamp, settings.trust),
-            ),
+            Some((stamp, _)) if !same_file(&now.stamp, stamp, settings.trust) => {
+                match durable::interrupted_commit(&rec_path, name.as_bytes(), &target) {
+                    // What a dead daemon was committing: ours, not an edit.
+                    Some(h) => (Some(now.stamp), Some(h), false),
+                    None => (Some(now.stamp), None, true),
+                }
+            }
+            Some((_, hash)) => (Some(now.stamp), hash.copied(), false),
             None => (None, None, false),
         },
         // A damaged state file cannot vouch for the target; the existing file is taken as ours
@@ -262,7 +225,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let mut arg3_abs = stdout_tmp.clone().into_os_string();
     arg3_abs.push(".3");
     let arg3_abs = PathBuf::from(arg3_abs);
-    let _temps = Temps(vec![stdout_tmp.clone(), arg3_abs.clone()]);
+    let mut running = RunningJob::new(vec![stdout_tmp.clone(), arg3_abs.clone()]);
     let stdout_file = engine
         .umask
         .with(origin.umask, || {
@@ -338,8 +301,10 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         })?;
     let _running = Gauge::new(&progress.running);
     let pid = child.id().unwrap_or(0);
-    let mut kill = GroupKill(i32::try_from(pid).ok().filter(|p| *p > 0));
-    job.set_pgid(kill.0.unwrap_or(0));
+    if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
+        running.started(pgid, engine.job_registry().as_deref(), job.id());
+        job.set_pgid(pgid);
+    }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
     let (flush_tx, flush_rx) = mpsc::channel(4);
     job.set_flush(flush_tx);
@@ -356,7 +321,6 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         () = &mut relay => wait.await,
     };
     let took = started.elapsed();
-    kill.disarm();
     progress.done.fetch_add(1, Ordering::Relaxed);
     let status =
         status.map_err(|e| with_do(format!("cannot wait for the .do: {e}"), Some(took)))?;
@@ -830,73 +794,103 @@ struct Committed {
 }
 
 impl Commit {
+    /// Installs the output and the new state. With output, the order is: a pending record of
+    /// the new state (durable), the target (renamed, or its times set when the content is the
+    /// same), the state file (atomic), the pending record removed. A state directory that
+    /// cannot be written therefore fails before the old target is touched, and a crash
+    /// between the target's rename and the state file's leaves a pending record that
+    /// identifies the new target as ours ([`durable::interrupted_commit`]).
     fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
         let name = self.name.as_bytes().to_vec();
-        let mut kept_same = false;
-        let target_info = match self.output.take() {
-            None => {
-                // No output: no target. An old file is removed; the target is phony now.
-                let _ = fs::remove_file(&target);
-                self.deps.push(Dep::Ifcreate { target: name });
-                None
-            }
-            Some(out) => {
-                if fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
-                    return Err(format!(
-                        "{} is a directory: a target must be a file",
-                        show(&out)
-                    ));
-                }
-                let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
-                if self.prev_hash == Some(hash) && target.exists() {
-                    // Same content: keep the old file, so dependants see nothing new.
-                    kept_same = true;
-                    let _ = fs::remove_file(&out);
-                    nix::sys::stat::utimensat(
-                        nix::fcntl::AT_FDCWD,
-                        &target,
-                        &nix::sys::time::TimeSpec::UTIME_NOW,
-                        &nix::sys::time::TimeSpec::UTIME_NOW,
-                        nix::sys::stat::UtimensatFlags::FollowSymlink,
-                    )
-                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
-                } else {
-                    if self.sync {
-                        File::open(&out)
-                            .and_then(|f| f.sync_all())
-                            .map_err(|e| io_msg("fsync", &out, &e))?;
-                    }
-                    fs::rename(&out, &target).map_err(|e| {
-                        format!("cannot rename {} to {}: {e}", show(&out), show(&target))
-                    })?;
-                }
-                if self.sync {
-                    fsync_dir(&self.dir)?;
-                }
-                let stamp = stamp_of(&target)?;
-                let hash = if kept_same {
-                    self.prev_hash.unwrap_or(hash)
-                } else {
-                    hash
-                };
-                self.deps.push(Dep::Ifchange {
-                    target: name,
-                    stamp,
-                    hash: Some(hash),
-                });
-                Some((stamp, hash))
-            }
+        let Some(out) = self.output.take() else {
+            // No output: no target. An old file is removed; the target is phony now.
+            let _ = fs::remove_file(&target);
+            self.deps.push(Dep::Ifcreate { target: name });
+            let rec = Rec {
+                build: self.build,
+                deps: self.deps,
+            };
+            let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+            return Ok(Committed {
+                rec: Arc::new(rec),
+                rec_stamp,
+                target: None,
+                kept_same: false,
+            });
         };
+        if fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
+            return Err(format!(
+                "{} is a directory: a target must be a file",
+                show(&out)
+            ));
+        }
+        let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
+        let kept_same = self.prev_hash == Some(hash) && target.exists();
+        let pending = durable::pending_path(&self.rec_path);
+        let mut provisional = self.deps.clone();
+        provisional.push(Dep::Ifchange {
+            target: name.clone(),
+            stamp: stamp_of(&out)?,
+            hash: Some(hash),
+        });
+        durable::write_pending(
+            &pending,
+            &Rec {
+                build: self.build.clone(),
+                deps: provisional,
+            },
+            self.sync,
+            gate,
+            self.umask,
+        )?;
+        let install = || -> Result<(), String> {
+            if kept_same {
+                // Same content: keep the old file, so dependants see nothing new.
+                let _ = fs::remove_file(&out);
+                nix::sys::stat::utimensat(
+                    nix::fcntl::AT_FDCWD,
+                    &target,
+                    &nix::sys::time::TimeSpec::UTIME_NOW,
+                    &nix::sys::time::TimeSpec::UTIME_NOW,
+                    nix::sys::stat::UtimensatFlags::FollowSymlink,
+                )
+                .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+            } else {
+                if self.sync {
+                    File::open(&out)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| io_msg("fsync", &out, &e))?;
+                }
+                fs::rename(&out, &target).map_err(|e| {
+                    format!("cannot rename {} to {}: {e}", show(&out), show(&target))
+                })?;
+            }
+            if self.sync {
+                fsync_dir(&self.dir)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = install() {
+            let _ = fs::remove_file(&pending);
+            return Err(e);
+        }
+        let stamp = stamp_of(&target)?;
+        self.deps.push(Dep::Ifchange {
+            target: name,
+            stamp,
+            hash: Some(hash),
+        });
         let rec = Rec {
             build: self.build,
             deps: self.deps,
         };
         let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        let _ = fs::remove_file(&pending);
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp,
-            target: target_info,
+            target: Some((stamp, hash)),
             kept_same,
         })
     }
