@@ -86,18 +86,7 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     listener
         .set_nonblocking(true)
         .context("cannot make the socket non-blocking")?;
-    // A daemon killed before us may have left `.do`s running and temporaries behind.
-    let registry = rundir.join(redod::engine::JOBS_DIR);
-    let swept = redod::orphans::sweep(&registry);
-    if swept != redod::orphans::Swept::default() {
-        tracing::warn!(
-            killed = swept.groups_killed,
-            temps = swept.temps_removed,
-            "cleaned up after a daemon that died"
-        );
-    }
-    std::fs::create_dir_all(&registry)
-        .with_context(|| format!("cannot create {}", registry.display()))?;
+
     let identity = lifecycle::own_identity();
     tracing::info!(pid = std::process::id(), root = %root.display(), idle = ?idle, "redod {} serving", env!("CARGO_PKG_VERSION"));
 
@@ -112,6 +101,20 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         Some(rundir.clone()),
         0o022,
     );
+    // A daemon killed before us may have left `.do`s running, temporaries and half-done
+    // commits behind.
+    let registry = rundir.join(redod::engine::JOBS_DIR);
+    let swept = redod::orphans::sweep(&registry, &engine.umask);
+    if swept != redod::orphans::Swept::default() {
+        tracing::warn!(
+            killed = swept.groups_killed,
+            temps = swept.temps_removed,
+            commits = swept.commits_finished,
+            "cleaned up after a daemon that died"
+        );
+    }
+    std::fs::create_dir_all(&registry)
+        .with_context(|| format!("cannot create {}", registry.display()))?;
     let life = Life::new(identity, root, rundir, idle);
     let why = runtime.block_on(async {
         let listener =

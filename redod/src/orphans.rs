@@ -18,6 +18,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::umask::UmaskGate;
+
 /// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
@@ -51,43 +53,75 @@ fn remove_temp(p: &Path) {
     }
 }
 
+/// What a job may leave behind, known before it starts.
+pub struct JobFiles {
+    pub target: PathBuf,
+    pub rec_path: PathBuf,
+    pub umask: u32,
+    pub sync: bool,
+    /// Removed when the job ends (the `.do`'s stdout and `$3`).
+    pub temps: Vec<PathBuf>,
+}
+
 /// A job's process group and temporaries; see the module docs.
 pub struct RunningJob {
     pgid: Option<i32>,
     temps: Vec<PathBuf>,
-    entry: Option<PathBuf>,
+    entry: Option<(PathBuf, Vec<u8>)>,
 }
 
 impl RunningJob {
-    /// Owns `temps` from now on (removed on drop even if the `.do` never starts).
-    pub fn new(temps: Vec<PathBuf>) -> RunningJob {
-        RunningJob {
+    /// Registers the job (before any of its files exist, so that a daemon killed at any moment
+    /// leaves nothing unlisted) and owns its temporaries from now on.
+    pub fn new(registry: Option<&Path>, id: u64, files: JobFiles) -> RunningJob {
+        let mut job = RunningJob {
             pgid: None,
-            temps,
+            temps: files.temps.clone(),
             entry: None,
+        };
+        if let Some(dir) = registry {
+            let mut tail = Vec::with_capacity(512);
+            tail.extend_from_slice(
+                format!("{}\0{}\0", files.umask, u8::from(files.sync)).as_bytes(),
+            );
+            let commit_temp = crate::durable::rec_temp_path(&files.rec_path);
+            for p in [&files.target, &files.rec_path]
+                .into_iter()
+                .chain(&files.temps)
+                .chain([&commit_temp])
+            {
+                tail.extend_from_slice(p.as_os_str().as_bytes());
+                tail.push(0);
+            }
+            job.entry = Some((dir.join(format!("{id}")), tail));
+            job.write_entry();
         }
+        job
     }
 
-    /// The `.do` runs as group `pgid`: registers it in `registry` (a directory) if given.
-    pub fn started(&mut self, pgid: i32, registry: Option<&Path>, id: u64) {
-        self.pgid = Some(pgid);
-        let Some(dir) = registry else { return };
-        let mut entry = Vec::with_capacity(256);
-        entry.extend_from_slice(format!("{pgid}\0{}\0", start_time(pgid).unwrap_or(0)).as_bytes());
-        for t in &self.temps {
-            entry.extend_from_slice(t.as_os_str().as_bytes());
-            entry.push(0);
-        }
-        let path = dir.join(format!("{id}"));
+    fn write_entry(&mut self) {
+        let Some((path, tail)) = &self.entry else {
+            return;
+        };
+        let pgid = self.pgid.unwrap_or(0);
+        let start = if pgid > 0 {
+            start_time(pgid).unwrap_or(0)
+        } else {
+            0
+        };
+        let mut data = format!("1\0{pgid}\0{start}\0").into_bytes();
+        data.extend_from_slice(tail);
         // A registry that cannot be written only weakens recovery from a daemon crash.
-        match fs::File::create(&path).and_then(|mut f| f.write_all(&entry)) {
-            Ok(()) => self.entry = Some(path),
-            Err(e) => tracing::warn!("cannot register job {id} in {}: {e}", dir.display()),
+        if let Err(e) = fs::File::create(path).and_then(|mut f| f.write_all(&data)) {
+            tracing::warn!("cannot register a job in {}: {e}", path.display());
+            self.entry = None;
         }
     }
 
-    pub fn pgid(&self) -> Option<i32> {
-        self.pgid
+    /// The `.do` runs as group `pgid`.
+    pub fn started(&mut self, pgid: i32) {
+        self.pgid = Some(pgid);
+        self.write_entry();
     }
 }
 
@@ -104,7 +138,7 @@ impl Drop for RunningJob {
         for t in &self.temps {
             remove_temp(t);
         }
-        if let Some(e) = &self.entry {
+        if let Some((e, _)) = &self.entry {
             let _ = fs::remove_file(e);
         }
     }
@@ -115,11 +149,13 @@ impl Drop for RunningJob {
 pub struct Swept {
     pub groups_killed: usize,
     pub temps_removed: usize,
+    pub commits_finished: usize,
 }
 
-/// Kills the `.do` groups a dead daemon left running and removes their temporaries. Run by a
-/// new daemon before it serves anything (it holds the pid lock: the old one is gone).
-pub fn sweep(registry: &Path) -> Swept {
+/// Kills the `.do` groups a dead daemon left running, removes their temporaries and settles
+/// their interrupted commits. Run by a new daemon before it serves anything (it holds the pid
+/// lock: the old one is gone).
+pub fn sweep(registry: &Path, gate: &UmaskGate) -> Swept {
     let mut swept = Swept::default();
     let Ok(entries) = fs::read_dir(registry) else {
         return swept;
@@ -128,11 +164,17 @@ pub fn sweep(registry: &Path) -> Swept {
         let path = e.path();
         let Ok(data) = fs::read(&path) else { continue };
         let mut fields = data.split(|&b| b == 0);
-        let num = |f: Option<&[u8]>| {
-            f.and_then(|f| std::str::from_utf8(f).ok())
+        let mut num = || {
+            fields
+                .next()
+                .and_then(|f| std::str::from_utf8(f).ok())
                 .and_then(|s| s.parse::<i64>().ok())
         };
-        let (pgid, start) = (num(fields.next()), num(fields.next()));
+        let (version, pgid, start, umask, sync) = (num(), num(), num(), num(), num());
+        if version != Some(1) {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
         if let (Some(pgid), Some(start)) = (pgid.and_then(|p| i32::try_from(p).ok()), start) {
             // A leader alive with another start time is a recycled pid: not ours.
             let recycled = start_time(pgid)
@@ -147,11 +189,25 @@ pub fn sweep(registry: &Path) -> Swept {
                 }
             }
         }
-        for t in fields.filter(|f| !f.is_empty()) {
-            let p = Path::new(std::ffi::OsStr::from_bytes(t));
+        let mut paths = fields
+            .filter(|f| !f.is_empty())
+            .map(|f| PathBuf::from(std::ffi::OsStr::from_bytes(f)));
+        let (target, rec_path) = (paths.next(), paths.next());
+        for p in paths {
             if p.symlink_metadata().is_ok() {
-                remove_temp(p);
+                remove_temp(&p);
                 swept.temps_removed += 1;
+            }
+        }
+        if let (Some(target), Some(rec_path)) = (target, rec_path) {
+            let umask = umask.and_then(|u| u32::try_from(u).ok()).unwrap_or(0o022);
+            match crate::durable::settle_pending(&rec_path, &target, sync != Some(0), gate, umask) {
+                Ok(true) => swept.commits_finished += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    "cannot settle the interrupted commit of {}: {e}",
+                    target.display()
+                ),
             }
         }
         let _ = fs::remove_file(&path);
@@ -177,22 +233,31 @@ mod tests {
             .spawn()
             .unwrap();
         let pgid = i32::try_from(child.id()).unwrap();
-        let mut job = RunningJob::new(vec![temp.clone()]);
-        job.started(pgid, Some(&reg), 7);
+        let files = JobFiles {
+            target: dir.join("t"),
+            rec_path: dir.join(".redo/t.rec"),
+            umask: 0o022,
+            sync: false,
+            temps: vec![temp.clone()],
+        };
+        let mut job = RunningJob::new(Some(&reg), 7, files);
+        job.started(pgid);
         // The daemon "dies": the job is forgotten without its Drop.
         std::mem::forget(job);
         assert!(reg.join("7").exists());
-        let swept = sweep(&reg);
+        let gate = UmaskGate::new(0o022);
+        let swept = sweep(&reg, &gate);
         assert_eq!(
             swept,
             Swept {
                 groups_killed: 1,
-                temps_removed: 1
+                temps_removed: 1,
+                commits_finished: 0
             }
         );
         assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
         assert!(!temp.exists() && !reg.join("7").exists());
-        assert_eq!(sweep(&reg), Swept::default());
+        assert_eq!(sweep(&reg, &gate), Swept::default());
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -209,8 +274,15 @@ mod tests {
             .spawn()
             .unwrap();
         let pgid = i32::try_from(sh.id()).unwrap();
-        let mut job = RunningJob::new(vec![]);
-        job.started(pgid, None, 1);
+        let files = JobFiles {
+            target: dir.join("t"),
+            rec_path: dir.join(".redo/t.rec"),
+            umask: 0o022,
+            sync: false,
+            temps: vec![],
+        };
+        let mut job = RunningJob::new(None, 1, files);
+        job.started(pgid);
         sh.wait().unwrap();
         assert!(group_exists(pgid), "the background sleep is still there");
         drop(job);

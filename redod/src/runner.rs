@@ -18,7 +18,7 @@ use crate::jobs;
 use crate::locks::{self, TryLock};
 use crate::logs;
 use crate::ood::{self, Trust, same_file};
-use crate::orphans::RunningJob;
+use crate::orphans::{JobFiles, RunningJob};
 use crate::output::Kind;
 use crate::paths::{self, show};
 use crate::state::{Dep, Rec};
@@ -26,10 +26,9 @@ use crate::{cache::Loaded, dofile, umask::UmaskGate};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -225,17 +224,20 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let mut arg3_abs = stdout_tmp.clone().into_os_string();
     arg3_abs.push(".3");
     let arg3_abs = PathBuf::from(arg3_abs);
-    let mut running = RunningJob::new(vec![stdout_tmp.clone(), arg3_abs.clone()]);
+    let mut running = RunningJob::new(
+        engine.job_registry().as_deref(),
+        engine.next_id(),
+        JobFiles {
+            target: target.clone(),
+            rec_path: rec_path.clone(),
+            umask: origin.umask,
+            sync: !settings.no_sync,
+            temps: vec![stdout_tmp.clone(), arg3_abs.clone()],
+        },
+    );
     let stdout_file = engine
         .umask
-        .with(origin.umask, || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o666)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&stdout_tmp)
-        })
+        .with(origin.umask, || durable::create_new(&stdout_tmp))
         .map_err(|e| with_do(io_msg("create", &stdout_tmp, &e), None))?;
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
@@ -302,7 +304,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let _running = Gauge::new(&progress.running);
     let pid = child.id().unwrap_or(0);
     if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
-        running.started(pgid, engine.job_registry().as_deref(), job.id());
+        running.started(pgid);
         job.set_pgid(pgid);
     }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
