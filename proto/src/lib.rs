@@ -44,4 +44,4 @@ pub use msg::{
 };
 
 /// Version of the message types and hello layout. Part of the hello.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -135,6 +135,8 @@ pub struct BuildOptions {
     pub trace: bool,
     /// `-f`: skip the out-of-date check.
     pub force: bool,
+    /// `--events=json`: also write the build's events as JSON lines on stdout.
+    pub events: bool,
 }
 
 /// Daemon → client, after the daemon hello.

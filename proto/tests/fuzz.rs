@@ -23,8 +23,9 @@ use redo_proto::codec::{Error, decode_payload, encode_frame, frame_len, read_fra
 use redo_proto::hello::{HelloError, MAGIC};
 use redo_proto::msg::ByteBuf;
 use redo_proto::{
-    Build, BuildMode, BuildOptions, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Identity,
-    MAX_FRAME, MakeJobserver, PROTOCOL_VERSION, Request, Terminal, Verdict,
+    Build, BuildMode, BuildOptions, CleanupWhat, ClientHello, Command, DaemonHello, Event,
+    HELLO_LEN, Identity, MAX_FRAME, MakeJobserver, PROTOCOL_VERSION, QueryKind, Request, Terminal,
+    Verdict,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -119,13 +120,18 @@ fn command() -> impl Strategy<Value = Command> {
         (
             prop_oneof![Just(BuildMode::Redo), Just(BuildMode::Ifchange)],
             prop::collection::vec(bytes(40), 0..6),
-            any::<(Option<u32>, bool, bool)>(),
+            any::<(Option<u32>, bool, bool, bool)>(),
         )
-            .prop_map(|(mode, targets, (jobs, trace, force))| {
+            .prop_map(|(mode, targets, (jobs, trace, force, events))| {
                 Command::Build(Build {
                     mode,
                     targets,
-                    options: BuildOptions { jobs, trace, force },
+                    options: BuildOptions {
+                        jobs,
+                        trace,
+                        force,
+                        events,
+                    },
                 })
             }),
         prop::collection::vec(bytes(40), 0..4).prop_map(|targets| Command::Ifcreate { targets }),
@@ -134,6 +140,38 @@ fn command() -> impl Strategy<Value = Command> {
         bytes(60).prop_map(|target| Command::WhichDo { target }),
         Just(Command::DaemonStatus),
         Just(Command::DaemonStop),
+        (
+            prop_oneof![
+                Just(QueryKind::Targets),
+                Just(QueryKind::Sources),
+                Just(QueryKind::Ood),
+                Just(QueryKind::Affects),
+                Just(QueryKind::Dot)
+            ],
+            prop::collection::vec(bytes(40), 0..4),
+        )
+            .prop_map(|(kind, args)| Command::Query { kind, args }),
+        (bytes(40), any::<(bool, bool)>()).prop_map(|(target, (recursive, details))| {
+            Command::Log {
+                target,
+                recursive,
+                details,
+            }
+        }),
+        (
+            prop::collection::vec(
+                prop_oneof![
+                    Just(CleanupWhat::Tmp),
+                    Just(CleanupWhat::Log),
+                    Just(CleanupWhat::Lock),
+                    Just(CleanupWhat::Full)
+                ],
+                0..4
+            ),
+            any::<bool>(),
+        )
+            .prop_map(|(what, dry_run)| Command::Cleanup { what, dry_run }),
+        Just(Command::Depfix),
     ]
 }
 

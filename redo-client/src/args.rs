@@ -267,6 +267,7 @@ pub fn help(tool: Tool) -> String {
     );
     if tool.builds() {
         s.push_str("  -j N             run up to N jobs at once, 0 = unlimited (default: $REDO_JOBS, else 1)\n");
+        s.push_str("  --events=json    also write the build's events as JSON lines on stdout (contrib/events)\n");
     }
     for f in flags(tool).iter().flat_map(|t| t.iter()) {
         let dashes = if f.name.len() > 2 { "--" } else { "-" };
@@ -366,6 +367,10 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
         match name.as_str() {
             "h" | "help" => return Parsed::Help(help(tool)),
             "version" => return Parsed::Version,
+            "events" if tool.builds() => match value {
+                Some(b"json") => inv.build.events = true,
+                _ => return usage_error(tool, "--events takes one value: --events=json"),
+            },
             "j" if tool.builds() => match jobs_value(tool, value, args, &mut i) {
                 Ok(n) => inv.build.jobs = Some(n),
                 Err(e) => return e,
@@ -481,6 +486,9 @@ mod tests {
             vec!["REDO_NO_PROGRESS", "REDO_NO_STATUS"]
         );
         assert!(run(Tool::Redo, &["-k=false"]).exported.is_empty());
+        assert!(run(Tool::Ifchange, &["--events=json", "x"]).build.events);
+        assert!(matches!(p(Tool::Redo, &["--events=xml"]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Redo, &["--events"]), Parsed::Usage(_)));
     }
 
     #[test]

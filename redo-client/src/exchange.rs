@@ -99,7 +99,8 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
                 ),
             )
         });
-        let (stream, hello) = handshake(tool, stream, ClientHello::new(false, expected), &frame);
+        let (stream, hello) = handshake(tool, stream, ClientHello::new(false, expected), &frame)
+            .unwrap_or_else(|e| fail(tool, e));
         if hello.verdict != Verdict::Accepted {
             fail(
                 tool,
@@ -136,7 +137,8 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
         // Stop works across versions: a daemon that cannot decode our request drains on the
         // replace flag instead.
         let (stream, hello) =
-            handshake(tool, stream, ClientHello::new(stop, Identity::ANY), &frame);
+            handshake(tool, stream, ClientHello::new(stop, Identity::ANY), &frame)
+                .unwrap_or_else(|e| fail(tool, e));
         return match hello.verdict {
             Verdict::Accepted => relay(tool, stream, Some(&rundir)),
             Verdict::Replacing => {
@@ -174,7 +176,16 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
                 format!("cannot connect to the daemon at {}: {e}", socket.display()),
             ),
         };
-        let (stream, hello) = handshake(tool, stream, ClientHello::new(true, expected), &frame);
+        let (stream, hello) =
+            match handshake(tool, stream, ClientHello::new(true, expected), &frame) {
+                Ok(sh) => sh,
+                // The daemon was going away as we connected: the next attempt finds the new one.
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                Err(e) => fail(tool, e),
+            };
         if hello.verdict == Verdict::Accepted {
             return relay(tool, stream, Some(&rundir));
         }
@@ -230,12 +241,14 @@ fn not_running(stop: bool, root: &Path) -> i32 {
 }
 
 /// Writes hello + request in one write, reads the daemon's hello.
+/// `Err` when the connection broke before the daemon's hello arrived: the daemon went away
+/// (it was stopping or being replaced), and a top-level client may simply try again.
 fn handshake(
     tool: Tool,
     mut stream: UnixStream,
     hello: ClientHello,
     frame: &[u8],
-) -> (UnixStream, DaemonHello) {
+) -> Result<(UnixStream, DaemonHello), String> {
     let mut out = Vec::with_capacity(HELLO_LEN + frame.len());
     out.extend_from_slice(&hello.encode());
     out.extend_from_slice(frame);
@@ -248,13 +261,12 @@ fn handshake(
     }
     let mut buf = [0u8; HELLO_LEN];
     if let Err(e) = stream.read_exact(&mut buf) {
-        fail(
-            tool,
-            format!("the daemon closed the connection during the handshake: {e}"),
-        );
+        return Err(format!(
+            "the daemon closed the connection during the handshake: {e}"
+        ));
     }
     match DaemonHello::decode(&buf) {
-        Ok(h) => (stream, h),
+        Ok(h) => Ok((stream, h)),
         Err(e) => fail(tool, format!("bad handshake from the daemon: {e}")),
     }
 }

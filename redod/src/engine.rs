@@ -75,6 +75,9 @@ pub struct Progress {
     pub running: AtomicUsize,
     /// Finished (built or failed).
     pub done: AtomicUsize,
+    /// Targets built, and targets that failed, for the session summary.
+    pub built: AtomicUsize,
+    pub failed: AtomicUsize,
 }
 
 impl Progress {
@@ -201,10 +204,53 @@ impl Flight {
         out
     }
 
-    /// A redo message at this flight's level.
+    /// A redo message at this flight's level (a warning is also an event).
     pub fn say(&self, kind: Kind, text: &str) {
         for s in self.sinks() {
             s.message(kind, self.level, text);
+            if kind == Kind::Warn {
+                s.event(serde_json::json!({"type": "warning", "target": s.rel(&self.target), "message": text}));
+            }
+        }
+    }
+
+    /// A JSON event, built per client (paths are relative to each client's directory), for
+    /// the clients that asked for events.
+    pub fn event(&self, make: impl Fn(&Sink) -> serde_json::Value) {
+        for s in self.sinks() {
+            if s.style.events {
+                s.event(make(&s));
+            }
+        }
+    }
+
+    /// The `.do`'s stderr as `stderr` events, one per line (`continued`: the first line
+    /// continues one already sent).
+    pub fn stderr_events(&self, chunk: &[u8], continued: bool) {
+        let sinks: Vec<Sink> = self
+            .sinks()
+            .into_iter()
+            .filter(|s| s.style.events)
+            .collect();
+        if sinks.is_empty() {
+            return;
+        }
+        let mut first = true;
+        for line in chunk.split_inclusive(|&b| b == b'\n') {
+            let complete = line.ends_with(b"\n");
+            let text =
+                String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+            for s in &sinks {
+                let mut ev = serde_json::json!({"type": "stderr", "target": s.rel(&self.target), "line": text});
+                if first && continued {
+                    ev["continued"] = true.into();
+                }
+                if !complete {
+                    ev["partial"] = true.into();
+                }
+                s.event(ev);
+            }
+            first = false;
         }
     }
 
@@ -668,6 +714,8 @@ impl Engine {
         let text = format!("{}: dependency cycle: {}", want.display, names.join(" -> "));
         for s in want.waiter.sinks() {
             s.message(Kind::Err, want.level, &text);
+            let error = format!("dependency cycle: {}", names.join(" -> "));
+            s.event(serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&want.target), "error": error, "level": want.level}));
         }
     }
 
@@ -702,11 +750,23 @@ impl Engine {
         let result = self.exec.run(self, flight).await;
         tracing::debug!(target = %show(&flight.target), ok = result.is_ok(), "job finished");
         match result {
-            Ok(Ran::Built { took, do_rel }) => {
+            Ok(Ran::Built {
+                took,
+                do_rel,
+                do_path,
+            }) => {
                 flight.say(
                     Kind::Redo,
                     &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
                 );
+                flight
+                    .session
+                    .progress
+                    .built
+                    .fetch_add(1, Ordering::Relaxed);
+                flight.event(|s| {
+                    serde_json::json!({"type": "target", "event": "finished", "target": s.rel(&flight.target), "do": s.rel(&do_path), "duration": took.as_secs_f64(), "level": flight.level})
+                });
                 Outcome::Built
             }
             Ok(Ran::Kept) => Outcome::UpToDate,
@@ -716,6 +776,24 @@ impl Engine {
                     name = format!("{name} {}", secs(t));
                 }
                 flight.say(Kind::Err, &format!("{name}: {}", e.msg));
+                flight
+                    .session
+                    .progress
+                    .failed
+                    .fetch_add(1, Ordering::Relaxed);
+                flight.event(|s| {
+                    let mut ev = serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&flight.target), "error": e.msg, "level": flight.level});
+                    if let Some(d) = &e.do_path {
+                        ev["do"] = s.rel(d).into();
+                    }
+                    if let Some(t) = e.took {
+                        ev["duration"] = t.as_secs_f64().into();
+                    }
+                    if let Some(c) = e.exit_code {
+                        ev["exit_code"] = c.into();
+                    }
+                    ev
+                });
                 Outcome::Failed
             }
         }
@@ -1001,9 +1079,22 @@ impl Engine {
         let _status = job
             .is_none()
             .then(|| StatusLine::start(session.clone(), sink.clone()));
+        let started = std::time::Instant::now();
         let mut targets: Vec<Vec<u8>> = b.targets.into_iter().map(|t| t.into_vec()).collect();
         if targets.is_empty() && job.is_none() {
             targets.push(b"all".to_vec());
+        }
+        if job.is_none() {
+            let names: Vec<String> = targets
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
+            let jobs = session
+                .tokens
+                .limit()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null);
+            sink.event(serde_json::json!({"type": "session", "event": "started", "build": session.uuid, "targets": names, "jobs": jobs}));
         }
         // Resolve and de-duplicate (by path: `a` and `./a` are one target).
         let mut wanted: Vec<(PathBuf, String)> = Vec::with_capacity(targets.len());
@@ -1083,6 +1174,14 @@ impl Engine {
                 }
             }
             j.reclaim_token().await;
+        }
+        if job.is_none() {
+            let p = &session.progress;
+            sink.event(serde_json::json!({
+                "type": "session", "event": "finished", "build": session.uuid, "exit_code": code,
+                "duration": started.elapsed().as_secs_f64(),
+                "built": p.built.load(Ordering::Relaxed), "failed": p.failed.load(Ordering::Relaxed),
+            }));
         }
         code
     }

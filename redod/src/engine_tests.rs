@@ -99,6 +99,8 @@ impl Executor for Fake {
                 msg: msg.into(),
                 took: None,
                 do_rel: None,
+                do_path: None,
+                exit_code: None,
             };
             let Some(s) = self.scripts.lock().unwrap().get(&flight.target).cloned() else {
                 return Err(fail("no .do found"));
@@ -182,6 +184,7 @@ impl Executor for Fake {
             Ok(Ran::Built {
                 took: s.delay,
                 do_rel: None,
+                do_path: flight.dir.join("fake.do"),
             })
         })
     }

@@ -13,6 +13,7 @@ use crate::settings::Settings;
 use bytes::Bytes;
 use redo_proto::Event;
 use redo_proto::msg::ByteBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
@@ -74,6 +75,8 @@ pub struct Style {
     pub status: bool,
     /// Terminal width (0: unknown).
     pub columns: u16,
+    /// `--events=json`: JSON event lines on stdout (see `contrib/events`).
+    pub events: bool,
 }
 
 impl Style {
@@ -83,6 +86,7 @@ impl Style {
         Style {
             status: stderr_is_tty && !settings.no_status,
             columns,
+            events: false,
             colour: stderr_is_tty && !settings.no_color,
             silent: settings.silent,
             no_progress: settings.no_progress,
@@ -144,6 +148,8 @@ const ERASE: &str = "\x1b[K";
 pub struct Sink {
     pub id: u64,
     pub style: Style,
+    /// The client's directory: event paths are relative to it.
+    pub cwd: Arc<PathBuf>,
     tx: mpsc::UnboundedSender<Queued>,
     credit: Arc<Semaphore>,
 }
@@ -151,11 +157,21 @@ pub struct Sink {
 impl Sink {
     /// A sink and the receiving end its connection's writer drains.
     pub fn new(id: u64, style: Style) -> (Sink, mpsc::UnboundedReceiver<Queued>) {
+        Sink::with_cwd(id, style, PathBuf::from("/"))
+    }
+
+    /// A sink whose event paths are relative to `cwd`.
+    pub fn with_cwd(
+        id: u64,
+        style: Style,
+        cwd: PathBuf,
+    ) -> (Sink, mpsc::UnboundedReceiver<Queued>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Sink {
                 id,
                 style,
+                cwd: Arc::new(cwd),
                 tx,
                 credit: Arc::new(Semaphore::new(STDERR_CREDIT)),
             },
@@ -206,6 +222,25 @@ impl Sink {
         }
     }
 
+    /// One JSON event line on stdout, for clients that asked for `--events=json`.
+    pub fn event(&self, mut value: serde_json::Value) {
+        if !self.style.events {
+            return;
+        }
+        if let serde_json::Value::Object(m) = &mut value {
+            m.insert("v".into(), EVENTS_VERSION.into());
+            m.insert("time".into(), now_secs().into());
+        }
+        let mut line = value.to_string().into_bytes();
+        line.push(b'\n');
+        self.send(Event::Stdout(ByteBuf::from(line)), None);
+    }
+
+    /// A path for this client's events: relative to its directory, lossy UTF-8.
+    pub fn rel(&self, p: &Path) -> String {
+        crate::paths::show(&crate::paths::relative(&self.cwd, p))
+    }
+
     /// Bytes for the client's stdout (listing commands).
     pub fn stdout(&self, bytes: Vec<u8>) {
         self.send(Event::Stdout(ByteBuf::from(bytes)), None);
@@ -229,6 +264,17 @@ impl Sink {
         }
         self.send(Event::Done { code }, None);
     }
+}
+
+/// Version of the JSON event schema (`contrib/events/redo-events.schema.json`); bumped on any
+/// incompatible change.
+pub const EVENTS_VERSION: u32 = 1;
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// goredo's duration format: `(0.012s)`.

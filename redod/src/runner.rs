@@ -40,9 +40,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A job that ran to a successful commit, or a target left alone.
 pub enum Ran {
+    /// `do_rel`: the `.do` relative to the target's directory, when a `default*.do` (shown in
+    /// the completion line); `do_path`: the `.do`, absolute (for events).
     Built {
         took: Duration,
         do_rel: Option<PathBuf>,
+        do_path: PathBuf,
     },
     /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
     /// another process holding its lock in this session.
@@ -55,6 +58,10 @@ pub struct JobError {
     pub msg: String,
     pub took: Option<Duration>,
     pub do_rel: Option<PathBuf>,
+    /// The `.do`, absolute, once found.
+    pub do_path: Option<PathBuf>,
+    /// The `.do`'s exit status, when it exited with one other than 0.
+    pub exit_code: Option<i32>,
 }
 
 fn before_run(msg: impl Into<String>) -> JobError {
@@ -62,6 +69,8 @@ fn before_run(msg: impl Into<String>) -> JobError {
         msg: msg.into(),
         took: None,
         do_rel: None,
+        do_path: None,
+        exit_code: None,
     }
 }
 
@@ -198,6 +207,8 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         msg,
         took,
         do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        exit_code: None,
     };
     let do_meta = fs_
         .stat(&dof.path)
@@ -308,6 +319,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         job.set_pgid(pgid);
     }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
+    flight.event(|s| serde_json::json!({"type": "target", "event": "started", "target": s.rel(&flight.target), "do": s.rel(&dof.path), "level": flight.level}));
     let (flush_tx, flush_rx) = mpsc::channel(4);
     job.set_flush(flush_tx);
     let relay = relay_stderr(flight, child.stderr.take(), pid, flush_rx, log);
@@ -336,7 +348,10 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     };
     let result = conclude(engine, flight, &job, status, &after)
         .await
-        .map_err(|msg| with_do(msg, Some(took)));
+        .map_err(|msg| JobError {
+            exit_code: status.code().filter(|c| *c != 0),
+            ..with_do(msg, Some(took))
+        });
     if keep_logs {
         let ifchange = match &result {
             Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),
@@ -372,7 +387,11 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     result?;
     drop(lock);
     flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&lock_path)));
-    Ok(Ran::Built { took, do_rel })
+    Ok(Ran::Built {
+        took,
+        do_rel,
+        do_path: dof.path.clone(),
+    })
 }
 
 /// What a job's end is checked against.
@@ -519,6 +538,8 @@ struct Relay<'a> {
     prefix: Option<String>,
     /// The last bytes passed on ended inside a line.
     mid_line: bool,
+    /// The same, for the raw output (before prefixes).
+    mid_line_raw: bool,
 }
 
 impl Relay<'_> {
@@ -526,6 +547,8 @@ impl Relay<'_> {
         if let Some(log) = &mut self.log {
             log.write(&chunk);
         }
+        self.flight.stderr_events(&chunk, self.mid_line_raw);
+        self.mid_line_raw = !chunk.ends_with(b"\n");
         if self.silent || chunk.is_empty() {
             return;
         }
@@ -585,6 +608,7 @@ async fn relay_stderr(
         silent: settings.silent,
         prefix: (!prefix.is_empty()).then_some(prefix),
         mid_line: false,
+        mid_line_raw: false,
     };
     let mut buf = BytesMut::with_capacity(8192);
     let mut flushing = true;

@@ -12,6 +12,7 @@ use crate::settings::{Env, Settings};
 use futures_util::{SinkExt, StreamExt};
 use redo_proto::codec::FrameCodec;
 use redo_proto::{ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request, Verdict};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,13 +77,15 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
     match answer.verdict {
         Verdict::Accepted => {}
         Verdict::Replacing => {
-            return life.drain("a client of another version asked to replace this daemon");
+            life.drain("a client of another version asked to replace this daemon");
+            return discard_rest(stream).await;
         }
         Verdict::Mismatch => {
-            return tracing::info!(
+            tracing::info!(
                 "refused a client of another version (protocol {})",
                 client.version
             );
+            return discard_rest(stream).await;
         }
     }
 
@@ -101,7 +104,8 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         "request"
     );
     let style = style_of(&req);
-    let (sink, rx) = Sink::new(engine.next_id(), style);
+    let cwd = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd.to_vec()));
+    let (sink, rx) = Sink::with_cwd(engine.next_id(), style, cwd);
     let writer = tokio::spawn(write_events(FramedWrite::new(wr, Codec::default()), rx));
     let work = async {
         match &req.command {
@@ -126,6 +130,24 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
     }
     drop(sink);
     let _ = writer.await;
+}
+
+/// Reads and drops what the client sent after its hello (its request, which this daemon will
+/// not decode), until it closes. Closing with unread data would reset the connection, and the
+/// client could lose the hello that tells it why.
+async fn discard_rest(mut stream: UnixStream) {
+    let _ = stream.shutdown().await;
+    let mut scratch = vec![0u8; 64 << 10];
+    let mut left = redo_proto::MAX_FRAME + 4;
+    let drain = async {
+        while left > 0 {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
 /// Resolves when the client disconnects (or sends anything more, which it must not).
@@ -161,7 +183,9 @@ fn style_of(req: &Request) -> Style {
             .collect(),
     );
     let settings = Settings::from_env(&env, Path::new("/")).unwrap_or_default();
-    Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns)
+    let mut style = Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns);
+    style.events = matches!(&req.command, Command::Build(b) if b.options.events);
+    style
 }
 
 fn status_text(engine: &Engine, life: &Life) -> String {
