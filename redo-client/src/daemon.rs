@@ -162,6 +162,7 @@ const DAEMON_ENV: &[&str] = &[
     "REDO_LOG",
     "RUST_LOG",
     "REDO_DAEMON_IDLE",
+    "REDO_NO_WATCH",
     "RUST_BACKTRACE",
 ];
 
@@ -220,9 +221,11 @@ pub fn start(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), String> {
                 .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
         );
     detach(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", daemon.display()))?;
+    let spawn = |cmd: &mut Command| {
+        cmd.spawn()
+            .map_err(|e| format!("cannot start {}: {e}", daemon.display()))
+    };
+    let mut child = spawn(&mut cmd)?;
     let started = Instant::now();
     let mut pause = Duration::from_micros(500);
     loop {
@@ -230,13 +233,19 @@ pub fn start(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), String> {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            // Exit 0 means another daemon holds the pid lock: keep polling for it.
             if !status.success() {
                 return Err(format!(
                     "redod exited at start-up ({status}); its log {} ends with:\n{}",
                     log_path.display(),
                     log_tail(&log_path)
                 ));
+            }
+            // Exit 0: another daemon held the pid lock. Usually it is about to accept us; but
+            // it may also be a killed one whose last threads are still exiting (its lock goes
+            // with them), and then nobody would ever listen: start ours again.
+            std::thread::sleep(Duration::from_millis(20));
+            if connect(&socket).is_err() {
+                child = spawn(&mut cmd)?;
             }
         }
         if started.elapsed() > Duration::from_secs(20) {

@@ -59,6 +59,10 @@ impl Outcome {
 
 pub struct Session {
     pub uuid: String,
+    /// The filesystem as this session sees it: the watcher's cache, or the plain disk.
+    pub fs: Arc<dyn Fs>,
+    /// Whether `fs` is the watcher's (requests then sync with it first).
+    pub watched: bool,
     pub tokens: Tokens,
     pub progress: Progress,
     /// What this session learnt about its sources (see [`ood::Facts`]).
@@ -93,9 +97,11 @@ impl Progress {
 }
 
 impl Session {
-    pub fn new(tokens: Tokens) -> Session {
+    pub fn new(tokens: Tokens, fs: Arc<dyn Fs>, watched: bool) -> Session {
         Session {
             uuid: new_uuid(),
+            fs,
+            watched,
             tokens,
             progress: Progress::default(),
             facts: ood::Facts::default(),
@@ -471,7 +477,11 @@ pub trait Executor: Send + Sync + 'static {
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 pub struct Engine {
+    /// The disk (or the in-memory tree of the unit tests).
     pub fs: Arc<dyn Fs>,
+    /// The file-change accelerator, when running; sessions use `watched` then.
+    pub watcher: Option<Arc<crate::watch::Watcher>>,
+    watched: Option<Arc<dyn Fs>>,
     exec: Arc<dyn Executor>,
     pub recs: RecCache,
     pub hashes: Hashes,
@@ -502,6 +512,8 @@ impl Engine {
         let start = u64::from_le_bytes(seed) >> 16;
         Arc::new(Engine {
             fs,
+            watcher: None,
+            watched: None,
             exec,
             recs: RecCache::default(),
             hashes: Hashes::default(),
@@ -512,6 +524,34 @@ impl Engine {
             tables: Mutex::new(Tables::default()),
             ids: AtomicU64::new(start),
         })
+    }
+
+    /// The same engine with the file-change accelerator on (built before it is shared).
+    pub fn with_watcher(mut self: Arc<Self>, watcher: Arc<crate::watch::Watcher>) -> Arc<Self> {
+        if let Some(e) = Arc::get_mut(&mut self) {
+            e.watched = Some(Arc::new(crate::watch::WatchedFs::new(watcher.clone())));
+            e.watcher = Some(watcher);
+        }
+        self
+    }
+
+    /// A new session's view of the filesystem, synced with the watcher when it is used.
+    async fn session_fs(&self, settings: &Settings) -> (Arc<dyn Fs>, bool) {
+        match (&self.watched, &self.watcher) {
+            (Some(w), Some(watcher)) if !settings.no_watch && watcher.enabled() => {
+                watcher.sync().await;
+                (w.clone(), true)
+            }
+            _ => (self.fs.clone(), false),
+        }
+    }
+
+    /// The daemon wrote `path`: what the session and the watcher know of it is stale.
+    pub fn wrote(&self, session: &Session, path: &Path) {
+        session.facts.made_file(path);
+        if let Some(w) = &self.watcher {
+            w.forget(path);
+        }
     }
 
     pub fn next_id(&self) -> u64 {
@@ -557,7 +597,7 @@ impl Engine {
 
     fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> CheckerParts<'a> {
         CheckerParts {
-            fs: &*self.fs,
+            fs: &*session.fs,
             hashes: &self.hashes,
             trust: settings.trust,
             facts: Some(&session.facts),
@@ -628,7 +668,7 @@ impl Engine {
         };
         let rec = match &want.rec {
             Some(r) => r.clone(),
-            None => match self.recs.load(&*self.fs, &ood::rec_path(dir, name)) {
+            None => match self.recs.load(&*want.session.fs, &ood::rec_path(dir, name)) {
                 Ok(Loaded::Ok(r)) => r,
                 _ => return false,
             },
@@ -803,7 +843,7 @@ impl Engine {
     /// failed (already reported).
     async fn check(self: &Arc<Self>, flight: &Arc<Flight>) -> Result<Option<Reason>, Outcome> {
         let rec_path = ood::rec_path(&flight.dir, &flight.name);
-        let rec = match self.recs.load(&*self.fs, &rec_path) {
+        let rec = match self.recs.load(&*flight.session.fs, &rec_path) {
             Ok(Loaded::Ok(rec)) => rec,
             Ok(Loaded::Missing) => return Ok(Some(Reason::NoState)),
             Ok(Loaded::Corrupt(e)) => {
@@ -935,7 +975,7 @@ impl Engine {
                 let mut deps = Vec::new();
                 for t in targets {
                     let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(&t));
-                    match self.fs.exists(&abs) {
+                    match job.flight.session.fs.exists(&abs) {
                         Ok(false) => deps.push(Dep::Ifcreate {
                             target: paths::bytes(&paths::relative(&job.flight.dir, &abs)).to_vec(),
                         }),
@@ -1065,16 +1105,26 @@ impl Engine {
     ) -> i32 {
         let (sink, tool) = (&client.sink, client.tool);
         let (session, level, waiter) = match &job {
-            Some(j) => (
-                j.flight.session.clone(),
-                j.flight.level + 1,
-                Waiter::Flight(j.flight.clone()),
-            ),
-            None => (
-                Arc::new(Session::new(self.session_tokens(&b, &origin, &client))),
-                0,
-                Waiter::Client(sink.clone()),
-            ),
+            Some(j) => {
+                // What the .do changed before asking must be seen (see `watch`).
+                if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
+                    w.sync().await;
+                }
+                (
+                    j.flight.session.clone(),
+                    j.flight.level + 1,
+                    Waiter::Flight(j.flight.clone()),
+                )
+            }
+            None => {
+                let (fs, watched) = self.session_fs(&origin.settings).await;
+                let tokens = self.session_tokens(&b, &origin, &client);
+                (
+                    Arc::new(Session::new(tokens, fs, watched)),
+                    0,
+                    Waiter::Client(sink.clone()),
+                )
+            }
         };
         let _status = job
             .is_none()
@@ -1201,7 +1251,7 @@ impl Engine {
         };
         // The state file first: a target that has one is not a source, and the fast path
         // below reuses it.
-        let loaded = match self.recs.load(&*self.fs, &ood::rec_path(dir, name)) {
+        let loaded = match self.recs.load(&*want.session.fs, &ood::rec_path(dir, name)) {
             Ok(l) => l,
             Err(e) => {
                 fail(format!("cannot read its state: {e}"));
@@ -1267,7 +1317,7 @@ impl Engine {
             let rel = paths::bytes(&paths::relative(dir, abs)).to_vec();
             let now = match known {
                 Some(m) => *m,
-                None => self
+                None => session
                     .fs
                     .stat(abs)
                     .map_err(|e| format!("cannot stat {}: {e}", show(abs)))?,
@@ -1392,6 +1442,11 @@ impl Engine {
 
     /// Numbers for `redo --daemon-status`.
     pub fn stats(&self) -> String {
+        let watch = self
+            .watcher
+            .as_ref()
+            .map(|w| w.stats_line())
+            .unwrap_or_else(|| "file watcher: none\n".into());
         let t = lock(&self.tables);
         format!(
             "running jobs: {}\ntargets in flight: {}\ncached state files: {}\ncached hashes: {}\n",
@@ -1399,7 +1454,7 @@ impl Engine {
             t.flights.len(),
             self.recs.len(),
             self.hashes.len()
-        )
+        ) + &watch
     }
 }
 

@@ -43,6 +43,7 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod umask;
+pub mod watch;
 
 #[cfg(test)]
 mod engine_tests;

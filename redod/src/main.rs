@@ -101,6 +101,14 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         Some(rundir.clone()),
         0o022,
     );
+    // The file-change accelerator, unless REDO_NO_WATCH=1 (then every build stats).
+    let engine = match std::env::var_os("REDO_NO_WATCH").is_some_and(|v| v == "1") {
+        true => engine,
+        false => match redod::watch::Watcher::start(&rundir) {
+            Some(w) => engine.with_watcher(w),
+            None => engine,
+        },
+    };
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
     let registry = rundir.join(redod::engine::JOBS_DIR);

@@ -112,7 +112,7 @@ impl crate::engine::Executor for Processes {
 pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
     let origin = &flight.origin;
     let settings = &origin.settings;
-    let fs_ = &*engine.fs;
+    let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
     let redo_dir = dir.join(".redo");
     engine
@@ -466,7 +466,8 @@ async fn conclude(
             &format!("{} has same hash, not renaming", flight.display),
         );
     }
-    flight.session.facts.made_file(a.target);
+    engine.wrote(&flight.session, a.target);
+    engine.wrote(&flight.session, a.rec_path);
     if let Some((stamp, hash)) = committed.target {
         engine.hashes.store(a.target.to_path_buf(), stamp, hash);
     }
@@ -518,7 +519,7 @@ async fn wait_for_other(
     }
     flight.say(Kind::Dbg, &format!("waiting done: {}", flight.display));
     let rec_path = ood::rec_path(&flight.dir, &flight.name);
-    match engine.recs.load(&*engine.fs, &rec_path) {
+    match engine.recs.load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
         Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
         Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),

@@ -56,6 +56,8 @@ pub struct Settings {
     pub top_dir: Option<PathBuf>,
     /// `REDO_MAKE`: how `.do` children learn about the job tokens.
     pub make: MakeStyle,
+    /// `REDO_NO_WATCH=1`: this build stats every file itself.
+    pub no_watch: bool,
 }
 
 impl Settings {
@@ -97,6 +99,7 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(|t| paths::resolve(cwd, t)),
             make: MakeStyle::parse(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
+            no_watch: env.is_one("REDO_NO_WATCH"),
         })
     }
 }
