@@ -77,6 +77,14 @@ impl Shared {
                 return self.reset();
             }
         };
+                // Opening or reading a file changes nothing (notify reports opens too); a close after
+        // writing does count.
+        if let notify::EventKind::Access(kind) = ev.kind {
+            use notify::event::{AccessKind, AccessMode};
+            if !matches!(kind, AccessKind::Close(AccessMode::Write)) {
+                return;
+            }
+        }
         if ev.need_rescan() {
             tracing::info!("file watcher: event queue overflowed; cache cleared");
             self.reset();
