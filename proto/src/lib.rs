@@ -40,8 +40,8 @@ pub use codec::{Error, MAX_FRAME};
 pub use hello::{ClientHello, DaemonHello, HELLO_LEN, Identity, Verdict};
 pub use msg::{
     Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, QueryKind, Request,
-    Terminal,
+    Terminal, WatchOp,
 };
 
 /// Version of the message types and hello layout. Part of the hello.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;

@@ -77,6 +77,9 @@ pub enum Command {
     },
     /// `redo-depfix`: re-record the inode data of unchanged dependencies.
     Depfix,
+    /// `redo --daemon-watch=...`: turn the file-change accelerator off or on, or make it act as
+    /// if its event queue overflowed (a debugging aid, used by the fault-injection tests).
+    WatchControl(WatchOp),
     /// `redo --daemon-status`: a few lines about the daemon on stdout.
     DaemonStatus,
     /// `redo --daemon-stop`: the daemon drains (running jobs finish) and exits.
@@ -95,6 +98,13 @@ pub enum QueryKind {
     Affects,
     /// The dependency graph in Graphviz dot (args: targets, default all known).
     Dot,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchOp {
+    Off,
+    On,
+    Overflow,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +147,8 @@ pub struct BuildOptions {
     pub force: bool,
     /// `--events=json`: also write the build's events as JSON lines on stdout.
     pub events: bool,
+    /// `--watch`: build, then build again whenever an input changes, until interrupted.
+    pub watch: bool,
 }
 
 /// Daemon → client, after the daemon hello.

@@ -30,6 +30,8 @@ pub struct Invocation {
     /// `NAME=1` entries to add to the request environment.
     pub exported: Vec<&'static str>,
     pub daemon: DaemonVerb,
+    /// `redo --daemon-watch=...`.
+    pub watch_op: Option<redo_proto::WatchOp>,
     /// `redo-log -r`.
     pub recursive: bool,
     /// `redo-log -c`.
@@ -61,6 +63,7 @@ enum Effect {
     Recursive,
     Details,
     DryRun,
+    Watch,
 }
 
 struct Flag {
@@ -137,6 +140,11 @@ const BUILD_FLAGS: &[Flag] = &[
 ];
 
 const REDO_FLAGS: &[Flag] = &[
+    flag(
+        "watch",
+        Effect::Watch,
+        "build, then build again whenever an input changes, until interrupted",
+    ),
     flag(
         "daemon-status",
         Effect::DaemonStatus,
@@ -277,6 +285,9 @@ pub fn help(tool: Tool) -> String {
             f.help
         ));
     }
+    if tool == Tool::Redo {
+        s.push_str("  --daemon-watch=off|on|overflow\n                   switch the daemon's file watcher off or on, or clear it (debugging)\n");
+    }
     s.push_str("  -h, --help       print this help\n  --version        print the version\n");
     if tool.builds() {
         s.push_str(
@@ -341,6 +352,7 @@ fn apply(inv: &mut Invocation, effect: Effect) {
         Effect::Recursive => inv.recursive = true,
         Effect::Details => inv.details = true,
         Effect::DryRun => inv.dry_run = true,
+        Effect::Watch => inv.build.watch = true,
     }
 }
 
@@ -367,6 +379,12 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
         match name.as_str() {
             "h" | "help" => return Parsed::Help(help(tool)),
             "version" => return Parsed::Version,
+            "daemon-watch" if tool == Tool::Redo => match value {
+                Some(b"off") => inv.watch_op = Some(redo_proto::WatchOp::Off),
+                Some(b"on") => inv.watch_op = Some(redo_proto::WatchOp::On),
+                Some(b"overflow") => inv.watch_op = Some(redo_proto::WatchOp::Overflow),
+                _ => return usage_error(tool, "--daemon-watch takes off, on or overflow"),
+            },
             "events" if tool.builds() => match value {
                 Some(b"json") => inv.build.events = true,
                 _ => return usage_error(tool, "--events takes one value: --events=json"),
@@ -441,7 +459,7 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
             inv.cleanup.push(what);
         }
     }
-    if inv.daemon != DaemonVerb::None && n > 0 {
+    if (inv.daemon != DaemonVerb::None || inv.watch_op.is_some()) && n > 0 {
         return usage_error(tool, "--daemon-status and --daemon-stop take no targets");
     }
     Parsed::Run(inv)

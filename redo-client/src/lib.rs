@@ -128,6 +128,9 @@ pub fn main(tool: Tool) -> ! {
     let command = match tool {
         Tool::Redo if inv.daemon == DaemonVerb::Status => Command::DaemonStatus,
         Tool::Redo if inv.daemon == DaemonVerb::Stop => Command::DaemonStop,
+        Tool::Redo if inv.watch_op.is_some() => {
+            Command::WatchControl(inv.watch_op.unwrap_or(redo_proto::WatchOp::On))
+        }
         Tool::Redo | Tool::Ifchange => Command::Build(Build {
             mode: if tool == Tool::Redo {
                 BuildMode::Redo

@@ -31,7 +31,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -965,8 +965,26 @@ impl Engine {
                     make: req.make_jobserver,
                     pid: peer_pid,
                 };
-                self.build(b, origin, job, client).await
+                if b.options.watch && job.is_none() {
+                    self.watch_loop(b, origin, client).await
+                } else {
+                    self.build(b, origin, job, &client).await
+                }
             }
+            Command::WatchControl(op) => match &self.watcher {
+                Some(w) => {
+                    match op {
+                        redo_proto::WatchOp::Off => w.set_enabled(false),
+                        redo_proto::WatchOp::On => w.set_enabled(true),
+                        redo_proto::WatchOp::Overflow => w.simulate_overflow(),
+                    }
+                    0
+                }
+                None => fail(
+                    "this daemon has no file watcher (REDO_NO_WATCH=1, or inotify unavailable)"
+                        .into(),
+                ),
+            },
             Command::Ifcreate { targets } => {
                 let job = match needs_job("redo-ifcreate") {
                     Ok(j) => j,
@@ -1096,12 +1114,83 @@ impl Engine {
         }
     }
 
+    /// `redo --watch`: builds, then builds again whenever an input of the targets changes
+    /// (debounced), until the client goes away. Rounds after the first bring the targets up to
+    /// date (`redo-ifchange`), whatever the command. Two watchers of the same targets share
+    /// each round's work (their requests meet in the same flights).
+    async fn watch_loop(
+        self: &Arc<Self>,
+        mut b: Build,
+        origin: Arc<Origin>,
+        client: Client<'_>,
+    ) -> i32 {
+        let sink = &client.sink;
+        let Some(watcher) = self
+            .watcher
+            .clone()
+            .filter(|w| w.enabled() && !origin.settings.no_watch)
+        else {
+            sink.error(&format!("{}: --watch needs the file watcher, which is off (REDO_NO_WATCH=1, or inotify is unavailable)", client.tool));
+            return 1;
+        };
+        let mut changes = watcher.subscribe();
+        let mut names: Vec<&[u8]> = b.targets.iter().map(|t| t.as_slice()).collect();
+        if names.is_empty() {
+            names.push(b"all");
+        }
+        let roots: Vec<PathBuf> = names
+            .iter()
+            .map(|t| paths::resolve(&origin.cwd, OsStr::from_bytes(t)))
+            .collect();
+        loop {
+            let code = self.build(b.clone(), origin.clone(), None, &client).await;
+            b.mode = BuildMode::Ifchange;
+            b.options.force = false;
+            let engine = self.clone();
+            let (o, r) = (origin.clone(), roots.clone());
+            let inputs = tokio::task::spawn_blocking(move || {
+                engine.graph(&o.settings).inputs(&r).unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
+            watcher.watch_dirs_of(&inputs);
+            let verdict = if code == 0 { "built" } else { "failed" };
+            sink.error(&format!(
+                "redo: {verdict}; watching {} inputs for changes (Ctrl-C to stop)",
+                inputs.len()
+            ));
+            sink.event(serde_json::json!({"type": "watch", "event": "waiting", "exit_code": code, "inputs": inputs.len()}));
+            let relevant = |p: &Path| inputs.contains(p) || p == Path::new("/");
+            // Until an input changes (or the queue overflowed: anything may have).
+            loop {
+                match changes.recv().await {
+                    Ok(p) if relevant(&p) => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return code,
+                }
+            }
+            // Debounce: editors save in several steps; wait for 50 ms of quiet (at most 1 s).
+            let settle = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+            while let Ok(next) = tokio::time::timeout_at(
+                settle.min(tokio::time::Instant::now() + std::time::Duration::from_millis(50)),
+                changes.recv(),
+            )
+            .await
+            {
+                if matches!(next, Err(broadcast::error::RecvError::Closed)) {
+                    return code;
+                }
+            }
+        }
+    }
+
     async fn build(
         self: &Arc<Self>,
         b: Build,
         origin: Arc<Origin>,
         job: Option<Arc<Job>>,
-        client: Client<'_>,
+        client: &Client<'_>,
     ) -> i32 {
         let (sink, tool) = (&client.sink, client.tool);
         let (session, level, waiter) = match &job {

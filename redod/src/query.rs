@@ -129,6 +129,28 @@ impl Graph<'_> {
         Ok(sources)
     }
 
+    /// What a change to would make the roots out of date: their sources (`.do` files
+    /// included) and the files whose creation they wait for (ifcreate), transitively.
+    pub fn inputs(&self, roots: &[PathBuf]) -> io::Result<BTreeSet<PathBuf>> {
+        let mut inputs = self.sources(roots)?;
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut stack = roots.to_vec();
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t.clone()) {
+                continue;
+            }
+            let Some(rec) = self.rec(&t) else { continue };
+            for (dep, ifcreate) in Self::deps(&t, &rec) {
+                if ifcreate {
+                    inputs.insert(dep);
+                } else if self.has_state(&dep) {
+                    stack.push(dep);
+                }
+            }
+        }
+        Ok(inputs)
+    }
+
     /// Whether a build would find `target` out of date. A dependency that is a target and out
     /// of date makes its dependant out of date too: whether the dependant is then really
     /// rebuilt depends on what the dependency's rebuild produces, which only running it tells.

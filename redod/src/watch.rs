@@ -77,7 +77,7 @@ impl Shared {
                 return self.reset();
             }
         };
-                // Opening or reading a file changes nothing (notify reports opens too); a close after
+        // Opening or reading a file changes nothing (notify reports opens too); a close after
         // writing does count.
         if let notify::EventKind::Access(kind) = ev.kind {
             use notify::event::{AccessKind, AccessMode};
@@ -240,6 +240,20 @@ impl Watcher {
             };
         lock(&self.shared.dirs).insert(dir.to_path_buf(), ok);
         ok
+    }
+
+    /// Watches the directories of `files` (for `redo --watch`); false when one cannot be.
+    pub fn watch_dirs_of<'a>(&self, files: impl IntoIterator<Item = &'a PathBuf>) -> bool {
+        let mut all = true;
+        let mut done = std::collections::HashSet::new();
+        for f in files {
+            if let Some(d) = f.parent() {
+                if done.insert(d.to_path_buf()) {
+                    all &= self.ensure_watched(d);
+                }
+            }
+        }
+        all
     }
 
     /// Waits until every change made before this call has been seen (see the module docs).
