@@ -1207,7 +1207,7 @@ impl Engine {
             }
             None => {
                 let (fs, watched) = self.session_fs(&origin.settings).await;
-                let tokens = self.session_tokens(&b, &origin, &client);
+                let tokens = self.session_tokens(&b, &origin, client);
                 (
                     Arc::new(Session::new(tokens, fs, watched)),
                     0,
