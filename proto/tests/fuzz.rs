@@ -25,7 +25,7 @@ use redo_proto::msg::ByteBuf;
 use redo_proto::{
     Build, BuildMode, BuildOptions, CleanupWhat, ClientHello, Command, DaemonHello, Event,
     HELLO_LEN, Identity, MAX_FRAME, MakeJobserver, PROTOCOL_VERSION, QueryKind, Request, Terminal,
-    Verdict,
+    Verdict, WatchOp,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -120,9 +120,9 @@ fn command() -> impl Strategy<Value = Command> {
         (
             prop_oneof![Just(BuildMode::Redo), Just(BuildMode::Ifchange)],
             prop::collection::vec(bytes(40), 0..6),
-            any::<(Option<u32>, bool, bool, bool)>(),
+            any::<(Option<u32>, bool, bool, bool, bool)>(),
         )
-            .prop_map(|(mode, targets, (jobs, trace, force, events))| {
+            .prop_map(|(mode, targets, (jobs, trace, force, events, watch))| {
                 Command::Build(Build {
                     mode,
                     targets,
@@ -131,6 +131,7 @@ fn command() -> impl Strategy<Value = Command> {
                         trace,
                         force,
                         events,
+                        watch,
                     },
                 })
             }),
@@ -172,6 +173,12 @@ fn command() -> impl Strategy<Value = Command> {
         )
             .prop_map(|(what, dry_run)| Command::Cleanup { what, dry_run }),
         Just(Command::Depfix),
+        prop_oneof![
+            Just(WatchOp::Off),
+            Just(WatchOp::On),
+            Just(WatchOp::Overflow)
+        ]
+        .prop_map(Command::WatchControl),
     ]
 }
 
