@@ -2,7 +2,8 @@
 //! directory (so its own daemon), and helpers to run the real client binaries in it.
 //!
 //! The binaries are the ones `cargo test --workspace` has just built next to the test
-//! executables (`target/debug`). Every project is independent, so tests run in parallel.
+//! executables (`target/<host triple>/debug`). Every project is independent, so tests run in
+//! parallel.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,10 +15,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Directory holding the built binaries (`target/debug`).
+/// Directory holding the built binaries (`target/<host triple>/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test>-<hash> → target/debug
+    // target/<triple>/debug/deps/<test>-<hash> → target/<triple>/debug
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     assert!(
         dir.join("redo").exists() && dir.join("redod").exists(),
