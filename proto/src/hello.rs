@@ -44,6 +44,21 @@ impl Identity {
         Identity(b)
     }
 
+    /// The identity of the executable at `path` ([`Identity::ANY`] when it cannot be read).
+    /// Clients ask it of the `redod` they would start; the daemon of `/proc/self/exe`.
+    pub fn of_file(path: &std::path::Path) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(m) => Identity::from_file_stat(
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ),
+            Err(_) => Identity::ANY,
+        }
+    }
+
     /// Whether a daemon with identity `self` may serve a client expecting `expected`.
     pub fn satisfies(&self, expected: &Identity) -> bool {
         *expected == Identity::ANY || self == expected

@@ -7,7 +7,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The daemon's socket, inside the runtime dir.
 pub const SOCKET: &str = "sock";
@@ -17,6 +17,24 @@ pub const PID: &str = "pid";
 pub const START_LOCK: &str = "start.lock";
 /// The daemon's stdout, stderr and tracing output.
 pub const LOG: &str = "daemon.log";
+
+/// `p` with `.` and `..` resolved lexically and duplicate slashes removed, as Go's
+/// `path.Clean` does (no symlink is followed: a path keeps the names the user gave it). `p`
+/// must be absolute; the result is too. Clients clean the project root with it, the daemon
+/// every path it is given.
+pub fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
 
 /// FNV-1a, 64 bit: stable across toolchains (unlike `DefaultHasher`), no dependency.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {

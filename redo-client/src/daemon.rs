@@ -11,8 +11,7 @@
 //!   the number of clients racing on a cold project, one daemon results: the start lock
 //!   serialises the starters, and the daemon's own pid lock turns away any extra one.
 
-use redo_proto::Identity;
-use redo_proto::rundir;
+use redo_proto::rundir::{self, clean};
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -22,25 +21,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Lexically cleaned absolute path (`.` and `..` resolved without following symlinks, as Go's
-/// `path.Clean` does).
-pub fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
 
 /// The project root for a client working in `cwd`.
 pub fn project_root(cwd: &Path, top_dir: Option<&OsStr>) -> PathBuf {
@@ -68,19 +51,6 @@ pub fn daemon_binary() -> io::Result<PathBuf> {
     }
     let exe = std::env::current_exe()?;
     Ok(exe.with_file_name("redod"))
-}
-
-/// Identity of the daemon binary at `path` ([`Identity::ANY`] when it cannot be read).
-pub fn identity_of(path: &Path) -> Identity {
-    match fs::metadata(path) {
-        Ok(m) => Identity::from_file_stat(
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-        ),
-        Err(_) => Identity::ANY,
-    }
 }
 
 /// Checks that `dir` is a real directory, owned by us, closed to everybody else.

@@ -85,7 +85,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
     let daemon_bin = daemon::daemon_binary().ok();
     let expected = daemon_bin
         .as_deref()
-        .map(daemon::identity_of)
+        .map(Identity::of_file)
         .unwrap_or(Identity::ANY);
 
     if let Some((socket, _)) = nested {

@@ -189,15 +189,7 @@ pub fn pid_lock(rundir: &Path) -> anyhow::Result<Option<nix::fcntl::Flock<File>>
 
 /// Identity of the running executable (see [`Identity`]).
 pub fn own_identity() -> Identity {
-    match std::fs::metadata("/proc/self/exe") {
-        Ok(m) => Identity::from_file_stat(
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-        ),
-        Err(_) => Identity::ANY,
-    }
+    Identity::of_file(std::path::Path::new("/proc/self/exe"))
 }
 
 #[cfg(test)]

@@ -391,14 +391,18 @@ mod tests {
         (fs, rec)
     }
 
-    fn decide(fs: &MemFs, rec: &Rec, trust: Trust) -> Step {
-        let hashes = Hashes::default();
-        let c = Checker {
+    fn checker<'a>(fs: &'a MemFs, hashes: &'a Hashes, trust: Trust) -> Checker<'a> {
+        Checker {
             fs,
-            hashes: &hashes,
+            hashes,
             trust,
             facts: None,
-        };
+        }
+    }
+
+    fn decide(fs: &MemFs, rec: &Rec, trust: Trust) -> Step {
+        let hashes = Hashes::default();
+        let c = checker(fs, &hashes, trust);
         Walk::new(rec, Path::new("/p"), OsStr::new("out"))
             .next(&c)
             .unwrap()
@@ -501,12 +505,7 @@ mod tests {
             },
         );
         let hashes = Hashes::default();
-        let c = Checker {
-            fs: &fs,
-            hashes: &hashes,
-            trust: Trust::Ctime,
-            facts: None,
-        };
+        let c = checker(&fs, &hashes, Trust::Ctime);
         let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
         assert_eq!(
             w.next(&c).unwrap(),
@@ -527,12 +526,7 @@ mod tests {
         fs.write("/p/.redo/mid.rec", "Build: x\n");
         rec.deps.insert(2, record(&fs, "/p/mid", "mid"));
         let hashes = Hashes::default();
-        let c = Checker {
-            fs: &fs,
-            hashes: &hashes,
-            trust: Trust::Ctime,
-            facts: None,
-        };
+        let c = checker(&fs, &hashes, Trust::Ctime);
         let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
         assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/mid".into()));
         fs.touch("/p/mid"); // "rebuilt" to identical content
@@ -560,12 +554,7 @@ mod tests {
     fn sources_versus_targets() {
         let fs = MemFs::default();
         let hashes = Hashes::default();
-        let c = Checker {
-            fs: &fs,
-            hashes: &hashes,
-            trust: Trust::Ctime,
-            facts: None,
-        };
+        let c = checker(&fs, &hashes, Trust::Ctime);
         fs.write("/p/a.c", "");
         fs.write("/p/default.c.do", "");
         let m = fs.stat(Path::new("/p/a.c")).unwrap();

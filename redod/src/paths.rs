@@ -3,22 +3,9 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-/// `.` and `..` resolved, duplicate slashes removed. `p` must be absolute; the result is too.
-pub fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
+pub use redo_proto::rundir::clean;
 
 /// `arg` interpreted relative to `cwd` (absolute args stay as they are), cleaned.
 pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {

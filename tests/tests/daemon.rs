@@ -3,82 +3,21 @@
 //! files, the requester's environment, hostile socket input, lifecycle and access control
 //! (DESIGN.md §4, §5, §7; SPEC.md §12.3, §14).
 
+mod common;
+
+use common::{
+    EVENTUALLY, Kid, daemons_of, expected_daemon_dir, read_pid, read_until_closed, run_cmd,
+    running_daemon, set_mode, signal, spawn,
+};
 use redo_proto::{ClientHello, DaemonHello, HELLO_LEN, Identity, PROTOCOL_VERSION, Verdict};
-use redo_tests::{Project, Run, alive, bin, pids_with_cmdline, wait_until};
+use redo_tests::{Project, Run, alive, bin, wait_until};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Generous limit for things that must "eventually" happen.
-const EVENTUALLY: Duration = Duration::from_secs(30);
-
-/// A process started in the background; killed (and reaped) if the test ends before it does.
-struct Kid {
-    name: String,
-    child: Option<Child>,
-}
-
-impl Kid {
-    fn spawn(name: &str, mut cmd: Command) -> Kid {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Kid {
-            name: name.to_string(),
-            child: Some(child),
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.as_ref().unwrap().id()).unwrap()
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.as_mut().unwrap().try_wait(), Ok(Some(_)))
-    }
-
-    /// The finished process's output, or `None` (and the process killed) when it is still
-    /// running after `limit`.
-    fn wait_within(mut self, limit: Duration) -> Option<Run> {
-        if !wait_until(limit, || self.exited()) {
-            return None; // Drop kills it.
-        }
-        let child = self.child.take().unwrap();
-        Some(Run::from_output(child.wait_with_output().unwrap()))
-    }
-
-    #[track_caller]
-    fn finish(self, limit: Duration) -> Run {
-        let name = self.name.clone();
-        self.wait_within(limit)
-            .unwrap_or_else(|| panic!("{name} did not finish within {limit:?} (killed it)"))
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `tool args` of project `p`, started in the background.
-fn spawn(p: &Project, tool: &str, args: &[&str]) -> Kid {
-    let mut c = p.command(tool);
-    c.args(args);
-    Kid::spawn(&format!("{tool} {}", args.join(" ")), c)
-}
-
-fn run_cmd(mut c: Command) -> Run {
-    Run::from_output(c.output().unwrap())
-}
 
 /// `.redo.*` temporaries left in `dir`.
 fn temps(dir: &Path) -> Vec<String> {
@@ -88,13 +27,6 @@ fn temps(dir: &Path) -> Vec<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".redo."))
         .collect()
-}
-
-fn read_pid(p: &Project, file: &str) -> i32 {
-    p.read(file)
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 /// SIGKILLs processes a test found running, in case the product failed to (and the test fails).
@@ -111,44 +43,6 @@ impl Drop for KillOnDrop {
             }
         }
     }
-}
-
-fn signal(pid: i32, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
-}
-
-/// Live `redod serve` processes serving project `p` (and no other project).
-fn daemons_of(p: &Project) -> Vec<i32> {
-    pids_with_cmdline(&format!(
-        "redod serve --root {} --runtime-dir {}/",
-        p.root.display(),
-        p.rundir.display()
-    ))
-}
-
-/// The daemon's pid, asserting it is running.
-#[track_caller]
-fn running_daemon(p: &Project) -> i32 {
-    let pid = p.daemon_pid().expect("no daemon pid file");
-    assert!(
-        alive(pid),
-        "daemon {pid} is not running\n{}",
-        p.daemon_log()
-    );
-    pid
-}
-
-/// The runtime dir a client computes for `p` (whether or not it exists yet).
-fn expected_daemon_dir(p: &Project) -> PathBuf {
-    redo_proto::rundir::runtime_dir(
-        &p.root,
-        Some(p.rundir.as_os_str()),
-        nix::unistd::geteuid().as_raw(),
-    )
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 // ------------------------------------------------------------------------------------------
@@ -601,23 +495,6 @@ fn do_files_see_the_requesters_environment() {
 
 // ------------------------------------------------------------------------------------------
 // 8. Hostile bytes on the socket.
-
-/// Reads whatever the daemon sends until it closes the connection.
-fn read_until_closed(s: &mut UnixStream) -> Result<Vec<u8>, String> {
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            // Closed while our bytes were still unread: a reset, which is closing too.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(out),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("connection still open after 15 s ({e})")),
-        }
-    }
-}
 
 /// Sends `bytes` (then half-closes unless `keep_open`), returns what came back before close.
 #[track_caller]

@@ -16,7 +16,8 @@ mod common;
 
 use common::{
     EVENTUALLY, Kid, ReapTree, Rng, daemons_of, describe, expected_daemon_dir, group_members,
-    is_root, procs_in, run_cmd, running_daemon, signal, spawn, temps_under, usage,
+    is_root, procs_in, read_pid, read_until_closed, run_cmd, running_daemon, set_mode, signal,
+    spawn, temps_under, usage,
 };
 use nix::sys::signal::Signal;
 use redo_proto::codec::encode_frame;
@@ -33,17 +34,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn read_pid(p: &Project, file: &str) -> i32 {
-    p.read(file)
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
 
 #[track_caller]
 fn wait_started(p: &Project, file: &str) {
@@ -784,21 +774,6 @@ fn another_uid_gets_no_answer() {
 // 5. Hostile bytes on the socket (beyond tests/daemon.rs: seeded random frames, many at once,
 //    descriptors not leaked, garbage after a request cancels only that request).
 
-fn read_all_until_closed(s: &mut UnixStream) -> Result<Vec<u8>, String> {
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(out),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("still open after 15 s ({e})")),
-        }
-    }
-}
-
 fn request_for(p: &Project, targets: &[&str]) -> Request {
     let env = [
         ("PATH", format!("{}:/usr/bin:/bin", bin_dir().display())),
@@ -896,7 +871,7 @@ fn hostile_connections_close_alone_and_leak_nothing() {
         let mut s = UnixStream::connect(&sock).unwrap();
         let _ = s.write_all(&msg);
         let _ = s.shutdown(std::net::Shutdown::Write);
-        let reply = read_all_until_closed(&mut s).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let reply = read_until_closed(&mut s).unwrap_or_else(|e| panic!("case {case}: {e}"));
         // At most a hello and, for a mutated request that still decodes, its answer; never a
         // crash. Only check that the daemon survives and nothing else breaks.
         if !with_hello {
@@ -936,7 +911,7 @@ fn hostile_connections_close_alone_and_leak_nothing() {
     wait_started(&p, "started");
     let slow = read_pid(&p, "slow.pid");
     s.write_all(&[0, 0, 0, 3, 1, 2, 3]).unwrap();
-    let _ = read_all_until_closed(&mut s).expect("the connection stayed open");
+    let _ = read_until_closed(&mut s).expect("the connection stayed open");
     assert_groups_gone(
         &p,
         &[("slow.do", slow)],

@@ -1,10 +1,13 @@
-//! Helpers shared by the fault-injection and soak tests (`faults.rs`, `soak.rs`): background
+//! Helpers shared by the daemon, fault-injection, crash and soak tests: background
 //! processes with guards, /proc inspection, temporaries, `.rec` validation, a seeded RNG.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use redo_tests::{Project, Run, alive, pids_with_cmdline, wait_until};
 use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -439,4 +442,34 @@ pub fn expected_daemon_dir(p: &Project) -> PathBuf {
 
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
+}
+
+/// The pid a `.do` wrote (`echo $$ > file`) into `file` of project `p`.
+#[track_caller]
+pub fn read_pid(p: &Project, file: &str) -> i32 {
+    p.read(file)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Reads whatever the daemon sends until it closes the connection.
+pub fn read_until_closed(s: &mut UnixStream) -> Result<Vec<u8>, String> {
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // Closed while our bytes were still unread: a reset, which is closing too.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(out),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("connection still open after 15 s ({e})")),
+        }
+    }
 }
