@@ -1,0 +1,228 @@
+//! `redo-bench`: this redo against GNU make and ninja on identical generated work.
+//!
+//! See `contrib/bench/README.md` (and the "Performance" section of the top-level README) for
+//! what is measured and how; `redo-bench --help` for the options.
+
+pub mod json;
+pub mod report;
+pub mod run;
+pub mod work;
+
+use std::path::PathBuf;
+
+pub type Res<T> = Result<T, String>;
+
+/// The build tools compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// This repository's redo (`redo-ifchange`, the daemon started by itself).
+    Redo,
+    /// GNU make with its built-in implicit rules (plain `make`).
+    Make,
+    /// GNU make with `-r` (no built-in rules: the fair comparison, nothing here needs them).
+    MakeR,
+    /// ninja (Debian's ninja-build).
+    Ninja,
+}
+
+impl Tool {
+    /// Table order.
+    pub const ALL: [Tool; 4] = [Tool::Redo, Tool::Ninja, Tool::MakeR, Tool::Make];
+
+    /// Name in `--tools` and in the JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Tool::Redo => "redo",
+            Tool::Make => "make",
+            Tool::MakeR => "make-r",
+            Tool::Ninja => "ninja",
+        }
+    }
+
+    /// Name in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tool::Redo => "redo",
+            Tool::Make => "make",
+            Tool::MakeR => "make -r",
+            Tool::Ninja => "ninja",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| t.key() == s)
+    }
+}
+
+/// What is timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// Build `all` from nothing (outputs and state removed before every run), one job.
+    CleanJ1,
+    /// The same with two jobs.
+    CleanJ2,
+    /// `all` again, nothing changed.
+    Noop,
+    /// redo only: the no-op with fsync enabled (without `REDO_NO_SYNC`).
+    NoopSync,
+    /// `all` after one source changed.
+    Changed,
+    /// `tree` again, nothing changed.
+    TreeNoop,
+    /// `tree` after one source changed (four targets on one path rebuilt).
+    TreeChanged,
+}
+
+impl Case {
+    pub const ALL: [Case; 7] = [
+        Case::CleanJ1,
+        Case::CleanJ2,
+        Case::Noop,
+        Case::Changed,
+        Case::TreeNoop,
+        Case::TreeChanged,
+        Case::NoopSync,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Case::CleanJ1 => "clean_j1",
+            Case::CleanJ2 => "clean_j2",
+            Case::Noop => "noop",
+            Case::NoopSync => "noop_sync",
+            Case::Changed => "changed",
+            Case::TreeNoop => "tree_noop",
+            Case::TreeChanged => "tree_changed",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Case::CleanJ1 => "clean build -j1",
+            Case::CleanJ2 => "clean build -j2",
+            Case::Noop => "no-op",
+            Case::NoopSync => "no-op, fsync on",
+            Case::Changed => "1 source changed",
+            Case::TreeNoop => "tree: no-op",
+            Case::TreeChanged => "tree: 1 source changed",
+        }
+    }
+
+    /// Whether the case is measured for `tool`.
+    pub fn applies(self, tool: Tool) -> bool {
+        self != Case::NoopSync || tool == Tool::Redo
+    }
+}
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub ns: Vec<usize>,
+    pub runs: usize,
+    pub tools: Vec<Tool>,
+    pub json: bool,
+    pub redo_dir: PathBuf,
+    pub keep: bool,
+    pub work: Option<PathBuf>,
+    pub calls: usize,
+}
+
+pub const USAGE: &str = "\
+usage: redo-bench [options]
+
+Generates the same work for redo, GNU make and ninja (N sources, N targets made by one rule,
+an `all` target, a three-level aggregation tree) and times clean builds (-j1, -j2), no-op
+rebuilds and rebuilds after one source changed; then the cost of one redo-ifchange call from
+inside a .do, and the daemon's resident memory.
+
+options:
+  --n LIST          sizes to measure, comma-separated (default 1000,10000)
+  --runs K          measured runs per case, after one warm-up run (default 5)
+  --tools LIST      among redo,ninja,make-r,make (default: all four;
+                    make-r is `make -r`, make is plain make with its built-in rules)
+  --calls K         redo-ifchange calls in the client loop (default 1000)
+  --json            print one JSON object instead of the table
+  --redo-dir DIR    where redo, redo-ifchange and redod are
+                    (default: the directory of this executable)
+  --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR)
+  --keep            keep the generated trees
+  -h, --help        this help
+";
+
+/// Parses the arguments (without the program name). `Ok(None)` means help was asked for.
+pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut o = Options {
+        ns: vec![1000, 10000],
+        runs: 5,
+        tools: Tool::ALL.to_vec(),
+        json: false,
+        redo_dir: exe_dir,
+        keep: false,
+        work: None,
+        calls: 1000,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Res<String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{what} needs a value")),
+            }
+        };
+        match name {
+            "-h" | "--help" => return Ok(None),
+            "--n" => {
+                o.ns = list(&value("--n")?, |s| {
+                    s.parse::<usize>().ok().filter(|&n| n > 0)
+                })
+                .ok_or("--n wants positive integers separated by commas")?;
+            }
+            "--runs" => {
+                o.runs = value("--runs")?
+                    .parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or("--runs wants a positive integer")?;
+            }
+            "--calls" => {
+                o.calls = value("--calls")?
+                    .parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or("--calls wants a positive integer")?;
+            }
+            "--tools" => {
+                let mut tools = list(&value("--tools")?, Tool::parse)
+                    .ok_or("--tools wants names among redo,ninja,make-r,make")?;
+                tools.dedup();
+                // Keep the table order whatever the order given.
+                o.tools = Tool::ALL
+                    .into_iter()
+                    .filter(|t| tools.contains(t))
+                    .collect();
+            }
+            "--json" => o.json = true,
+            "--keep" => o.keep = true,
+            "--redo-dir" => o.redo_dir = PathBuf::from(value("--redo-dir")?),
+            "--work" => o.work = Some(PathBuf::from(value("--work")?)),
+            _ => return Err(format!("unknown option {arg} (see --help)")),
+        }
+    }
+    Ok(Some(o))
+}
+
+fn list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    let v: Option<Vec<T>> = s.split(',').map(|p| f(p.trim())).collect();
+    v.filter(|v| !v.is_empty())
+}

@@ -1,0 +1,32 @@
+//! `redo-bench`: see `redo-bench --help` and `contrib/bench/README.md`.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match redo_bench::parse_args(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{}", redo_bench::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("redo-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match redo_bench::run::run(&opts) {
+        Ok(report) => {
+            if opts.json {
+                print!("{}", redo_bench::report::json(&report).to_pretty());
+            } else {
+                print!("{}", redo_bench::report::table(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("redo-bench: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The human table and the JSON object (schema in `contrib/bench/README.md`).
+
+use crate::json::Json;
+use crate::run::{Report, SizeResult, Stats, command_line};
+use crate::{Case, Tool};
+use std::fmt::Write as _;
+
+/// Milliseconds with a precision that suits their size.
+pub fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        "-".to_string()
+    } else if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 1000.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn cell(s: &Stats) -> String {
+    format!("{} [{}-{}]", ms(s.median()), ms(s.min()), ms(s.max()))
+}
+
+/// The tools redo is compared with, among those measured.
+fn others(r: &Report) -> Vec<Tool> {
+    if !r.options.tools.contains(&Tool::Redo) {
+        return Vec::new();
+    }
+    r.options
+        .tools
+        .iter()
+        .copied()
+        .filter(|&t| t != Tool::Redo)
+        .collect()
+}
+
+/// redo's median over `other`'s for one case, when both were measured.
+fn ratio(size: &SizeResult, case: Case, other: Tool) -> Option<f64> {
+    let redo = size.tool(Tool::Redo)?.case(case)?.median();
+    let o = size.tool(other)?.case(case)?.median();
+    (o > 0.0).then(|| redo / o)
+}
+
+fn render(rows: &[Vec<String>], right_from: usize) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, s) in r.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let w = width[c];
+            if c >= right_from {
+                let _ = write!(line, "{s:>w$}");
+            } else {
+                let _ = write!(line, "{s:<w$}");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn table(r: &Report) -> String {
+    let m = &r.machine;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "redo-bench, {}: {} CPUs ({}), Linux {}, work dir on {}",
+        m.date, m.cpus, m.cpu_model, m.kernel, m.work_fs
+    );
+    for (t, v) in &m.versions {
+        let _ = writeln!(out, "  {:<8} {v}", t.label());
+    }
+    let others = others(r);
+    for size in &r.sizes {
+        let _ = writeln!(
+            out,
+            "\nN = {}: wall-clock ms, median [min-max] of {} runs after 1 warm-up",
+            size.n, r.options.runs
+        );
+        let mut rows = Vec::new();
+        let mut head = vec!["case".to_string()];
+        head.extend(r.options.tools.iter().map(|t| t.label().to_string()));
+        head.extend(others.iter().map(|t| format!("redo/{}", t.label())));
+        rows.push(head);
+        for case in Case::ALL {
+            if !r.options.tools.iter().any(|&t| case.applies(t)) {
+                continue;
+            }
+            let mut row = vec![case.label().to_string()];
+            for &t in &r.options.tools {
+                row.push(
+                    size.tool(t)
+                        .and_then(|tr| tr.case(case))
+                        .map(cell)
+                        .unwrap_or_else(|| "-".to_string()),
+                );
+            }
+            for &o in &others {
+                row.push(
+                    ratio(size, case, o)
+                        .map(|x| format!("{x:.2}x"))
+                        .unwrap_or_else(|| "-".to_string()),
+                );
+            }
+            rows.push(row);
+        }
+        out.push_str(&render(&rows, 1));
+        if let Some(redo) = size.tool(Tool::Redo) {
+            if let Some(c) = &redo.client {
+                let _ = writeln!(
+                    out,
+                    "client: {} sequential redo-ifchange of an up-to-date target from one .do: \
+                     {} ms per call; the same loop running /bin/true: {} ms per call; \
+                     redo-ifchange costs {} ms more than a bare exec (medians of {} runs)",
+                    c.calls,
+                    ms(c.ifchange_per_call()),
+                    ms(c.bare_per_call()),
+                    ms(c.ifchange_per_call() - c.bare_per_call()),
+                    r.options.runs
+                );
+            }
+            if let Some(mem) = &redo.memory {
+                let _ = writeln!(
+                    out,
+                    "daemon: resident memory {} KiB ({:.1} MiB) with the N = {} graph loaded \
+                     (read after the no-op, which follows the clean builds; {} cached state \
+                     files, {} cached hashes)",
+                    mem.rss_kib,
+                    mem.rss_kib as f64 / 1024.0,
+                    size.n,
+                    mem.cached_state_files
+                        .map_or_else(|| "?".to_string(), |v| v.to_string()),
+                    mem.cached_hashes
+                        .map_or_else(|| "?".to_string(), |v| v.to_string()),
+                );
+            }
+        }
+    }
+    out.push_str("\nNotes:\n");
+    for note in notes(r) {
+        let _ = writeln!(out, "* {note}");
+    }
+    out
+}
+
+fn notes(r: &Report) -> Vec<String> {
+    let mut v = vec![
+        "redo runs with REDO_NO_SYNC=1 because make and ninja never fsync; the \
+         \"no-op, fsync on\" row is the same no-op without it (all.rec is rewritten and synced)."
+            .to_string(),
+        "redo's `all` has no output, so it is out of date every time (like .PHONY): each \
+         `redo-ifchange all` runs all.do, whose one redo-ifchange names all N targets."
+            .to_string(),
+        "make is plain GNU make (its built-in implicit rules are searched for every file); \
+         make -r is the same Makefile with -r (no built-in rules, none are needed)."
+            .to_string(),
+        "clean build: outputs and state (.redo dirs, .ninja_log) removed before each run; the \
+         redo daemon stays up between runs (started by the first warm-up)."
+            .to_string(),
+        "1 source changed: one character appended to src/f1.in, then restored and rebuilt \
+         untimed; the tree rows rebuild out/f1.out, t1/g0.t1, t2/g0.t2 and tree."
+            .to_string(),
+        "LC_ALL=C for every tool; ninja gets -j1 outside the clean builds (its default is not 1)."
+            .to_string(),
+    ];
+    for &t in &r.options.tools {
+        v.push(format!(
+            "{}: {} (clean), {} (no-op, changed), {} (tree)",
+            t.label(),
+            command_line(t, Case::CleanJ2).replace("-j2", "-jK"),
+            command_line(t, Case::Noop),
+            command_line(t, Case::TreeNoop),
+        ));
+    }
+    v
+}
+
+fn stats_json(s: &Stats) -> Json {
+    Json::Obj(vec![
+        ("median_ms".into(), Json::num(s.median())),
+        ("min_ms".into(), Json::num(s.min())),
+        ("max_ms".into(), Json::num(s.max())),
+        (
+            "samples_ms".into(),
+            Json::Arr(s.samples.iter().map(|&x| Json::num(x)).collect()),
+        ),
+    ])
+}
+
+pub fn json(r: &Report) -> Json {
+    let m = &r.machine;
+    let others = others(r);
+    let opt_num = |v: Option<u64>| v.map_or(Json::Null, |v| Json::num(v as f64));
+    let sizes = r
+        .sizes
+        .iter()
+        .map(|size| {
+            let mut cases = Vec::new();
+            let mut ratios = Vec::new();
+            for case in Case::ALL {
+                let tools: Vec<(String, Json)> = size
+                    .tools
+                    .iter()
+                    .filter_map(|t| {
+                        t.case(case)
+                            .map(|s| (t.tool.key().to_string(), stats_json(s)))
+                    })
+                    .collect();
+                if tools.is_empty() {
+                    continue;
+                }
+                cases.push((case.key().to_string(), Json::Obj(tools)));
+                let rs: Vec<(String, Json)> = others
+                    .iter()
+                    .filter_map(|&o| {
+                        ratio(size, case, o).map(|x| (format!("redo/{}", o.key()), Json::num(x)))
+                    })
+                    .collect();
+                if !rs.is_empty() {
+                    ratios.push((case.key().to_string(), Json::Obj(rs)));
+                }
+            }
+            let mut obj = vec![
+                ("n".to_string(), Json::num(size.n as f64)),
+                ("cases".to_string(), Json::Obj(cases)),
+                ("ratios".to_string(), Json::Obj(ratios)),
+            ];
+            if let Some(redo) = size.tool(Tool::Redo) {
+                if let Some(c) = &redo.client {
+                    obj.push((
+                        "client".into(),
+                        Json::Obj(vec![
+                            ("calls".into(), Json::num(c.calls as f64)),
+                            (
+                                "redo_ifchange_per_call_ms".into(),
+                                Json::num(c.ifchange_per_call()),
+                            ),
+                            ("true_per_call_ms".into(), Json::num(c.bare_per_call())),
+                            (
+                                "difference_per_call_ms".into(),
+                                Json::num(c.ifchange_per_call() - c.bare_per_call()),
+                            ),
+                            ("redo_ifchange_loop_ms".into(), stats_json(&c.ifchange)),
+                            ("true_loop_ms".into(), stats_json(&c.bare)),
+                        ]),
+                    ));
+                }
+                if let Some(mem) = &redo.memory {
+                    obj.push((
+                        "daemon".into(),
+                        Json::Obj(vec![
+                            ("rss_kib".into(), Json::num(mem.rss_kib as f64)),
+                            ("pid".into(), Json::num(mem.pid as f64)),
+                            ("cached_state_files".into(), opt_num(mem.cached_state_files)),
+                            ("cached_hashes".into(), opt_num(mem.cached_hashes)),
+                        ]),
+                    ));
+                }
+            }
+            Json::Obj(obj)
+        })
+        .collect();
+    let commands = r
+        .options
+        .tools
+        .iter()
+        .map(|&t| {
+            let cs = Case::ALL
+                .iter()
+                .filter(|c| c.applies(t))
+                .map(|&c| (c.key().to_string(), Json::str(command_line(t, c))))
+                .collect();
+            (t.key().to_string(), Json::Obj(cs))
+        })
+        .collect();
+    Json::Obj(vec![
+        ("benchmark".into(), Json::str("redo-bench")),
+        ("schema".into(), Json::num(1)),
+        ("date".into(), Json::str(&m.date)),
+        (
+            "machine".into(),
+            Json::Obj(vec![
+                ("cpus".into(), Json::num(m.cpus as f64)),
+                ("cpu_model".into(), Json::str(&m.cpu_model)),
+                ("kernel".into(), Json::str(&m.kernel)),
+                ("work_fs".into(), Json::str(&m.work_fs)),
+            ]),
+        ),
+        (
+            "versions".into(),
+            Json::Obj(
+                m.versions
+                    .iter()
+                    .map(|(t, v)| (t.key().to_string(), Json::str(v)))
+                    .collect(),
+            ),
+        ),
+        ("runs".into(), Json::num(r.options.runs as f64)),
+        ("warmup_runs".into(), Json::num(1)),
+        (
+            "tools".into(),
+            Json::Arr(r.options.tools.iter().map(|t| Json::str(t.key())).collect()),
+        ),
+        ("commands".into(), Json::Obj(commands)),
+        (
+            "notes".into(),
+            Json::Arr(notes(r).into_iter().map(Json::Str).collect()),
+        ),
+        ("sizes".into(), Json::Arr(sizes)),
+    ])
+}

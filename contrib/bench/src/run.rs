@@ -1,0 +1,656 @@
+//! Running the tools: the environment each one gets, the timed cases, the checks of their
+//! outputs, redo's client loop and the daemon's memory.
+
+use crate::work::{self, output_name, source_name};
+use crate::{Case, Options, Res, Tool};
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Samples of one case, in milliseconds (the warm-up run is not among them).
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub samples: Vec<f64>,
+}
+
+impl Stats {
+    pub fn median(&self) -> f64 {
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        match s.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => s[n / 2],
+            n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+        }
+    }
+
+    pub fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    pub fn max(&self) -> f64 {
+        self.samples
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// redo's client loop: `calls` sequential `redo-ifchange out/f1.out` (up to date) from one
+/// `.do`, and the same loop running `/bin/true`; totals per run in milliseconds.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub calls: usize,
+    pub ifchange: Stats,
+    pub bare: Stats,
+}
+
+impl Client {
+    pub fn ifchange_per_call(&self) -> f64 {
+        self.ifchange.median() / self.calls as f64
+    }
+
+    pub fn bare_per_call(&self) -> f64 {
+        self.bare.median() / self.calls as f64
+    }
+}
+
+/// What `redo --daemon-status` said after the no-op of `all`.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub pid: u64,
+    pub cached_state_files: Option<u64>,
+    pub cached_hashes: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolResult {
+    pub tool: Tool,
+    pub cases: Vec<(Case, Stats)>,
+    pub client: Option<Client>,
+    pub memory: Option<Memory>,
+}
+
+impl ToolResult {
+    pub fn case(&self, case: Case) -> Option<&Stats> {
+        self.cases.iter().find(|(c, _)| *c == case).map(|(_, s)| s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SizeResult {
+    pub n: usize,
+    pub tools: Vec<ToolResult>,
+}
+
+impl SizeResult {
+    pub fn tool(&self, tool: Tool) -> Option<&ToolResult> {
+        self.tools.iter().find(|t| t.tool == tool)
+    }
+}
+
+/// Where and on what the benchmark ran.
+#[derive(Debug, Clone, Default)]
+pub struct Machine {
+    pub date: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub work_fs: String,
+    pub versions: Vec<(Tool, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub options: Options,
+    pub machine: Machine,
+    pub sizes: Vec<SizeResult>,
+}
+
+/// The environment of every command: the caller's, minus anything that would change how
+/// the tools behave (an enclosing redo build or make's jobserver), with `LC_ALL=C`.
+struct Env {
+    base: Vec<(OsString, OsString)>,
+    redo_dir: PathBuf,
+    runtime: PathBuf,
+}
+
+impl Env {
+    fn new(redo_dir: &Path, runtime: &Path) -> Env {
+        let drop = |k: &str| {
+            k.starts_with("REDO_")
+                || matches!(
+                    k,
+                    "MAKEFLAGS"
+                        | "MFLAGS"
+                        | "MAKELEVEL"
+                        | "GNUMAKEFLAGS"
+                        | "MAKEFILES"
+                        | "MAKE_TERMOUT"
+                        | "MAKE_TERMERR"
+                        | "NINJA_STATUS"
+                        | "XDG_RUNTIME_DIR"
+                        | "LC_ALL"
+                )
+        };
+        let base = std::env::vars_os()
+            .filter(|(k, _)| !drop(&k.to_string_lossy()))
+            .chain([(OsString::from("LC_ALL"), OsString::from("C"))])
+            .collect();
+        Env {
+            base,
+            redo_dir: redo_dir.to_path_buf(),
+            runtime: runtime.to_path_buf(),
+        }
+    }
+
+    fn redo_bin(&self, name: &str) -> PathBuf {
+        self.redo_dir.join(name)
+    }
+
+    /// A command run in `dir` with this environment. For redo: the private runtime
+    /// directory (so a private daemon), the client directory first in `PATH`, and
+    /// `REDO_NO_SYNC=1` unless `sync`.
+    fn command(&self, tool: Tool, dir: &Path, prog: &Path, sync: bool) -> Command {
+        let mut c = Command::new(prog);
+        c.current_dir(dir)
+            .env_clear()
+            .envs(self.base.iter().cloned());
+        if tool == Tool::Redo {
+            let mut path = OsString::from(self.redo_dir.as_os_str());
+            if let Some(p) = std::env::var_os("PATH") {
+                path.push(":");
+                path.push(p);
+            }
+            c.env("PATH", path)
+                .env("XDG_RUNTIME_DIR", &self.runtime)
+                .env("REDO_DAEMON", self.redo_bin("redod"));
+            if !sync {
+                c.env("REDO_NO_SYNC", "1");
+            }
+        }
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// The command building `target` in `dir`; `jobs` only for the clean builds (the other
+    /// cases use each tool's plain invocation; ninja is given -j1 since its default is not 1).
+    fn build(
+        &self,
+        tool: Tool,
+        dir: &Path,
+        target: &str,
+        jobs: Option<u32>,
+        sync: bool,
+    ) -> Command {
+        let (prog, mut args): (PathBuf, Vec<String>) = match tool {
+            Tool::Redo => (self.redo_bin("redo-ifchange"), vec![]),
+            Tool::Make => ("make".into(), vec![]),
+            Tool::MakeR => ("make".into(), vec!["-r".into()]),
+            Tool::Ninja => ("ninja".into(), vec![format!("-j{}", jobs.unwrap_or(1))]),
+        };
+        if let (Some(j), false) = (jobs, tool == Tool::Ninja) {
+            args.push(format!("-j{j}"));
+        }
+        args.push(target.into());
+        let mut c = self.command(tool, dir, &prog, sync);
+        c.args(args);
+        c
+    }
+}
+
+/// The command line as text, for messages and the JSON.
+pub fn command_line(tool: Tool, case: Case) -> String {
+    let (target, jobs) = match case {
+        Case::CleanJ1 => ("all", Some(1)),
+        Case::CleanJ2 => ("all", Some(2)),
+        Case::Noop | Case::NoopSync | Case::Changed => ("all", None),
+        Case::TreeNoop | Case::TreeChanged => ("tree", None),
+    };
+    let j = jobs.map(|j| format!("-j{j} ")).unwrap_or_default();
+    match tool {
+        Tool::Redo => {
+            let sync = if case == Case::NoopSync {
+                ""
+            } else {
+                "REDO_NO_SYNC=1 "
+            };
+            format!("{sync}redo-ifchange {j}{target}")
+        }
+        Tool::Make => format!("make {j}{target}"),
+        Tool::MakeR => format!("make -r {j}{target}"),
+        Tool::Ninja => format!("ninja -j{} {target}", jobs.unwrap_or(1)),
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = s.lines().collect();
+    let from = lines.len().saturating_sub(20);
+    lines[from..].join("\n")
+}
+
+fn describe(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    if let Some(d) = c.get_current_dir() {
+        s.push_str(&format!(" (in {})", d.display()));
+    }
+    s
+}
+
+/// Runs `c` to completion and returns its wall-clock time in milliseconds; a failure is an
+/// error with the end of its output.
+fn timed(mut c: Command) -> Res<f64> {
+    let start = Instant::now();
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", describe(&c)))?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}):\n{}\n{}",
+            describe(&c),
+            out.status,
+            tail(&out.stdout),
+            tail(&out.stderr)
+        ));
+    }
+    Ok(ms)
+}
+
+/// Runs `c` and returns its standard output.
+fn capture(mut c: Command) -> Res<String> {
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", describe(&c)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}): {}",
+            describe(&c),
+            out.status,
+            tail(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn mtime(p: &Path) -> Res<SystemTime> {
+    fs::metadata(p)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot stat {}: {e}", p.display()))
+}
+
+/// Coarse file timestamps (one kernel tick) could make a source edited right after a build
+/// look as old as its output to make and ninja: wait a little before touching sources.
+fn settle() {
+    sleep(Duration::from_millis(20));
+}
+
+fn progress(n: usize, tool: Tool, what: &str, s: Option<&Stats>) {
+    match s {
+        Some(s) => eprintln!(
+            "N={n:<6} {:<8} {:<24} median {:>9.1} ms  [{:.1}-{:.1}]",
+            tool.label(),
+            what,
+            s.median(),
+            s.min(),
+            s.max()
+        ),
+        None => eprintln!("N={n:<6} {:<8} {what}", tool.label()),
+    }
+}
+
+struct Bench<'a> {
+    opts: &'a Options,
+    env: &'a Env,
+    tool: Tool,
+    dir: PathBuf,
+    n: usize,
+}
+
+impl Bench<'_> {
+    fn build(&self, target: &str, jobs: Option<u32>, sync: bool) -> Command {
+        self.env.build(self.tool, &self.dir, target, jobs, sync)
+    }
+
+    /// One warm-up run then `runs` measured ones of `f`, which returns the time of one run.
+    fn repeat(&self, what: &str, mut f: impl FnMut() -> Res<f64>) -> Res<Stats> {
+        let fail = |e: String| format!("N={} {}, {what}: {e}", self.n, self.tool.key());
+        f().map_err(|e| fail(format!("(warm-up) {e}")))?;
+        let mut samples = Vec::with_capacity(self.opts.runs);
+        for _ in 0..self.opts.runs {
+            samples.push(f().map_err(fail)?);
+        }
+        let s = Stats { samples };
+        progress(self.n, self.tool, what, Some(&s));
+        Ok(s)
+    }
+
+    fn clean_build(&self, case: Case, jobs: u32) -> Res<Stats> {
+        self.repeat(case.label(), || {
+            work::clean(self.tool, &self.dir)?;
+            let ms = timed(self.build("all", Some(jobs), false))?;
+            work::verify_outputs(&self.dir, 1..=self.n)?;
+            Ok(ms)
+        })
+    }
+
+    /// Times rebuilding `target` with nothing changed and checks that nothing was rebuilt.
+    fn noop(&self, case: Case, target: &str, witness: &str, sync: bool) -> Res<Stats> {
+        let witness = self.dir.join(witness);
+        let before = mtime(&witness)?;
+        let s = self.repeat(case.label(), || timed(self.build(target, None, sync)))?;
+        if mtime(&witness)? != before {
+            return Err(format!(
+                "{} {}: {} was rebuilt by a no-op",
+                self.tool.key(),
+                case.key(),
+                witness.display()
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Times rebuilding `target` after appending one character to `src/f1.in`, then restores
+    /// the source and rebuilds (not timed), so that every run sees the same change.
+    fn changed(&self, case: Case, target: &str) -> Res<Stats> {
+        let src = self.dir.join(source_name(1));
+        let original = work::source_text(1);
+        let check = || -> Res<()> {
+            work::verify_outputs(&self.dir, std::iter::once(1))?;
+            if target == "tree" {
+                work::verify_tree(&self.dir, self.n)?;
+            }
+            Ok(())
+        };
+        self.repeat(case.label(), || {
+            settle();
+            fs::write(&src, format!("{original}x"))
+                .map_err(|e| format!("cannot write {}: {e}", src.display()))?;
+            let ms = timed(self.build(target, None, false))?;
+            check()?;
+            settle();
+            fs::write(&src, &original)
+                .map_err(|e| format!("cannot write {}: {e}", src.display()))?;
+            timed(self.build(target, None, false))?;
+            check()?;
+            Ok(ms)
+        })
+    }
+
+    fn redo_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self
+            .env
+            .command(Tool::Redo, &self.dir, &self.env.redo_bin("redo"), false);
+        c.args(args);
+        c
+    }
+
+    fn memory(&self) -> Res<Memory> {
+        let out = capture(self.redo_cmd(&["--daemon-status"]))?;
+        let field = |name: &str| -> Option<u64> {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("KiB").trim().parse().ok())
+        };
+        Ok(Memory {
+            rss_kib: field("resident memory:")
+                .ok_or_else(|| format!("no resident memory in redo --daemon-status:\n{out}"))?,
+            pid: field("pid:").unwrap_or(0),
+            cached_state_files: field("cached state files:"),
+            cached_hashes: field("cached hashes:"),
+        })
+    }
+
+    fn client(&self) -> Res<Client> {
+        let ifchange = self.repeat("loop of redo-ifchange", || timed(self.redo_cmd(&["loop"])))?;
+        let bare = self.repeat("loop of /bin/true", || timed(self.redo_cmd(&["loop-true"])))?;
+        Ok(Client {
+            calls: self.opts.calls,
+            ifchange,
+            bare,
+        })
+    }
+
+    fn all_cases(&self) -> Res<ToolResult> {
+        let mut r = ToolResult {
+            tool: self.tool,
+            cases: Vec::new(),
+            client: None,
+            memory: None,
+        };
+        progress(self.n, self.tool, "generating", None);
+        work::generate(self.tool, &self.dir, self.n, self.opts.calls)?;
+        r.cases
+            .push((Case::CleanJ1, self.clean_build(Case::CleanJ1, 1)?));
+        r.cases
+            .push((Case::CleanJ2, self.clean_build(Case::CleanJ2, 2)?));
+        let last = output_name(self.n);
+        r.cases
+            .push((Case::Noop, self.noop(Case::Noop, "all", &last, false)?));
+        if self.tool == Tool::Redo {
+            r.memory = Some(self.memory()?);
+            r.cases.push((
+                Case::NoopSync,
+                self.noop(Case::NoopSync, "all", &last, true)?,
+            ));
+        }
+        r.cases
+            .push((Case::Changed, self.changed(Case::Changed, "all")?));
+        timed(self.build("tree", None, false))?;
+        work::verify_tree(&self.dir, self.n)?;
+        r.cases.push((
+            Case::TreeNoop,
+            self.noop(Case::TreeNoop, "tree", "tree", false)?,
+        ));
+        r.cases
+            .push((Case::TreeChanged, self.changed(Case::TreeChanged, "tree")?));
+        if self.tool == Tool::Redo {
+            progress(
+                self.n,
+                self.tool,
+                &format!("client loop, {} calls", self.opts.calls),
+                None,
+            );
+            r.client = Some(self.client()?);
+        }
+        Ok(r)
+    }
+}
+
+/// Checks that every tool asked for is there, and returns their versions.
+fn versions(opts: &Options, env: &Env) -> Res<Vec<(Tool, String)>> {
+    let mut v = Vec::new();
+    for &tool in &opts.tools {
+        let (prog, hint) = match tool {
+            Tool::Redo => {
+                for b in ["redo", "redo-ifchange", "redod"] {
+                    let p = opts.redo_dir.join(b);
+                    if !p.is_file() {
+                        return Err(format!(
+                            "{} is missing: build redo first (cargo build --release) or give --redo-dir",
+                            p.display()
+                        ));
+                    }
+                }
+                (env.redo_bin("redo"), "")
+            }
+            Tool::Make | Tool::MakeR => (
+                PathBuf::from("make"),
+                " (Debian: apt-get install make; .ci/run installs it)",
+            ),
+            Tool::Ninja => (
+                PathBuf::from("ninja"),
+                " (Debian: apt-get install ninja-build; .ci/run installs it)",
+            ),
+        };
+        let mut c = env.command(tool, Path::new("/"), &prog, false);
+        c.arg("--version");
+        let out = capture(c).map_err(|e| format!("{} is not usable{hint}: {e}", tool.key()))?;
+        let first = out.lines().next().unwrap_or("").trim().to_string();
+        v.push((tool, first));
+    }
+    Ok(v)
+}
+
+fn first_line_matching(path: &str, prefix: &str) -> String {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DD HH:MM UTC` without a date library.
+pub fn utc_date(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let work_fs = Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(work)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    Machine {
+        date: utc_date(secs),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        cpu_model: first_line_matching("/proc/cpuinfo", "model name"),
+        kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        work_fs,
+        versions,
+    }
+}
+
+/// Runs the whole benchmark.
+pub fn run(opts: &Options) -> Res<Report> {
+    let redo_dir = fs::canonicalize(&opts.redo_dir)
+        .map_err(|e| format!("--redo-dir {}: {e}", opts.redo_dir.display()))?;
+    let opts = Options {
+        redo_dir,
+        ..opts.clone()
+    };
+    let (work, created) = match &opts.work {
+        Some(w) => (w.clone(), false),
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            (
+                std::env::temp_dir().join(format!("redo-bench-{}-{nanos:x}", std::process::id())),
+                true,
+            )
+        }
+    };
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let work =
+        fs::canonicalize(&work).map_err(|e| format!("cannot resolve {}: {e}", work.display()))?;
+    let runtime = work.join("runtime");
+    fs::create_dir_all(&runtime)
+        .and_then(|()| fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)))
+        .map_err(|e| format!("cannot create {}: {e}", runtime.display()))?;
+    let env = Env::new(&opts.redo_dir, &runtime);
+
+    let result = (|| -> Res<Report> {
+        let versions = versions(&opts, &env)?;
+        let machine = machine(&work, versions);
+        let mut sizes = Vec::new();
+        for &n in &opts.ns {
+            let mut tools = Vec::new();
+            for &tool in &opts.tools {
+                let b = Bench {
+                    opts: &opts,
+                    env: &env,
+                    tool,
+                    dir: work.join(format!("n{n}-{}", tool.key())),
+                    n,
+                };
+                let r = b.all_cases();
+                if tool == Tool::Redo && b.dir.join(".redo").is_dir() {
+                    // Whatever happened, do not leave the daemon behind.
+                    let _ = capture(b.redo_cmd(&["--daemon-stop"]));
+                }
+                tools.push(r?);
+                if !opts.keep {
+                    let _ = fs::remove_dir_all(&b.dir);
+                }
+            }
+            sizes.push(SizeResult { n, tools });
+        }
+        Ok(Report {
+            options: opts.clone(),
+            machine,
+            sizes,
+        })
+    })();
+
+    if opts.keep {
+        eprintln!("generated trees kept in {}", work.display());
+    } else if created {
+        let _ = fs::remove_dir_all(&work);
+    } else {
+        let _ = fs::remove_dir_all(&runtime);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_date(951_782_400 + 3661), "2000-02-29 01:01 UTC");
+        assert_eq!(utc_date(1_767_225_600), "2026-01-01 00:00 UTC");
+    }
+
+    #[test]
+    fn stats() {
+        let s = Stats {
+            samples: vec![3.0, 1.0, 2.0, 10.0],
+        };
+        assert_eq!((s.median(), s.min(), s.max()), (2.5, 1.0, 10.0));
+    }
+}

@@ -1,0 +1,331 @@
+//! The generated work: the same sources, targets and aggregation tree for every tool.
+//!
+//! * `src/fK.in`, K = 1..=N: a few lines of lower-case text.
+//! * `out/fK.out`: `tr a-z A-Z` of `src/fK.in`.
+//! * `all`: every `out/fK.out` (a `.do` without output for redo, `.PHONY` for make, `phony`
+//!   for ninja).
+//! * the three-level tree: `t1/gG.t1` cats ten `out/fK.out`, `t2/gH.t2` cats ten `t1/*.t1`,
+//!   `tree` cats every `t2/*.t2`.
+//!
+//! Every tool gets its own copy: redo `.do` files, a Makefile, or a build.ninja.
+
+use crate::Tool;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+/// Children per node of the aggregation tree.
+pub const FANOUT: usize = 10;
+
+pub fn source_name(k: usize) -> String {
+    format!("src/f{k}.in")
+}
+
+pub fn output_name(k: usize) -> String {
+    format!("out/f{k}.out")
+}
+
+pub fn source_text(k: usize) -> String {
+    format!("source file number {k}\nthe quick brown fox jumps over the lazy dog {k}\n")
+}
+
+/// The aggregation tree over N outputs: level-1 groups (paths of their children), level-2
+/// groups (indices of level-1 groups).
+pub struct TreeShape {
+    pub level1: Vec<Vec<String>>,
+    pub level2: Vec<Vec<usize>>,
+}
+
+impl TreeShape {
+    pub fn new(n: usize) -> TreeShape {
+        let outputs: Vec<String> = (1..=n).map(output_name).collect();
+        let level1: Vec<Vec<String>> = outputs.chunks(FANOUT).map(<[String]>::to_vec).collect();
+        let idx: Vec<usize> = (0..level1.len()).collect();
+        let level2 = idx.chunks(FANOUT).map(<[usize]>::to_vec).collect();
+        TreeShape { level1, level2 }
+    }
+
+    pub fn l1_name(g: usize) -> String {
+        format!("t1/g{g}.t1")
+    }
+
+    pub fn l2_name(g: usize) -> String {
+        format!("t2/g{g}.t2")
+    }
+
+    pub fn l2_children(&self, h: usize) -> Vec<String> {
+        self.level2[h].iter().map(|&g| Self::l1_name(g)).collect()
+    }
+
+    pub fn top_children(&self) -> Vec<String> {
+        (0..self.level2.len()).map(Self::l2_name).collect()
+    }
+}
+
+fn write(dir: &Path, rel: &str, text: &str) -> Result<(), String> {
+    let p = dir.join(rel);
+    fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
+fn mkdir(dir: &Path, rel: &str) -> Result<(), String> {
+    let p = dir.join(rel);
+    fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+}
+
+/// Paths relative to a sub-directory one level down (`out/f1.out` → `../out/f1.out`).
+fn up(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("../{p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Creates `dir` (removing an old one) with the sources and the build description for `tool`.
+/// `calls` is the length of redo's client loop (`loop.do`).
+pub fn generate(tool: Tool, dir: &Path, n: usize, calls: usize) -> Result<(), String> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    for d in ["src", "out", "t1", "t2"] {
+        mkdir(dir, d)?;
+    }
+    for k in 1..=n {
+        write(dir, &source_name(k), &source_text(k))?;
+    }
+    let shape = TreeShape::new(n);
+    let outputs: Vec<String> = (1..=n).map(output_name).collect();
+    match tool {
+        Tool::Redo => {
+            mkdir(dir, ".redo")?;
+            write(dir, ".redo/top", "")?;
+            write(
+                dir,
+                "out/default.out.do",
+                "redo-ifchange ../src/$2.in\ntr a-z A-Z <../src/$2.in >$3\n",
+            )?;
+            write(
+                dir,
+                "all.do",
+                &format!("redo-ifchange {}\n", outputs.join(" ")),
+            )?;
+            for (g, children) in shape.level1.iter().enumerate() {
+                let c = up(children);
+                write(
+                    dir,
+                    &format!("{}.do", TreeShape::l1_name(g)),
+                    &format!("redo-ifchange {c}\ncat {c} >$3\n"),
+                )?;
+            }
+            for h in 0..shape.level2.len() {
+                let c = up(&shape.l2_children(h));
+                write(
+                    dir,
+                    &format!("{}.do", TreeShape::l2_name(h)),
+                    &format!("redo-ifchange {c}\ncat {c} >$3\n"),
+                )?;
+            }
+            let c = shape.top_children().join(" ");
+            write(dir, "tree.do", &format!("redo-ifchange {c}\ncat {c} >$3\n"))?;
+            write(
+                dir,
+                "loop.do",
+                &format!(
+                    "i=0\nwhile [ $i -lt {calls} ]; do redo-ifchange out/f1.out; i=$((i+1)); done\n"
+                ),
+            )?;
+            write(
+                dir,
+                "loop-true.do",
+                &format!("i=0\nwhile [ $i -lt {calls} ]; do /bin/true; i=$((i+1)); done\n"),
+            )?;
+        }
+        Tool::Make | Tool::MakeR => {
+            let mut m = String::from("# generated by redo-bench\n.PHONY: all\n");
+            let _ = writeln!(m, "all: {}", outputs.join(" "));
+            m.push_str("out/%.out: src/%.in\n\ttr a-z A-Z <$< >$@\n");
+            for (g, children) in shape.level1.iter().enumerate() {
+                let _ = writeln!(
+                    m,
+                    "{}: {}\n\tcat $^ >$@",
+                    TreeShape::l1_name(g),
+                    children.join(" ")
+                );
+            }
+            for h in 0..shape.level2.len() {
+                let _ = writeln!(
+                    m,
+                    "{}: {}\n\tcat $^ >$@",
+                    TreeShape::l2_name(h),
+                    shape.l2_children(h).join(" ")
+                );
+            }
+            let _ = writeln!(m, "tree: {}\n\tcat $^ >$@", shape.top_children().join(" "));
+            write(dir, "Makefile", &m)?;
+        }
+        Tool::Ninja => {
+            let mut b = String::from(
+                "# generated by redo-bench\nrule up\n  command = tr a-z A-Z <$in >$out\n\
+                 rule cat\n  command = cat $in >$out\n",
+            );
+            for k in 1..=n {
+                let _ = writeln!(b, "build {}: up {}", output_name(k), source_name(k));
+            }
+            let _ = writeln!(b, "build all: phony {}", outputs.join(" "));
+            for (g, children) in shape.level1.iter().enumerate() {
+                let _ = writeln!(
+                    b,
+                    "build {}: cat {}",
+                    TreeShape::l1_name(g),
+                    children.join(" ")
+                );
+            }
+            for h in 0..shape.level2.len() {
+                let _ = writeln!(
+                    b,
+                    "build {}: cat {}",
+                    TreeShape::l2_name(h),
+                    shape.l2_children(h).join(" ")
+                );
+            }
+            let _ = writeln!(b, "build tree: cat {}", shape.top_children().join(" "));
+            b.push_str("default all\n");
+            write(dir, "build.ninja", &b)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything a build made (outputs and the tool's state), keeping the sources, the
+/// build description and redo's `.redo/top` marker.
+pub fn clean(tool: Tool, dir: &Path) -> Result<(), String> {
+    for (sub, ext) in [("out", ".out"), ("t1", ".t1"), ("t2", ".t2")] {
+        let d = dir.join(sub);
+        let entries = fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+        for e in entries {
+            let e = e.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+            let name = e.file_name();
+            if name.to_string_lossy().ends_with(ext) {
+                remove_file(&e.path())?;
+            }
+        }
+        if tool == Tool::Redo {
+            remove_dir(&d.join(".redo"))?;
+        }
+    }
+    remove_file(&dir.join("tree"))?;
+    match tool {
+        Tool::Redo => {
+            let d = dir.join(".redo");
+            let entries =
+                fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+            for e in entries {
+                let e = e.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+                if e.file_name() != "top" {
+                    remove_file(&e.path())?;
+                }
+            }
+        }
+        Tool::Ninja => {
+            remove_file(&dir.join(".ninja_log"))?;
+            remove_file(&dir.join(".ninja_deps"))?;
+        }
+        Tool::Make | Tool::MakeR => {}
+    }
+    Ok(())
+}
+
+fn remove_file(p: &Path) -> Result<(), String> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", p.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir(p: &Path) -> Result<(), String> {
+    match fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", p.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn read(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
+    let p = dir.join(rel);
+    fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+/// Checks that `out/fK.out` is the upper-cased `src/fK.in` for every K in `ks`.
+pub fn verify_outputs(dir: &Path, ks: impl Iterator<Item = usize>) -> Result<(), String> {
+    for k in ks {
+        let src = read(dir, &source_name(k))?;
+        let out = read(dir, &output_name(k))?;
+        if out != src.to_ascii_uppercase() {
+            return Err(format!(
+                "{} is wrong: {:?}, expected {:?}",
+                dir.join(output_name(k)).display(),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&src.to_ascii_uppercase())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `tree` (and so every level below it): the concatenation of all outputs in order.
+pub fn verify_tree(dir: &Path, n: usize) -> Result<(), String> {
+    let mut expected = Vec::new();
+    for k in 1..=n {
+        expected.extend(read(dir, &source_name(k))?.to_ascii_uppercase());
+    }
+    let got = read(dir, "tree")?;
+    if got != expected {
+        return Err(format!(
+            "{} is wrong ({} bytes, expected {})",
+            dir.join("tree").display(),
+            got.len(),
+            expected.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_and_checks() {
+        let t = TreeShape::new(25);
+        assert_eq!(t.level1.len(), 3);
+        assert_eq!(
+            t.level1[2],
+            [
+                "out/f21.out",
+                "out/f22.out",
+                "out/f23.out",
+                "out/f24.out",
+                "out/f25.out"
+            ]
+        );
+        assert_eq!(t.level2, [vec![0, 1, 2]]);
+        assert_eq!(t.top_children(), ["t2/g0.t2"]);
+
+        let dir = std::env::temp_dir().join(format!("redo-bench-unit-{}", std::process::id()));
+        generate(Tool::Make, &dir, 3, 1).unwrap();
+        assert!(verify_outputs(&dir, 1..=3).is_err());
+        for k in 1..=3 {
+            fs::write(dir.join(output_name(k)), source_text(k).to_uppercase()).unwrap();
+        }
+        verify_outputs(&dir, 1..=3).unwrap();
+        fs::write(dir.join(output_name(2)), "wrong").unwrap();
+        let e = verify_outputs(&dir, 1..=3).unwrap_err();
+        assert!(e.contains("out/f2.out is wrong"), "{e}");
+        clean(Tool::Make, &dir).unwrap();
+        assert!(!dir.join(output_name(1)).exists() && dir.join("Makefile").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
