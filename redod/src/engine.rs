@@ -13,6 +13,7 @@
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
+use futures_util::StreamExt;
 use crate::cache::{Hashes, Loaded, RecCache};
 use crate::fsys::{Fs, Meta};
 use crate::jobs::{Token, Tokens};
@@ -149,21 +150,41 @@ pub struct Origin {
 #[derive(Clone)]
 pub enum Waiter {
     Client(Sink),
+    /// A flight checking its dependencies (before its job holds a token).
     Flight(Arc<Flight>),
+    /// A running `.do`'s nested request.
+    Job(Arc<Job>),
 }
 
 impl Waiter {
-    fn sinks(&self) -> Vec<Sink> {
+    /// The flight on whose behalf this waits, if any.
+    fn flight(&self) -> Option<&Arc<Flight>> {
         match self {
-            Waiter::Client(s) => vec![s.clone()],
-            Waiter::Flight(f) => f.sinks(),
+            Waiter::Client(_) => None,
+            Waiter::Flight(f) => Some(f),
+            Waiter::Job(j) => Some(&j.flight),
+        }
+    }
+
+    fn sinks(&self) -> Vec<Sink> {
+        match (self, self.flight()) {
+            (_, Some(f)) => f.sinks(),
+            (Waiter::Client(s), None) => vec![s.clone()],
+            _ => Vec::new(),
         }
     }
 
     fn target(&self) -> Option<&Path> {
-        match self {
-            Waiter::Client(_) => None,
-            Waiter::Flight(f) => Some(&f.target),
+        self.flight().map(|f| f.target.as_path())
+    }
+
+    /// About to wait for a flight: a job gives its token back meanwhile, so that what it
+    /// waits for can run (at `-j1` nothing else could). Only then: a nested request answered
+    /// on the spot (sources, up-to-date targets: the usual case) keeps the token, and no
+    /// other job sneaks in to pile up behind it.
+    fn will_wait(&self) {
+        if let Waiter::Job(j) = self {
+            j.lend_token();
         }
     }
 }
@@ -192,13 +213,14 @@ impl Flight {
         let mut stack: Vec<Waiter> = lock(&self.waiters).iter().map(|(_, w)| w.clone()).collect();
         let mut seen_flights = 0usize;
         while let Some(w) = stack.pop() {
-            match w {
-                Waiter::Client(s) => {
+            match (w.flight(), &w) {
+                (None, Waiter::Client(s)) => {
                     if !out.iter().any(|o| o.id == s.id) {
-                        out.push(s);
+                        out.push(s.clone());
                     }
                 }
-                Waiter::Flight(f) => {
+                (None, _) => {}
+                (Some(f), _) => {
                     seen_flights += 1;
                     // The wait-for graph is acyclic; the bound only guards against a bug.
                     if seen_flights < 100_000 {
@@ -361,8 +383,10 @@ impl Drop for JobHandle {
 #[derive(Default)]
 struct Tables {
     flights: HashMap<PathBuf, Arc<Flight>>,
-    /// Wait-for graph: target → targets it waits for (a multiset).
-    waits: HashMap<PathBuf, Vec<PathBuf>>,
+    /// Wait-for graph: target → targets it waits for, each with how many waiters of that
+    /// target wait for it (a multiset: two nested clients of one `.do` may want the same
+    /// target). A map, not a list: `all` with 10 000 dependencies adds and removes 10 000 edges.
+    waits: HashMap<PathBuf, HashMap<PathBuf, usize>>,
     jobs: HashMap<u64, Arc<Job>>,
 }
 
@@ -375,7 +399,7 @@ impl Tables {
         let mut parent: HashMap<&Path, &Path> = HashMap::new();
         let mut stack = vec![to];
         while let Some(n) = stack.pop() {
-            for next in self.waits.get(n).into_iter().flatten() {
+            for next in self.waits.get(n).into_iter().flat_map(HashMap::keys) {
                 if parent.contains_key(next.as_path()) || next == to {
                     continue;
                 }
@@ -399,8 +423,11 @@ impl Tables {
 
     fn remove_edge(&mut self, from: &Path, to: &Path) {
         if let Some(v) = self.waits.get_mut(from) {
-            if let Some(i) = v.iter().position(|t| t == to) {
-                v.swap_remove(i);
+            if let Some(n) = v.get_mut(to) {
+                *n -= 1;
+                if *n == 0 {
+                    v.remove(to);
+                }
             }
             if v.is_empty() {
                 self.waits.remove(from);
@@ -621,6 +648,7 @@ impl Engine {
                 Attach::Joined(a, rx) => (a, rx),
                 Attach::TornDown(mut rx) => {
                     // Being torn down: wait for it to land, then start afresh.
+                    want.waiter.will_wait();
                     let _ = rx.wait_for(Option::is_some).await;
                     continue;
                 }
@@ -629,6 +657,7 @@ impl Engine {
                     return Outcome::Failed;
                 }
             };
+            want.waiter.will_wait();
             let outcome = match rx.wait_for(Option::is_some).await {
                 Ok(v) => v.unwrap_or(Outcome::Cancelled),
                 Err(_) => Outcome::Cancelled,
@@ -699,10 +728,11 @@ impl Engine {
             if let Some(cycle) = t.cycle(from, &want.target) {
                 return Attach::Cycle(cycle);
             }
-            t.waits
+            *t.waits
                 .entry(from.to_path_buf())
                 .or_default()
-                .push(want.target.clone());
+                .entry(want.target.clone())
+                .or_default() += 1;
         }
         let flight = match existing {
             Some(f) => f,
@@ -1202,7 +1232,7 @@ impl Engine {
                 (
                     j.flight.session.clone(),
                     j.flight.level + 1,
-                    Waiter::Flight(j.flight.clone()),
+                    Waiter::Job(j.clone()),
                 )
             }
             None => {
@@ -1254,7 +1284,6 @@ impl Engine {
         }
         if let Some(j) = &job {
             j.flush_stderr().await;
-            j.lend_token();
         }
         let want = |abs: &PathBuf, display: &str, force: bool| Want {
             target_meta: None,
@@ -1283,11 +1312,14 @@ impl Engine {
             }
             BuildMode::Ifchange => {
                 let force = b.options.force;
-                let results = futures_util::future::join_all(
-                    wanted
-                        .iter()
-                        .map(|(abs, display)| self.bring(want(abs, display, force))),
-                )
+                let wants: Vec<Want> = wanted
+                    .iter()
+                    .map(|(abs, display)| want(abs, display, force))
+                    .collect();
+                let results: Vec<_> = futures_util::stream::iter(wants)
+                    .map(|w| self.bring(w))
+                .buffered(window(session.tokens.limit()))
+                .collect()
                 .await;
                 if results.iter().all(Result::is_ok) {
                     recorded.extend(
@@ -1548,6 +1580,20 @@ impl Engine {
 }
 
 /// Paths relative to `cwd`, one per line.
+/// How many of one request's targets are brought up to date at once. Enough to keep every
+/// job slot busy while others wait for their dependencies; bounded because each one in
+/// progress holds a future (and soon a flight): a clean build of `all` with 10 000
+/// dependencies must not park 10 000 jobs on the token pool. Cannot deadlock: what a target
+/// waits for (its dependencies, a token) never waits for a later target of this request's
+/// window; dependencies get flights of their own.
+fn window(limit: Option<u32>) -> usize {
+    match limit {
+        Some(0) => usize::MAX,
+        Some(n) => (n as usize).saturating_mul(4).max(64),
+        None => 256,
+    }
+}
+
 fn lines_relative(paths_: &[PathBuf], cwd: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for p in paths_ {
@@ -1634,8 +1680,8 @@ mod tests {
     fn cycles_are_found_with_their_path() {
         let mut t = Tables::default();
         let p = |s: &str| PathBuf::from(s);
-        t.waits.insert(p("/b"), vec![p("/c")]);
-        t.waits.insert(p("/c"), vec![p("/a")]);
+        t.waits.insert(p("/b"), HashMap::from([(p("/c"), 1)]));
+        t.waits.insert(p("/c"), HashMap::from([(p("/a"), 2)]));
         // a waiting for b closes a → b → c → a.
         assert_eq!(
             t.cycle(&p("/a"), &p("/b")),
@@ -1644,6 +1690,9 @@ mod tests {
         assert_eq!(t.cycle(&p("/x"), &p("/b")), None);
         assert_eq!(t.cycle(&p("/a"), &p("/a")), Some(vec![p("/a"), p("/a")]));
         t.remove_edge(&p("/c"), &p("/a"));
+        assert!(t.cycle(&p("/a"), &p("/b")).is_some(), "one of two waits is left");
+        t.remove_edge(&p("/c"), &p("/a"));
         assert_eq!(t.cycle(&p("/a"), &p("/b")), None);
+        assert!(t.waits.get(&p("/c")).is_none());
     }
 }

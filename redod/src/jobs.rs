@@ -52,6 +52,10 @@ struct TokenPipe {
     path: Option<PathBuf>,
     /// Remove `path` when the pool goes away (our own FIFO).
     owns_path: bool,
+    /// Only the task holding this waits for the pipe to become readable; the others queue
+    /// behind it, first come first served. Without it every returned token woke every
+    /// waiting job (thousands in a clean build of a wide target) to race for one byte.
+    readers: tokio::sync::Mutex<()>,
 }
 
 impl TokenPipe {
@@ -106,10 +110,13 @@ impl TokenPipe {
             child_write,
             path,
             owns_path,
+            readers: tokio::sync::Mutex::new(()),
         })
     }
 
+    /// Cancel-safe: a dropped call has either read nothing or already returned its byte.
     async fn take(&self) -> io::Result<u8> {
+        let _turn = self.readers.lock().await;
         let mut b = [0u8; 1];
         loop {
             self.rx.readable().await?;
