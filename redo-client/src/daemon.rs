@@ -133,6 +133,7 @@ const DAEMON_ENV: &[&str] = &[
     "RUST_LOG",
     "REDO_DAEMON_IDLE",
     "REDO_NO_WATCH",
+    "REDO_WATCH_LAG_MS",
     "RUST_BACKTRACE",
 ];
 

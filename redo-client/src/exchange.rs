@@ -296,7 +296,11 @@ fn relay(tool: Tool, stream: UnixStream, rundir: Option<&Path>) -> i32 {
                 let _ = stderr.write_all(&b);
             }
             Ok(Some(Event::Stdout(b))) => {
-                if out.write_all(&b).is_err() {
+                // Buffered while more frames are already here; flushed when the daemon goes
+                // quiet, so that a reader (an editor following `--watch --events=json`) sees
+                // each line when it happens, not when the next one comes.
+                let more = !reader.buffer().is_empty();
+                if out.write_all(&b).is_err() || (!more && out.flush().is_err()) {
                     // stdout closed (`| head`): nothing more is wanted.
                     return 0;
                 }

@@ -98,6 +98,24 @@ pub fn find(fs: &dyn Fs, dir: &Path, name: &OsStr, top: Option<&Path>) -> io::Re
     }
 }
 
+/// Every `.do` path the lookup for `target` (absolute) depends on: the one found and the
+/// candidates tried before it (whose creation would change the answer).
+pub fn candidates(fs: &dyn Fs, target: &Path, top: Option<&Path>) -> Vec<PathBuf> {
+    let Some((dir, name)) = crate::paths::split(target) else {
+        return Vec::new();
+    };
+    let Ok(lookup) = find(fs, dir, name, top) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = lookup
+        .missing
+        .iter()
+        .map(|m| crate::paths::resolve(dir, m.as_os_str()))
+        .collect();
+    out.extend(lookup.found.map(|f| f.path));
+    out
+}
+
 fn found(
     dir: &Path,
     name: &OsStr,

@@ -13,7 +13,6 @@
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
-use futures_util::StreamExt;
 use crate::cache::{Hashes, Loaded, RecCache};
 use crate::fsys::{Fs, Meta};
 use crate::jobs::{Token, Tokens};
@@ -25,6 +24,7 @@ use crate::settings::{Env, Settings};
 use crate::state::Dep;
 use crate::umask::UmaskGate;
 use crate::{logs, maintenance, query};
+use futures_util::StreamExt;
 use redo_proto::{Build, BuildMode, Command, Request};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -367,15 +367,31 @@ impl JobHandle {
         self.job.pgid.store(pgid, Ordering::Relaxed);
     }
 
-    /// The records gathered so far (runner's own, then nested clients'), in order.
+    /// The records gathered so far (runner's own, then nested clients'), in order, for the
+    /// commit.
     pub fn take_records(&self) -> Vec<Dep> {
         std::mem::take(&mut *lock(&self.job.records))
+    }
+
+    /// The records gathered so far, left in place.
+    pub fn records(&self) -> Vec<Dep> {
+        lock(&self.job.records).clone()
     }
 }
 
 impl Drop for JobHandle {
     fn drop(&mut self) {
         lock(&self.engine.tables).jobs.remove(&self.job.id);
+        // Records a commit did not take belong to an attempt that did not land.
+        let left = std::mem::take(&mut *lock(&self.job.records));
+        let target = self.job.flight.target.clone();
+        let mut attempts = lock(&self.engine.attempts);
+        if left.is_empty() {
+            attempts.remove(&target);
+        } else {
+            attempts.insert(target, left);
+        }
+        drop(attempts);
         drop(lock(&self.job.token).take());
     }
 }
@@ -522,6 +538,10 @@ pub struct Engine {
     pub spawn_lock: Mutex<()>,
     tables: Mutex<Tables>,
     ids: AtomicU64,
+    /// What the last attempt of a target that failed (or was stopped) had declared: its `.do`
+    /// lookup and nested requests. `--watch` watches these too, so that fixing a target that
+    /// never built triggers a round. Only failed targets are here: a commit removes its own.
+    attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
 }
 
 impl Engine {
@@ -544,6 +564,7 @@ impl Engine {
             exec,
             recs: RecCache::default(),
             hashes: Hashes::default(),
+            attempts: Mutex::default(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,
@@ -563,10 +584,10 @@ impl Engine {
     }
 
     /// A new session's view of the filesystem, synced with the watcher when it is used.
-    async fn session_fs(&self, settings: &Settings) -> (Arc<dyn Fs>, bool) {
+    fn session_fs(&self, settings: &Settings) -> (Arc<dyn Fs>, bool) {
         match (&self.watched, &self.watcher) {
             (Some(w), Some(watcher)) if !settings.no_watch && watcher.enabled() => {
-                watcher.sync().await;
+                watcher.sync();
                 (w.clone(), true)
             }
             _ => (self.fs.clone(), false),
@@ -1178,8 +1199,20 @@ impl Engine {
             b.options.force = false;
             let engine = self.clone();
             let (o, r) = (origin.clone(), roots.clone());
+            let attempts = lock(&self.attempts).clone();
             let inputs = tokio::task::spawn_blocking(move || {
-                engine.graph(&o.settings).inputs(&r).unwrap_or_default()
+                let mut graph = engine.graph(&o.settings);
+                graph.attempts = Some(&attempts);
+                let mut inputs = graph.inputs(&r).unwrap_or_default();
+                // A root that never got as far as running: its .do, once written, starts it.
+                for root in &r {
+                    inputs.extend(crate::dofile::candidates(
+                        &*engine.fs,
+                        root,
+                        o.settings.top_dir.as_deref(),
+                    ));
+                }
+                inputs
             })
             .await
             .unwrap_or_default();
@@ -1190,7 +1223,14 @@ impl Engine {
                 inputs.len()
             ));
             sink.event(serde_json::json!({"type": "watch", "event": "waiting", "exit_code": code, "inputs": inputs.len()}));
-            let relevant = |p: &Path| inputs.contains(p) || p == Path::new("/");
+            // An input, or a directory above inputs (renamed or removed as a whole); `/` is
+            // an overflow: anything may have changed. Descendants of `p` sort right after it.
+            let relevant = |p: &Path| {
+                inputs
+                    .range::<Path, _>((std::ops::Bound::Included(p), std::ops::Bound::Unbounded))
+                    .next()
+                    .is_some_and(|i| i.starts_with(p))
+            };
             // Until an input changes (or the queue overflowed: anything may have).
             loop {
                 match changes.recv().await {
@@ -1227,7 +1267,7 @@ impl Engine {
             Some(j) => {
                 // What the .do changed before asking must be seen (see `watch`).
                 if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
-                    w.sync().await;
+                    w.sync();
                 }
                 (
                     j.flight.session.clone(),
@@ -1236,7 +1276,7 @@ impl Engine {
                 )
             }
             None => {
-                let (fs, watched) = self.session_fs(&origin.settings).await;
+                let (fs, watched) = self.session_fs(&origin.settings);
                 let tokens = self.session_tokens(&b, &origin, client);
                 (
                     Arc::new(Session::new(tokens, fs, watched)),
@@ -1318,9 +1358,9 @@ impl Engine {
                     .collect();
                 let results: Vec<_> = futures_util::stream::iter(wants)
                     .map(|w| self.bring(w))
-                .buffered(window(session.tokens.limit()))
-                .collect()
-                .await;
+                    .buffered(window(session.tokens.limit()))
+                    .collect()
+                    .await;
                 if results.iter().all(Result::is_ok) {
                     recorded.extend(
                         wanted
@@ -1509,6 +1549,7 @@ impl Engine {
             hashes: &self.hashes,
             trust: settings.trust,
             facts: Default::default(),
+            attempts: None,
         }
     }
 
@@ -1690,7 +1731,10 @@ mod tests {
         assert_eq!(t.cycle(&p("/x"), &p("/b")), None);
         assert_eq!(t.cycle(&p("/a"), &p("/a")), Some(vec![p("/a"), p("/a")]));
         t.remove_edge(&p("/c"), &p("/a"));
-        assert!(t.cycle(&p("/a"), &p("/b")).is_some(), "one of two waits is left");
+        assert!(
+            t.cycle(&p("/a"), &p("/b")).is_some(),
+            "one of two waits is left"
+        );
         t.remove_edge(&p("/c"), &p("/a"));
         assert_eq!(t.cycle(&p("/a"), &p("/b")), None);
         assert!(t.waits.get(&p("/c")).is_none());

@@ -60,6 +60,16 @@ fn init_tracing() {
         .init();
 }
 
+/// `REDO_WATCH_LAG_MS` (tests only): how long the watcher's event thread waits before reading
+/// events, so that a request sees a change made just before it only by syncing itself.
+fn watch_lag() -> std::time::Duration {
+    let ms = std::env::var("REDO_WATCH_LAG_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms.min(60_000))
+}
+
 fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     anyhow::ensure!(
         root.is_absolute() && rundir.is_absolute(),
@@ -104,7 +114,7 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     // The file-change accelerator, unless REDO_NO_WATCH=1 (then every build stats).
     let engine = match std::env::var_os("REDO_NO_WATCH").is_some_and(|v| v == "1") {
         true => engine,
-        false => match redod::watch::Watcher::start(&rundir) {
+        false => match redod::watch::Watcher::start(&root, watch_lag()) {
             Some(w) => engine.with_watcher(w),
             None => engine,
         },

@@ -144,6 +144,7 @@ impl Depfix<'_> {
             hashes: self.hashes,
             trust: ood::Trust::None,
             facts: Default::default(),
+            attempts: None,
         };
         let targets = graph
             .known_targets(root)

@@ -25,6 +25,9 @@ pub struct Graph<'a> {
     pub trust: Trust,
     /// What this one query learns about sources (a listing is a snapshot, like a session).
     pub facts: ood::Facts,
+    /// Dependencies declared by targets' last failed attempts (`--watch`: a target that never
+    /// built has no state, but its attempt named what it needs).
+    pub attempts: Option<&'a HashMap<PathBuf, Vec<Dep>>>,
 }
 
 impl Graph<'_> {
@@ -89,11 +92,14 @@ impl Graph<'_> {
 
     /// Dependencies of `target` recorded in `rec`, resolved: (path, is ifcreate).
     fn deps(target: &Path, rec: &Rec) -> Vec<(PathBuf, bool)> {
+        Self::resolve_deps(target, &rec.deps)
+    }
+
+    fn resolve_deps(target: &Path, deps: &[Dep]) -> Vec<(PathBuf, bool)> {
         let Some((dir, name)) = paths::split(target) else {
             return Vec::new();
         };
-        rec.deps
-            .iter()
+        deps.iter()
             .filter_map(|d| match d {
                 Dep::Ifchange { target: t, .. } if t.as_slice() != name.as_bytes() => {
                     Some((paths::resolve(dir, OsStr::from_bytes(t)), false))
@@ -139,11 +145,22 @@ impl Graph<'_> {
             if !seen.insert(t.clone()) {
                 continue;
             }
-            let Some(rec) = self.rec(&t) else { continue };
-            for (dep, ifcreate) in Self::deps(&t, &rec) {
+            let mut deps = self.rec(&t).map(|r| Self::deps(&t, &r)).unwrap_or_default();
+            if let Some(tried) = self.attempts.and_then(|a| a.get(&t)) {
+                // What the failed attempt named: sources are inputs, targets are followed.
+                for (dep, ifcreate) in Self::resolve_deps(&t, tried) {
+                    let meta = self.fs.stat(&dep)?;
+                    if !ifcreate && self.checker().is_source(&dep, meta.as_ref())? {
+                        inputs.insert(dep.clone());
+                    }
+                    deps.push((dep, ifcreate));
+                }
+            }
+            for (dep, ifcreate) in deps {
+                let attempted = self.attempts.is_some_and(|a| a.contains_key(&dep));
                 if ifcreate {
                     inputs.insert(dep);
-                } else if self.has_state(&dep) {
+                } else if attempted || self.has_state(&dep) {
                     stack.push(dep);
                 }
             }
@@ -438,6 +455,7 @@ mod tests {
             hashes: &hashes,
             trust: Trust::Ctime,
             facts: Default::default(),
+            attempts: None,
         };
         let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
         String::from_utf8(run(&g, kind, Path::new(cwd), &args).unwrap()).unwrap()

@@ -356,7 +356,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         let ifchange = match &result {
             Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),
             Err(_) => job
-                .take_records()
+                .records()
                 .iter()
                 .filter_map(|d| match d {
                     Dep::Ifchange { target, .. } => Some(target.clone()),
@@ -548,9 +548,13 @@ impl Relay<'_> {
         if let Some(log) = &mut self.log {
             log.write(&chunk);
         }
+        if chunk.is_empty() {
+            // A flush for a nested request with nothing new: nothing was cut in two.
+            return;
+        }
         self.flight.stderr_events(&chunk, self.mid_line_raw);
         self.mid_line_raw = !chunk.ends_with(b"\n");
-        if self.silent || chunk.is_empty() {
+        if self.silent {
             return;
         }
         let chunk = match &self.prefix {

@@ -1,32 +1,37 @@
-//! The file-change accelerator: inotify (through `notify`) watches the directories the daemon
-//! stats, so that a stat whose file has not changed since is answered from memory. A no-op
-//! build then makes no stat system call at all.
+//! The file-change accelerator: inotify watches the directories the daemon stats, so that a
+//! stat whose file has not changed since is answered from memory. A no-op build then makes no
+//! stat system call at all.
 //!
 //! Correctness never depends on it:
 //!
 //! * A cached stat is dropped by any event naming its path (or a directory above it), and is
-//!   only cached when no event at all arrived while it was taken ([`Shared::epoch`]): a change
-//!   racing the stat can never leave a stale entry behind.
-//! * Before a request is served, [`Watcher::sync`] writes a cookie file in the runtime
-//!   directory and waits for its event. One inotify instance has one ordered queue, so once the
-//!   cookie's event is processed, so is every change made before the request was sent (the
-//!   watchman technique).
-//! * Queue overflow, a cookie that does not come back, or the watcher being turned off clear
-//!   the cache; a directory that cannot be watched (watch limit, NFS/FUSE/9p/SMB, where inotify
-//!   misses remote changes) and symlinks are simply never cached: plain stats.
+//!   only cached when no event at all was handled while it was taken ([`Shared::epoch`]): a
+//!   change racing the stat can never leave a stale entry behind.
+//! * inotify queues an event inside the system call that makes the change, before that call
+//!   returns. So before a request is served, [`Watcher::sync`] reads the queue until it is
+//!   empty: every change made before the request was sent (by an editor, by the `.do` asking)
+//!   has then been handled. No cookie file, no round trip through the filesystem.
+//! * Only directories below the project root whose path has no symlink in it are cached, and
+//!   only once every directory between them and the root is watched too: renaming or
+//!   replacing any of those is an event that drops everything below. The root itself moving
+//!   stops the daemon (see `lifecycle`).
+//! * Queue overflow or the watcher being turned off clear the cache; a directory that cannot
+//!   be watched (watch limit, NFS/FUSE/9p/SMB, where inotify misses remote changes) and
+//!   symlinks are simply never cached: plain stats.
 //!
 //! [`WatchedFs`] is the [`Fs`] a session uses when the watcher is on.
 
 use crate::fsys::{DiskFs, Fs, Hash, Kind, Meta};
-use notify::Watcher as _;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -38,17 +43,37 @@ const MAX_WATCHED_DIRS: usize = 65_536;
 /// A directory's entries.
 type Listing = Vec<(OsString, Kind)>;
 
+/// What is known of a directory.
+#[derive(Clone, Copy)]
+enum Dir {
+    /// Watched; `cacheable` when what is in it may be answered from memory (see the module
+    /// docs: below the root, no symlink, every directory up to the root watched).
+    Watched {
+        wd: WatchDescriptor,
+        cacheable: bool,
+    },
+    /// Cannot be watched (remote filesystem, gone, watch limit): never retried.
+    Unwatchable,
+}
+
+/// The inotify instance and which directories each watch stands for (one directory can be
+/// reached by two paths, e.g. through a bind mount: both are dropped by its events).
+struct Backend {
+    inotify: Inotify,
+    paths: HashMap<WatchDescriptor, Vec<PathBuf>>,
+}
+
 /// What the event thread and the daemon share.
 struct Shared {
+    root: PathBuf,
+    /// Held while events are read and handled: they are handled in queue order, once.
+    backend: Mutex<Backend>,
     stats: Mutex<HashMap<PathBuf, Option<Meta>>>,
     listings: Mutex<HashMap<PathBuf, Arc<Listing>>>,
-    /// Directories: watched (true) or not watchable (false, never retried).
-    dirs: Mutex<HashMap<PathBuf, bool>>,
+    dirs: Mutex<HashMap<PathBuf, Dir>>,
     /// Bumped by every event that may invalidate something; a stat is cached only if it did
     /// not move while the stat was taken.
     epoch: AtomicU64,
-    cookies: Mutex<HashMap<OsString, oneshot::Sender<()>>>,
-    cookie_dir: PathBuf,
     /// Off (by request, or never started): every lookup goes to the disk.
     enabled: AtomicBool,
     /// Changed paths, for `redo --watch` rounds.
@@ -59,8 +84,31 @@ struct Shared {
     resets: AtomicUsize,
 }
 
+/// Events that change what is in a directory (and so its listing, and anything cached below
+/// a subdirectory of that name).
+const NAMING: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_MOVED_TO);
+
+/// Events on the watched directory itself that end what its watch can tell.
+const GONE: AddWatchFlags = AddWatchFlags::IN_DELETE_SELF
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_IGNORED)
+    .union(AddWatchFlags::IN_UNMOUNT);
+
+/// What is watched: every change of a name, a content or an inode's metadata. Opens and
+/// reads change nothing and are not asked for.
+const MASK: AddWatchFlags = NAMING
+    .union(AddWatchFlags::IN_MODIFY)
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
 impl Shared {
-    /// Forgets everything cached (overflow, a lost cookie, turned off).
+    /// Forgets everything cached (overflow, turned off).
     fn reset(&self) {
         let mut stats = lock(&self.stats);
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -69,60 +117,156 @@ impl Shared {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_event(&self, res: notify::Result<notify::Event>) {
-        let ev = match res {
-            Ok(ev) => ev,
-            Err(e) => {
-                tracing::warn!("file watcher: {e}; falling back to stat until the cache refills");
-                return self.reset();
-            }
-        };
-        // Opening or reading a file changes nothing (notify reports opens too); a close after
-        // writing does count.
-        if let notify::EventKind::Access(kind) = ev.kind {
-            use notify::event::{AccessKind, AccessMode};
-            if !matches!(kind, AccessKind::Close(AccessMode::Write)) {
-                return;
+    /// Reads and handles every queued event. After it returns, every change made before it
+    /// was called has been handled (see the module docs).
+    fn drain(&self) {
+        let mut backend = lock(&self.backend);
+        loop {
+            match backend.inotify.read_events() {
+                Ok(events) if events.is_empty() => return,
+                Ok(events) => {
+                    for ev in events {
+                        self.on_event(&mut backend, ev);
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    tracing::warn!("file watcher: {e}; the cache is cleared");
+                    self.reset();
+                    return;
+                }
             }
         }
-        if ev.need_rescan() {
+    }
+
+    fn on_event(&self, backend: &mut Backend, ev: InotifyEvent) {
+        if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
             tracing::info!("file watcher: event queue overflowed; cache cleared");
             self.reset();
             let _ = self.changes.send(Arc::new(PathBuf::from("/")));
             return;
         }
-        for p in ev.paths {
-            if p.parent() == Some(self.cookie_dir.as_path()) {
-                if let Some(tx) = p.file_name().and_then(|n| lock(&self.cookies).remove(n)) {
-                    let _ = tx.send(());
+        let Some(dirs) = backend.paths.get(&ev.wd).cloned() else {
+            return; // A watch already dropped.
+        };
+        for dir in dirs {
+            match &ev.name {
+                Some(name) => {
+                    let p = dir.join(name);
+                    if ev.mask.contains(AddWatchFlags::IN_ISDIR) && ev.mask.intersects(NAMING) {
+                        // A directory appeared, went or moved: nothing below it holds.
+                        self.forget_below(backend, &p);
+                    } else {
+                        let mut stats = lock(&self.stats);
+                        self.epoch.fetch_add(1, Ordering::AcqRel);
+                        stats.remove(&p);
+                    }
+                    if ev.mask.intersects(NAMING) {
+                        lock(&self.listings).remove(&dir);
+                    }
+                    let _ = self.changes.send(Arc::new(p));
                 }
-                continue;
-            }
-            {
-                let mut stats = lock(&self.stats);
-                self.epoch.fetch_add(1, Ordering::AcqRel);
-                stats.remove(&p);
-                // A directory removed or renamed takes what was cached below it along.
-                if matches!(
-                    ev.kind,
-                    notify::EventKind::Remove(_)
-                        | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
-                ) {
-                    stats.retain(|k, _| !k.starts_with(&p));
+                None if ev.mask.intersects(GONE) => {
+                    self.forget_below(backend, &dir);
+                    let _ = self.changes.send(Arc::new(dir));
                 }
+                // An attribute of the directory itself: its own stat is cached under its
+                // parent, whose watch reports it too.
+                None => {}
             }
-            {
-                let mut listings = lock(&self.listings);
-                listings.remove(&p);
-                if let Some(parent) = p.parent() {
-                    listings.remove(parent);
-                }
-            }
-            if matches!(ev.kind, notify::EventKind::Remove(_)) {
-                lock(&self.dirs).remove(&p);
-            }
-            let _ = self.changes.send(Arc::new(p));
         }
+    }
+
+    /// Forgets `top` and everything below it: stats, listings and the watches of directories
+    /// (their paths no longer lead to them).
+    fn forget_below(&self, backend: &mut Backend, top: &Path) {
+        {
+            let mut stats = lock(&self.stats);
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            stats.retain(|k, _| !k.starts_with(top));
+        }
+        lock(&self.listings).retain(|k, _| !k.starts_with(top));
+        let gone: Vec<(PathBuf, Dir)> = {
+            let mut dirs = lock(&self.dirs);
+            let keys: Vec<PathBuf> = dirs
+                .keys()
+                .filter(|k| k.starts_with(top))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| dirs.remove(&k).map(|d| (k, d)))
+                .collect()
+        };
+        for (path, dir) in gone {
+            if let Dir::Watched { wd, .. } = dir {
+                if let Some(paths) = backend.paths.get_mut(&wd) {
+                    paths.retain(|p| *p != path);
+                    if paths.is_empty() {
+                        backend.paths.remove(&wd);
+                        // Gone already when the directory was deleted: nothing to undo.
+                        let _ = backend.inotify.rm_watch(wd);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Watches `dir` if it can be (once); what is known of it then.
+    fn ensure(&self, dir: &Path) -> Dir {
+        if let Some(d) = lock(&self.dirs).get(dir) {
+            return *d;
+        }
+        // Below the root, the directories above are watched first (and must be cacheable
+        // for this one to be).
+        let under_root = dir.starts_with(&self.root);
+        let parent_ok = match dir.parent() {
+            _ if dir == self.root => true,
+            Some(parent) if under_root => {
+                matches!(
+                    self.ensure(parent),
+                    Dir::Watched {
+                        cacheable: true,
+                        ..
+                    }
+                )
+            }
+            _ => false,
+        };
+        let mut backend = lock(&self.backend);
+        if let Some(d) = lock(&self.dirs).get(dir) {
+            return *d;
+        }
+        let state = if lock(&self.dirs).len() >= MAX_WATCHED_DIRS || remote_filesystem(dir) {
+            Dir::Unwatchable
+        } else {
+            match backend.inotify.add_watch(dir, MASK) {
+                Ok(wd) => {
+                    let canonical = std::fs::canonicalize(dir).is_ok_and(|c| c == dir);
+                    backend.paths.entry(wd).or_default().push(dir.to_path_buf());
+                    Dir::Watched {
+                        wd,
+                        cacheable: parent_ok && under_root && canonical,
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("not watching {}: {e}", dir.display());
+                    Dir::Unwatchable
+                }
+            }
+        };
+        lock(&self.dirs).insert(dir.to_path_buf(), state);
+        state
+    }
+
+    fn cacheable(&self, dir: &Path) -> bool {
+        matches!(
+            self.ensure(dir),
+            Dir::Watched {
+                cacheable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -149,53 +293,82 @@ fn remote_filesystem(dir: &Path) -> bool {
     }
 }
 
+/// Reads events as they come, for `redo --watch` (requests read the queue themselves, see
+/// [`Watcher::sync`]), `lag` after they are there. Ends once the watcher is gone.
+fn follow(shared: Weak<Shared>, fd: OwnedFd, lag: Duration) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(1000u16));
+        if matches!(ready, Ok(n) if n > 0) && !lag.is_zero() {
+            std::thread::sleep(lag);
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match ready {
+            Ok(n) if n > 0 => shared.drain(),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                tracing::warn!("file watcher: {e}; --watch rounds stop");
+                return;
+            }
+        }
+    }
+}
+
 pub struct Watcher {
     shared: Arc<Shared>,
-    backend: Mutex<Option<notify::INotifyWatcher>>,
-    seq: AtomicU64,
 }
 
 impl Watcher {
-    /// Starts watching, with cookies written in `cookie_dir` (the runtime directory). `None`
-    /// when inotify is not available: the daemon then always stats.
-    pub fn start(cookie_dir: &Path) -> Option<Arc<Watcher>> {
+    /// Starts watching for the project at `root`. `None` when inotify is not available: the
+    /// daemon then always stats. `lag` delays the background reading of events (the tests'
+    /// `REDO_WATCH_LAG_MS`: a busy event thread, so that only [`Watcher::sync`] can make a
+    /// request see a change made just before it).
+    pub fn start(root: &Path, lag: Duration) -> Option<Arc<Watcher>> {
+        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("no file watcher ({e}): every build stats its files");
+                return None;
+            }
+        };
+        let poll_fd = match inotify.as_fd().try_clone_to_owned() {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::warn!("no file watcher ({e}): every build stats its files");
+                return None;
+            }
+        };
         let (changes, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
+            root: root.to_path_buf(),
+            backend: Mutex::new(Backend {
+                inotify,
+                paths: HashMap::new(),
+            }),
             stats: Mutex::new(HashMap::new()),
             listings: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
-            cookies: Mutex::new(HashMap::new()),
-            cookie_dir: cookie_dir.to_path_buf(),
             enabled: AtomicBool::new(true),
             changes,
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
             resets: AtomicUsize::new(0),
         });
-        let handler = shared.clone();
-        let mut backend = match notify::INotifyWatcher::new(
-            move |ev| handler.on_event(ev),
-            notify::Config::default(),
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("no file watcher ({e}): every build stats its files");
-                return None;
-            }
-        };
-        if let Err(e) = backend.watch(cookie_dir, notify::RecursiveMode::NonRecursive) {
+        let weak = Arc::downgrade(&shared);
+        if let Err(e) = std::thread::Builder::new()
+            .name("redod-watch".into())
+            .spawn(move || follow(weak, poll_fd, lag))
+        {
             tracing::warn!(
-                "no file watcher (cannot watch {}: {e}): every build stats its files",
-                cookie_dir.display()
+                "no file watcher (cannot start its thread: {e}): every build stats its files"
             );
             return None;
         }
-        Some(Arc::new(Watcher {
-            shared,
-            backend: Mutex::new(Some(backend)),
-            seq: AtomicU64::new(0),
-        }))
+        Some(Arc::new(Watcher { shared }))
     }
 
     pub fn enabled(&self) -> bool {
@@ -210,9 +383,9 @@ impl Watcher {
 
     /// What a queue overflow does: forget everything cached.
     pub fn simulate_overflow(&self) {
-        self.shared.on_event(Ok(
-            notify::Event::new(notify::EventKind::Other).set_flag(notify::event::Flag::Rescan)
-        ));
+        tracing::info!("file watcher: simulated queue overflow; cache cleared");
+        self.shared.reset();
+        let _ = self.shared.changes.send(Arc::new(PathBuf::from("/")));
     }
 
     /// Changed paths, as they are seen.
@@ -220,69 +393,26 @@ impl Watcher {
         self.shared.changes.subscribe()
     }
 
-    /// Watches `dir` if it can be; whether it is watched.
-    fn ensure_watched(&self, dir: &Path) -> bool {
-        if let Some(w) = lock(&self.shared.dirs).get(dir) {
-            return *w;
-        }
-        let ok = lock(&self.shared.dirs).len() < MAX_WATCHED_DIRS
-            && !remote_filesystem(dir)
-            && match lock(&self.backend)
-                .as_mut()
-                .map(|b| b.watch(dir, notify::RecursiveMode::NonRecursive))
-            {
-                Some(Ok(())) => true,
-                Some(Err(e)) => {
-                    tracing::debug!("not watching {}: {e}", dir.display());
-                    false
-                }
-                None => false,
-            };
-        lock(&self.shared.dirs).insert(dir.to_path_buf(), ok);
-        ok
-    }
-
-    /// Watches the directories of `files` (for `redo --watch`); false when one cannot be.
+    /// Watches the directories of `files` (for `redo --watch`: changes anywhere, the project
+    /// or not, start a round); false when one cannot be.
     pub fn watch_dirs_of<'a>(&self, files: impl IntoIterator<Item = &'a PathBuf>) -> bool {
         let mut all = true;
         let mut done = std::collections::HashSet::new();
         for f in files {
             if let Some(d) = f.parent() {
                 if done.insert(d.to_path_buf()) {
-                    all &= self.ensure_watched(d);
+                    all &= matches!(self.shared.ensure(d), Dir::Watched { .. });
                 }
             }
         }
         all
     }
 
-    /// Waits until every change made before this call has been seen (see the module docs).
-    pub async fn sync(&self) {
-        if !self.enabled() {
-            return;
-        }
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let name = OsString::from(format!("cookie-{}-{n}", std::process::id()));
-        let path = self.shared.cookie_dir.join(&name);
-        let (tx, rx) = oneshot::channel();
-        lock(&self.shared.cookies).insert(name.clone(), tx);
-        let synced = match std::fs::File::create(&path) {
-            Ok(_) => tokio::time::timeout(Duration::from_secs(2), rx)
-                .await
-                .is_ok_and(|r| r.is_ok()),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot write a watcher cookie in {}: {e}",
-                    self.shared.cookie_dir.display()
-                );
-                false
-            }
-        };
-        let _ = std::fs::remove_file(&path);
-        lock(&self.shared.cookies).remove(&name);
-        if !synced {
-            // Whatever the reason, nothing cached can be trusted now.
-            self.shared.reset();
+    /// Handles every change made before this call (see the module docs): one `read` of the
+    /// event queue when nothing happened.
+    pub fn sync(&self) {
+        if self.enabled() {
+            self.shared.drain();
         }
     }
 
@@ -308,7 +438,10 @@ impl Watcher {
             s.hits.load(Ordering::Relaxed),
             s.misses.load(Ordering::Relaxed),
             s.resets.load(Ordering::Relaxed),
-            lock(&s.dirs).values().filter(|w| **w).count()
+            lock(&s.dirs)
+                .values()
+                .filter(|d| matches!(d, Dir::Watched { .. }))
+                .count()
         )
     }
 }
@@ -340,10 +473,9 @@ impl Fs for WatchedFs {
             return Ok(*m);
         }
         s.misses.fetch_add(1, Ordering::Relaxed);
-        let Some(dir) = path.parent().filter(|d| self.watcher.ensure_watched(d)) else {
+        if !path.parent().is_some_and(|d| s.cacheable(d)) {
             return self.disk.stat(path);
-        };
-        let _ = dir;
+        }
         let before = s.epoch.load(Ordering::Acquire);
         // A symlink's target may change where no watch sees it: never cached.
         let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
@@ -371,7 +503,7 @@ impl Fs for WatchedFs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
         let s = &self.watcher.shared;
-        if !self.watcher.enabled() || !self.watcher.ensure_watched(dir) {
+        if !self.watcher.enabled() || !s.cacheable(dir) {
             return self.disk.list(dir);
         }
         if let Some(l) = lock(&s.listings).get(dir) {
@@ -394,40 +526,42 @@ mod tests {
     fn scratch(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("redod-watch-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("run")).unwrap();
         std::fs::create_dir_all(d.join("src")).unwrap();
-        d
+        std::fs::canonicalize(&d).unwrap()
     }
 
-    #[tokio::test]
-    async fn cached_until_changed_and_synced_by_cookie() {
+    fn hits(w: &Watcher) -> usize {
+        w.shared.hits.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn cached_until_changed_and_seen_by_sync() {
         let d = scratch("cache");
-        let w = Watcher::start(&d.join("run")).expect("inotify");
+        // The event thread lags: only `sync` can make the stats below right.
+        let w = Watcher::start(&d, Duration::from_secs(30)).expect("inotify");
         let fs = WatchedFs::new(w.clone());
         let f = d.join("src/a.c");
         std::fs::write(&f, "one").unwrap();
         let m1 = fs.stat(&f).unwrap().unwrap();
-        let hits = w.shared.hits.load(Ordering::Relaxed);
+        let before = hits(&w);
         assert_eq!(fs.stat(&f).unwrap().unwrap(), m1);
-        assert_eq!(
-            w.shared.hits.load(Ordering::Relaxed),
-            hits + 1,
-            "second stat from memory"
-        );
-        // A change, then a request: the cookie makes sure it is seen before anything is read.
-        std::fs::write(&f, "three").unwrap();
-        w.sync().await;
-        assert_eq!(fs.stat(&f).unwrap().unwrap().stamp.size, 5);
+        assert_eq!(hits(&w), before + 1, "second stat from memory");
+        // A change, then a request: sync reads the queue, so it is seen before anything.
+        for round in 0..50 {
+            std::fs::write(&f, "x".repeat(round + 4)).unwrap();
+            w.sync();
+            assert_eq!(fs.stat(&f).unwrap().unwrap().stamp.size, round as u64 + 4);
+        }
         std::fs::remove_file(&f).unwrap();
-        w.sync().await;
+        w.sync();
         assert!(fs.stat(&f).unwrap().is_none());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
-    #[tokio::test]
-    async fn off_and_overflow_fall_back_to_the_disk() {
+    #[test]
+    fn off_and_overflow_fall_back_to_the_disk() {
         let d = scratch("off");
-        let w = Watcher::start(&d.join("run")).expect("inotify");
+        let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
         let fs = WatchedFs::new(w.clone());
         let f = d.join("src/b.c");
         std::fs::write(&f, "x").unwrap();
@@ -445,18 +579,87 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
-    #[tokio::test]
-    async fn symlinks_are_never_cached() {
+    #[test]
+    fn symlinks_and_paths_outside_the_root_are_never_cached() {
         let d = scratch("link");
-        let w = Watcher::start(&d.join("run")).expect("inotify");
+        let w = Watcher::start(&d.join("src"), Duration::ZERO).expect("inotify");
         let fs = WatchedFs::new(w.clone());
         std::fs::create_dir_all(d.join("elsewhere")).unwrap();
         std::fs::write(d.join("elsewhere/real"), "1").unwrap();
         std::os::unix::fs::symlink(d.join("elsewhere/real"), d.join("src/link")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("src/dirlink")).unwrap();
         fs.stat(&d.join("src/link")).unwrap();
-        // The target changes in a directory nobody watches.
+        fs.stat(&d.join("src/dirlink/real")).unwrap();
+        fs.stat(&d.join("elsewhere/real")).unwrap();
+        // The target changes in a directory outside the root.
         std::fs::write(d.join("elsewhere/real"), "1234").unwrap();
-        assert_eq!(fs.stat(&d.join("src/link")).unwrap().unwrap().stamp.size, 4);
+        let before = hits(&w);
+        for p in ["src/link", "src/dirlink/real", "elsewhere/real"] {
+            assert_eq!(fs.stat(&d.join(p)).unwrap().unwrap().stamp.size, 4, "{p}");
+        }
+        assert_eq!(hits(&w), before);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn renamed_or_replaced_directories_drop_what_is_below() {
+        let d = scratch("rename");
+        let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
+        let fs = WatchedFs::new(w.clone());
+        let deep = d.join("src/a/b");
+        std::fs::create_dir_all(&deep).unwrap();
+        let f = deep.join("f.c");
+        std::fs::write(&f, "v1").unwrap();
+        assert_eq!(fs.stat(&f).unwrap().unwrap().stamp.size, 2);
+        // An ancestor is renamed away and recreated with other content, twice.
+        for (round, content) in ["v2-", "v3--"].iter().enumerate() {
+            std::fs::rename(d.join("src/a"), d.join(format!("src/old{round}"))).unwrap();
+            std::fs::create_dir_all(&deep).unwrap();
+            std::fs::write(&f, content).unwrap();
+            w.sync();
+            assert_eq!(
+                fs.stat(&f).unwrap().unwrap().stamp.size,
+                content.len() as u64,
+                "round {round}"
+            );
+            // And it is watched again: a later change is seen too.
+            std::fs::write(&f, "changed again").unwrap();
+            w.sync();
+            assert_eq!(
+                fs.stat(&f).unwrap().unwrap().stamp.size,
+                13,
+                "round {round}"
+            );
+        }
+        // The directory is replaced by a file and back.
+        std::fs::remove_dir_all(d.join("src/a")).unwrap();
+        w.sync();
+        assert!(fs.stat(&f).unwrap().is_none());
+        std::fs::write(d.join("src/a"), "now a file").unwrap();
+        w.sync();
+        assert!(fs.stat(&f).is_err() || fs.stat(&f).unwrap().is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[tokio::test]
+    async fn changes_are_reported_without_a_request() {
+        let d = scratch("follow");
+        let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
+        let mut rx = w.subscribe();
+        let f = d.join("src/c.c");
+        assert!(w.watch_dirs_of([&f]));
+        std::fs::write(&f, "x").unwrap();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                if let Ok(p) = rx.recv().await {
+                    if *p == f {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "the event thread did not report the write");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
