@@ -5,9 +5,9 @@
 //! parsed; a hash is reused only for the exact same inode data. This is what makes a no-op
 //! build read almost nothing: one `stat` per file instead of a read and a parse.
 
+use crate::fastmap::HashMap;
 use crate::fsys::{Fs, Hash, Stamp};
 use crate::state::{self, ParseError, Rec};
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

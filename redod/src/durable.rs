@@ -2,10 +2,13 @@
 //! directory (the fsyncs skipped with `REDO_NO_SYNC=1`). Whatever is killed when, a reader
 //! sees either the old file or the new one, never a part of it.
 //!
-//! A target and its state file cannot be renamed together. The commit therefore first writes
-//! a *pending* record of the new state ([`write_pending`]); a crash between the target's rename
-//! and the state file's leaves that record behind, and with it the proof that the new target is
-//! redo's own work ([`interrupted_commit`], [`settle_pending`]).
+//! A target and its state file cannot be renamed together. The commit therefore writes the
+//! new state to the state file's temporary *before* it touches the target ([`RecWriter`]): a
+//! state directory that cannot be written fails the build while the old target stands, and a
+//! crash between the target's rename and the state file's leaves that temporary behind, the
+//! *pending record* that proves the new target is redo's own work ([`interrupted_commit`],
+//! [`settle_pending`]). After the rename the temporary is rewritten in place with the
+//! target's final stat (a rename changes its ctime) and renamed over the state file.
 
 use crate::fsys::{Hash, Meta, Stamp};
 use crate::paths::show;
@@ -13,7 +16,7 @@ use crate::state::{self, Rec};
 use crate::umask::UmaskGate;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -69,12 +72,6 @@ pub fn rec_temp_path(rec_path: &Path) -> PathBuf {
     beside_rec(rec_path, b".tmp")
 }
 
-/// `.redo/.redo.T.rec.pending`: what target `T` is about to hold, written before the target
-/// changes and removed once its new state file is in place.
-pub fn pending_path(rec_path: &Path) -> PathBuf {
-    beside_rec(rec_path, b".pending")
-}
-
 pub fn fsync_dir(dir: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -87,29 +84,82 @@ pub fn stamp_of(p: &Path) -> Result<Stamp, String> {
         .map_err(|e| io_msg("stat", p, &e))
 }
 
-/// Writes `bytes` to `path` (created with `umask`), fsynced when `sync`; removes `path` again
-/// on failure.
-fn write_file(
-    path: &Path,
-    bytes: &[u8],
-    exclusive: bool,
+/// A state file being replaced: the new state sits in its temporary ([`rec_temp_path`]),
+/// durable when `sync`, until [`RecWriter::finish`] renames it over the state file.
+pub struct RecWriter {
+    file: File,
+    tmp: PathBuf,
+    rec_path: PathBuf,
     sync: bool,
-    gate: &UmaskGate,
-    umask: u32,
-) -> Result<(), String> {
-    let write = || -> Result<(), String> {
-        let mut f = gate
-            .with(umask, || options(exclusive).open(path))
-            .map_err(|e| io_msg("create", path, &e))?;
-        f.write_all(bytes).map_err(|e| io_msg("write", path, &e))?;
-        if sync {
-            f.sync_all().map_err(|e| io_msg("fsync", path, &e))?;
+}
+
+impl RecWriter {
+    /// Writes `rec` to the temporary of `rec_path` (created with `umask`).
+    pub fn begin(
+        rec_path: &Path,
+        rec: &Rec,
+        sync: bool,
+        gate: &UmaskGate,
+        umask: u32,
+    ) -> Result<RecWriter, String> {
+        let tmp = rec_temp_path(rec_path);
+        let file = gate
+            .with(umask, || options(false).open(&tmp))
+            .map_err(|e| io_msg("create", &tmp, &e))?;
+        let w = RecWriter {
+            file,
+            tmp,
+            rec_path: rec_path.to_path_buf(),
+            sync,
+        };
+        match w.put(&state::encode(rec)) {
+            Ok(()) => Ok(w),
+            Err(e) => {
+                w.abandon();
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the temporary hold `bytes`, in place (the final state differs from the pending
+    /// one by a few digits: no new block, so no "disk full" half way).
+    fn put(&self, bytes: &[u8]) -> Result<(), String> {
+        use std::os::unix::fs::FileExt;
+        let tmp = &self.tmp;
+        self.file
+            .write_all_at(bytes, 0)
+            .and_then(|()| self.file.set_len(bytes.len() as u64))
+            .map_err(|e| io_msg("write", tmp, &e))?;
+        if self.sync {
+            self.file.sync_all().map_err(|e| io_msg("fsync", tmp, &e))?;
+            fsync_dir(tmp.parent().unwrap_or(Path::new("/")))?;
         }
         Ok(())
-    };
-    write().inspect_err(|_| {
-        let _ = fs::remove_file(path);
-    })
+    }
+
+    /// Replaces the state file by `rec` (`None`: what [`RecWriter::begin`] wrote); the new
+    /// file's stat.
+    pub fn finish(self, rec: Option<&Rec>) -> Result<Stamp, String> {
+        if let Some(rec) = rec {
+            self.put(&state::encode(rec))?;
+        }
+        if let Err(e) = fs::rename(&self.tmp, &self.rec_path) {
+            return Err(format!(
+                "cannot rename {} to {}: {e}",
+                show(&self.tmp),
+                show(&self.rec_path)
+            ));
+        }
+        if self.sync {
+            fsync_dir(self.rec_path.parent().unwrap_or(Path::new("/")))?;
+        }
+        stamp_of(&self.rec_path)
+    }
+
+    /// Nothing was installed: the temporary goes.
+    pub fn abandon(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 /// Writes `rec` to `rec_path` atomically (through [`rec_temp_path`], created with `umask`), and
@@ -121,51 +171,60 @@ pub fn write_rec(
     gate: &UmaskGate,
     umask: u32,
 ) -> Result<Stamp, String> {
-    let dir = rec_path.parent().unwrap_or(Path::new("/"));
-    let tmp = rec_temp_path(rec_path);
-    write_file(&tmp, &state::encode(rec), false, sync, gate, umask)?;
-    if let Err(e) = fs::rename(&tmp, rec_path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(format!(
-            "cannot rename {} to {}: {e}",
-            show(&tmp),
-            show(rec_path)
-        ));
-    }
-    if sync {
-        fsync_dir(dir)?;
-    }
-    stamp_of(rec_path)
-}
-
-/// Writes the pending record (see [`pending_path`]): durable before the target is touched.
-pub fn write_pending(
-    pending: &Path,
-    rec: &Rec,
-    sync: bool,
-    gate: &UmaskGate,
-    umask: u32,
-) -> Result<(), String> {
-    write_file(pending, &state::encode(rec), false, sync, gate, umask)?;
-    if sync {
-        fsync_dir(pending.parent().unwrap_or(Path::new("/")))?;
-    }
-    Ok(())
+    RecWriter::begin(rec_path, rec, sync, gate, umask)?.finish(None)
 }
 
 /// The hash a commit interrupted by a crash was installing at `target`, if `target` holds
 /// exactly that: the daemon died after the target's rename and before its state file's. The
 /// target is then ours, not an external edit.
 pub fn interrupted_commit(rec_path: &Path, name: &[u8], target: &Path) -> Option<Hash> {
-    let rec = state::parse(&fs::read(pending_path(rec_path)).ok()?).ok()?;
+    let pending = fs::read(rec_temp_path(rec_path)).ok()?;
+    installed(&pending, name, target)
+}
+
+/// The target's own hash in the encoded state `pending`, if `target` holds that content.
+fn installed(pending: &[u8], name: &[u8], target: &Path) -> Option<Hash> {
+    let rec = state::parse(pending).ok()?;
     let (_, hash) = rec.own(name)?;
     let hash = *hash?;
     (crate::fsys::hash_file(target).ok()? == hash).then_some(hash)
 }
 
-/// Settles a commit a dead daemon left half done: finished (the state file written with the
-/// target as it is now) when the target holds what the pending record says, rolled back (the
-/// pending record dropped) otherwise. Returns whether it finished one.
+/// Settles a commit a dead daemon left half done, from the state it was installing
+/// (`pending`, encoded): finished (the state file written with the target as it is now) when
+/// the target holds what `pending` says; otherwise the old state stays. Returns whether it
+/// finished one.
+pub fn settle(
+    rec_path: &Path,
+    target: &Path,
+    pending: &[u8],
+    sync: bool,
+    gate: &UmaskGate,
+    umask: u32,
+) -> Result<bool, String> {
+    let Some(name) = target.file_name().map(OsStr::as_bytes) else {
+        return Ok(false);
+    };
+    let (Some(_), Ok(mut rec)) = (installed(pending, name, target), state::parse(pending)) else {
+        return Ok(false);
+    };
+    let now = stamp_of(target)?;
+    for d in &mut rec.deps {
+        if let state::Dep::Ifchange {
+            target: t, stamp, ..
+        } = d
+        {
+            if t.as_slice() == name {
+                *stamp = now;
+            }
+        }
+    }
+    write_rec(rec_path, &rec, sync, gate, umask)?;
+    Ok(true)
+}
+
+/// [`settle`] from the pending record a dead daemon left next to `rec_path` (the state file's
+/// temporary), which is removed either way. Returns whether it finished a commit.
 pub fn settle_pending(
     rec_path: &Path,
     target: &Path,
@@ -173,36 +232,13 @@ pub fn settle_pending(
     gate: &UmaskGate,
     umask: u32,
 ) -> Result<bool, String> {
-    let pending = pending_path(rec_path);
-    let Some(name) = target.file_name().map(OsStr::as_bytes) else {
+    let pending = rec_temp_path(rec_path);
+    let Ok(bytes) = fs::read(&pending) else {
         return Ok(false);
     };
-    if !pending.exists() {
-        return Ok(false);
-    }
-    let finished = match (
-        interrupted_commit(rec_path, name, target),
-        fs::read(&pending).ok().and_then(|b| state::parse(&b).ok()),
-    ) {
-        (Some(_), Some(mut rec)) => {
-            let now = stamp_of(target)?;
-            for d in &mut rec.deps {
-                if let state::Dep::Ifchange {
-                    target: t, stamp, ..
-                } = d
-                {
-                    if t.as_slice() == name {
-                        *stamp = now;
-                    }
-                }
-            }
-            write_rec(rec_path, &rec, sync, gate, umask)?;
-            true
-        }
-        _ => false,
-    };
+    let finished = settle(rec_path, target, &bytes, sync, gate, umask);
     let _ = fs::remove_file(&pending);
-    Ok(finished)
+    finished
 }
 
 #[cfg(test)]
@@ -221,10 +257,6 @@ mod tests {
         assert_eq!(
             rec_temp_path(Path::new("/d/.redo/t.rec")),
             PathBuf::from("/d/.redo/.redo.t.rec.tmp")
-        );
-        assert_eq!(
-            pending_path(Path::new("/d/.redo/t.rec")),
-            PathBuf::from("/d/.redo/.redo.t.rec.pending")
         );
     }
 
@@ -269,58 +301,67 @@ mod tests {
             stamp: Stamp::default(),
             hash: Some(*blake3::hash(content).as_bytes()),
         };
-        write_rec(
-            &rec_path,
-            &Rec {
-                build: "old".into(),
-                deps: vec![own(b"old")],
-            },
-            false,
-            &gate,
-            0o022,
-        )
-        .unwrap();
-        // The daemon wrote the pending record and renamed the new target, then died.
-        write_pending(
-            &pending_path(&rec_path),
-            &Rec {
-                build: "new".into(),
-                deps: vec![own(b"new")],
-            },
-            false,
-            &gate,
-            0o022,
-        )
-        .unwrap();
+        let rec = |build: &str, content: &[u8]| Rec {
+            build: build.into(),
+            deps: vec![own(content)],
+        };
+        write_rec(&rec_path, &rec("old", b"old"), false, &gate, 0o022).unwrap();
+        fs::write(&target, "old").unwrap();
+        // The daemon began the state file, renamed the new target, then died.
+        let w = RecWriter::begin(&rec_path, &rec("new", b"new"), false, &gate, 0o022).unwrap();
+        std::mem::forget(w);
         fs::write(&target, "new").unwrap();
         assert!(interrupted_commit(&rec_path, b"t", &target).is_some());
         assert!(settle_pending(&rec_path, &target, false, &gate, 0o022).unwrap());
-        let rec = state::parse(&fs::read(&rec_path).unwrap()).unwrap();
-        assert_eq!(rec.build, "new");
+        let now = state::parse(&fs::read(&rec_path).unwrap()).unwrap();
+        assert_eq!(now.build, "new");
         assert_eq!(
-            rec.own(b"t").unwrap().0,
+            now.own(b"t").unwrap().0,
             &stamp_of(&target).unwrap(),
             "the target as it is now"
         );
-        assert!(!pending_path(&rec_path).exists());
+        assert!(!rec_temp_path(&rec_path).exists());
         // Died before the rename: the old target stays, the pending record goes.
-        write_pending(
-            &pending_path(&rec_path),
-            &Rec {
-                build: "newer".into(),
-                deps: vec![own(b"newer")],
-            },
-            false,
-            &gate,
-            0o022,
-        )
-        .unwrap();
+        let w = RecWriter::begin(&rec_path, &rec("newer", b"newer"), false, &gate, 0o022).unwrap();
+        std::mem::forget(w);
+        assert!(interrupted_commit(&rec_path, b"t", &target).is_none());
         assert!(!settle_pending(&rec_path, &target, false, &gate, 0o022).unwrap());
         assert_eq!(
             state::parse(&fs::read(&rec_path).unwrap()).unwrap().build,
             "new"
         );
-        assert!(!pending_path(&rec_path).exists());
+        assert!(!rec_temp_path(&rec_path).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_rec_writer_rewrites_its_pending_record_in_place() {
+        let dir = scratch("writer");
+        let gate = UmaskGate::new(0o022);
+        let rec_path = dir.join(".redo/t.rec");
+        let long = Rec {
+            build: "long-build-name".into(),
+            deps: vec![Dep::Always],
+        };
+        let short = Rec {
+            build: "b".into(),
+            deps: vec![],
+        };
+        for sync in [false, true] {
+            let w = RecWriter::begin(&rec_path, &long, sync, &gate, 0o022).unwrap();
+            assert_eq!(
+                state::parse(&fs::read(rec_temp_path(&rec_path)).unwrap()).unwrap(),
+                long
+            );
+            w.finish(Some(&short)).unwrap();
+            assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
+            assert!(!rec_temp_path(&rec_path).exists());
+        }
+        RecWriter::begin(&rec_path, &long, false, &gate, 0o022)
+            .unwrap()
+            .abandon();
+        assert!(!rec_temp_path(&rec_path).exists());
+        assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

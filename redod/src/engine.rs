@@ -14,6 +14,7 @@
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
 use crate::cache::{Hashes, Loaded, RecCache};
+use crate::fastmap::{HashMap, HashSet};
 use crate::fsys::{Fs, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
@@ -26,7 +27,6 @@ use crate::umask::UmaskGate;
 use crate::{logs, maintenance, query};
 use futures_util::StreamExt;
 use redo_proto::{Build, BuildMode, Command, Request};
-use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Subdirectory of the runtime directory registering running jobs.
-pub const JOBS_DIR: &str = "jobs";
+/// The journal of running jobs, in the runtime directory (see [`crate::orphans`]).
+pub const JOURNAL: &str = "jobs.journal";
 
 /// How a flight ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl Session {
             tokens,
             progress: Progress::default(),
             facts: ood::Facts::default(),
-            done: Mutex::new(HashSet::new()),
+            done: Mutex::new(HashSet::default()),
         }
     }
 
@@ -412,7 +412,7 @@ impl Tables {
         if from == to {
             return Some(vec![from.to_path_buf(), to.to_path_buf()]);
         }
-        let mut parent: HashMap<&Path, &Path> = HashMap::new();
+        let mut parent: HashMap<&Path, &Path> = HashMap::default();
         let mut stack = vec![to];
         while let Some(n) = stack.pop() {
             for next in self.waits.get(n).into_iter().flat_map(HashMap::keys) {
@@ -542,6 +542,7 @@ pub struct Engine {
     /// lookup and nested requests. `--watch` watches these too, so that fixing a target that
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
     attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
+    registry: std::sync::OnceLock<Arc<crate::orphans::Registry>>,
 }
 
 impl Engine {
@@ -565,6 +566,7 @@ impl Engine {
             recs: RecCache::default(),
             hashes: Hashes::default(),
             attempts: Mutex::default(),
+            registry: std::sync::OnceLock::new(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,
@@ -633,10 +635,15 @@ impl Engine {
         }
     }
 
-    /// Where running jobs are registered for the next daemon, should this one be killed
-    /// (see [`crate::orphans`]).
-    pub fn job_registry(&self) -> Option<PathBuf> {
-        self.rundir.as_ref().map(|d| d.join(JOBS_DIR))
+    /// Where running jobs are written down for the next daemon, should this one be killed
+    /// (see [`crate::orphans`]); none in the unit tests.
+    pub fn registry(&self) -> Option<&Arc<crate::orphans::Registry>> {
+        self.registry.get()
+    }
+
+    /// Set once, at start-up, after the previous daemon's journal was swept.
+    pub fn set_registry(&self, registry: Arc<crate::orphans::Registry>) {
+        let _ = self.registry.set(registry);
     }
 
     fn job(&self, id: u64) -> Option<Arc<Job>> {
@@ -1307,7 +1314,7 @@ impl Engine {
         }
         // Resolve and de-duplicate (by path: `a` and `./a` are one target).
         let mut wanted: Vec<(PathBuf, String)> = Vec::with_capacity(targets.len());
-        let mut seen = HashSet::with_capacity(targets.len());
+        let mut seen = HashSet::with_capacity_and_hasher(targets.len(), Default::default());
         for t in &targets {
             let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(t));
             if paths::split(&abs).is_none() {
@@ -1721,8 +1728,8 @@ mod tests {
     fn cycles_are_found_with_their_path() {
         let mut t = Tables::default();
         let p = |s: &str| PathBuf::from(s);
-        t.waits.insert(p("/b"), HashMap::from([(p("/c"), 1)]));
-        t.waits.insert(p("/c"), HashMap::from([(p("/a"), 2)]));
+        t.waits.insert(p("/b"), HashMap::from_iter([(p("/c"), 1)]));
+        t.waits.insert(p("/c"), HashMap::from_iter([(p("/a"), 2)]));
         // a waiting for b closes a → b → c → a.
         assert_eq!(
             t.cycle(&p("/a"), &p("/b")),

@@ -72,9 +72,23 @@ pub trait Fs: Send + Sync + 'static {
     /// [`Kind::Other`] and never followed, so walks cannot loop.
     fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>>;
 
+    /// The entries of `dir` that decide how things there are built ([`is_build_name`]): what
+    /// the out-of-date check lists, once per directory and session. A separate call so that
+    /// the file watcher can keep it while other files come and go.
+    fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+        let mut names = self.list(dir)?;
+        names.retain(|(n, _)| is_build_name(n));
+        Ok(names)
+    }
+
     fn exists(&self, path: &Path) -> io::Result<bool> {
         Ok(self.stat(path)?.is_some())
     }
+}
+
+/// A `.do` file's name, or `.redo` (the state directory).
+pub fn is_build_name(name: &std::ffi::OsStr) -> bool {
+    name == ".redo" || std::os::unix::ffi::OsStrExt::as_bytes(name).ends_with(b".do")
 }
 
 fn not_found(e: &io::Error) -> bool {

@@ -27,6 +27,7 @@ pub mod cache;
 pub mod dofile;
 pub mod durable;
 pub mod engine;
+pub mod fastmap;
 pub mod fsys;
 pub mod jobs;
 pub mod lifecycle;

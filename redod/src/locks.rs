@@ -42,7 +42,8 @@ pub fn try_lock(path: &Path) -> io::Result<TryLock> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        // Never written: truncating would only rewrite its inode times, at every build.
+        .truncate(false)
         .mode(0o666)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)?;

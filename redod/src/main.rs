@@ -76,6 +76,9 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         "--root and --runtime-dir must be absolute paths"
     );
     lifecycle::private_dir(&rundir)?;
+    // Nothing here is relative to a working directory; and `.do`s are spawned from `/` (see
+    // `runner::spawn`). Holding on to the starting client's directory would only keep it busy.
+    std::env::set_current_dir("/").context("cannot change to /")?;
     let Some(_pid_lock) = lifecycle::pid_lock(&rundir)? else {
         tracing::info!("another redod already serves {}; exiting", root.display());
         return Ok(());
@@ -121,8 +124,8 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     };
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
-    let registry = rundir.join(redod::engine::JOBS_DIR);
-    let swept = redod::orphans::sweep(&registry, &engine.umask);
+    let journal = rundir.join(redod::engine::JOURNAL);
+    let swept = redod::orphans::sweep(&journal, &engine.umask);
     if swept != redod::orphans::Swept::default() {
         tracing::warn!(
             killed = swept.groups_killed,
@@ -131,8 +134,10 @@ fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
             "cleaned up after a daemon that died"
         );
     }
-    std::fs::create_dir_all(&registry)
-        .with_context(|| format!("cannot create {}", registry.display()))?;
+    engine.set_registry(
+        redod::orphans::Registry::create(&journal)
+            .with_context(|| format!("cannot create {}", journal.display()))?,
+    );
     let life = Life::new(identity, root, rundir, idle);
     let why = runtime.block_on(async {
         let listener =

@@ -9,10 +9,10 @@
 //! dependants alone (early cutoff).
 
 use crate::cache::Hashes;
+use crate::fastmap::{HashMap, HashSet};
 use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
 use crate::paths;
 use crate::state::{Dep, Rec};
-use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
@@ -126,9 +126,9 @@ impl Facts {
         if let Some(d) = locked(&self.dirs).get(dir) {
             return d.clone();
         }
-        let (mut do_files, mut has_redo) = (HashSet::new(), false);
+        let (mut do_files, mut has_redo) = (HashSet::default(), false);
         // An unreadable directory has nothing we could build from.
-        for (name, kind) in fs.list(dir).unwrap_or_default() {
+        for (name, kind) in fs.build_names(dir).unwrap_or_default() {
             if name == ".redo" && kind == Kind::Dir {
                 has_redo = true;
             } else if name.as_bytes().ends_with(b".do") && kind != Kind::Dir {
@@ -332,8 +332,8 @@ impl<'r> Walk<'r> {
                 self.next_dep += 1;
                 continue;
             };
-            let rel = PathBuf::from(OsStr::from_bytes(target));
-            let abs = paths::resolve(self.dir, &rel);
+            let rel = || PathBuf::from(OsStr::from_bytes(target));
+            let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
             let own = target.as_slice() == self.name.as_bytes();
             let visited = std::mem::take(&mut self.visiting);
             let now = match (own, self.target) {
@@ -342,7 +342,7 @@ impl<'r> Walk<'r> {
             };
             if !visited && !own {
                 if now.is_none() {
-                    return Ok(Step::OutOfDate(Reason::DepMissing(rel)));
+                    return Ok(Step::OutOfDate(Reason::DepMissing(rel())));
                 }
                 if !c.is_source(&abs, now.as_ref())? {
                     self.visiting = true;
@@ -350,7 +350,7 @@ impl<'r> Walk<'r> {
                 }
             }
             if c.changed(&abs, now.as_ref(), stamp, hash.as_ref())? {
-                return Ok(Step::OutOfDate(Reason::DepChanged(rel)));
+                return Ok(Step::OutOfDate(Reason::DepChanged(rel())));
             }
             self.next_dep += 1;
         }

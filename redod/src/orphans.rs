@@ -6,19 +6,31 @@
 //! temporaries are removed.
 //!
 //! A daemon killed with SIGKILL cannot do that, and its `.do`s live on (they are in their own
-//! groups, re-parented to init) and may still write their temporaries. So each running job is
-//! also registered as a small file in `<runtime dir>/jobs/`: the group, the start time of its
-//! leader (so that a recycled pid is never mistaken for it) and its temporaries. The next
-//! daemon, before it serves anything, kills the groups still listed there and removes their
-//! temporaries ([`sweep`]).
+//! groups, re-parented to init) and may still write their temporaries. So every job is also
+//! written down in the daemon's [`Registry`], an append-only journal in the runtime directory:
+//! its temporaries before they exist, then its group and the start time of the group's leader
+//! (so that a recycled pid is never mistaken for it), then its end. The next daemon, before it
+//! serves anything, kills the groups of jobs that never ended, removes their temporaries and
+//! settles their half-done commits ([`sweep`], [`crate::durable::settle_pending`]).
+//!
+//! A journal rather than a file per job: appending to an open file costs a `write`, creating
+//! and removing a file costs two directory updates, which on some filesystems take a
+//! millisecond each, per job.
 
-use std::fs;
-use std::io::Write;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::umask::UmaskGate;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
 pub fn start_time(pid: i32) -> Option<u64> {
@@ -54,6 +66,7 @@ fn remove_temp(p: &Path) {
 }
 
 /// What a job may leave behind, known before it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobFiles {
     pub target: PathBuf,
     pub rec_path: PathBuf,
@@ -63,65 +76,232 @@ pub struct JobFiles {
     pub temps: Vec<PathBuf>,
 }
 
+/// One journal entry.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    /// Before any of the job's files exist.
+    Planned(JobFiles),
+    /// Its `.do` runs as group `pgid`, whose leader started at `start`.
+    Started { pgid: i32, start: u64 },
+    /// The job is over: group signalled, temporaries removed.
+    Ended,
+}
+
+const PLANNED: u8 = 1;
+const STARTED: u8 = 2;
+const ENDED: u8 = 3;
+
+/// `len (u32 LE) | kind | job id (u64 LE) | payload | check (u32 LE)`, where `len` counts
+/// everything after itself and `check` is the start of the BLAKE3 of kind, id and payload:
+/// a record torn by a crash, or garbage, ends the replay instead of being misread.
+fn encode(id: u64, e: &Entry) -> Vec<u8> {
+    let (kind, payload): (u8, Vec<u8>) = match e {
+        Entry::Planned(f) => {
+            let mut p = Vec::with_capacity(256);
+            p.extend_from_slice(&f.umask.to_le_bytes());
+            p.push(u8::from(f.sync));
+            for path in [&f.target, &f.rec_path].into_iter().chain(&f.temps) {
+                p.extend_from_slice(path.as_os_str().as_bytes());
+                p.push(0);
+            }
+            (PLANNED, p)
+        }
+        Entry::Started { pgid, start } => {
+            let mut p = pgid.to_le_bytes().to_vec();
+            p.extend_from_slice(&start.to_le_bytes());
+            (STARTED, p)
+        }
+        Entry::Ended => (ENDED, Vec::new()),
+    };
+    let mut body = Vec::with_capacity(9 + payload.len());
+    body.push(kind);
+    body.extend_from_slice(&id.to_le_bytes());
+    body.extend_from_slice(&payload);
+    let check = blake3::hash(&body);
+    let len = u32::try_from(body.len() + 4).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(8 + body.len());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&check.as_bytes()[..4]);
+    out
+}
+
+fn le_u32(b: &[u8]) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+fn le_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+fn decode_payload(kind: u8, p: &[u8]) -> Option<Entry> {
+    Some(match kind {
+        PLANNED => {
+            let umask = le_u32(p)?;
+            let sync = *p.get(4)? != 0;
+            let rest = p.get(5..)?;
+            let mut paths = rest
+                .split(|&b| b == 0)
+                .filter(|f| !f.is_empty())
+                .map(|f| PathBuf::from(std::ffi::OsStr::from_bytes(f)));
+            let (target, rec_path) = (paths.next()?, paths.next()?);
+            Entry::Planned(JobFiles {
+                target,
+                rec_path,
+                umask,
+                sync,
+                temps: paths.collect(),
+            })
+        }
+        STARTED => Entry::Started {
+            pgid: i32::from_le_bytes(p.get(..4)?.try_into().ok()?),
+            start: le_u64(p.get(4..)?)?,
+        },
+        ENDED => Entry::Ended,
+        _ => return None,
+    })
+}
+
+/// The entries of a journal, up to the first one that is torn or damaged.
+fn replay(data: &[u8]) -> Vec<(u64, Entry)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(len) = data.get(at..).and_then(le_u32) {
+        let len = len as usize;
+        let Some(rec) = data.get(at + 4..at + 4 + len).filter(|_| len >= 13) else {
+            break;
+        };
+        let (body, check) = rec.split_at(len - 4);
+        if &blake3::hash(body).as_bytes()[..4] != check {
+            break;
+        }
+        let (Some(id), Some(e)) = (le_u64(&body[1..]), decode_payload(body[0], &body[9..])) else {
+            break;
+        };
+        out.push((id, e));
+        at += 4 + len;
+    }
+    out
+}
+
+/// Rewrite the journal with only the live entries once it grows past this.
+const COMPACT_AT: u64 = 1 << 20;
+
+struct Journal {
+    file: File,
+    len: u64,
+    /// Entries of jobs not yet ended, in order: what a compaction keeps.
+    live: HashMap<u64, Vec<Vec<u8>>>,
+}
+
+/// The daemon's journal of running jobs; see the module docs.
+pub struct Registry {
+    path: PathBuf,
+    journal: Mutex<Journal>,
+}
+
+fn open_append(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create(true).mode(0o600).custom_flags(libc::O_CLOEXEC);
+    if truncate {
+        o.write(true).truncate(true);
+    } else {
+        o.append(true);
+    }
+    o.open(path)
+}
+
+impl Registry {
+    /// A new, empty journal at `path` (after [`sweep`] has read the old one).
+    pub fn create(path: &Path) -> io::Result<Arc<Registry>> {
+        let file = open_append(path, true)?;
+        Ok(Arc::new(Registry {
+            path: path.to_path_buf(),
+            journal: Mutex::new(Journal {
+                file,
+                len: 0,
+                live: HashMap::new(),
+            }),
+        }))
+    }
+
+    fn append(&self, id: u64, e: &Entry) {
+        let bytes = encode(id, e);
+        let mut j = lock(&self.journal);
+        // A journal that cannot be written only weakens recovery from a daemon crash.
+        if let Err(err) = j.file.write_all(&bytes) {
+            tracing::warn!(
+                "cannot write the job journal {}: {err}",
+                self.path.display()
+            );
+            return;
+        }
+        j.len += bytes.len() as u64;
+        match e {
+            Entry::Ended => {
+                j.live.remove(&id);
+            }
+            _ => j.live.entry(id).or_default().push(bytes),
+        }
+        if j.len > COMPACT_AT {
+            self.compact(&mut j);
+        }
+    }
+
+    /// Replaces the journal by its live entries (atomically: a crash leaves the old or the new).
+    fn compact(&self, j: &mut Journal) {
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".new");
+        let tmp = PathBuf::from(tmp);
+        let live: Vec<u8> = j.live.values().flatten().flatten().copied().collect();
+        let fresh = fs::write(&tmp, &live)
+            .and_then(|()| fs::rename(&tmp, &self.path))
+            .and_then(|()| open_append(&self.path, false));
+        match fresh {
+            Ok(f) => {
+                j.file = f;
+                j.len = live.len() as u64;
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                tracing::warn!(
+                    "cannot compact the job journal {}: {e}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
 /// A job's process group and temporaries; see the module docs.
 pub struct RunningJob {
     pgid: Option<i32>,
     temps: Vec<PathBuf>,
-    entry: Option<(PathBuf, Vec<u8>)>,
+    registry: Option<(Arc<Registry>, u64)>,
 }
 
 impl RunningJob {
     /// Registers the job (before any of its files exist, so that a daemon killed at any moment
     /// leaves nothing unlisted) and owns its temporaries from now on.
-    pub fn new(registry: Option<&Path>, id: u64, files: JobFiles) -> RunningJob {
-        let mut job = RunningJob {
-            pgid: None,
-            temps: files.temps.clone(),
-            entry: None,
-        };
-        if let Some(dir) = registry {
-            let mut tail = Vec::with_capacity(512);
-            tail.extend_from_slice(
-                format!("{}\0{}\0", files.umask, u8::from(files.sync)).as_bytes(),
-            );
-            let commit_temp = crate::durable::rec_temp_path(&files.rec_path);
-            for p in [&files.target, &files.rec_path]
-                .into_iter()
-                .chain(&files.temps)
-                .chain([&commit_temp])
-            {
-                tail.extend_from_slice(p.as_os_str().as_bytes());
-                tail.push(0);
-            }
-            job.entry = Some((dir.join(format!("{id}")), tail));
-            job.write_entry();
+    pub fn new(registry: Option<&Arc<Registry>>, id: u64, files: JobFiles) -> RunningJob {
+        let temps = files.temps.clone();
+        if let Some(r) = registry {
+            r.append(id, &Entry::Planned(files));
         }
-        job
-    }
-
-    fn write_entry(&mut self) {
-        let Some((path, tail)) = &self.entry else {
-            return;
-        };
-        let pgid = self.pgid.unwrap_or(0);
-        let start = if pgid > 0 {
-            start_time(pgid).unwrap_or(0)
-        } else {
-            0
-        };
-        let mut data = format!("1\0{pgid}\0{start}\0").into_bytes();
-        data.extend_from_slice(tail);
-        // A registry that cannot be written only weakens recovery from a daemon crash.
-        if let Err(e) = fs::File::create(path).and_then(|mut f| f.write_all(&data)) {
-            tracing::warn!("cannot register a job in {}: {e}", path.display());
-            self.entry = None;
+        RunningJob {
+            pgid: None,
+            temps,
+            registry: registry.map(|r| (r.clone(), id)),
         }
     }
 
     /// The `.do` runs as group `pgid`.
     pub fn started(&mut self, pgid: i32) {
         self.pgid = Some(pgid);
-        self.write_entry();
+        if let Some((r, id)) = &self.registry {
+            let start = start_time(pgid).unwrap_or(0);
+            r.append(*id, &Entry::Started { pgid, start });
+        }
     }
 }
 
@@ -138,8 +318,8 @@ impl Drop for RunningJob {
         for t in &self.temps {
             remove_temp(t);
         }
-        if let Some((e, _)) = &self.entry {
-            let _ = fs::remove_file(e);
+        if let Some((r, id)) = &self.registry {
+            r.append(*id, &Entry::Ended);
         }
     }
 }
@@ -152,79 +332,137 @@ pub struct Swept {
     pub commits_finished: usize,
 }
 
+/// What the journal says of one job.
+#[derive(Default)]
+struct Seen {
+    files: Option<JobFiles>,
+    group: Option<(i32, u64)>,
+    ended: bool,
+}
+
 /// Kills the `.do` groups a dead daemon left running, removes their temporaries and settles
-/// their interrupted commits. Run by a new daemon before it serves anything (it holds the pid
-/// lock: the old one is gone).
-pub fn sweep(registry: &Path, gate: &UmaskGate) -> Swept {
+/// their interrupted commits, from its journal at `path`, which is then removed. Run by a new
+/// daemon before it serves anything (it holds the pid lock: the old one is gone).
+pub fn sweep(path: &Path, gate: &UmaskGate) -> Swept {
     let mut swept = Swept::default();
-    let Ok(entries) = fs::read_dir(registry) else {
+    let Ok(data) = fs::read(path) else {
         return swept;
     };
-    for e in entries.flatten() {
-        let path = e.path();
-        let Ok(data) = fs::read(&path) else { continue };
-        let mut fields = data.split(|&b| b == 0);
-        let mut num = || {
-            fields
-                .next()
-                .and_then(|f| std::str::from_utf8(f).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-        };
-        let (version, pgid, start, umask, sync) = (num(), num(), num(), num(), num());
-        if version != Some(1) {
-            let _ = fs::remove_file(&path);
-            continue;
+    let mut jobs: HashMap<u64, Seen> = HashMap::new();
+    let mut order = Vec::new();
+    for (id, e) in replay(&data) {
+        let seen = jobs.entry(id).or_insert_with(|| {
+            order.push(id);
+            Seen::default()
+        });
+        match e {
+            Entry::Planned(f) => seen.files = Some(f),
+            Entry::Started { pgid, start } => seen.group = Some((pgid, start)),
+            Entry::Ended => seen.ended = true,
         }
-        if let (Some(pgid), Some(start)) = (pgid.and_then(|p| i32::try_from(p).ok()), start) {
-            // A leader alive with another start time is a recycled pid: not ours.
-            let recycled = start_time(pgid)
-                .is_some_and(|now| start != 0 && i64::try_from(now).ok() != Some(start));
-            if pgid > 0 && !recycled && group_exists(pgid) {
-                signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-                swept.groups_killed += 1;
-                // Dead before its temporaries go, or it could write them again.
-                let until = Instant::now() + Duration::from_secs(2);
-                while group_exists(pgid) && Instant::now() < until {
-                    std::thread::sleep(Duration::from_millis(5));
+    }
+    for id in order {
+        let Some(seen) = jobs.remove(&id) else {
+            continue;
+        };
+        if !seen.ended {
+            if let Some((pgid, start)) = seen.group {
+                // A leader alive with another start time is a recycled pid: not ours.
+                let recycled = start_time(pgid).is_some_and(|now| start != 0 && now != start);
+                if pgid > 0 && !recycled && group_exists(pgid) {
+                    signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+                    swept.groups_killed += 1;
+                    // Dead before its temporaries go, or it could write them again.
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while group_exists(pgid) && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            for p in seen.files.iter().flat_map(|f| &f.temps) {
+                if p.symlink_metadata().is_ok() {
+                    remove_temp(p);
+                    swept.temps_removed += 1;
                 }
             }
         }
-        let mut paths = fields
-            .filter(|f| !f.is_empty())
-            .map(|f| PathBuf::from(std::ffi::OsStr::from_bytes(f)));
-        let (target, rec_path) = (paths.next(), paths.next());
-        for p in paths {
-            if p.symlink_metadata().is_ok() {
-                remove_temp(&p);
-                swept.temps_removed += 1;
-            }
-        }
-        if let (Some(target), Some(rec_path)) = (target, rec_path) {
-            let umask = umask.and_then(|u| u32::try_from(u).ok()).unwrap_or(0o022);
-            match crate::durable::settle_pending(&rec_path, &target, sync != Some(0), gate, umask) {
+        if let Some(files) = seen.files.as_ref().filter(|_| !seen.ended) {
+            let settled = crate::durable::settle_pending(
+                &files.rec_path,
+                &files.target,
+                files.sync,
+                gate,
+                files.umask,
+            );
+            match settled {
                 Ok(true) => swept.commits_finished += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(
                     "cannot settle the interrupted commit of {}: {e}",
-                    target.display()
+                    files.target.display()
                 ),
             }
         }
-        let _ = fs::remove_file(&path);
     }
+    let _ = fs::remove_file(path);
     swept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsys::Stamp;
+    use crate::state::{Dep, Rec};
     use std::os::unix::process::CommandExt;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("redod-orphans-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join(".redo")).unwrap();
+        dir
+    }
+
+    fn files(dir: &Path, temps: Vec<PathBuf>) -> JobFiles {
+        JobFiles {
+            target: dir.join("t"),
+            rec_path: dir.join(".redo/t.rec"),
+            umask: 0o022,
+            sync: false,
+            temps,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_a_torn_tail_ends_the_replay() {
+        let dir = PathBuf::from("/p");
+        let entries = vec![
+            (
+                1,
+                Entry::Planned(files(&dir, vec![dir.join(".redo.t.0123")])),
+            ),
+            (1, Entry::Started { pgid: 42, start: 7 }),
+            (2, Entry::Planned(files(&dir, vec![]))),
+            (1, Entry::Ended),
+        ];
+        let mut data: Vec<u8> = entries.iter().flat_map(|(id, e)| encode(*id, e)).collect();
+        assert_eq!(replay(&data), entries);
+        // Cut anywhere inside the last entry: the others still replay.
+        let last = encode(3, &Entry::Ended);
+        for cut in 0..last.len() {
+            let mut torn = data.clone();
+            torn.extend_from_slice(&last[..cut]);
+            assert_eq!(replay(&torn), entries, "cut at {cut}");
+        }
+        // A damaged byte stops the replay there.
+        let at = encode(1, &entries[0].1).len() + 6;
+        data[at] ^= 0xff;
+        assert_eq!(replay(&data), entries[..1]);
+    }
 
     #[test]
     fn sweep_kills_registered_groups_and_removes_temps() {
-        let dir = std::env::temp_dir().join(format!("redod-orphans-{}", std::process::id()));
-        let reg = dir.join("jobs");
-        fs::create_dir_all(&reg).unwrap();
+        let dir = scratch("sweep");
+        let journal = dir.join("jobs.journal");
         let temp = dir.join(".redo.t.0123");
         fs::write(&temp, "partial").unwrap();
         let mut child = std::process::Command::new("sleep")
@@ -233,20 +471,15 @@ mod tests {
             .spawn()
             .unwrap();
         let pgid = i32::try_from(child.id()).unwrap();
-        let files = JobFiles {
-            target: dir.join("t"),
-            rec_path: dir.join(".redo/t.rec"),
-            umask: 0o022,
-            sync: false,
-            temps: vec![temp.clone()],
-        };
-        let mut job = RunningJob::new(Some(&reg), 7, files);
+        let reg = Registry::create(&journal).unwrap();
+        // A job that ended normally, and one whose daemon "dies" (no Drop).
+        drop(RunningJob::new(Some(&reg), 6, files(&dir, vec![])));
+        let mut job = RunningJob::new(Some(&reg), 7, files(&dir, vec![temp.clone()]));
         job.started(pgid);
-        // The daemon "dies": the job is forgotten without its Drop.
         std::mem::forget(job);
-        assert!(reg.join("7").exists());
+        drop(reg);
         let gate = UmaskGate::new(0o022);
-        let swept = sweep(&reg, &gate);
+        let swept = sweep(&journal, &gate);
         assert_eq!(
             swept,
             Swept {
@@ -256,15 +489,74 @@ mod tests {
             }
         );
         assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
-        assert!(!temp.exists() && !reg.join("7").exists());
-        assert_eq!(sweep(&reg, &gate), Swept::default());
+        assert!(!temp.exists() && !journal.exists());
+        assert_eq!(sweep(&journal, &gate), Swept::default());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sweep_settles_the_commit_of_a_job_that_never_ended() {
+        let dir = scratch("settle");
+        let journal = dir.join("jobs.journal");
+        let gate = UmaskGate::new(0o022);
+        let f = files(&dir, vec![]);
+        let own = |content: &[u8]| Dep::Ifchange {
+            target: b"t".to_vec(),
+            stamp: Stamp::default(),
+            hash: Some(*blake3::hash(content).as_bytes()),
+        };
+        let rec = |build: &str, content: &[u8]| Rec {
+            build: build.into(),
+            deps: vec![own(content)],
+        };
+        crate::durable::write_rec(&f.rec_path, &rec("old", b"old"), false, &gate, 0o022).unwrap();
+        fs::write(&f.target, "old").unwrap();
+        let reg = Registry::create(&journal).unwrap();
+        // The job's commit renamed its target, then its daemon died.
+        let job = RunningJob::new(Some(&reg), 1, f.clone());
+        let w =
+            crate::durable::RecWriter::begin(&f.rec_path, &rec("b1", b"new"), false, &gate, 0o022)
+                .unwrap();
+        fs::write(&f.target, "new").unwrap();
+        std::mem::forget((job, w));
+        drop(reg);
+        assert_eq!(sweep(&journal, &gate).commits_finished, 1);
+        let now = crate::state::parse(&fs::read(&f.rec_path).unwrap()).unwrap();
+        assert_eq!(now.build, "b1");
+        assert_eq!(
+            now.own(b"t").unwrap().0,
+            &crate::durable::stamp_of(&f.target).unwrap()
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_journal_is_compacted_to_what_is_live() {
+        let dir = scratch("compact");
+        let journal = dir.join("jobs.journal");
+        let reg = Registry::create(&journal).unwrap();
+        let live = RunningJob::new(Some(&reg), 1, files(&dir, vec![dir.join(".redo.t.live")]));
+        let mut id = 2;
+        while fs::metadata(&journal).unwrap().len() < COMPACT_AT / 2 {
+            drop(RunningJob::new(Some(&reg), id, files(&dir, vec![])));
+            id += 1;
+        }
+        // As much again: past the threshold, so it was compacted on the way.
+        for more in id..2 * id {
+            drop(RunningJob::new(Some(&reg), more, files(&dir, vec![])));
+        }
+        assert!(fs::metadata(&journal).unwrap().len() < COMPACT_AT);
+        let entries = replay(&fs::read(&journal).unwrap());
+        assert!(entries.iter().any(|(i, _)| *i == 1), "the live job is kept");
+        std::mem::forget(live);
+        drop(reg);
+        assert_eq!(sweep(&journal, &UmaskGate::new(0o022)), Swept::default());
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_finished_job_takes_its_leftovers_with_it() {
-        let dir = std::env::temp_dir().join(format!("redod-leftovers-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("leftovers");
         // A "`.do`" that leaves a background process behind and exits.
         let mut sh = std::process::Command::new("sh")
             .arg("-c")
@@ -274,14 +566,7 @@ mod tests {
             .spawn()
             .unwrap();
         let pgid = i32::try_from(sh.id()).unwrap();
-        let files = JobFiles {
-            target: dir.join("t"),
-            rec_path: dir.join(".redo/t.rec"),
-            umask: 0o022,
-            sync: false,
-            temps: vec![],
-        };
-        let mut job = RunningJob::new(None, 1, files);
+        let mut job = RunningJob::new(None, 1, files(&dir, vec![]));
         job.started(pgid);
         sh.wait().unwrap();
         assert!(group_exists(pgid), "the background sleep is still there");

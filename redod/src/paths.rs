@@ -9,7 +9,7 @@ pub use redo_proto::rundir::clean;
 
 /// `arg` interpreted relative to `cwd` (absolute args stay as they are), cleaned.
 pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {
-    clean(&cwd.join(arg))
+    redo_proto::rundir::resolve(cwd, arg.as_ref())
 }
 
 /// Lexical relative path from directory `base` to `target`, both absolute and clean, like Go's

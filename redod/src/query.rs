@@ -6,12 +6,13 @@
 //! per line, sorted bytewise. Nothing here runs a `.do` or writes a file.
 
 use crate::cache::{Hashes, Loaded, RecCache};
+use crate::fastmap::{HashMap, HashSet};
 use crate::fsys::{Fs, Kind};
 use crate::ood::{self, Checker, Step, Trust, Walk};
 use crate::paths;
 use crate::state::{Dep, Rec};
 use redo_proto::QueryKind;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -139,7 +140,7 @@ impl Graph<'_> {
     /// included) and the files whose creation they wait for (ifcreate), transitively.
     pub fn inputs(&self, roots: &[PathBuf]) -> io::Result<BTreeSet<PathBuf>> {
         let mut inputs = self.sources(roots)?;
-        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut seen: HashSet<PathBuf> = HashSet::default();
         let mut stack = roots.to_vec();
         while let Some(t) = stack.pop() {
             if !seen.insert(t.clone()) {
@@ -212,7 +213,7 @@ impl Graph<'_> {
 
     /// Targets among `all` that depend on one of `files`, transitively (ifchange or ifcreate).
     pub fn affects(&self, all: &[PathBuf], files: &[PathBuf]) -> BTreeSet<PathBuf> {
-        let mut dependants: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        let mut dependants: HashMap<PathBuf, Vec<PathBuf>> = HashMap::default();
         for t in all {
             if let Some(rec) = self.rec(t) {
                 for (dep, _) in Self::deps(t, &rec) {
@@ -237,7 +238,7 @@ impl Graph<'_> {
         let name = |p: &Path| dot_quote(&paths::show(&paths::relative(cwd, p)));
         let mut nodes: Vec<String> = Vec::new();
         let mut edges: Vec<String> = Vec::new();
-        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut seen: HashSet<PathBuf> = HashSet::default();
         let mut stack: Vec<PathBuf> = roots.to_vec();
         while let Some(t) = stack.pop() {
             if !seen.insert(t.clone()) {
@@ -368,7 +369,7 @@ pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<V
         }
         QueryKind::Sources => Ok(lines(g.sources(&roots()?).map_err(err)?, cwd)),
         QueryKind::Ood => {
-            let (mut memo, mut active) = (HashMap::new(), HashSet::new());
+            let (mut memo, mut active) = (HashMap::default(), HashSet::default());
             let mut out = Vec::new();
             for t in roots()? {
                 if g.is_ood(&t, &mut memo, &mut active).map_err(err)? {

@@ -235,9 +235,10 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let mut arg3_abs = stdout_tmp.clone().into_os_string();
     arg3_abs.push(".3");
     let arg3_abs = PathBuf::from(arg3_abs);
+    let journal_id = engine.next_id();
     let mut running = RunningJob::new(
-        engine.job_registry().as_deref(),
-        engine.next_id(),
+        engine.registry(),
+        journal_id,
         JobFiles {
             target: target.clone(),
             rec_path: rec_path.clone(),
@@ -296,7 +297,6 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     };
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(&args)
-        .current_dir(&dof.dir)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
@@ -304,7 +304,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         .stderr(Stdio::piped())
         .process_group(0);
     let (started, started_at) = (Instant::now(), SystemTime::now());
-    let mut child = spawn(engine, flight, &mut cmd, inherit)
+    let mut child = spawn(engine, flight, &mut cmd, &dof.dir, inherit)
         .await
         .map_err(|e| {
             with_do(
@@ -679,6 +679,7 @@ async fn spawn(
     engine: &Engine,
     flight: &Flight,
     cmd: &mut tokio::process::Command,
+    cwd: &Path,
     inherit: bool,
 ) -> io::Result<tokio::process::Child> {
     let tokens = &flight.session.tokens;
@@ -689,7 +690,14 @@ async fn spawn(
             if inherit {
                 tokens.children_inherit(true)?;
             }
-            let child = cmd.spawn();
+            // The child starts in `cwd` because the daemon is there while it spawns it:
+            // `Command::current_dir` would make the statically linked std fork (it cannot
+            // find `posix_spawn_file_actions_addchdir_np`), copying the daemon's page tables
+            // for every `.do`; `posix_spawn` does not. Nothing in the daemon uses relative
+            // paths, and spawns are serialised here.
+            let child = std::env::set_current_dir(cwd).and_then(|()| cmd.spawn());
+            // `/` exists: nothing to report.
+            let _ = std::env::set_current_dir("/");
             if inherit {
                 tokens.children_inherit(false)?;
             }
@@ -825,12 +833,13 @@ struct Committed {
 }
 
 impl Commit {
-    /// Installs the output and the new state. With output, the order is: a pending record of
-    /// the new state (durable), the target (renamed, or its times set when the content is the
-    /// same), the state file (atomic), the pending record removed. A state directory that
-    /// cannot be written therefore fails before the old target is touched, and a crash
-    /// between the target's rename and the state file's leaves a pending record that
-    /// identifies the new target as ours ([`durable::interrupted_commit`]).
+    /// Installs the output and the new state. With output, the order is: the new state in
+    /// the state file's temporary (the pending record, durable when syncing), the target
+    /// (renamed, or its times set when the content is the same), the state file (the
+    /// temporary rewritten with the target's final stat and renamed over it). A state
+    /// directory that cannot be written therefore fails before the old target is touched, and
+    /// a crash between the two renames leaves a pending record that identifies the new target
+    /// as ours ([`durable::interrupted_commit`]).
     fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
         let name = self.name.as_bytes().to_vec();
@@ -858,23 +867,17 @@ impl Commit {
         }
         let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
         let kept_same = self.prev_hash == Some(hash) && target.exists();
-        let pending = durable::pending_path(&self.rec_path);
-        let mut provisional = self.deps.clone();
-        provisional.push(Dep::Ifchange {
-            target: name.clone(),
+        // The target's own record, with the output's stat for now (a rename changes its ctime).
+        self.deps.push(Dep::Ifchange {
+            target: name,
             stamp: stamp_of(&out)?,
             hash: Some(hash),
         });
-        durable::write_pending(
-            &pending,
-            &Rec {
-                build: self.build.clone(),
-                deps: provisional,
-            },
-            self.sync,
-            gate,
-            self.umask,
-        )?;
+        let mut rec = Rec {
+            build: self.build,
+            deps: self.deps,
+        };
+        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
         let install = || -> Result<(), String> {
             if kept_same {
                 // Same content: keep the old file, so dependants see nothing new.
@@ -903,21 +906,16 @@ impl Commit {
             Ok(())
         };
         if let Err(e) = install() {
-            let _ = fs::remove_file(&pending);
+            // Nothing was installed: the old state stands.
+            writer.abandon();
             return Err(e);
         }
         let stamp = stamp_of(&target)?;
-        self.deps.push(Dep::Ifchange {
-            target: name,
-            stamp,
-            hash: Some(hash),
-        });
-        let rec = Rec {
-            build: self.build,
-            deps: self.deps,
-        };
-        let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
-        let _ = fs::remove_file(&pending);
+        if let Some(Dep::Ifchange { stamp: own, .. }) = rec.deps.last_mut() {
+            *own = stamp;
+        }
+        // Should this fail, the pending record stays: the new target is still known as ours.
+        let rec_stamp = writer.finish(Some(&rec))?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp,

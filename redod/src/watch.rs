@@ -21,9 +21,9 @@
 //!
 //! [`WatchedFs`] is the [`Fs`] a session uses when the watcher is on.
 
+use crate::fastmap::{HashMap, HashSet};
 use crate::fsys::{DiskFs, Fs, Hash, Kind, Meta};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -40,7 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// At most this many directories are watched; beyond, plain stats.
 const MAX_WATCHED_DIRS: usize = 65_536;
 
-/// A directory's entries.
+/// A directory's `.do` files and `.redo` ([`crate::fsys::is_build_name`]).
 type Listing = Vec<(OsString, Kind)>;
 
 /// What is known of a directory.
@@ -162,7 +162,9 @@ impl Shared {
                         self.epoch.fetch_add(1, Ordering::AcqRel);
                         stats.remove(&p);
                     }
-                    if ev.mask.intersects(NAMING) {
+                    // Other names come and go all the time (temporaries, outputs): they do not
+                    // change what is cached of the directory.
+                    if ev.mask.intersects(NAMING) && crate::fsys::is_build_name(name) {
                         lock(&self.listings).remove(&dir);
                     }
                     let _ = self.changes.send(Arc::new(p));
@@ -346,11 +348,11 @@ impl Watcher {
             root: root.to_path_buf(),
             backend: Mutex::new(Backend {
                 inotify,
-                paths: HashMap::new(),
+                paths: HashMap::default(),
             }),
-            stats: Mutex::new(HashMap::new()),
-            listings: Mutex::new(HashMap::new()),
-            dirs: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::default()),
+            listings: Mutex::new(HashMap::default()),
+            dirs: Mutex::new(HashMap::default()),
             epoch: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             changes,
@@ -397,7 +399,7 @@ impl Watcher {
     /// or not, start a round); false when one cannot be.
     pub fn watch_dirs_of<'a>(&self, files: impl IntoIterator<Item = &'a PathBuf>) -> bool {
         let mut all = true;
-        let mut done = std::collections::HashSet::new();
+        let mut done = HashSet::default();
         for f in files {
             if let Some(d) = f.parent() {
                 if done.insert(d.to_path_buf()) {
@@ -423,8 +425,10 @@ impl Watcher {
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
         stats.remove(path);
         drop(stats);
-        if let Some(parent) = path.parent() {
-            lock(&self.shared.listings).remove(parent);
+        if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+            if crate::fsys::is_build_name(name) {
+                lock(&self.shared.listings).remove(parent);
+            }
         }
     }
 
@@ -502,15 +506,19 @@ impl Fs for WatchedFs {
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+        self.disk.list(dir)
+    }
+
+    fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
         let s = &self.watcher.shared;
         if !self.watcher.enabled() || !s.cacheable(dir) {
-            return self.disk.list(dir);
+            return self.disk.build_names(dir);
         }
         if let Some(l) = lock(&s.listings).get(dir) {
             return Ok((**l).clone());
         }
         let before = s.epoch.load(Ordering::Acquire);
-        let l = self.disk.list(dir)?;
+        let l = self.disk.build_names(dir)?;
         let mut listings = lock(&s.listings);
         if s.epoch.load(Ordering::Acquire) == before {
             listings.insert(dir.to_path_buf(), Arc::new(l.clone()));
@@ -638,6 +646,44 @@ mod tests {
         std::fs::write(d.join("src/a"), "now a file").unwrap();
         w.sync();
         assert!(fs.stat(&f).is_err() || fs.stat(&f).unwrap().is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn do_listings_survive_other_files_but_not_new_do_files() {
+        let d = scratch("names");
+        let w = Watcher::start(&d, Duration::from_secs(30)).expect("inotify");
+        let fs = WatchedFs::new(w.clone());
+        let src = d.join("src");
+        std::fs::write(src.join("a.do"), "").unwrap();
+        let names = |fs: &WatchedFs| {
+            let mut n: Vec<String> = fs
+                .build_names(&src)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n.to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(&fs), ["a.do"]);
+        let cached = || lock(&w.shared.listings).contains_key(&src);
+        assert!(cached());
+        // Temporaries and outputs come and go: still cached.
+        std::fs::write(src.join(".redo.t.0123"), "").unwrap();
+        std::fs::rename(src.join(".redo.t.0123"), src.join("t")).unwrap();
+        w.sync();
+        assert!(cached());
+        // A new .do, a .redo directory, a removed .do: seen at once.
+        std::fs::write(src.join("default.o.do"), "").unwrap();
+        w.sync();
+        assert_eq!(names(&fs), ["a.do", "default.o.do"]);
+        std::fs::create_dir(src.join(".redo")).unwrap();
+        w.sync();
+        assert_eq!(names(&fs), [".redo", "a.do", "default.o.do"]);
+        std::fs::remove_file(src.join("a.do")).unwrap();
+        w.sync();
+        assert_eq!(names(&fs), [".redo", "default.o.do"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
