@@ -5,7 +5,7 @@
 //! parsed; a hash is reused only for the exact same inode data. This is what makes a no-op
 //! build read almost nothing: one `stat` per file instead of a read and a parse.
 
-use crate::fastmap::HashMap;
+use crate::fastmap::PathMap;
 use crate::fsys::{Fs, Hash, Stamp};
 use crate::state::{self, ParseError, Rec};
 use std::io;
@@ -25,17 +25,17 @@ pub enum Loaded {
 
 #[derive(Default)]
 pub struct RecCache {
-    map: Mutex<HashMap<PathBuf, (Stamp, Arc<Rec>)>>,
+    map: Mutex<PathMap<(Stamp, Arc<Rec>)>>,
 }
 
 impl RecCache {
     /// The parsed state file at `path`, from memory when the file is unchanged on disk.
     pub fn load(&self, fs: &dyn Fs, path: &Path) -> io::Result<Loaded> {
         let Some(meta) = fs.stat(path)? else {
-            lock(&self.map).remove(path);
+            lock(&self.map).remove(path.as_os_str());
             return Ok(Loaded::Missing);
         };
-        if let Some((stamp, rec)) = lock(&self.map).get(path) {
+        if let Some((stamp, rec)) = lock(&self.map).get(path.as_os_str()) {
             if *stamp == meta.stamp {
                 return Ok(Loaded::Ok(rec.clone()));
             }
@@ -46,11 +46,11 @@ impl RecCache {
         match state::parse(&bytes) {
             Ok(rec) => {
                 let rec = Arc::new(rec);
-                lock(&self.map).insert(path.to_path_buf(), (meta.stamp, rec.clone()));
+                lock(&self.map).insert(path.into(), (meta.stamp, rec.clone()));
                 Ok(Loaded::Ok(rec))
             }
             Err(e) => {
-                lock(&self.map).remove(path);
+                lock(&self.map).remove(path.as_os_str());
                 Ok(Loaded::Corrupt(e))
             }
         }
@@ -58,11 +58,11 @@ impl RecCache {
 
     /// Remembers a state file the daemon has just committed, with its stat after the rename.
     pub fn store(&self, path: PathBuf, stamp: Stamp, rec: Arc<Rec>) {
-        lock(&self.map).insert(path, (stamp, rec));
+        lock(&self.map).insert(path.into_os_string(), (stamp, rec));
     }
 
     pub fn forget(&self, path: &Path) {
-        lock(&self.map).remove(path);
+        lock(&self.map).remove(path.as_os_str());
     }
 
     pub fn len(&self) -> usize {
@@ -77,7 +77,7 @@ impl RecCache {
 /// Content hashes by path and exact inode data.
 #[derive(Default)]
 pub struct Hashes {
-    map: Mutex<HashMap<PathBuf, (Stamp, Hash)>>,
+    map: Mutex<PathMap<(Stamp, Hash)>>,
 }
 
 impl Hashes {
@@ -85,20 +85,20 @@ impl Hashes {
     /// the file is always read: that mode promises to trust nothing but content.
     pub fn hash(&self, fs: &dyn Fs, path: &Path, stamp: &Stamp, reuse: bool) -> io::Result<Hash> {
         if reuse {
-            if let Some((s, h)) = lock(&self.map).get(path) {
+            if let Some((s, h)) = lock(&self.map).get(path.as_os_str()) {
                 if s == stamp {
                     return Ok(*h);
                 }
             }
         }
         let h = fs.hash(path)?;
-        lock(&self.map).insert(path.to_path_buf(), (*stamp, h));
+        lock(&self.map).insert(path.into(), (*stamp, h));
         Ok(h)
     }
 
     /// Remembers the hash of a file the daemon has just written.
     pub fn store(&self, path: PathBuf, stamp: Stamp, hash: Hash) {
-        lock(&self.map).insert(path, (stamp, hash));
+        lock(&self.map).insert(path.into_os_string(), (stamp, hash));
     }
 
     pub fn len(&self) -> usize {

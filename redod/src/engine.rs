@@ -14,7 +14,7 @@
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
 use crate::cache::{Hashes, Loaded, RecCache};
-use crate::fastmap::{HashMap, HashSet};
+use crate::fastmap::{HashMap, HashSet, PathSet};
 use crate::fsys::{Fs, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
@@ -68,7 +68,7 @@ pub struct Session {
     pub progress: Progress,
     /// What this session learnt about its sources (see [`ood::Facts`]).
     pub facts: ood::Facts,
-    done: Mutex<HashSet<PathBuf>>,
+    done: Mutex<PathSet>,
 }
 
 /// Job counts of a session, for the status line.
@@ -106,16 +106,16 @@ impl Session {
             tokens,
             progress: Progress::default(),
             facts: ood::Facts::default(),
-            done: Mutex::new(HashSet::default()),
+            done: Mutex::new(PathSet::default()),
         }
     }
 
     pub fn is_done(&self, target: &Path) -> bool {
-        lock(&self.done).contains(target)
+        lock(&self.done).contains(target.as_os_str())
     }
 
     fn mark_done(&self, target: &Path) {
-        lock(&self.done).insert(target.to_path_buf());
+        lock(&self.done).insert(target.into());
     }
 }
 

@@ -9,7 +9,7 @@
 //! dependants alone (early cutoff).
 
 use crate::cache::Hashes;
-use crate::fastmap::{HashMap, HashSet};
+use crate::fastmap::{HashSet, PathMap};
 use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
 use crate::paths;
 use crate::state::{Dep, Rec};
@@ -113,8 +113,8 @@ struct DirFacts {
 /// ninja's one stat per file per build.
 #[derive(Default)]
 pub struct Facts {
-    dirs: Mutex<HashMap<PathBuf, Arc<DirFacts>>>,
-    sources: Mutex<HashMap<PathBuf, Meta>>,
+    dirs: Mutex<PathMap<Arc<DirFacts>>>,
+    sources: Mutex<PathMap<Meta>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,7 +123,7 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Facts {
     fn dir(&self, fs: &dyn Fs, dir: &Path) -> Arc<DirFacts> {
-        if let Some(d) = locked(&self.dirs).get(dir) {
+        if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
             return d.clone();
         }
         let (mut do_files, mut has_redo) = (HashSet::default(), false);
@@ -140,28 +140,28 @@ impl Facts {
             has_redo: AtomicBool::new(has_redo),
         });
         locked(&self.dirs)
-            .entry(dir.to_path_buf())
+            .entry(dir.into())
             .or_insert(d)
             .clone()
     }
 
     fn source_meta(&self, abs: &Path) -> Option<Meta> {
-        locked(&self.sources).get(abs).copied()
+        locked(&self.sources).get(abs.as_os_str()).copied()
     }
 
     /// The daemon created `dir/.redo`.
     pub fn made_redo_dir(&self, dir: &Path) {
-        if let Some(d) = locked(&self.dirs).get(dir) {
+        if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
             d.has_redo.store(true, Ordering::Relaxed);
         }
     }
 
     /// The daemon wrote (or removed) `path` as a target.
     pub fn made_file(&self, path: &Path) {
-        locked(&self.sources).remove(path);
+        locked(&self.sources).remove(path.as_os_str());
         if let Some((dir, name)) = paths::split(path) {
             if name.as_bytes().ends_with(b".do") {
-                if let Some(d) = locked(&self.dirs).get(dir) {
+                if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
                     locked(&d.do_files).insert(name.to_os_string());
                 }
             }
@@ -203,7 +203,7 @@ impl Checker<'_> {
             && self.fs.exists(&rec_path(dir, name))?;
         let source = !has_own_do && !has_state;
         if source {
-            locked(&facts.sources).insert(abs.to_path_buf(), *now);
+            locked(&facts.sources).insert(abs.into(), *now);
         }
         Ok(source)
     }

@@ -21,7 +21,7 @@
 //!
 //! [`WatchedFs`] is the [`Fs`] a session uses when the watcher is on.
 
-use crate::fastmap::{HashMap, HashSet};
+use crate::fastmap::{HashMap, HashSet, PathMap};
 use crate::fsys::{DiskFs, Fs, Hash, Kind, Meta};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use std::ffi::OsString;
@@ -68,7 +68,7 @@ struct Shared {
     root: PathBuf,
     /// Held while events are read and handled: they are handled in queue order, once.
     backend: Mutex<Backend>,
-    stats: Mutex<HashMap<PathBuf, Option<Meta>>>,
+    stats: Mutex<PathMap<Option<Meta>>>,
     listings: Mutex<HashMap<PathBuf, Arc<Listing>>>,
     dirs: Mutex<HashMap<PathBuf, Dir>>,
     /// Bumped by every event that may invalidate something; a stat is cached only if it did
@@ -160,7 +160,7 @@ impl Shared {
                     } else {
                         let mut stats = lock(&self.stats);
                         self.epoch.fetch_add(1, Ordering::AcqRel);
-                        stats.remove(&p);
+                        stats.remove(p.as_os_str());
                     }
                     // Other names come and go all the time (temporaries, outputs): they do not
                     // change what is cached of the directory.
@@ -186,7 +186,7 @@ impl Shared {
         {
             let mut stats = lock(&self.stats);
             self.epoch.fetch_add(1, Ordering::AcqRel);
-            stats.retain(|k, _| !k.starts_with(top));
+            stats.retain(|k, _| !Path::new(k).starts_with(top));
         }
         lock(&self.listings).retain(|k, _| !k.starts_with(top));
         let gone: Vec<(PathBuf, Dir)> = {
@@ -423,7 +423,7 @@ impl Watcher {
     pub fn forget(&self, path: &Path) {
         let mut stats = lock(&self.shared.stats);
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        stats.remove(path);
+        stats.remove(path.as_os_str());
         drop(stats);
         if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
             if crate::fsys::is_build_name(name) {
@@ -472,7 +472,7 @@ impl Fs for WatchedFs {
         if !self.watcher.enabled() {
             return self.disk.stat(path);
         }
-        if let Some(m) = lock(&s.stats).get(path) {
+        if let Some(m) = lock(&s.stats).get(path.as_os_str()) {
             s.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(*m);
         }
@@ -487,7 +487,7 @@ impl Fs for WatchedFs {
         if !link {
             let mut stats = lock(&s.stats);
             if s.epoch.load(Ordering::Acquire) == before {
-                stats.insert(path.to_path_buf(), m);
+                stats.insert(path.into(), m);
             }
         }
         Ok(m)

@@ -65,6 +65,9 @@ pub enum Case {
     Noop,
     /// redo only: the no-op with fsync enabled (without `REDO_NO_SYNC`).
     NoopSync,
+    /// redo only: the no-op with the daemon's file watcher unused (`REDO_NO_WATCH=1`), so
+    /// every dependency is stat'ed as a daemon-less redo would.
+    NoopStat,
     /// `all` after one source changed.
     Changed,
     /// `tree` again, nothing changed.
@@ -74,13 +77,14 @@ pub enum Case {
 }
 
 impl Case {
-    pub const ALL: [Case; 7] = [
+    pub const ALL: [Case; 8] = [
         Case::CleanJ1,
         Case::CleanJ2,
         Case::Noop,
         Case::Changed,
         Case::TreeNoop,
         Case::TreeChanged,
+        Case::NoopStat,
         Case::NoopSync,
     ];
 
@@ -90,6 +94,7 @@ impl Case {
             Case::CleanJ2 => "clean_j2",
             Case::Noop => "noop",
             Case::NoopSync => "noop_sync",
+            Case::NoopStat => "noop_stat",
             Case::Changed => "changed",
             Case::TreeNoop => "tree_noop",
             Case::TreeChanged => "tree_changed",
@@ -102,15 +107,24 @@ impl Case {
             Case::CleanJ2 => "clean build -j2",
             Case::Noop => "no-op",
             Case::NoopSync => "no-op, fsync on",
+            Case::NoopStat => "no-op, watcher off",
             Case::Changed => "1 source changed",
             Case::TreeNoop => "tree: no-op",
             Case::TreeChanged => "tree: 1 source changed",
         }
     }
 
+    /// The case of the other tools that a redo-only case is compared with.
+    pub fn compared_with(self) -> Case {
+        match self {
+            Case::NoopSync | Case::NoopStat => Case::Noop,
+            c => c,
+        }
+    }
+
     /// Whether the case is measured for `tool`.
     pub fn applies(self, tool: Tool) -> bool {
-        self != Case::NoopSync || tool == Tool::Redo
+        !matches!(self, Case::NoopSync | Case::NoopStat) || tool == Tool::Redo
     }
 }
 

@@ -35,10 +35,11 @@ fn others(r: &Report) -> Vec<Tool> {
         .collect()
 }
 
-/// redo's median over `other`'s for one case, when both were measured.
+/// redo's median over `other`'s for one case, when both were measured; redo-only variants
+/// of the no-op are compared with the other tool's no-op.
 fn ratio(size: &SizeResult, case: Case, other: Tool) -> Option<f64> {
     let redo = size.tool(Tool::Redo)?.case(case)?.median();
-    let o = size.tool(other)?.case(case)?.median();
+    let o = size.tool(other)?.case(case.compared_with())?.median();
     (o > 0.0).then(|| redo / o)
 }
 

@@ -112,6 +112,36 @@ pub struct Report {
     pub sizes: Vec<SizeResult>,
 }
 
+/// How redo is configured for one command (other tools ignore it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Knobs {
+    /// `REDO_NO_SYNC=1`: no fsync (make and ninja do not fsync either).
+    Plain,
+    /// fsync on.
+    Sync,
+    /// `REDO_NO_SYNC=1 REDO_NO_WATCH=1`: the build stats every file instead of asking the
+    /// daemon's watcher what changed.
+    NoWatch,
+}
+
+impl Knobs {
+    fn of(case: Case) -> Knobs {
+        match case {
+            Case::NoopSync => Knobs::Sync,
+            Case::NoopStat => Knobs::NoWatch,
+            _ => Knobs::Plain,
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Knobs::Plain => "REDO_NO_SYNC=1 ",
+            Knobs::Sync => "",
+            Knobs::NoWatch => "REDO_NO_SYNC=1 REDO_NO_WATCH=1 ",
+        }
+    }
+}
+
 /// The environment of every command: the caller's, minus anything that would change how
 /// the tools behave (an enclosing redo build or make's jobserver), with `LC_ALL=C`.
 struct Env {
@@ -154,9 +184,8 @@ impl Env {
     }
 
     /// A command run in `dir` with this environment. For redo: the private runtime
-    /// directory (so a private daemon), the client directory first in `PATH`, and
-    /// `REDO_NO_SYNC=1` unless `sync`.
-    fn command(&self, tool: Tool, dir: &Path, prog: &Path, sync: bool) -> Command {
+    /// directory (so a private daemon), the client directory first in `PATH`, and `knobs`.
+    fn command(&self, tool: Tool, dir: &Path, prog: &Path, knobs: Knobs) -> Command {
         let mut c = Command::new(prog);
         c.current_dir(dir)
             .env_clear()
@@ -170,8 +199,11 @@ impl Env {
             c.env("PATH", path)
                 .env("XDG_RUNTIME_DIR", &self.runtime)
                 .env("REDO_DAEMON", self.redo_bin("redod"));
-            if !sync {
+            if knobs != Knobs::Sync {
                 c.env("REDO_NO_SYNC", "1");
+            }
+            if knobs == Knobs::NoWatch {
+                c.env("REDO_NO_WATCH", "1");
             }
         }
         c.stdin(Stdio::null())
@@ -188,7 +220,7 @@ impl Env {
         dir: &Path,
         target: &str,
         jobs: Option<u32>,
-        sync: bool,
+        knobs: Knobs,
     ) -> Command {
         let (prog, mut args): (PathBuf, Vec<String>) = match tool {
             Tool::Redo => (self.redo_bin("redo-ifchange"), vec![]),
@@ -200,7 +232,7 @@ impl Env {
             args.push(format!("-j{j}"));
         }
         args.push(target.into());
-        let mut c = self.command(tool, dir, &prog, sync);
+        let mut c = self.command(tool, dir, &prog, knobs);
         c.args(args);
         c
     }
@@ -211,19 +243,12 @@ pub fn command_line(tool: Tool, case: Case) -> String {
     let (target, jobs) = match case {
         Case::CleanJ1 => ("all", Some(1)),
         Case::CleanJ2 => ("all", Some(2)),
-        Case::Noop | Case::NoopSync | Case::Changed => ("all", None),
+        Case::Noop | Case::NoopSync | Case::NoopStat | Case::Changed => ("all", None),
         Case::TreeNoop | Case::TreeChanged => ("tree", None),
     };
     let j = jobs.map(|j| format!("-j{j} ")).unwrap_or_default();
     match tool {
-        Tool::Redo => {
-            let sync = if case == Case::NoopSync {
-                ""
-            } else {
-                "REDO_NO_SYNC=1 "
-            };
-            format!("{sync}redo-ifchange {j}{target}")
-        }
+        Tool::Redo => format!("{}redo-ifchange {j}{target}", Knobs::of(case).prefix()),
         Tool::Make => format!("make {j}{target}"),
         Tool::MakeR => format!("make -r {j}{target}"),
         Tool::Ninja => format!("ninja -j{} {target}", jobs.unwrap_or(1)),
@@ -320,8 +345,8 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    fn build(&self, target: &str, jobs: Option<u32>, sync: bool) -> Command {
-        self.env.build(self.tool, &self.dir, target, jobs, sync)
+    fn build(&self, target: &str, jobs: Option<u32>, knobs: Knobs) -> Command {
+        self.env.build(self.tool, &self.dir, target, jobs, knobs)
     }
 
     /// One warm-up run then `runs` measured ones of `f`, which returns the time of one run.
@@ -340,17 +365,18 @@ impl Bench<'_> {
     fn clean_build(&self, case: Case, jobs: u32) -> Res<Stats> {
         self.repeat(case.label(), || {
             work::clean(self.tool, &self.dir)?;
-            let ms = timed(self.build("all", Some(jobs), false))?;
+            let ms = timed(self.build("all", Some(jobs), Knobs::Plain))?;
             work::verify_outputs(&self.dir, 1..=self.n)?;
             Ok(ms)
         })
     }
 
     /// Times rebuilding `target` with nothing changed and checks that nothing was rebuilt.
-    fn noop(&self, case: Case, target: &str, witness: &str, sync: bool) -> Res<Stats> {
+    fn noop(&self, case: Case, target: &str, witness: &str) -> Res<Stats> {
         let witness = self.dir.join(witness);
         let before = mtime(&witness)?;
-        let s = self.repeat(case.label(), || timed(self.build(target, None, sync)))?;
+        let knobs = Knobs::of(case);
+        let s = self.repeat(case.label(), || timed(self.build(target, None, knobs)))?;
         if mtime(&witness)? != before {
             return Err(format!(
                 "{} {}: {} was rebuilt by a no-op",
@@ -378,12 +404,12 @@ impl Bench<'_> {
             settle();
             fs::write(&src, format!("{original}x"))
                 .map_err(|e| format!("cannot write {}: {e}", src.display()))?;
-            let ms = timed(self.build(target, None, false))?;
+            let ms = timed(self.build(target, None, Knobs::Plain))?;
             check()?;
             settle();
             fs::write(&src, &original)
                 .map_err(|e| format!("cannot write {}: {e}", src.display()))?;
-            timed(self.build(target, None, false))?;
+            timed(self.build(target, None, Knobs::Plain))?;
             check()?;
             Ok(ms)
         })
@@ -392,7 +418,7 @@ impl Bench<'_> {
     fn redo_cmd(&self, args: &[&str]) -> Command {
         let mut c = self
             .env
-            .command(Tool::Redo, &self.dir, &self.env.redo_bin("redo"), false);
+            .command(Tool::Redo, &self.dir, &self.env.redo_bin("redo"), Knobs::Plain);
         c.args(args);
         c
     }
@@ -438,21 +464,20 @@ impl Bench<'_> {
             .push((Case::CleanJ2, self.clean_build(Case::CleanJ2, 2)?));
         let last = output_name(self.n);
         r.cases
-            .push((Case::Noop, self.noop(Case::Noop, "all", &last, false)?));
+            .push((Case::Noop, self.noop(Case::Noop, "all", &last)?));
         if self.tool == Tool::Redo {
             r.memory = Some(self.memory()?);
-            r.cases.push((
-                Case::NoopSync,
-                self.noop(Case::NoopSync, "all", &last, true)?,
-            ));
+            for case in [Case::NoopStat, Case::NoopSync] {
+                r.cases.push((case, self.noop(case, "all", &last)?));
+            }
         }
         r.cases
             .push((Case::Changed, self.changed(Case::Changed, "all")?));
-        timed(self.build("tree", None, false))?;
+        timed(self.build("tree", None, Knobs::Plain))?;
         work::verify_tree(&self.dir, self.n)?;
         r.cases.push((
             Case::TreeNoop,
-            self.noop(Case::TreeNoop, "tree", "tree", false)?,
+            self.noop(Case::TreeNoop, "tree", "tree")?,
         ));
         r.cases
             .push((Case::TreeChanged, self.changed(Case::TreeChanged, "tree")?));
@@ -495,7 +520,7 @@ fn versions(opts: &Options, env: &Env) -> Res<Vec<(Tool, String)>> {
                 " (Debian: apt-get install ninja-build; .ci/run installs it)",
             ),
         };
-        let mut c = env.command(tool, Path::new("/"), &prog, false);
+        let mut c = env.command(tool, Path::new("/"), &prog, Knobs::Plain);
         c.arg("--version");
         let out = capture(c).map_err(|e| format!("{} is not usable{hint}: {e}", tool.key()))?;
         let first = out.lines().next().unwrap_or("").trim().to_string();

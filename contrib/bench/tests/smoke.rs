@@ -96,10 +96,10 @@ fn benchmark_runs_at_n_50() {
             );
         }
     }
-    positive(
-        &size["cases"]["noop_sync"]["redo"]["median_ms"],
-        "noop_sync",
-    );
+    for case in ["noop_sync", "noop_stat"] {
+        positive(&size["cases"][case]["redo"]["median_ms"], case);
+        positive(&size["ratios"][case]["redo/ninja"], &format!("{case} redo/ninja"));
+    }
     let client = &size["client"];
     assert_eq!(client["calls"].as_f64(), Some(100.0));
     positive(&client["redo_ifchange_per_call_ms"], "client per call");
