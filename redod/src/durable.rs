@@ -241,6 +241,19 @@ pub fn settle_pending(
     finished
 }
 
+/// The state of target `t` built as `build`, its own record saying it holds `content`.
+#[cfg(test)]
+pub(crate) fn test_rec(build: &str, content: &[u8]) -> Rec {
+    Rec {
+        build: build.into(),
+        deps: vec![crate::state::Dep::Ifchange {
+            target: b"t".to_vec(),
+            stamp: crate::fsys::Stamp::default(),
+            hash: Some(*blake3::hash(content).as_bytes()),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,15 +309,7 @@ mod tests {
         let dir = scratch("pending");
         let gate = UmaskGate::new(0o022);
         let (target, rec_path) = (dir.join("t"), dir.join(".redo/t.rec"));
-        let own = |content: &[u8]| Dep::Ifchange {
-            target: b"t".to_vec(),
-            stamp: Stamp::default(),
-            hash: Some(*blake3::hash(content).as_bytes()),
-        };
-        let rec = |build: &str, content: &[u8]| Rec {
-            build: build.into(),
-            deps: vec![own(content)],
-        };
+        let rec = test_rec;
         write_rec(&rec_path, &rec("old", b"old"), false, &gate, 0o022).unwrap();
         fs::write(&target, "old").unwrap();
         // The daemon began the state file, renamed the new target, then died.

@@ -411,8 +411,6 @@ pub fn sweep(path: &Path, gate: &UmaskGate) -> Swept {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::Stamp;
-    use crate::state::{Dep, Rec};
     use std::os::unix::process::CommandExt;
 
     fn scratch(tag: &str) -> PathBuf {
@@ -500,15 +498,7 @@ mod tests {
         let journal = dir.join("jobs.journal");
         let gate = UmaskGate::new(0o022);
         let f = files(&dir, vec![]);
-        let own = |content: &[u8]| Dep::Ifchange {
-            target: b"t".to_vec(),
-            stamp: Stamp::default(),
-            hash: Some(*blake3::hash(content).as_bytes()),
-        };
-        let rec = |build: &str, content: &[u8]| Rec {
-            build: build.into(),
-            deps: vec![own(content)],
-        };
+        let rec = crate::durable::test_rec;
         crate::durable::write_rec(&f.rec_path, &rec("old", b"old"), false, &gate, 0o022).unwrap();
         fs::write(&f.target, "old").unwrap();
         let reg = Registry::create(&journal).unwrap();
