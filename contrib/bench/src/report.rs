@@ -163,6 +163,9 @@ fn notes(r: &Report) -> Vec<String> {
         "redo runs with REDO_NO_SYNC=1 because make and ninja never fsync; the \
          \"no-op, fsync on\" row is the same no-op without it (all.rec is rewritten and synced)."
             .to_string(),
+        "\"no-op, watcher off\" is redo's no-op with REDO_NO_WATCH=1: every dependency is \
+         stat'ed instead of trusting the daemon's file watcher (compared with the others' no-op)."
+            .to_string(),
         "redo's `all` has no output, so it is out of date every time (like .PHONY): each \
          `redo-ifchange all` runs all.do, whose one redo-ifchange names all N targets."
             .to_string(),
