@@ -139,10 +139,7 @@ impl Facts {
             do_files: Mutex::new(do_files),
             has_redo: AtomicBool::new(has_redo),
         });
-        locked(&self.dirs)
-            .entry(dir.into())
-            .or_insert(d)
-            .clone()
+        locked(&self.dirs).entry(dir.into()).or_insert(d).clone()
     }
 
     fn source_meta(&self, abs: &Path) -> Option<Meta> {

@@ -416,9 +416,12 @@ impl Bench<'_> {
     }
 
     fn redo_cmd(&self, args: &[&str]) -> Command {
-        let mut c = self
-            .env
-            .command(Tool::Redo, &self.dir, &self.env.redo_bin("redo"), Knobs::Plain);
+        let mut c = self.env.command(
+            Tool::Redo,
+            &self.dir,
+            &self.env.redo_bin("redo"),
+            Knobs::Plain,
+        );
         c.args(args);
         c
     }
@@ -475,10 +478,8 @@ impl Bench<'_> {
             .push((Case::Changed, self.changed(Case::Changed, "all")?));
         timed(self.build("tree", None, Knobs::Plain))?;
         work::verify_tree(&self.dir, self.n)?;
-        r.cases.push((
-            Case::TreeNoop,
-            self.noop(Case::TreeNoop, "tree", "tree")?,
-        ));
+        r.cases
+            .push((Case::TreeNoop, self.noop(Case::TreeNoop, "tree", "tree")?));
         r.cases
             .push((Case::TreeChanged, self.changed(Case::TreeChanged, "tree")?));
         if self.tool == Tool::Redo {

@@ -98,7 +98,10 @@ fn benchmark_runs_at_n_50() {
     }
     for case in ["noop_sync", "noop_stat"] {
         positive(&size["cases"][case]["redo"]["median_ms"], case);
-        positive(&size["ratios"][case]["redo/ninja"], &format!("{case} redo/ninja"));
+        positive(
+            &size["ratios"][case]["redo/ninja"],
+            &format!("{case} redo/ninja"),
+        );
     }
     let client = &size["client"];
     assert_eq!(client["calls"].as_f64(), Some(100.0));
