@@ -15,7 +15,7 @@
 
 use crate::cache::{Hashes, Loaded, RecCache};
 use crate::fastmap::{HashMap, HashSet, PathSet};
-use crate::fsys::{Fs, Meta};
+use crate::fsys::{Fs, Hash, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
 use crate::output::{Kind, Sink, secs};
@@ -24,6 +24,7 @@ use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
 use crate::state::Dep;
 use crate::umask::UmaskGate;
+use crate::verdict::Verdicts;
 use crate::{logs, maintenance, query};
 use futures_util::StreamExt;
 use redo_proto::{Build, BuildMode, Command, Request};
@@ -65,6 +66,8 @@ pub struct Session {
     /// Whether `fs` is the watcher's (requests then sync with it first).
     pub watched: bool,
     pub tokens: Tokens,
+    /// Verdicts it may answer from and record into (see [`crate::verdict`]).
+    pub verdicts: Option<Arc<Verdicts>>,
     pub progress: Progress,
     /// What this session learnt about its sources (see [`ood::Facts`]).
     pub facts: ood::Facts,
@@ -98,12 +101,18 @@ impl Progress {
 }
 
 impl Session {
-    pub fn new(tokens: Tokens, fs: Arc<dyn Fs>, watched: bool) -> Session {
+    pub fn new(
+        tokens: Tokens,
+        fs: Arc<dyn Fs>,
+        watched: bool,
+        verdicts: Option<Arc<Verdicts>>,
+    ) -> Session {
         Session {
             uuid: new_uuid(),
             fs,
             watched,
             tokens,
+            verdicts,
             progress: Progress::default(),
             facts: ood::Facts::default(),
             done: Mutex::new(PathSet::default()),
@@ -491,6 +500,15 @@ fn spawn_flight(engine: Arc<Engine>, flight: Arc<Flight>) {
     tokio::spawn(fut);
 }
 
+/// What [`Engine::bring`] learnt of a target it did not rebuild: its stat (`None`: missing)
+/// and, when a verdict knew it, its content hash. Recording it as a dependency then needs no
+/// second look.
+#[derive(Clone, Copy)]
+struct Known {
+    meta: Option<Meta>,
+    hash: Option<Hash>,
+}
+
 /// What a waiter asks of a target.
 pub struct Want {
     pub target: PathBuf,
@@ -504,6 +522,8 @@ pub struct Want {
     pub session: Arc<Session>,
     pub origin: Arc<Origin>,
     pub waiter: Waiter,
+    /// The verdicts' generation before anything about the target was read.
+    pub since: u64,
 }
 
 /// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns
@@ -525,6 +545,8 @@ pub struct Engine {
     /// The file-change accelerator, when running; sessions use `watched` then.
     pub watcher: Option<Arc<crate::watch::Watcher>>,
     watched: Option<Arc<dyn Fs>>,
+    /// Up-to-date verdicts ([`crate::verdict`]): the watcher's, or a unit test's.
+    verdicts: Option<Arc<Verdicts>>,
     exec: Arc<dyn Executor>,
     pub recs: RecCache,
     pub hashes: Hashes,
@@ -562,6 +584,7 @@ impl Engine {
             fs,
             watcher: None,
             watched: None,
+            verdicts: None,
             exec,
             recs: RecCache::default(),
             hashes: Hashes::default(),
@@ -580,9 +603,29 @@ impl Engine {
     pub fn with_watcher(mut self: Arc<Self>, watcher: Arc<crate::watch::Watcher>) -> Arc<Self> {
         if let Some(e) = Arc::get_mut(&mut self) {
             e.watched = Some(Arc::new(crate::watch::WatchedFs::new(watcher.clone())));
+            e.verdicts = Some(watcher.verdicts().clone());
             e.watcher = Some(watcher);
         }
         self
+    }
+
+    /// Verdicts without a watcher: for an in-memory filesystem that vouches for itself, whose
+    /// test reports its changes to them.
+    #[cfg(test)]
+    pub fn with_verdicts(mut self: Arc<Self>, verdicts: Arc<Verdicts>) -> Arc<Self> {
+        if let Some(e) = Arc::get_mut(&mut self) {
+            e.verdicts = Some(verdicts);
+        }
+        self
+    }
+
+    /// The verdicts a session may use: only one that syncs with the watcher before it reads
+    /// anything (or any session of an engine without a watcher, i.e. a unit test's).
+    fn session_verdicts(&self, watched: bool) -> Option<Arc<Verdicts>> {
+        match (&self.watcher, watched) {
+            (Some(_), false) => None,
+            _ => self.verdicts.clone(),
+        }
     }
 
     /// A new session's view of the filesystem, synced with the watcher when it is used.
@@ -720,6 +763,9 @@ impl Engine {
     /// done in this session. `false` means "let a flight decide" (it rebuilds and reports), not
     /// "out of date".
     fn up_to_date_now(&self, want: &Want) -> bool {
+        if self.verdict(want).is_some() {
+            return true;
+        }
         let Some((dir, name)) = paths::split(&want.target) else {
             return false;
         };
@@ -736,13 +782,79 @@ impl Engine {
         if let Some(m) = want.target_meta {
             walk = walk.with_target_meta(m);
         }
+        if want.session.verdicts.is_some() {
+            walk = walk.observing();
+        }
         loop {
             match walk.next(&checker) {
-                Ok(Step::UpToDate) => return true,
-                Ok(Step::Visit(dep)) if want.session.is_done(&dep) => {}
+                Ok(Step::UpToDate) => {
+                    self.keep_verdict(
+                        &want.session,
+                        &want.origin,
+                        &want.target,
+                        &mut walk,
+                        want.since,
+                    );
+                    return true;
+                }
+                // A dependency a verdict vouches for is up to date just as well.
+                Ok(Step::Visit(dep))
+                    if want.session.is_done(&dep)
+                        || self.verdict_holds(&want.session, &want.origin, &dep) => {}
                 _ => return false,
             }
         }
+    }
+
+    /// The target's stat and hash, when a verdict says it is up to date (a forced request
+    /// never asks).
+    fn verdict(&self, want: &Want) -> Option<(Meta, Option<Hash>)> {
+        let v = want.session.verdicts.as_ref()?;
+        if want.force {
+            return None;
+        }
+        self.held(v, &want.target, want.origin.settings.trust)
+    }
+
+    /// A verdict's answer, unless the target is being rebuilt right now (by a forced request
+    /// of another session): then its flight's result is the answer.
+    fn held(
+        &self,
+        verdicts: &Verdicts,
+        target: &Path,
+        trust: ood::Trust,
+    ) -> Option<(Meta, Option<Hash>)> {
+        let held = verdicts.holds(target, trust)?;
+        (!self.in_flight(target)).then_some(held)
+    }
+
+    /// A full check found the target up to date: keep that, if what it read is vouched for.
+    fn keep_verdict(
+        &self,
+        session: &Session,
+        origin: &Origin,
+        target: &Path,
+        walk: &mut Walk<'_>,
+        since: u64,
+    ) {
+        let (Some(v), Some(meta), Some(seen)) =
+            (&session.verdicts, walk.target_now(), walk.take_observed())
+        else {
+            return;
+        };
+        v.record(target, meta, origin.settings.trust, seen, since);
+    }
+
+    fn verdict_holds(&self, session: &Session, origin: &Origin, target: &Path) -> bool {
+        session
+            .verdicts
+            .as_ref()
+            .is_some_and(|v| self.held(v, target, origin.settings.trust).is_some())
+    }
+
+    /// The verdicts' generation now, for a check about to read things.
+    fn generation(session: &Session) -> u64 {
+        session.verdicts.as_ref().map_or(0, |v| v.generation())
     }
 
     /// Joins the target's flight or starts one, under the table lock.
@@ -900,6 +1012,7 @@ impl Engine {
     /// `Ok(None)`: up to date. `Ok(Some(reason))`: must be rebuilt. `Err`: a dependency
     /// failed (already reported).
     async fn check(self: &Arc<Self>, flight: &Arc<Flight>) -> Result<Option<Reason>, Outcome> {
+        let since = Self::generation(&flight.session);
         let rec_path = ood::rec_path(&flight.dir, &flight.name);
         let rec = match self.recs.load(&*flight.session.fs, &rec_path) {
             Ok(Loaded::Ok(rec)) => rec,
@@ -925,14 +1038,27 @@ impl Engine {
         };
         let parts = self.checker(&flight.session, &flight.origin.settings);
         let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
+        if flight.session.verdicts.is_some() {
+            walk = walk.observing();
+        }
         loop {
             let step = walk.next(&parts.checker());
             match step {
-                Ok(Step::UpToDate) => return Ok(None),
+                Ok(Step::UpToDate) => {
+                    self.keep_verdict(
+                        &flight.session,
+                        &flight.origin,
+                        &flight.target,
+                        &mut walk,
+                        since,
+                    );
+                    return Ok(None);
+                }
                 Ok(Step::OutOfDate(r)) => return Ok(Some(r)),
                 Ok(Step::Visit(dep)) => {
                     let display = show(&paths::relative(&flight.origin.cwd, &dep));
                     let want = Want {
+                        since: Self::generation(&flight.session),
                         target_meta: None,
                         rec: None,
                         target: dep,
@@ -1286,7 +1412,12 @@ impl Engine {
                 let (fs, watched) = self.session_fs(&origin.settings);
                 let tokens = self.session_tokens(&b, &origin, client);
                 (
-                    Arc::new(Session::new(tokens, fs, watched)),
+                    Arc::new(Session::new(
+                        tokens,
+                        fs,
+                        watched,
+                        self.session_verdicts(watched),
+                    )),
                     0,
                     Waiter::Client(sink.clone()),
                 )
@@ -1312,10 +1443,10 @@ impl Engine {
                 .unwrap_or(serde_json::Value::Null);
             sink.event(serde_json::json!({"type": "session", "event": "started", "build": session.uuid, "targets": names, "jobs": jobs}));
         }
-        // Resolve and de-duplicate (by path: `a` and `./a` are one target).
-        let mut wanted: Vec<(PathBuf, String)> = Vec::with_capacity(targets.len());
-        let mut seen = HashSet::with_capacity_and_hasher(targets.len(), Default::default());
-        for t in &targets {
+        // Resolve and de-duplicate (by path: `a` and `./a` are one target). Each wanted target
+        // keeps the index of its name as given, which messages show.
+        let mut wanted: Vec<(PathBuf, usize)> = Vec::with_capacity(targets.len());
+        for (i, t) in targets.iter().enumerate() {
             let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(t));
             if paths::split(&abs).is_none() {
                 sink.error(&format!(
@@ -1324,19 +1455,27 @@ impl Engine {
                 ));
                 return 1;
             }
-            if b.mode == BuildMode::Ifchange && !seen.insert(abs.clone()) {
-                continue;
-            }
-            wanted.push((abs, String::from_utf8_lossy(t).into_owned()));
+            wanted.push((abs, i));
+        }
+        if b.mode == BuildMode::Ifchange {
+            let mut seen = HashSet::with_capacity_and_hasher(wanted.len(), Default::default());
+            let first: Vec<bool> = wanted
+                .iter()
+                .map(|(abs, _)| seen.insert(abs.as_os_str()))
+                .collect();
+            drop(seen);
+            let mut first = first.into_iter();
+            wanted.retain(|_| first.next().unwrap_or(true));
         }
         if let Some(j) = &job {
             j.flush_stderr().await;
         }
-        let want = |abs: &PathBuf, display: &str, force: bool| Want {
+        let want = |abs: &PathBuf, name: usize, force: bool| Want {
+            since: 0, // Read by `bring`.
             target_meta: None,
             rec: None,
             target: abs.clone(),
-            display: display.to_string(),
+            display: String::from_utf8_lossy(&targets[name]).into_owned(),
             level,
             force,
             session: session.clone(),
@@ -1344,11 +1483,11 @@ impl Engine {
             waiter: waiter.clone(),
         };
         let mut code = 0;
-        let mut recorded: Vec<(&PathBuf, Option<Option<Meta>>)> = Vec::new();
+        let mut recorded: Vec<(&PathBuf, Option<Known>)> = Vec::new();
         match b.mode {
             BuildMode::Redo => {
-                for (abs, display) in &wanted {
-                    match self.bring(want(abs, display, true)).await {
+                for (abs, name) in &wanted {
+                    match self.bring(want(abs, *name, true)).await {
                         Ok(known) => recorded.push((abs, known)),
                         Err(()) => {
                             code = 1;
@@ -1359,15 +1498,36 @@ impl Engine {
             }
             BuildMode::Ifchange => {
                 let force = b.options.force;
-                let wants: Vec<Want> = wanted
-                    .iter()
-                    .map(|(abs, display)| want(abs, display, force))
+                // Targets a verdict vouches for are answered here, without a flight or even a
+                // future each: the no-op of a large `all` is mostly these.
+                let mut results: Vec<Option<Result<Option<Known>, ()>>> = vec![None; wanted.len()];
+                if let (false, Some(v)) = (force, &session.verdicts) {
+                    let trust = origin.settings.trust;
+                    for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
+                        if let Some((meta, hash)) = self.held(v, abs, trust) {
+                            *r = Some(Ok(Some(Known {
+                                meta: Some(meta),
+                                hash,
+                            })));
+                        }
+                    }
+                }
+                let rest: Vec<usize> = (0..wanted.len())
+                    .filter(|i| results[*i].is_none())
                     .collect();
-                let results: Vec<_> = futures_util::stream::iter(wants)
+                let wants: Vec<Want> = rest
+                    .iter()
+                    .map(|&i| want(&wanted[i].0, wanted[i].1, force))
+                    .collect();
+                let brought: Vec<_> = futures_util::stream::iter(wants)
                     .map(|w| self.bring(w))
                     .buffered(window(session.tokens.limit()))
                     .collect()
                     .await;
+                for (i, r) in rest.into_iter().zip(brought) {
+                    results[i] = Some(r);
+                }
+                let results: Vec<_> = results.into_iter().flatten().collect();
                 if results.iter().all(Result::is_ok) {
                     recorded.extend(
                         wanted
@@ -1407,7 +1567,14 @@ impl Engine {
     /// Brings one requested target up to date, skipping sources. Returns the target's stat
     /// when it is still the one taken here (nothing was rebuilt), so that recording it as a
     /// dependency needs no second look.
-    async fn bring(self: &Arc<Self>, want: Want) -> Result<Option<Option<Meta>>, ()> {
+    async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, ()> {
+        want.since = Self::generation(&want.session);
+        if let Some((meta, hash)) = self.verdict(&want) {
+            return Ok(Some(Known {
+                meta: Some(meta),
+                hash,
+            }));
+        }
         let fail = |msg: String| {
             for s in want.waiter.sinks() {
                 s.message(Kind::Err, want.level, &format!("{}: {msg}", want.display));
@@ -1445,7 +1612,7 @@ impl Engine {
                             &format!("{} is source, not redoing", want.display),
                         );
                     }
-                    return Ok(Some(meta));
+                    return Ok(Some(Known { meta, hash: None }));
                 }
                 Ok(false) => None,
                 Err(e) => {
@@ -1463,7 +1630,7 @@ impl Engine {
             })
             .await
         {
-            Outcome::UpToDate => Ok(Some(meta)),
+            Outcome::UpToDate => Ok(Some(Known { meta, hash: None })),
             Outcome::Built => Ok(None),
             Outcome::Failed | Outcome::Cancelled => Err(()),
         }
@@ -1475,16 +1642,16 @@ impl Engine {
     fn dependency_records(
         &self,
         dir: &Path,
-        files: &[(&PathBuf, Option<Option<Meta>>)],
+        files: &[(&PathBuf, Option<Known>)],
         session: &Session,
         settings: &Settings,
     ) -> Result<Vec<Dep>, String> {
         let parts = self.checker(session, settings);
         let mut deps = Vec::with_capacity(files.len());
         for (abs, known) in files {
-            let rel = paths::bytes(&paths::relative(dir, abs)).to_vec();
+            let rel = paths::relative(dir, abs).into_os_string().into_vec();
             let now = match known {
-                Some(m) => *m,
+                Some(k) => k.meta,
                 None => session
                     .fs
                     .stat(abs)
@@ -1498,10 +1665,13 @@ impl Engine {
                 }),
                 Some(m) if m.kind == crate::fsys::Kind::Dir => {}
                 Some(m) => {
-                    let hash = parts
-                        .checker()
-                        .hash(abs, &m.stamp)
-                        .map_err(|e| format!("cannot read {}: {e}", show(abs)))?;
+                    let hash = match known.and_then(|k| k.hash) {
+                        Some(h) => h,
+                        None => parts
+                            .checker()
+                            .hash(abs, &m.stamp)
+                            .map_err(|e| format!("cannot read {}: {e}", show(abs)))?,
+                    };
                     deps.push(Dep::Ifchange {
                         target: rel,
                         stamp: m.stamp,

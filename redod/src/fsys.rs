@@ -84,6 +84,18 @@ pub trait Fs: Send + Sync + 'static {
     fn exists(&self, path: &Path) -> io::Result<bool> {
         Ok(self.stat(path)?.is_some())
     }
+
+    /// Whether any later change to what [`Fs::stat`] answered for `path` will be reported
+    /// (the file watcher vouches for it): a decision read from it may then be kept
+    /// ([`crate::verdict`]). Plain disks report nothing.
+    fn stat_vouched(&self, _path: &Path) -> bool {
+        false
+    }
+
+    /// The same for what [`Fs::build_names`] answered for `dir`.
+    fn listing_vouched(&self, _dir: &Path) -> bool {
+        false
+    }
 }
 
 /// A `.do` file's name, or `.redo` (the state directory).

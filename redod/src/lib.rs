@@ -22,6 +22,8 @@
 //! | `umask`     | creating files and processes with the requester's umask              |
 //! | `fsys`      | the filesystem trait the engine decides over                         |
 //! | `paths`     | lexical path arithmetic on bytes                                     |
+//! | `watch`     | the inotify accelerator: stats and listings answered from memory     |
+//! | `verdict`   | up-to-date verdicts kept while the watcher vouches for their inputs  |
 
 pub mod cache;
 pub mod dofile;
@@ -44,6 +46,7 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod umask;
+pub mod verdict;
 pub mod watch;
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use crate::fastmap::{HashSet, PathMap};
 use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
 use crate::paths;
 use crate::state::{Dep, Rec};
+use crate::verdict::Observed;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
@@ -224,6 +225,36 @@ impl Checker<'_> {
         self.fs.exists(abs)
     }
 
+    /// Whether the filesystem vouches for what [`Checker::exists`] answered.
+    fn exists_vouched(&self, abs: &Path) -> bool {
+        if let (Some(_), Some((dir, name))) = (self.facts, paths::split(abs)) {
+            if name.as_bytes().ends_with(b".do") {
+                return self.fs.listing_vouched(dir);
+            }
+        }
+        self.fs.stat_vouched(abs)
+    }
+
+    /// Whether the filesystem vouches for what made `abs` a source (see
+    /// [`Checker::is_source`]): no own `.do`, no state file.
+    fn source_vouched(&self, abs: &Path) -> bool {
+        let Some((dir, name)) = paths::split(abs) else {
+            return false;
+        };
+        let mut own_do = name.to_os_string();
+        own_do.push(".do");
+        let rec = rec_path(dir, name);
+        match self.facts {
+            // The listing answered both, and the state file's stat when there is a `.redo`.
+            Some(facts) => {
+                self.fs.listing_vouched(dir)
+                    && (!facts.dir(self.fs, dir).has_redo.load(Ordering::Relaxed)
+                        || self.fs.stat_vouched(&rec))
+            }
+            None => self.fs.stat_vouched(&dir.join(own_do)) && self.fs.stat_vouched(&rec),
+        }
+    }
+
     /// Current BLAKE3 of a file whose stat is `stamp`.
     pub fn hash(&self, abs: &Path, stamp: &Stamp) -> io::Result<Hash> {
         self.hashes
@@ -274,6 +305,8 @@ pub struct Walk<'r> {
     visiting: bool,
     /// The target's own stat, taken once (`None` inside: it does not exist).
     target: Option<Option<Meta>>,
+    /// What the decision read, when asked for ([`Walk::observing`]).
+    observed: Option<Observed>,
 }
 
 impl<'r> Walk<'r> {
@@ -286,6 +319,36 @@ impl<'r> Walk<'r> {
             prelude_done: false,
             visiting: false,
             target: None,
+            observed: None,
+        }
+    }
+
+    /// Also collect what the decision reads, for a [`crate::verdict`].
+    pub fn observing(mut self) -> Walk<'r> {
+        self.observed = Some(Observed::default());
+        self
+    }
+
+    /// What was read (after [`Step::UpToDate`]), if observing.
+    pub fn take_observed(&mut self) -> Option<Observed> {
+        self.observed.take()
+    }
+
+    /// The target's stat, once the walk has taken it, and its content hash when its own
+    /// record vouches for exactly that stat.
+    pub fn target_now(&self) -> Option<(Meta, Option<Hash>)> {
+        let meta = self.target.flatten()?;
+        let hash = match self.rec.own(self.name.as_bytes()) {
+            Some((stamp, hash)) if *stamp == meta.stamp => hash.copied(),
+            _ => None,
+        };
+        Some((meta, hash))
+    }
+
+    fn saw(&mut self, path: &Path, vouched: bool) {
+        if let Some(o) = &mut self.observed {
+            o.inputs.push(crate::verdict::key(path));
+            o.vouched &= vouched;
         }
     }
 
@@ -306,12 +369,24 @@ impl<'r> Walk<'r> {
             if meta.is_none() {
                 return Ok(Step::OutOfDate(Reason::Missing));
             }
-            for d in &self.rec.deps {
+            if self.observed.is_some() {
+                let own = self.dir.join(self.name);
+                let rec = rec_path(self.dir, self.name);
+                let vouched = c.fs.stat_vouched(&own) && c.fs.stat_vouched(&rec);
+                self.saw(&own, vouched);
+                self.saw(&rec, vouched);
+            }
+            let rec = self.rec;
+            for d in &rec.deps {
                 if let Dep::Ifcreate { target } = d {
-                    if c.exists(&paths::resolve(self.dir, OsStr::from_bytes(target)))? {
+                    let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
+                    if c.exists(&abs)? {
                         return Ok(Step::OutOfDate(Reason::Created(PathBuf::from(
                             OsStr::from_bytes(target),
                         ))));
+                    }
+                    if self.observed.is_some() {
+                        self.saw(&abs, c.exists_vouched(&abs));
                     }
                 }
             }
@@ -319,7 +394,8 @@ impl<'r> Walk<'r> {
                 return Ok(Step::OutOfDate(Reason::Always));
             }
         }
-        while let Some(dep) = self.rec.deps.get(self.next_dep) {
+        let rec = self.rec;
+        while let Some(dep) = rec.deps.get(self.next_dep) {
             let Dep::Ifchange {
                 target,
                 stamp,
@@ -348,6 +424,24 @@ impl<'r> Walk<'r> {
             }
             if c.changed(&abs, now.as_ref(), stamp, hash.as_ref())? {
                 return Ok(Step::OutOfDate(Reason::DepChanged(rel())));
+            }
+            if self.observed.is_some() && !own {
+                let vouched = c.fs.stat_vouched(&abs);
+                if visited {
+                    self.saw(&abs, vouched);
+                    if let Some(o) = &mut self.observed {
+                        o.targets.push(abs);
+                    }
+                } else {
+                    let (dir, name) =
+                        paths::split(&abs).unwrap_or((Path::new("/"), OsStr::new("")));
+                    let mut own_do = name.to_os_string();
+                    own_do.push(".do");
+                    let source = vouched && c.source_vouched(&abs);
+                    self.saw(&dir.join(own_do), source);
+                    self.saw(&rec_path(dir, name), source);
+                    self.saw(&abs, source);
+                }
             }
             self.next_dep += 1;
         }

@@ -2,7 +2,7 @@
 //! so a target keeps the name the user gave it. Paths are bytes; nothing here assumes UTF-8.
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 pub use redo_proto::rundir::clean;
@@ -13,22 +13,31 @@ pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {
 }
 
 /// Lexical relative path from directory `base` to `target`, both absolute and clean, like Go's
-/// `filepath.Rel`. Never fails for absolute inputs.
+/// `filepath.Rel`. Never fails for absolute inputs. On bytes: it runs once per recorded
+/// dependency, and `Path::components` was a visible part of a large no-op build.
 pub fn relative(base: &Path, target: &Path) -> PathBuf {
-    let b: Vec<_> = base.components().collect();
-    let t: Vec<_> = target.components().collect();
-    let common = b.iter().zip(&t).take_while(|(x, y)| x == y).count();
-    let mut out = PathBuf::new();
-    for _ in common..b.len() {
-        out.push("..");
+    fn parts(p: &Path) -> impl Iterator<Item = &[u8]> {
+        bytes(p).split(|&c| c == b'/').filter(|c| !c.is_empty())
     }
-    for c in &t[common..] {
-        out.push(c.as_os_str());
+    let (mut b, mut t) = (parts(base).peekable(), parts(target).peekable());
+    while let (Some(x), Some(y)) = (b.peek(), t.peek()) {
+        if x != y {
+            break;
+        }
+        b.next();
+        t.next();
     }
-    if out.as_os_str().is_empty() {
-        out.push(".");
+    let mut out = Vec::with_capacity(target.as_os_str().len());
+    for part in b.map(|_| &b".."[..]).chain(t) {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part);
     }
-    out
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// Directory and file name of a clean absolute path; `None` for `/`.
@@ -86,6 +95,16 @@ mod tests {
         assert_eq!(
             relative(Path::new("/"), Path::new("/x")),
             PathBuf::from("x")
+        );
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a")),
+            PathBuf::from("..")
+        );
+        assert_eq!(relative(Path::new("/"), Path::new("/")), PathBuf::from("."));
+        assert_eq!(
+            relative(Path::new("/p/ab"), Path::new("/p/a/c")),
+            PathBuf::from("../a/c"),
+            "components, not byte prefixes"
         );
     }
 

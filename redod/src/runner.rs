@@ -455,6 +455,11 @@ async fn conclude(
         rec_path: a.rec_path.to_path_buf(),
         build: flight.session.uuid.clone(),
         deps: job.take_records(),
+        // Read now, under the target's lock: what the state file holds at the commit.
+        prev: match engine.recs.load(&*engine.fs, a.rec_path) {
+            Ok(Loaded::Ok(rec)) => Some(rec),
+            _ => None,
+        },
     };
     let eng = engine.clone();
     let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))
@@ -467,7 +472,12 @@ async fn conclude(
         );
     }
     engine.wrote(&flight.session, a.target);
-    engine.wrote(&flight.session, a.rec_path);
+    if let Some(stamp) = committed.rec_stamp {
+        engine.wrote(&flight.session, a.rec_path);
+        engine
+            .recs
+            .store(a.rec_path.to_path_buf(), stamp, committed.rec.clone());
+    }
     if let Some((stamp, hash)) = committed.target {
         engine.hashes.store(a.target.to_path_buf(), stamp, hash);
     }
@@ -480,11 +490,6 @@ async fn conclude(
             ),
         );
     }
-    engine.recs.store(
-        a.rec_path.to_path_buf(),
-        committed.rec_stamp,
-        committed.rec.clone(),
-    );
     Ok(committed.rec)
 }
 
@@ -823,11 +828,14 @@ struct Commit {
     rec_path: PathBuf,
     build: String,
     deps: Vec<Dep>,
+    /// The state file as it is before the commit.
+    prev: Option<Arc<Rec>>,
 }
 
 struct Committed {
     rec: Arc<Rec>,
-    rec_stamp: Stamp,
+    /// The new state file's stat; `None` when the old one was left as it was.
+    rec_stamp: Option<Stamp>,
     target: Option<(Stamp, Hash)>,
     kept_same: bool,
 }
@@ -845,8 +853,20 @@ impl Commit {
         let name = self.name.as_bytes().to_vec();
         let Some(out) = self.output.take() else {
             // No output: no target. An old file is removed; the target is phony now.
-            let _ = fs::remove_file(&target);
+            let had_target = fs::remove_file(&target).is_ok();
             self.deps.push(Dep::Ifcreate { target: name });
+            // A phony target (`all`) runs in every build: when it declared exactly what its
+            // state already says, only the `Build` line would change, which matters to nobody
+            // outside this session (the daemon knows what it built), so the state file is
+            // left alone instead of rewriting (and re-reading) a large one each time.
+            if let Some(prev) = self.prev.filter(|p| !had_target && p.deps == self.deps) {
+                return Ok(Committed {
+                    rec: prev,
+                    rec_stamp: None,
+                    target: None,
+                    kept_same: false,
+                });
+            }
             let rec = Rec {
                 build: self.build,
                 deps: self.deps,
@@ -854,7 +874,7 @@ impl Commit {
             let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
             return Ok(Committed {
                 rec: Arc::new(rec),
-                rec_stamp,
+                rec_stamp: Some(rec_stamp),
                 target: None,
                 kept_same: false,
             });
@@ -918,7 +938,7 @@ impl Commit {
         let rec_stamp = writer.finish(Some(&rec))?;
         Ok(Committed {
             rec: Arc::new(rec),
-            rec_stamp,
+            rec_stamp: Some(rec_stamp),
             target: Some((stamp, hash)),
             kept_same,
         })

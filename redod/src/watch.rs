@@ -23,6 +23,7 @@
 
 use crate::fastmap::{HashMap, HashSet, PathMap};
 use crate::fsys::{DiskFs, Fs, Hash, Kind, Meta};
+use crate::verdict::Verdicts;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use std::ffi::OsString;
 use std::io;
@@ -78,6 +79,8 @@ struct Shared {
     enabled: AtomicBool,
     /// Changed paths, for `redo --watch` rounds.
     changes: broadcast::Sender<Arc<PathBuf>>,
+    /// Up-to-date verdicts that events drop.
+    verdicts: Arc<Verdicts>,
     /// Statistics for `--daemon-status` and the tests.
     hits: AtomicUsize,
     misses: AtomicUsize,
@@ -114,6 +117,7 @@ impl Shared {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         stats.clear();
         lock(&self.listings).clear();
+        self.verdicts.clear();
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -161,6 +165,8 @@ impl Shared {
                         let mut stats = lock(&self.stats);
                         self.epoch.fetch_add(1, Ordering::AcqRel);
                         stats.remove(p.as_os_str());
+                        drop(stats);
+                        self.verdicts.changed(&p);
                     }
                     // Other names come and go all the time (temporaries, outputs): they do not
                     // change what is cached of the directory.
@@ -188,6 +194,8 @@ impl Shared {
             self.epoch.fetch_add(1, Ordering::AcqRel);
             stats.retain(|k, _| !Path::new(k).starts_with(top));
         }
+        // Verdicts are indexed by path hash, not by directory: all go.
+        self.verdicts.clear();
         lock(&self.listings).retain(|k, _| !k.starts_with(top));
         let gone: Vec<(PathBuf, Dir)> = {
             let mut dirs = lock(&self.dirs);
@@ -356,6 +364,7 @@ impl Watcher {
             epoch: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             changes,
+            verdicts: Arc::default(),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
             resets: AtomicUsize::new(0),
@@ -425,6 +434,7 @@ impl Watcher {
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
         stats.remove(path.as_os_str());
         drop(stats);
+        self.shared.verdicts.changed(path);
         if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
             if crate::fsys::is_build_name(name) {
                 lock(&self.shared.listings).remove(parent);
@@ -432,11 +442,16 @@ impl Watcher {
         }
     }
 
+    /// The up-to-date verdicts its events keep true.
+    pub fn verdicts(&self) -> &Arc<Verdicts> {
+        &self.shared.verdicts
+    }
+
     /// `hits misses resets watched-directories` for `--daemon-status`.
     pub fn stats_line(&self) -> String {
         let s = &self.shared;
         format!(
-            "file watcher: {}, {} cached stats, {} hits, {} misses, {} resets, {} directories watched\n",
+            "file watcher: {}, {} cached stats, {} hits, {} misses, {} resets, {} directories watched, {} verdicts, {} verdict hits\n",
             if self.enabled() { "on" } else { "off" },
             lock(&s.stats).len(),
             s.hits.load(Ordering::Relaxed),
@@ -445,7 +460,9 @@ impl Watcher {
             lock(&s.dirs)
                 .values()
                 .filter(|d| matches!(d, Dir::Watched { .. }))
-                .count()
+                .count(),
+            s.verdicts.stats().0,
+            s.verdicts.stats().1,
         )
     }
 }
@@ -507,6 +524,16 @@ impl Fs for WatchedFs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
         self.disk.list(dir)
+    }
+
+    fn stat_vouched(&self, path: &Path) -> bool {
+        // Only what is cached is vouched for: never symlinks, never outside watched
+        // directories, and an entry an event dropped is gone.
+        self.watcher.enabled() && lock(&self.watcher.shared.stats).contains_key(path.as_os_str())
+    }
+
+    fn listing_vouched(&self, dir: &Path) -> bool {
+        self.watcher.enabled() && lock(&self.watcher.shared.listings).contains_key(dir)
     }
 
     fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {

@@ -1614,3 +1614,43 @@ fn ifchange_with_two_jobs_runs_two_dos_at_once() {
     exec(c).ok();
     assert_eq!((p.runs("p.do"), p.runs("q.do")), (1, 1));
 }
+
+/// A phony target (its `.do` writes nothing) runs in every build. When it declares exactly
+/// what its state file already says, only `Build` would change, so the file is left alone
+/// (a large `all.rec` is not rewritten and re-read by each no-op); any other difference
+/// rewrites it.
+#[test]
+fn phony_state_file_is_rewritten_only_when_its_dependencies_change() {
+    let p = Project::new();
+    p.write("a", "1\n").write("b", "2\n");
+    p.do_file("all.do", "redo-ifchange $(cat list)\n");
+    p.write("list", "a\n");
+    p.ifchange(&["all"]).ok();
+    let first = rec_bytes(&p, b"all");
+    let ino0 = ino(&p, ".redo/all.rec");
+    p.clear_runs();
+    p.ifchange(&["all"]).ok();
+    assert_eq!(p.runs("all.do"), 1, "a phony target runs every time");
+    assert_eq!(
+        rec_bytes(&p, b"all"),
+        first,
+        "same dependencies: state left alone"
+    );
+    assert_eq!(ino(&p, ".redo/all.rec"), ino0);
+    // Another dependency: rewritten, with this build's id.
+    p.write("list", "a b\n");
+    p.ifchange(&["all"]).ok();
+    let recs_ = recs(&p, "all");
+    assert!(has_dep(&recs_, "ifchange", b"b"), "{recs_:?}");
+    assert_ne!(
+        build_uuid(&p, "all"),
+        get_str(&parse_rec(&first)[0], "Build").unwrap()
+    );
+    // A dependency's content changed: its recorded hash differs, so rewritten.
+    let before = rec_bytes(&p, b"all");
+    p.write("a", "changed\n");
+    p.ifchange(&["all"]).ok();
+    assert_ne!(rec_bytes(&p, b"all"), before);
+    let a = find_dep(&recs(&p, "all"), "ifchange", b"a").clone();
+    assert!(get(&a, "Hash").is_some());
+}

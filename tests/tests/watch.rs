@@ -223,7 +223,8 @@ fn daemon_status(p: &Project) -> String {
     p.redo(&["--daemon-status"]).ok().stdout
 }
 
-/// `file watcher: on|off, N cached stats, H hits, M misses, R resets, D directories watched`.
+/// `file watcher: on|off, N cached stats, H hits, M misses, R resets, D directories watched,
+/// V verdicts, U verdict hits`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct WatcherStatus {
     on: bool,
@@ -232,6 +233,8 @@ struct WatcherStatus {
     misses: u64,
     resets: u64,
     dirs: u64,
+    verdicts: u64,
+    verdict_hits: u64,
 }
 
 #[track_caller]
@@ -266,6 +269,8 @@ fn watcher_status(p: &Project) -> WatcherStatus {
         misses: get("misses"),
         resets: get("resets"),
         dirs: get("directories watched"),
+        verdicts: get("verdicts"),
+        verdict_hits: get("verdict hits"),
     }
 }
 
@@ -629,7 +634,7 @@ fn fault_injection_never_changes_results() {
     let s2 = watcher_status(&p);
     assert!(s2.on, "{s2:?}");
     assert!(
-        s2.hits > s1.hits,
+        s2.hits + s2.verdict_hits > s1.hits + s1.verdict_hits,
         "a no-op build with the watcher on made no cache hit: {s1:?} -> {s2:?}"
     );
     assert!(s2.cached > 0 && s2.dirs > 0, "{s2:?}");
@@ -637,8 +642,8 @@ fn fault_injection_never_changes_results() {
     ifchange_env(&p, &["sub/b", "c"], true).ok();
     let s3 = watcher_status(&p);
     assert_eq!(
-        (s3.hits, s3.misses),
-        (s2.hits, s2.misses),
+        (s3.hits, s3.misses, s3.verdict_hits),
+        (s2.hits, s2.misses, s2.verdict_hits),
         "a REDO_NO_WATCH=1 build used the cache"
     );
     // Off: reported as such, no cache use, and still correct.
@@ -1209,4 +1214,78 @@ fn json_watch_waiting_event_arrives_when_the_round_ends() {
         p.write("src", "two\n");
     }
     assert!(w.out_count() >= from_out);
+}
+
+/// Verdicts ("checked up to date, nothing read since changed") answer a no-op build from one
+/// lookup per target. Every kind of change must still reach them, transitively, and be seen by
+/// a build started right after it: the event thread lags, so only the request's own reading
+/// of the queue can drop a verdict in time.
+#[test]
+fn verdicts_answer_no_ops_and_every_change_reaches_them() {
+    let p = Project::new();
+    start_lagging_daemon(&p, 2000);
+    // top <- mid.m (default.m.do) <- x (source); top <- deep <- deeper <- y (source).
+    p.write("x", "x0\n").write("y", "y0\n");
+    p.do_file("default.m.do", "redo-ifchange $2\ncat $2\n");
+    p.do_file("deeper.do", "redo-ifchange y\ncat y\n");
+    p.do_file("deep.do", "redo-ifchange deeper\ncat deeper\n");
+    p.do_file("top.do", "redo-ifchange x.m deep\ncat x.m deep\n");
+    let expect = |p: &Project, x: &str, y: &str, what: &str| {
+        let r = p.ifchange(&["top"]);
+        assert_eq!(r.code, 0, "{what}: {r:?}");
+        assert_eq!(p.read("top"), format!("{x}{y}"), "{what}");
+    };
+    expect(&p, "x0\n", "y0\n", "first build");
+    // The first no-op checks and keeps verdicts; the second is answered by them.
+    expect(&p, "x0\n", "y0\n", "no-op");
+    let before = watcher_status(&p);
+    p.clear_runs();
+    expect(&p, "x0\n", "y0\n", "no-op answered by verdicts");
+    let after = watcher_status(&p);
+    assert!(after.verdicts >= 4, "{after:?}");
+    assert!(
+        after.verdict_hits > before.verdict_hits,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(
+        p.runs("top.do") + p.runs("deep.do") + p.runs("deeper.do"),
+        0
+    );
+
+    // A source three levels down: the verdicts of deeper, deep and top all go.
+    p.write("y", "y1\n");
+    expect(&p, "x0\n", "y1\n", "edit of a deep source");
+    expect(&p, "x0\n", "y1\n", "no-op after it");
+    // Saved by rename (editors), same size.
+    save_by_rename(&p, "y", "y2\n");
+    expect(&p, "x0\n", "y2\n", "source saved by rename");
+    expect(&p, "x0\n", "y2\n", "no-op");
+    // A target removed behind the daemon's back.
+    fs::remove_file(p.path("deep")).unwrap();
+    expect(&p, "x0\n", "y2\n", "target removed");
+    assert!(p.exists("deep"));
+    expect(&p, "x0\n", "y2\n", "no-op");
+    // A more specific .do appears (an ifcreate record of x.m).
+    p.clear_runs();
+    p.do_file("x.m.do", "redo-ifchange x\nsed s/x/X/ x\n");
+    expect(&p, "X0\n", "y2\n", "new own .do");
+    assert_eq!(p.runs("x.m.do"), 1);
+    expect(&p, "X0\n", "y2\n", "no-op");
+    // The .do used is edited.
+    p.do_file("x.m.do", "redo-ifchange x\nsed s/x/Z/ x\n");
+    expect(&p, "Z0\n", "y2\n", "edited .do");
+    expect(&p, "Z0\n", "y2\n", "no-op");
+    // Turning the watcher off and on, and an overflow, forget all verdicts.
+    watch_ctl(&p, "overflow");
+    assert_eq!(watcher_status(&p).verdicts, 0);
+    p.write("x", "x4\n");
+    p.write("y", "y4\n");
+    expect(&p, "Z4\n", "y4\n", "edits after an overflow");
+    // A directory appearing (a new .redo, say) drops every verdict: they are not indexed by
+    // directory.
+    expect(&p, "Z4\n", "y4\n", "no-op");
+    assert!(watcher_status(&p).verdicts > 0);
+    fs::create_dir(p.path("newdir")).unwrap();
+    p.write("y", "y5\n");
+    expect(&p, "Z4\n", "y5\n", "an edit and a new directory");
 }

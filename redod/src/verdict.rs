@@ -1,0 +1,336 @@
+//! Verdicts: "this target was found up to date, and nothing it was decided from has changed
+//! since", kept across sessions while the file watcher can vouch for every input.
+//!
+//! A full out-of-date check of a target reads its state file, its own stat, its ifcreate
+//! candidates, the stat (and maybe the hash) of every dependency, and asks whether each
+//! dependency is a source. With the watcher on, each of those answers is already in memory, but
+//! asking them all is still ~5 µs per target: most of a large no-op build. A verdict replaces
+//! the whole walk with one lookup.
+//!
+//! Invariants (why a held verdict is always the answer a full check would give):
+//!
+//! * A verdict is recorded only after a full check found the target up to date, only when the
+//!   filesystem vouched for every path that check read ([`crate::fsys::Fs::stat_vouched`],
+//!   [`crate::fsys::Fs::listing_vouched`]: any later change to it is reported as an event), and
+//!   only when every dependency that is itself a target holds a verdict too.
+//! * Every event on a path drops the verdicts of the targets that read it
+//!   ([`Verdicts::changed`]), and then, transitively, of every target that depends on those: a
+//!   target whose dependency may now be out of date is never answered from memory. Paths are
+//!   indexed by a 64-bit hash; a collision only drops more than needed.
+//! * Events that cannot be tied to one path (queue overflow, a directory created, removed or
+//!   moved, the watcher turned off) drop everything ([`Verdicts::clear`]).
+//! * A change handled while a check ran may concern something the check had already read:
+//!   the generation counter moves with every change handled, and a verdict is not recorded
+//!   when it moved since the check began (the caller reads [`Verdicts::generation`] before it
+//!   reads anything). A change made but not yet handled is handled before the next request
+//!   (see [`crate::watch`]), after the verdict is in the index, so it drops it.
+//! * A verdict is kept with the trust mode it was decided under and holds only for that mode.
+
+use crate::fastmap::HashMap;
+use crate::fsys::{Hash, Meta};
+use crate::ood::Trust;
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::hash::BuildHasher;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The index key of a path (clean and absolute: byte equality is path equality).
+pub fn key(path: &Path) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x7265_646f).hash_one(path.as_os_str().as_bytes())
+}
+
+/// What a full check read, collected by [`crate::ood::Walk::observing`].
+#[derive(Debug)]
+pub struct Observed {
+    /// Keys of every path whose state the decision depends on.
+    pub inputs: Vec<u64>,
+    /// Dependencies that are targets: the verdict holds only while theirs do.
+    pub targets: Vec<PathBuf>,
+    /// Whether the filesystem vouched for every input.
+    pub vouched: bool,
+}
+
+impl Default for Observed {
+    fn default() -> Observed {
+        Observed {
+            inputs: Vec::new(),
+            targets: Vec::new(),
+            vouched: true,
+        }
+    }
+}
+
+struct Verdict {
+    target: OsString,
+    meta: Meta,
+    /// The target's content hash, when its own record has it for exactly `meta`.
+    hash: Option<Hash>,
+    trust: Trust,
+    inputs: Box<[u64]>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Moves with every change handled.
+    generation: u64,
+    /// By the key of the target's path.
+    held: HashMap<u64, Verdict>,
+    /// (input key, target key): which verdicts read which path.
+    readers: BTreeSet<(u64, u64)>,
+}
+
+impl Inner {
+    fn drop_verdict(&mut self, target: u64) -> bool {
+        let Some(v) = self.held.remove(&target) else {
+            return false;
+        };
+        for i in v.inputs.iter() {
+            self.readers.remove(&(*i, target));
+        }
+        true
+    }
+}
+
+#[derive(Default)]
+pub struct Verdicts {
+    inner: Mutex<Inner>,
+    hits: AtomicUsize,
+}
+
+impl Verdicts {
+    /// Read before a check reads anything; given back to [`Verdicts::record`].
+    pub fn generation(&self) -> u64 {
+        lock(&self.inner).generation
+    }
+
+    /// The target's stat (and content hash, when known) if it holds a verdict for `trust`.
+    pub fn holds(&self, target: &Path, trust: Trust) -> Option<(Meta, Option<Hash>)> {
+        let inner = lock(&self.inner);
+        let v = inner.held.get(&key(target))?;
+        if v.trust != trust || v.target.as_bytes() != target.as_os_str().as_bytes() {
+            return None;
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some((v.meta, v.hash))
+    }
+
+    /// A full check found `target` (whose stat is `meta`, content `hash`) up to date, having
+    /// read `seen`. Returns whether the verdict was kept.
+    pub fn record(
+        &self,
+        target: &Path,
+        (meta, hash): (Meta, Option<Hash>),
+        trust: Trust,
+        seen: Observed,
+        since: u64,
+    ) -> bool {
+        if !seen.vouched {
+            return false;
+        }
+        let mut inner = lock(&self.inner);
+        if inner.generation != since {
+            return false;
+        }
+        let all_held = seen.targets.iter().all(|t| {
+            inner
+                .held
+                .get(&key(t))
+                .is_some_and(|v| v.trust == trust && v.target == t.as_os_str())
+        });
+        if !all_held {
+            return false;
+        }
+        let k = key(target);
+        inner.drop_verdict(k);
+        let mut inputs = seen.inputs;
+        // A verdict reads its own target and its dependency targets' paths: their changes (and
+        // their verdicts being dropped) reach it.
+        inputs.push(k);
+        inputs.extend(seen.targets.iter().map(|t| key(t)));
+        inputs.sort_unstable();
+        inputs.dedup();
+        for i in &inputs {
+            inner.readers.insert((*i, k));
+        }
+        inner.held.insert(
+            k,
+            Verdict {
+                target: target.as_os_str().to_os_string(),
+                meta,
+                hash,
+                trust,
+                inputs: inputs.into_boxed_slice(),
+            },
+        );
+        true
+    }
+
+    /// `path` changed: drop the verdicts that read it, and theirs that depend on them.
+    pub fn changed(&self, path: &Path) {
+        let mut inner = lock(&self.inner);
+        inner.generation += 1;
+        if inner.held.is_empty() {
+            return;
+        }
+        let mut work = vec![key(path)];
+        while let Some(k) = work.pop() {
+            let readers: Vec<u64> = inner
+                .readers
+                .range((k, 0)..=(k, u64::MAX))
+                .map(|&(_, t)| t)
+                .collect();
+            for t in readers {
+                if inner.drop_verdict(t) {
+                    work.push(t);
+                }
+            }
+        }
+    }
+
+    /// Something changed that cannot be tied to one path: nothing is vouched for any more.
+    pub fn clear(&self) {
+        let mut inner = lock(&self.inner);
+        inner.generation += 1;
+        inner.held.clear();
+        inner.readers.clear();
+    }
+
+    /// `held hits` for `--daemon-status`.
+    pub fn stats(&self) -> (usize, usize) {
+        (
+            lock(&self.inner).held.len(),
+            self.hits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsys::{Kind, Stamp};
+
+    fn meta(size: u64) -> Meta {
+        Meta {
+            stamp: Stamp {
+                size,
+                ..Default::default()
+            },
+            kind: Kind::File,
+        }
+    }
+
+    fn seen(inputs: &[&str], targets: &[&str]) -> Observed {
+        Observed {
+            inputs: inputs.iter().map(|p| key(Path::new(p))).collect(),
+            targets: targets.iter().map(PathBuf::from).collect(),
+            vouched: true,
+        }
+    }
+
+    fn p(s: &str) -> &Path {
+        Path::new(s)
+    }
+
+    /// /p/top depends on /p/mid, which depends on the source /p/src.
+    fn chain() -> Verdicts {
+        let v = Verdicts::default();
+        let g = v.generation();
+        assert!(v.record(
+            p("/p/mid"),
+            (meta(1), None),
+            Trust::Ctime,
+            seen(&["/p/src"], &[]),
+            g
+        ));
+        assert!(v.record(
+            p("/p/top"),
+            (meta(2), None),
+            Trust::Ctime,
+            seen(&[], &["/p/mid"]),
+            g
+        ));
+        v
+    }
+
+    #[test]
+    fn held_until_an_input_changes() {
+        let v = chain();
+        assert_eq!(v.holds(p("/p/mid"), Trust::Ctime), Some((meta(1), None)));
+        assert_eq!(v.holds(p("/p/top"), Trust::Ctime), Some((meta(2), None)));
+        v.changed(p("/p/unrelated"));
+        assert!(v.holds(p("/p/top"), Trust::Ctime).is_some());
+        v.changed(p("/p/src"));
+        assert_eq!(v.holds(p("/p/mid"), Trust::Ctime), None);
+        assert_eq!(
+            v.holds(p("/p/top"), Trust::Ctime),
+            None,
+            "a target whose dependency may be out of date is not vouched for"
+        );
+        assert_eq!(v.stats().0, 0);
+        assert!(lock(&v.inner).readers.is_empty(), "no stale index entries");
+    }
+
+    #[test]
+    fn own_path_change_drops_it_and_dependants() {
+        let v = chain();
+        v.changed(p("/p/mid"));
+        assert_eq!(v.holds(p("/p/top"), Trust::Ctime), None);
+    }
+
+    #[test]
+    fn not_recorded_when_a_change_was_handled_during_the_check() {
+        let v = Verdicts::default();
+        let g = v.generation();
+        v.changed(p("/p/anything"));
+        assert!(!v.record(
+            p("/p/t"),
+            (meta(1), None),
+            Trust::Ctime,
+            seen(&["/p/s"], &[]),
+            g
+        ));
+        assert_eq!(v.holds(p("/p/t"), Trust::Ctime), None);
+    }
+
+    #[test]
+    fn not_recorded_without_the_watchers_word_or_a_dependency_verdict() {
+        let v = Verdicts::default();
+        let g = v.generation();
+        let mut unvouched = seen(&["/p/s"], &[]);
+        unvouched.vouched = false;
+        assert!(!v.record(p("/p/t"), (meta(1), None), Trust::Ctime, unvouched, g));
+        assert!(!v.record(
+            p("/p/t"),
+            (meta(1), None),
+            Trust::Ctime,
+            seen(&[], &["/p/dep"]),
+            g
+        ));
+        assert_eq!(v.stats().0, 0);
+    }
+
+    #[test]
+    fn held_only_for_its_trust_mode_and_cleared_by_clear() {
+        let v = chain();
+        assert_eq!(v.holds(p("/p/mid"), Trust::None), None);
+        assert!(
+            !v.record(
+                p("/p/x"),
+                (meta(3), None),
+                Trust::None,
+                seen(&[], &["/p/mid"]),
+                v.generation()
+            ),
+            "a dependency verdict of another trust mode does not count"
+        );
+        v.clear();
+        assert_eq!(v.holds(p("/p/mid"), Trust::Ctime), None);
+    }
+}
