@@ -182,7 +182,7 @@ mod tests {
             command: Command::WhichDo {
                 target: ByteBuf::from(b"a\xffb\n".to_vec()),
             },
-            argv: vec![ByteBuf::from(b"redo-whichdo".to_vec())],
+            program: ByteBuf::from(b"redo-whichdo".to_vec()),
             cwd: ByteBuf::from(b"/tmp".to_vec()),
             env: vec![(ByteBuf::from(b"A".to_vec()), ByteBuf::from(b"1".to_vec()))],
             umask: 0o022,

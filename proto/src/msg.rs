@@ -10,8 +10,9 @@ pub use serde_bytes::ByteBuf;
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub command: Command,
-    /// argv as the user typed it (argv[0] included); for messages and logs only.
-    pub argv: Vec<ByteBuf>,
+    /// argv[0] as the user typed it, for messages (the operands are in `command`: a `.do`
+    /// naming ten thousand targets sends them once).
+    pub program: ByteBuf,
     /// The client's working directory, absolute.
     pub cwd: ByteBuf,
     /// The client's whole environment. A `.do` runs with the environment of whoever asked for
@@ -130,8 +131,45 @@ pub enum BuildMode {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Build {
     pub mode: BuildMode,
-    pub targets: Vec<ByteBuf>,
+    pub targets: Names,
     pub options: BuildOptions,
+}
+
+/// A list of names (command-line operands) in one buffer, each followed by a NUL: a `.do`
+/// naming ten thousand targets sends one allocation, not ten thousand. Operands cannot contain
+/// NUL; a buffer that does not end with one (from a hostile peer) just ends its last name there.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Names(ByteBuf);
+
+impl Names {
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let b: &[u8] = &self.0;
+        let b = b.strip_suffix(b"\0").unwrap_or(b);
+        (!self.0.is_empty())
+            .then(|| b.split(|&c| c == 0))
+            .into_iter()
+            .flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The encoded list, for hashing what was asked.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<T: AsRef<[u8]>> FromIterator<T> for Names {
+    fn from_iter<I: IntoIterator<Item = T>>(names: I) -> Names {
+        let mut b = Vec::new();
+        for n in names {
+            b.extend_from_slice(n.as_ref());
+            b.push(0);
+        }
+        Names(ByteBuf::from(b))
+    }
 }
 
 /// Options that concern only this invocation. Options that nested commands inherit (`-xx`,
@@ -160,4 +198,25 @@ pub enum Event {
     Stdout(ByteBuf),
     /// Last event: the client exits with this code.
     Done { code: i32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &Names) -> Vec<&[u8]> {
+        n.iter().collect()
+    }
+
+    #[test]
+    fn names_round_trip_and_tolerate_odd_buffers() {
+        let list: Names = [&b"a"[..], b"", b"sub/b c", b"\xff"].iter().collect();
+        assert_eq!(names(&list), [&b"a"[..], b"", b"sub/b c", b"\xff"]);
+        let none: Names = std::iter::empty::<&[u8]>().collect();
+        assert!(none.is_empty());
+        assert_eq!(names(&none).len(), 0);
+        // From a peer: no final NUL ends the last name at the end of the buffer.
+        assert_eq!(names(&Names(ByteBuf::from(b"x\0y".to_vec()))), [b"x", b"y"]);
+        assert_eq!(names(&Names(ByteBuf::from(b"\0".to_vec()))), [b""]);
+    }
 }

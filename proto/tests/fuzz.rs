@@ -67,7 +67,7 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(mode, targets, (jobs, trace, force, events, watch))| {
                 Command::Build(Build {
                     mode,
-                    targets,
+                    targets: targets.iter().collect(),
                     options: BuildOptions {
                         jobs,
                         trace,
@@ -127,7 +127,7 @@ fn command() -> impl Strategy<Value = Command> {
 fn request() -> impl Strategy<Value = Request> {
     (
         command(),
-        prop::collection::vec(bytes(30), 0..5),
+        bytes(30),
         bytes(80),
         prop::collection::vec((bytes(20), bytes(60)), 0..12),
         any::<u32>(),
@@ -141,19 +141,21 @@ fn request() -> impl Strategy<Value = Request> {
         any::<(bool, u16)>(),
     )
         .prop_map(
-            |(command, argv, cwd, env, umask, parent_job, make_jobserver, client_dir, t)| Request {
-                command,
-                argv,
-                cwd,
-                env,
-                umask,
-                parent_job,
-                make_jobserver,
-                client_dir,
-                terminal: Terminal {
-                    stderr_is_tty: t.0,
-                    columns: t.1,
-                },
+            |(command, program, cwd, env, umask, parent_job, make_jobserver, client_dir, t)| {
+                Request {
+                    command,
+                    program,
+                    cwd,
+                    env,
+                    umask,
+                    parent_job,
+                    make_jobserver,
+                    client_dir,
+                    terminal: Terminal {
+                        stderr_is_tty: t.0,
+                        columns: t.1,
+                    },
+                }
             },
         )
 }
@@ -505,10 +507,10 @@ fn inner_lengths_cannot_force_allocation() {
         assert!(res.is_err(), "claim {claim}: {res:?}");
         assert_bounded(peak, &format!("Stderr claiming {claim} bytes"));
 
-        // A Request whose argv claims `claim` elements.
+        // A Request whose ifcreate list claims `claim` elements.
         let req = Request {
-            command: Command::Always,
-            argv: vec![],
+            command: Command::Ifcreate { targets: vec![] },
+            program: ByteBuf::new(),
             cwd: ByteBuf::from(b"/".to_vec()),
             env: vec![],
             umask: 0,
@@ -518,14 +520,14 @@ fn inner_lengths_cannot_force_allocation() {
             terminal: Terminal::default(),
         };
         let good = payload_of(&req);
-        // Command::Always is variant 2, one byte; argv's length follows it.
-        assert_eq!(good[..2], [2, 0]);
-        let mut bad = vec![2u8, 253];
+        // Command::Ifcreate is variant 1, one byte; its list's length follows it.
+        assert_eq!(good[..2], [1, 0]);
+        let mut bad = vec![1u8, 253];
         bad.extend_from_slice(&claim.to_le_bytes());
         bad.extend_from_slice(&good[2..]);
         let (res, peak) = peak_of(|| decode_payload::<Request>(&bad));
-        assert!(res.is_err(), "argv claim {claim}: {res:?}");
-        assert_bounded(peak, &format!("argv claiming {claim} elements"));
+        assert!(res.is_err(), "ifcreate list claim {claim}: {res:?}");
+        assert_bounded(peak, &format!("ifcreate list claiming {claim} elements"));
     }
 }
 

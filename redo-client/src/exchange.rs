@@ -61,10 +61,11 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
     let stop = matches!(command, Command::DaemonStop);
     let request = Request {
         command,
-        argv: argv
-            .iter()
-            .map(|a| ByteBuf::from(a.as_bytes().to_vec()))
-            .collect(),
+        program: ByteBuf::from(
+            argv.first()
+                .map(|a| a.as_bytes().to_vec())
+                .unwrap_or_default(),
+        ),
         cwd: ByteBuf::from(cwd.as_os_str().as_bytes().to_vec()),
         env: environment(exported),
         umask: read_umask(),

@@ -15,7 +15,7 @@ use args::{DaemonVerb, Parsed};
 use redo_proto::msg::ByteBuf;
 use redo_proto::{Build, BuildMode, Command, QueryKind};
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// The client commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +137,7 @@ pub fn main(tool: Tool) -> ! {
             } else {
                 BuildMode::Ifchange
             },
-            targets: bytes(inv.operands),
+            targets: inv.operands.iter().map(|o| o.as_bytes()).collect(),
             options: inv.build,
         }),
         Tool::Ifcreate => Command::Ifcreate {

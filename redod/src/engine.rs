@@ -14,7 +14,7 @@
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
 use crate::cache::{Hashes, Loaded, RecCache};
-use crate::fastmap::{HashMap, HashSet, PathSet};
+use crate::fastmap::{HashMap, HashSet, PathMap, PathSet};
 use crate::fsys::{Fs, Hash, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
@@ -22,7 +22,7 @@ use crate::output::{Kind, Sink, secs};
 use crate::paths::{self, show};
 use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
-use crate::state::Dep;
+use crate::state::{Dep, Records};
 use crate::umask::UmaskGate;
 use crate::verdict::Verdicts;
 use crate::{logs, maintenance, query};
@@ -311,7 +311,7 @@ impl Flight {
 pub struct Job {
     id: u64,
     pub flight: Arc<Flight>,
-    records: Mutex<Vec<Dep>>,
+    records: Mutex<Records>,
     token: Mutex<Option<Token>>,
     /// Process group of the running `.do` (0 before it is spawned).
     pgid: AtomicI32,
@@ -339,6 +339,10 @@ impl Job {
 
     fn record(&self, deps: impl IntoIterator<Item = Dep>) {
         lock(&self.records).extend(deps);
+    }
+
+    fn record_shared(&self, deps: Arc<[Dep]>) {
+        lock(&self.records).share(deps);
     }
 
     /// Waits until the job's relay has passed on what its `.do` wrote to stderr before it
@@ -378,12 +382,12 @@ impl JobHandle {
 
     /// The records gathered so far (runner's own, then nested clients'), in order, for the
     /// commit.
-    pub fn take_records(&self) -> Vec<Dep> {
+    pub fn take_records(&self) -> Records {
         std::mem::take(&mut *lock(&self.job.records))
     }
 
     /// The records gathered so far, left in place.
-    pub fn records(&self) -> Vec<Dep> {
+    pub fn records(&self) -> Records {
         lock(&self.job.records).clone()
     }
 }
@@ -392,7 +396,7 @@ impl Drop for JobHandle {
     fn drop(&mut self) {
         lock(&self.engine.tables).jobs.remove(&self.job.id);
         // Records a commit did not take belong to an attempt that did not land.
-        let left = std::mem::take(&mut *lock(&self.job.records));
+        let left = std::mem::take(&mut *lock(&self.job.records)).into_vec();
         let target = self.job.flight.target.clone();
         let mut attempts = lock(&self.engine.attempts);
         if left.is_empty() {
@@ -407,7 +411,7 @@ impl Drop for JobHandle {
 
 #[derive(Default)]
 struct Tables {
-    flights: HashMap<PathBuf, Arc<Flight>>,
+    flights: PathMap<Arc<Flight>>,
     /// Wait-for graph: target → targets it waits for, each with how many waiters of that
     /// target wait for it (a multiset: two nested clients of one `.do` may want the same
     /// target). A map, not a list: `all` with 10 000 dependencies adds and removes 10 000 edges.
@@ -666,7 +670,7 @@ impl Engine {
         let job = Arc::new(Job {
             id: self.next_id(),
             flight: flight.clone(),
-            records: Mutex::new(records),
+            records: Mutex::new(records.into()),
             token: Mutex::new(Some(token)),
             pgid: AtomicI32::new(0),
             flush: Mutex::new(None),
@@ -754,8 +758,17 @@ impl Engine {
         }
     }
 
+    /// Whether a target among `members` (verdict keys) is being built right now.
+    fn any_in_flight(&self, members: &[u64]) -> bool {
+        lock(&self.tables).flights.keys().any(|t| {
+            members
+                .binary_search(&crate::verdict::key(Path::new(t)))
+                .is_ok()
+        })
+    }
+
     fn in_flight(&self, target: &Path) -> bool {
-        lock(&self.tables).flights.contains_key(target)
+        lock(&self.tables).flights.contains_key(target.as_os_str())
     }
 
     /// The no-op fast path: decides "up to date" on the spot, without a flight, when that
@@ -860,7 +873,7 @@ impl Engine {
     /// Joins the target's flight or starts one, under the table lock.
     fn attach(self: &Arc<Self>, want: &Want) -> Attach<'_> {
         let mut t = lock(&self.tables);
-        let existing = t.flights.get(&want.target).cloned();
+        let existing = t.flights.get(want.target.as_os_str()).cloned();
         if let Some(f) = existing.as_ref().filter(|f| f.cancel.is_cancelled()) {
             return Attach::TornDown(f.result.subscribe());
         }
@@ -878,7 +891,8 @@ impl Engine {
             Some(f) => f,
             None => {
                 let f = Arc::new(self.new_flight(want));
-                t.flights.insert(want.target.clone(), f.clone());
+                t.flights
+                    .insert(want.target.clone().into_os_string(), f.clone());
                 spawn_flight(self.clone(), f.clone());
                 f
             }
@@ -938,10 +952,10 @@ impl Engine {
         {
             let mut t = lock(&self.tables);
             if t.flights
-                .get(&flight.target)
+                .get(flight.target.as_os_str())
                 .is_some_and(|f| Arc::ptr_eq(f, &flight))
             {
-                t.flights.remove(&flight.target);
+                t.flights.remove(flight.target.as_os_str());
             }
         }
         flight.result.send_replace(Some(outcome));
@@ -1085,9 +1099,8 @@ impl Engine {
     /// Serves one client request; returns the exit code. `peer_pid` is the client's process
     /// (whose make jobserver descriptors the daemon may open).
     pub async fn handle(self: &Arc<Self>, req: Request, sink: Sink, peer_pid: Option<i32>) -> i32 {
-        let tool = req
-            .argv
-            .first()
+        let tool = Some(&req.program)
+            .filter(|p| !p.is_empty())
             .map(|a| show(Path::new(OsStr::from_bytes(a))))
             .unwrap_or_else(|| "redo".into());
         let tool = tool.rsplit('/').next().unwrap_or("redo").to_string();
@@ -1318,7 +1331,7 @@ impl Engine {
             return 1;
         };
         let mut changes = watcher.subscribe();
-        let mut names: Vec<&[u8]> = b.targets.iter().map(|t| t.as_slice()).collect();
+        let mut names: Vec<&[u8]> = b.targets.iter().collect();
         if names.is_empty() {
             names.push(b"all");
         }
@@ -1427,9 +1440,9 @@ impl Engine {
             .is_none()
             .then(|| StatusLine::start(session.clone(), sink.clone()));
         let started = std::time::Instant::now();
-        let mut targets: Vec<Vec<u8>> = b.targets.into_iter().map(|t| t.into_vec()).collect();
+        let mut targets: Vec<&[u8]> = b.targets.iter().collect();
         if targets.is_empty() && job.is_none() {
-            targets.push(b"all".to_vec());
+            targets.push(b"all");
         }
         if job.is_none() {
             let names: Vec<String> = targets
@@ -1443,6 +1456,27 @@ impl Engine {
                 .unwrap_or(serde_json::Value::Null);
             sink.event(serde_json::json!({"type": "session", "event": "started", "build": session.uuid, "targets": names, "jobs": jobs}));
         }
+        // A nested request answered in full before, nothing it depends on changed since: its
+        // records again, from one lookup (see `verdict`, batches).
+        let batch = match (&job, &session.verdicts) {
+            (Some(j), Some(v)) if b.mode == BuildMode::Ifchange && !b.options.force => {
+                let since = v.generation();
+                let key = crate::verdict::batch_key(
+                    &j.flight.dir,
+                    &origin.cwd,
+                    origin.settings.trust,
+                    b.targets.as_bytes(),
+                );
+                if let Some(records) = v.batch(&key, |members| self.any_in_flight(members)) {
+                    j.flush_stderr().await;
+                    j.record_shared(records);
+                    j.reclaim_token().await;
+                    return 0;
+                }
+                Some((v.clone(), key, since))
+            }
+            _ => None,
+        };
         // Resolve and de-duplicate (by path: `a` and `./a` are one target). Each wanted target
         // keeps the index of its name as given, which messages show.
         let mut wanted: Vec<(PathBuf, usize)> = Vec::with_capacity(targets.len());
@@ -1483,6 +1517,7 @@ impl Engine {
             waiter: waiter.clone(),
         };
         let mut code = 0;
+        let mut all_held = false;
         let mut recorded: Vec<(&PathBuf, Option<Known>)> = Vec::new();
         match b.mode {
             BuildMode::Redo => {
@@ -1515,6 +1550,7 @@ impl Engine {
                 let rest: Vec<usize> = (0..wanted.len())
                     .filter(|i| results[*i].is_none())
                     .collect();
+                all_held = rest.is_empty();
                 let wants: Vec<Want> = rest
                     .iter()
                     .map(|&i| want(&wanted[i].0, wanted[i].1, force))
@@ -1544,7 +1580,14 @@ impl Engine {
             if code == 0 {
                 match self.dependency_records(&j.flight.dir, &recorded, &session, &origin.settings)
                 {
-                    Ok(deps) => j.record(deps),
+                    Ok(deps) => {
+                        if let (true, Some((v, key, since))) = (all_held, batch) {
+                            let members: Vec<&Path> =
+                                wanted.iter().map(|(abs, _)| abs.as_path()).collect();
+                            v.record_batch(key, &members, deps.clone(), since);
+                        }
+                        j.record(deps)
+                    }
                     Err(e) => {
                         sink.error(&format!("{tool}: {e}"));
                         code = 1;

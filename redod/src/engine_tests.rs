@@ -77,7 +77,7 @@ fn request(
                 ..BuildOptions::default()
             },
         }),
-        argv: vec![ByteBuf::from(b"redo-ifchange".to_vec())],
+        program: ByteBuf::from(b"redo-ifchange".to_vec()),
         cwd: ByteBuf::from(cwd.as_os_str().as_encoded_bytes().to_vec()),
         env: Vec::new(),
         umask: 0o022,
@@ -165,7 +165,7 @@ impl Executor for Fake {
             if self.fs.read(&flight.target).unwrap().as_deref() != Some(content.as_bytes()) {
                 self.fs.write(target, &content);
             }
-            let mut deps = job.take_records();
+            let mut deps = job.take_records().into_vec();
             let meta = self.fs.meta(target);
             deps.push(Dep::Ifchange {
                 target: flight.name.as_encoded_bytes().to_vec(),

@@ -40,9 +40,17 @@ pub fn relative(base: &Path, target: &Path) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
-/// Directory and file name of a clean absolute path; `None` for `/`.
+/// Directory and file name of a clean absolute path; `None` for `/`. On bytes (the daemon
+/// splits every target it is asked about; `Path::parent` walks components).
 pub fn split(p: &Path) -> Option<(&Path, &OsStr)> {
-    Some((p.parent()?, p.file_name()?))
+    let b = bytes(p);
+    let slash = b.iter().rposition(|&c| c == b'/')?;
+    let name = &b[slash + 1..];
+    if name.is_empty() || name == b"." || name == b".." {
+        return Some((p.parent()?, p.file_name()?));
+    }
+    let dir = if slash == 0 { &b[..1] } else { &b[..slash] };
+    Some((from_bytes(dir), OsStr::from_bytes(name)))
 }
 
 /// For messages: the bytes, with invalid UTF-8 replaced.
@@ -106,6 +114,14 @@ mod tests {
             PathBuf::from("../a/c"),
             "components, not byte prefixes"
         );
+    }
+
+    #[test]
+    fn split_matches_parent_and_file_name() {
+        for p in ["/a/b", "/a", "/", "/a/b/c.do", "/x/.redo"] {
+            let p = Path::new(p);
+            assert_eq!(split(p), p.parent().zip(p.file_name()), "{}", p.display());
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::ood::{self, Trust, same_file};
 use crate::orphans::{JobFiles, RunningJob};
 use crate::output::Kind;
 use crate::paths::{self, show};
-use crate::state::{Dep, Rec};
+use crate::state::{Dep, Rec, Records};
 use crate::{cache::Loaded, dofile, umask::UmaskGate};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -827,7 +827,7 @@ struct Commit {
     umask: u32,
     rec_path: PathBuf,
     build: String,
-    deps: Vec<Dep>,
+    deps: Records,
     /// The state file as it is before the commit.
     prev: Option<Arc<Rec>>,
 }
@@ -854,12 +854,17 @@ impl Commit {
         let Some(out) = self.output.take() else {
             // No output: no target. An old file is removed; the target is phony now.
             let had_target = fs::remove_file(&target).is_ok();
-            self.deps.push(Dep::Ifcreate { target: name });
+            let phony = Dep::Ifcreate { target: name };
             // A phony target (`all`) runs in every build: when it declared exactly what its
             // state already says, only the `Build` line would change, which matters to nobody
             // outside this session (the daemon knows what it built), so the state file is
             // left alone instead of rewriting (and re-reading) a large one each time.
-            if let Some(prev) = self.prev.filter(|p| !had_target && p.deps == self.deps) {
+            let unchanged = |p: &Rec| {
+                p.deps
+                    .split_last()
+                    .is_some_and(|(last, rest)| *last == phony && self.deps.same_as(rest))
+            };
+            if let Some(prev) = self.prev.take().filter(|p| !had_target && unchanged(p)) {
                 return Ok(Committed {
                     rec: prev,
                     rec_stamp: None,
@@ -867,9 +872,11 @@ impl Commit {
                     kept_same: false,
                 });
             }
+            let mut deps = self.deps.into_vec();
+            deps.push(phony);
             let rec = Rec {
                 build: self.build,
-                deps: self.deps,
+                deps,
             };
             let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
             return Ok(Committed {
@@ -888,14 +895,15 @@ impl Commit {
         let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
         let kept_same = self.prev_hash == Some(hash) && target.exists();
         // The target's own record, with the output's stat for now (a rename changes its ctime).
-        self.deps.push(Dep::Ifchange {
+        let mut deps = self.deps.into_vec();
+        deps.push(Dep::Ifchange {
             target: name,
             stamp: stamp_of(&out)?,
             hash: Some(hash),
         });
         let mut rec = Rec {
             build: self.build,
-            deps: self.deps,
+            deps,
         };
         let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
         let install = || -> Result<(), String> {

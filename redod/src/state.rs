@@ -35,6 +35,82 @@ pub enum Dep {
     Stamp { hash: Hash },
 }
 
+/// A job's records as they are gathered, in order: the runner's own, each nested request's,
+/// and whole batches shared with the verdicts ([`crate::verdict`]), which are not copied: a
+/// no-op `all` of ten thousand targets then records one pointer.
+#[derive(Clone, Debug, Default)]
+pub struct Records {
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug)]
+enum Part {
+    Own(Vec<Dep>),
+    Shared(std::sync::Arc<[Dep]>),
+}
+
+impl Records {
+    pub fn extend(&mut self, deps: impl IntoIterator<Item = Dep>) {
+        match self.parts.last_mut() {
+            Some(Part::Own(v)) => v.extend(deps),
+            _ => self.parts.push(Part::Own(deps.into_iter().collect())),
+        }
+    }
+
+    pub fn share(&mut self, deps: std::sync::Arc<[Dep]>) {
+        self.parts.push(Part::Shared(deps));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Dep> {
+        self.parts.iter().flat_map(|p| {
+            let s: &[Dep] = match p {
+                Part::Own(v) => v,
+                Part::Shared(a) => a,
+            };
+            s.iter()
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Own(v) => v.len(),
+                Part::Shared(a) => a.len(),
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Whether these records are exactly `deps`, without copying anything.
+    pub fn same_as(&self, deps: &[Dep]) -> bool {
+        self.len() == deps.len() && self.iter().zip(deps).all(|(a, b)| a == b)
+    }
+
+    pub fn into_vec(mut self) -> Vec<Dep> {
+        match self.parts.len() {
+            0 => Vec::new(),
+            1 => match self.parts.pop() {
+                Some(Part::Own(v)) => v,
+                Some(Part::Shared(a)) => a.to_vec(),
+                None => Vec::new(),
+            },
+            _ => self.iter().cloned().collect(),
+        }
+    }
+}
+
+impl From<Vec<Dep>> for Records {
+    fn from(deps: Vec<Dep>) -> Records {
+        Records {
+            parts: vec![Part::Own(deps)],
+        }
+    }
+}
+
 /// A parsed state file.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Rec {
@@ -326,6 +402,26 @@ pub fn encode(rec: &Rec) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_keep_order_and_compare_without_copying() {
+        let d = |t: &str| Dep::Ifcreate {
+            target: t.as_bytes().to_vec(),
+        };
+        let mut r = Records::from(vec![d("a")]);
+        r.share(vec![d("b"), d("c")].into());
+        r.extend([d("d")]);
+        r.extend([d("e")]);
+        assert_eq!(r.len(), 5);
+        assert!(r.same_as(&[d("a"), d("b"), d("c"), d("d"), d("e")]));
+        assert!(!r.same_as(&[d("a"), d("b"), d("c"), d("d")]));
+        assert!(!r.same_as(&[d("a"), d("c"), d("b"), d("d"), d("e")]));
+        assert_eq!(r.into_vec(), [d("a"), d("b"), d("c"), d("d"), d("e")]);
+        assert!(Records::default().is_empty());
+        let mut shared = Records::default();
+        shared.share(vec![d("x")].into());
+        assert_eq!(shared.into_vec(), [d("x")]);
+    }
+
     use super::*;
 
     const DOC_EXAMPLE: &str = "Build: 80143f04-bfff-4673-950c-081d712f573d

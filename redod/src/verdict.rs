@@ -25,17 +25,25 @@
 //!   reads anything). A change made but not yet handled is handled before the next request
 //!   (see [`crate::watch`]), after the verdict is in the index, so it drops it.
 //! * A verdict is kept with the trust mode it was decided under and holds only for that mode.
+//!
+//! **Batches.** A `.do` such as `all.do` asks for the same long list of targets in every
+//! build. When every target of such a nested `redo-ifchange` held a verdict, the dependency
+//! records it produced are kept too, keyed by a BLAKE3 of everything they were computed from
+//! (the asking target's directory, the `.do`'s directory, the trust mode, the names as given),
+//! and they are dropped as soon as any member's verdict is: the index treats a batch as one
+//! more reader of each member. The next identical request is then answered with one lookup.
 
 use crate::fastmap::HashMap;
 use crate::fsys::{Hash, Meta};
 use crate::ood::Trust;
+use crate::state::Dep;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -76,13 +84,47 @@ struct Verdict {
     inputs: Box<[u64]>,
 }
 
+/// The key of a batch: BLAKE3 of what its records were computed from.
+pub type BatchKey = [u8; 32];
+
+struct Batch {
+    key: BatchKey,
+    /// Keys of the member targets, sorted.
+    members: Box<[u64]>,
+    records: Arc<[Dep]>,
+}
+
+/// The key of the batch of a nested request from a job of target directory `dir` whose `.do`
+/// runs in `cwd`, naming `names` (as sent): everything its dependency records are computed
+/// from.
+pub fn batch_key(dir: &Path, cwd: &Path, trust: Trust, names: &[u8]) -> BatchKey {
+    let mut h = blake3::Hasher::new();
+    for part in [dir.as_os_str().as_bytes(), cwd.as_os_str().as_bytes()] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(&[trust as u8]);
+    h.update(names);
+    *h.finalize().as_bytes()
+}
+
+/// A batch's id in the readers index (a collision only drops more than needed).
+fn batch_id(key: &BatchKey) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[..8]);
+    u64::from_le_bytes(b)
+}
+
 #[derive(Default)]
 struct Inner {
     /// Moves with every change handled.
     generation: u64,
     /// By the key of the target's path.
     held: HashMap<u64, Verdict>,
-    /// (input key, target key): which verdicts read which path.
+    /// By [`batch_id`].
+    batches: HashMap<u64, Batch>,
+    /// (input key, reader): which verdicts (by target key) and batches (by id) read which
+    /// path or member.
     readers: BTreeSet<(u64, u64)>,
 }
 
@@ -95,6 +137,14 @@ impl Inner {
             self.readers.remove(&(*i, target));
         }
         true
+    }
+
+    fn drop_batch(&mut self, id: u64) {
+        if let Some(b) = self.batches.remove(&id) {
+            for m in b.members.iter() {
+                self.readers.remove(&(*m, id));
+            }
+        }
     }
 }
 
@@ -187,6 +237,7 @@ impl Verdicts {
                 .map(|&(_, t)| t)
                 .collect();
             for t in readers {
+                inner.drop_batch(t);
                 if inner.drop_verdict(t) {
                     work.push(t);
                 }
@@ -199,10 +250,70 @@ impl Verdicts {
         let mut inner = lock(&self.inner);
         inner.generation += 1;
         inner.held.clear();
+        inner.batches.clear();
         inner.readers.clear();
     }
 
-    /// `held hits` for `--daemon-status`.
+    /// The records of the batch `key`, unless `busy` says one of its members (by key) is
+    /// being rebuilt right now.
+    pub fn batch(&self, key: &BatchKey, busy: impl Fn(&[u64]) -> bool) -> Option<Arc<[Dep]>> {
+        let inner = lock(&self.inner);
+        let b = inner
+            .batches
+            .get(&batch_id(key))
+            .filter(|b| b.key == *key)?;
+        if busy(&b.members) {
+            return None;
+        }
+        self.hits.fetch_add(b.members.len(), Ordering::Relaxed);
+        Some(b.records.clone())
+    }
+
+    /// Every member of the batch (target paths) held a verdict and `records` is what
+    /// the request recorded. Kept only if those verdicts still hold and nothing changed since
+    /// `since`.
+    pub fn record_batch(
+        &self,
+        batch: BatchKey,
+        members: &[&Path],
+        records: Vec<Dep>,
+        since: u64,
+    ) -> bool {
+        let mut inner = lock(&self.inner);
+        if inner.generation != since {
+            return false;
+        }
+        let mut keys: Vec<u64> = Vec::with_capacity(members.len());
+        for m in members {
+            let k = key(m);
+            if !inner
+                .held
+                .get(&k)
+                .is_some_and(|v| v.target.as_bytes() == m.as_os_str().as_bytes())
+            {
+                return false;
+            }
+            keys.push(k);
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let id = batch_id(&batch);
+        inner.drop_batch(id);
+        for k in &keys {
+            inner.readers.insert((*k, id));
+        }
+        inner.batches.insert(
+            id,
+            Batch {
+                key: batch,
+                members: keys.into_boxed_slice(),
+                records: records.into(),
+            },
+        );
+        true
+    }
+
+    /// `held hits` for `--daemon-status` (a batch answered counts a hit per member).
     pub fn stats(&self) -> (usize, usize) {
         (
             lock(&self.inner).held.len(),
@@ -314,6 +425,50 @@ mod tests {
             g
         ));
         assert_eq!(v.stats().0, 0);
+    }
+
+    fn records(names: &[&str]) -> Vec<Dep> {
+        names
+            .iter()
+            .map(|n| Dep::Ifchange {
+                target: n.as_bytes().to_vec(),
+                stamp: Stamp::default(),
+                hash: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_holds_while_every_member_does() {
+        let v = chain();
+        let names = b"mid\0top\0";
+        let k = batch_key(p("/p"), p("/p"), Trust::Ctime, names);
+        let g = v.generation();
+        let members = [p("/p/mid"), p("/p/top")];
+        assert!(v.record_batch(k, &members, records(&["mid", "top"]), g));
+        let idle = |_: &[u64]| false;
+        assert_eq!(v.batch(&k, idle).unwrap().len(), 2);
+        assert!(v.batch(&k, |_| true).is_none(), "a member is being rebuilt");
+        // Another list, another directory, another trust mode: another batch.
+        for other in [
+            batch_key(p("/p"), p("/p"), Trust::Ctime, b"mid\0"),
+            batch_key(p("/q"), p("/p"), Trust::Ctime, names),
+            batch_key(p("/p"), p("/p"), Trust::Mtime, names),
+        ] {
+            assert!(v.batch(&other, idle).is_none());
+        }
+        v.changed(p("/p/src"));
+        assert!(
+            v.batch(&k, idle).is_none(),
+            "dropped with a member's verdict"
+        );
+        assert!(lock(&v.inner).readers.is_empty(), "no stale index entries");
+        // Not recorded when a member holds no verdict, or after a change.
+        let v = chain();
+        let g = v.generation();
+        assert!(!v.record_batch(k, &[p("/p/mid"), p("/p/nope")], records(&[]), g));
+        v.changed(p("/p/unrelated"));
+        assert!(!v.record_batch(k, &members, records(&[]), g));
     }
 
     #[test]

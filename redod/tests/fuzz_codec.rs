@@ -39,7 +39,7 @@ fn request(cwd: Vec<u8>, env: Vec<(Vec<u8>, Vec<u8>)>) -> Request {
         command: Command::WhichDo {
             target: ByteBuf::from(b"t".to_vec()),
         },
-        argv: vec![ByteBuf::from(b"redo-whichdo".to_vec())],
+        program: ByteBuf::from(b"redo-whichdo".to_vec()),
         cwd: ByteBuf::from(cwd),
         env: env
             .into_iter()

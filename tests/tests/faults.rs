@@ -789,7 +789,7 @@ fn request_for(p: &Project, targets: &[&str]) -> Request {
                 .collect(),
             options: BuildOptions::default(),
         }),
-        argv: vec![ByteBuf::from(b"redo-ifchange".to_vec())],
+        program: ByteBuf::from(b"redo-ifchange".to_vec()),
         cwd: ByteBuf::from(p.root.display().to_string().into_bytes()),
         env: env
             .iter()
