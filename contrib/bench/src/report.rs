@@ -161,13 +161,16 @@ pub fn table(r: &Report) -> String {
 fn notes(r: &Report) -> Vec<String> {
     let mut v = vec![
         "redo runs with REDO_NO_SYNC=1 because make and ninja never fsync; the \
-         \"no-op, fsync on\" row is the same no-op without it (all.rec is rewritten and synced)."
+         \"no-op, fsync on\" row is the same no-op without it."
             .to_string(),
-        "\"no-op, watcher off\" is redo's no-op with REDO_NO_WATCH=1: every dependency is \
-         stat'ed instead of trusting the daemon's file watcher (compared with the others' no-op)."
+        "redo's no-op and changed rows run with the daemon's file watcher on (its default): \
+         targets whose inputs no event has touched since they were last checked are answered \
+         from memory. \"no-op, watcher off\" is the no-op with REDO_NO_WATCH=1: every \
+         dependency is stat'ed and compared (compared with the others' no-op)."
             .to_string(),
         "redo's `all` has no output, so it is out of date every time (like .PHONY): each \
-         `redo-ifchange all` runs all.do, whose one redo-ifchange names all N targets."
+         `redo-ifchange all` runs all.do, whose one redo-ifchange names all N targets; its \
+         state file is rewritten only when what it records changed."
             .to_string(),
         "make is plain GNU make (its built-in implicit rules are searched for every file); \
          make -r is the same Makefile with -r (no built-in rules, none are needed)."
