@@ -2,7 +2,9 @@
 //!
 //! * A **session** is one top-level request and everything it causes. It has a build UUID and
 //!   a token pool; a target checked or built in a session is up to date for the rest of it
-//!   (which is why `redo-always` runs once per session).
+//!   (which is why `redo-always` runs once per session). A target a verdict vouches for
+//!   ([`crate::verdict`]) is not marked: each request asks the verdict again (one lookup), so
+//!   a change made during the session is still seen, as goredo's every-invocation check would.
 //! * A **flight** is "bring this target up to date", in progress. There is at most one per
 //!   target in the whole daemon: a second request for the same target, from the same session or
 //!   another terminal, joins it as a **waiter** and gets its result. A flight runs as its own
@@ -1509,7 +1511,7 @@ impl Engine {
             target_meta: None,
             rec: None,
             target: abs.clone(),
-            display: String::from_utf8_lossy(&targets[name]).into_owned(),
+            display: String::from_utf8_lossy(targets[name]).into_owned(),
             level,
             force,
             session: session.clone(),

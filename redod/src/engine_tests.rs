@@ -488,3 +488,49 @@ async fn nested_requests_record_dependencies_relative_to_the_target() {
         .collect();
     assert_eq!(names, ["../src", "x/y", "t"]);
 }
+
+/// With a filesystem that reports its changes to the verdicts (as the watcher does), a no-op
+/// is answered from them, no `.do` runs, and a change anywhere below still rebuilds exactly
+/// what it must, bottom-up.
+#[tokio::test]
+async fn verdicts_answer_no_ops_and_changes_reach_them() {
+    let verdicts = Arc::new(crate::verdict::Verdicts::default());
+    let World { fs, fake, engine } = World::new(&[
+        ("/p/a", script(&["b", "src1"])),
+        ("/p/b", script(&["src2"])),
+        ("/p/c", script(&["src1"])),
+    ]);
+    let engine = engine.with_verdicts(verdicts.clone());
+    let w = World { fs, fake, engine };
+    w.fs.report_to(verdicts.clone());
+    w.fs.write("/p/src1", "one");
+    w.fs.write("/p/src2", "two");
+    let runs = |w: &World| ["/p/a", "/p/b", "/p/c"].map(|t| w.fake.runs(t));
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    assert_eq!(runs(&w), [1, 1, 1]);
+    // The first no-op checks fully and keeps verdicts; the next is answered by them.
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    let (held, hits) = verdicts.stats();
+    assert_eq!(held, 3, "a, b and c");
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    assert!(verdicts.stats().1 > hits);
+    assert_eq!(runs(&w), [1, 1, 1]);
+    // A change two levels below a: b and then a are rebuilt, c is not.
+    w.fs.rewrite("/p/src2", "TWO");
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    assert_eq!(runs(&w), [2, 2, 1]);
+    assert_eq!(w.read("/p/a"), "built from [built from [TWO]|one]");
+    // A source shared by two targets.
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    w.fs.rewrite("/p/src1", "ONE");
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    assert_eq!(runs(&w), [3, 2, 2]);
+    // A target's own file changed behind redo's back: rebuilt (its record no longer matches).
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    w.fs.remove("/p/c");
+    assert_eq!(w.ifchange(&["a", "c"]).await, 0);
+    assert_eq!(runs(&w), [3, 2, 3]);
+    // A forced build never asks a verdict.
+    assert_eq!(w.redo(&["b"]).await, 0);
+    assert_eq!(runs(&w)[1], 3);
+}

@@ -217,9 +217,23 @@ pub mod mem {
         files: Mutex<HashMap<PathBuf, Entry>>,
         next_ino: Mutex<u64>,
         clock: Mutex<i64>,
+        /// Plays the file watcher: every change is reported to these verdicts, and the tree
+        /// then vouches for what it answers.
+        watcher: Mutex<Option<std::sync::Arc<crate::verdict::Verdicts>>>,
     }
 
     impl MemFs {
+        /// Reports every later change to `verdicts`, as the file watcher does.
+        pub fn report_to(&self, verdicts: std::sync::Arc<crate::verdict::Verdicts>) {
+            *self.watcher.lock().unwrap() = Some(verdicts);
+        }
+
+        fn changed(&self, path: &str) {
+            if let Some(v) = &*self.watcher.lock().unwrap() {
+                v.changed(Path::new(path));
+            }
+        }
+
         fn tick(&self) -> i64 {
             let mut c = self.clock.lock().unwrap();
             *c += 1;
@@ -228,6 +242,7 @@ pub mod mem {
 
         /// Creates or replaces a file (new inode, new times).
         pub fn write(&self, path: &str, content: &str) {
+            self.changed(path);
             let t = self.tick();
             let ino = {
                 let mut n = self.next_ino.lock().unwrap();
@@ -256,6 +271,7 @@ pub mod mem {
         }
 
         pub fn mkdir(&self, path: &str) {
+            self.changed(path);
             let stamp = Stamp::default();
             self.files.lock().unwrap().insert(
                 PathBuf::from(path),
@@ -272,6 +288,7 @@ pub mod mem {
 
         /// `touch`: same content and inode, new ctime/mtime.
         pub fn touch(&self, path: &str) {
+            self.changed(path);
             let t = self.tick();
             let mut files = self.files.lock().unwrap();
             let e = files.get_mut(Path::new(path)).unwrap();
@@ -281,6 +298,7 @@ pub mod mem {
 
         /// `chmod +x`-like: changes ctime only.
         pub fn set_executable(&self, path: &str) {
+            self.changed(path);
             let t = self.tick();
             let mut files = self.files.lock().unwrap();
             let e = files.get_mut(Path::new(path)).unwrap();
@@ -290,6 +308,7 @@ pub mod mem {
 
         /// Rewrites content in place: same inode, new size/times.
         pub fn rewrite(&self, path: &str, content: &str) {
+            self.changed(path);
             let t = self.tick();
             let mut files = self.files.lock().unwrap();
             let e = files.get_mut(Path::new(path)).unwrap();
@@ -300,6 +319,7 @@ pub mod mem {
         }
 
         pub fn remove(&self, path: &str) {
+            self.changed(path);
             self.files.lock().unwrap().remove(Path::new(path));
         }
 
@@ -311,6 +331,12 @@ pub mod mem {
     impl Fs for MemFs {
         fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
             Ok(self.files.lock().unwrap().get(path).map(|e| e.1))
+        }
+        fn stat_vouched(&self, _path: &Path) -> bool {
+            self.watcher.lock().unwrap().is_some()
+        }
+        fn listing_vouched(&self, _dir: &Path) -> bool {
+            self.watcher.lock().unwrap().is_some()
         }
         fn hash(&self, path: &Path) -> io::Result<Hash> {
             let files = self.files.lock().unwrap();

@@ -286,10 +286,10 @@ impl Verdicts {
         let mut keys: Vec<u64> = Vec::with_capacity(members.len());
         for m in members {
             let k = key(m);
-            if !inner
+            if inner
                 .held
                 .get(&k)
-                .is_some_and(|v| v.target.as_bytes() == m.as_os_str().as_bytes())
+                .is_none_or(|v| v.target.as_bytes() != m.as_os_str().as_bytes())
             {
                 return false;
             }
