@@ -1470,7 +1470,8 @@ impl Engine {
                     b.targets.as_bytes(),
                 );
                 if let Some(records) = v.batch(&key, |members| self.any_in_flight(members)) {
-                    j.flush_stderr().await;
+                    // Nothing is printed on this path, so the `.do`'s earlier stderr needs no
+                    // flush to stay in order (a flush is a round trip to the relay task).
                     j.record_shared(records);
                     j.reclaim_token().await;
                     return 0;
