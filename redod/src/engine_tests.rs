@@ -27,6 +27,8 @@ struct Script {
     fail: bool,
     delay: Duration,
     output: Output,
+    /// Also rewrites this file (path, content) while it runs: a `.do` with a side effect.
+    touch: Option<(&'static str, &'static str)>,
 }
 
 fn script(deps: &[&str]) -> Script {
@@ -36,6 +38,7 @@ fn script(deps: &[&str]) -> Script {
         fail: false,
         delay: Duration::ZERO,
         output: Arc::new(|inputs: &[String]| format!("built from [{}]", inputs.join("|"))),
+        touch: None,
     }
 }
 
@@ -48,6 +51,12 @@ struct Fake {
 }
 
 impl Fake {
+    fn set_touch(&self, target: &str, touch: Option<(&'static str, &'static str)>) {
+        if let Some(s) = self.scripts.lock().unwrap().get_mut(Path::new(target)) {
+            s.touch = touch;
+        }
+    }
+
     fn runs(&self, t: &str) -> usize {
         self.runs
             .lock()
@@ -137,6 +146,9 @@ impl Executor for Fake {
                 if code != 0 {
                     return Err(fail("exit status 1"));
                 }
+            }
+            if let Some((path, content)) = s.touch {
+                self.fs.rewrite(path, content);
             }
             // "Running its own code": counts towards the concurrency the tokens bound.
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -533,4 +545,49 @@ async fn verdicts_answer_no_ops_and_changes_reach_them() {
     // A forced build never asks a verdict.
     assert_eq!(w.redo(&["b"]).await, 0);
     assert_eq!(runs(&w)[1], 3);
+}
+
+/// A session remembers a source's stat once it has seen it (`ood::Facts`); a `.do` that then
+/// changes that source makes the remembered stat stale for the rest of the session. A check
+/// made from it must not become a verdict: the next session has to see the change.
+#[tokio::test]
+async fn no_verdict_from_a_stat_the_session_remembered_before_a_change() {
+    let verdicts = Arc::new(crate::verdict::Verdicts::default());
+    let mut m = script(&[]);
+    m.always = true;
+    // r's output does not depend on its inputs: rebuilt, it leaves t's walk going on to m, q.
+    let mut r = script(&["src", "other"]);
+    r.output = Arc::new(|_: &[String]| "r".to_string());
+    let World { fs, fake, engine } = World::new(&[
+        ("/p/t", script(&["r", "m", "q"])),
+        ("/p/r", r),
+        ("/p/m", m),
+        ("/p/q", script(&["src"])),
+    ]);
+    let w = World {
+        fs,
+        fake,
+        engine: engine.with_verdicts(verdicts.clone()),
+    };
+    w.fs.report_to(verdicts.clone());
+    w.fs.write("/p/src", "old");
+    w.fs.write("/p/other", "1");
+    assert_eq!(w.ifchange(&["t"]).await, 0);
+    assert_eq!(w.ifchange(&["t"]).await, 0);
+    assert_eq!(w.read("/p/q"), "built from [old]");
+    // r is out of date (its own source changed): rebuilding it makes this session remember
+    // src's stat. Then m rewrites src, then q is checked from what the session remembered.
+    w.fs.rewrite("/p/other", "2");
+    w.fake.set_touch("/p/m", Some(("/p/src", "new")));
+    assert_eq!(w.ifchange(&["t"]).await, 0);
+    assert_eq!(w.fake.runs("/p/r"), 2, "r was rebuilt");
+    assert_eq!(
+        w.fake.runs("/p/q"),
+        1,
+        "q was judged from the remembered stat"
+    );
+    w.fake.set_touch("/p/m", None);
+    // The next session sees the change.
+    assert_eq!(w.ifchange(&["q"]).await, 0);
+    assert_eq!(w.read("/p/q"), "built from [new]");
 }

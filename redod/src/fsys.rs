@@ -85,17 +85,27 @@ pub trait Fs: Send + Sync + 'static {
         Ok(self.stat(path)?.is_some())
     }
 
-    /// Whether any later change to what [`Fs::stat`] answered for `path` will be reported
-    /// (the file watcher vouches for it): a decision read from it may then be kept
-    /// ([`crate::verdict`]). Plain disks report nothing.
-    fn stat_vouched(&self, _path: &Path) -> bool {
+    /// Whether [`Fs::stat`] of `path` answers `seen` *now* and any later change to it will be
+    /// reported (the file watcher vouches for it): a decision made from `seen` may then be
+    /// kept ([`crate::verdict`]). Comparing the value, not just "is it watched", is what makes
+    /// an answer remembered earlier in a session (a source's stat, see `ood::Facts`) safe to
+    /// keep only while it is still true. Plain disks report nothing.
+    fn vouches_stat(&self, _path: &Path, _seen: Option<&Meta>) -> bool {
         false
     }
 
-    /// The same for what [`Fs::build_names`] answered for `dir`.
-    fn listing_vouched(&self, _dir: &Path) -> bool {
+    /// The same for "`name` is (`present`) or is not among [`Fs::build_names`] of `dir`".
+    fn vouches_name(&self, _dir: &Path, _name: &std::ffi::OsStr, _present: bool) -> bool {
         false
     }
+}
+
+/// Whether a [`Fs::build_names`] listing holds `name` as what decides a build: `.redo` as a
+/// directory, a `.do` as anything else.
+pub fn listed(names: &[(OsString, Kind)], name: &std::ffi::OsStr) -> bool {
+    names
+        .iter()
+        .any(|(n, k)| n == name && ((*k == Kind::Dir) == (name == ".redo")))
 }
 
 /// A `.do` file's name, or `.redo` (the state directory).
@@ -332,11 +342,12 @@ pub mod mem {
         fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
             Ok(self.files.lock().unwrap().get(path).map(|e| e.1))
         }
-        fn stat_vouched(&self, _path: &Path) -> bool {
-            self.watcher.lock().unwrap().is_some()
+        fn vouches_stat(&self, path: &Path, seen: Option<&Meta>) -> bool {
+            self.watcher.lock().unwrap().is_some() && self.stat(path).unwrap().as_ref() == seen
         }
-        fn listing_vouched(&self, _dir: &Path) -> bool {
+        fn vouches_name(&self, dir: &Path, name: &std::ffi::OsStr, present: bool) -> bool {
             self.watcher.lock().unwrap().is_some()
+                && listed(&self.build_names(dir).unwrap(), name) == present
         }
         fn hash(&self, path: &Path) -> io::Result<Hash> {
             let files = self.files.lock().unwrap();

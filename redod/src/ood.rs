@@ -225,18 +225,19 @@ impl Checker<'_> {
         self.fs.exists(abs)
     }
 
-    /// Whether the filesystem vouches for what [`Checker::exists`] answered.
-    fn exists_vouched(&self, abs: &Path) -> bool {
+    /// Whether the filesystem vouches that `abs` does not exist, as [`Checker::exists`] found.
+    fn absence_vouched(&self, abs: &Path) -> bool {
         if let (Some(_), Some((dir, name))) = (self.facts, paths::split(abs)) {
             if name.as_bytes().ends_with(b".do") {
-                return self.fs.listing_vouched(dir);
+                return self.fs.vouches_name(dir, name, false);
             }
         }
-        self.fs.stat_vouched(abs)
+        self.fs.vouches_stat(abs, None)
     }
 
-    /// Whether the filesystem vouches for what made `abs` a source (see
-    /// [`Checker::is_source`]): no own `.do`, no state file.
+    /// Whether the filesystem vouches, as of now, for what made `abs` a source (see
+    /// [`Checker::is_source`]): no own `.do`, no state file. Asked of its current answers,
+    /// not of this session's [`Facts`], which may be older.
     fn source_vouched(&self, abs: &Path) -> bool {
         let Some((dir, name)) = paths::split(abs) else {
             return false;
@@ -245,13 +246,14 @@ impl Checker<'_> {
         own_do.push(".do");
         let rec = rec_path(dir, name);
         match self.facts {
-            // The listing answered both, and the state file's stat when there is a `.redo`.
-            Some(facts) => {
-                self.fs.listing_vouched(dir)
-                    && (!facts.dir(self.fs, dir).has_redo.load(Ordering::Relaxed)
-                        || self.fs.stat_vouched(&rec))
+            Some(_) => {
+                self.fs.vouches_name(dir, &own_do, false)
+                    && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
+                        || self.fs.vouches_stat(&rec, None))
             }
-            None => self.fs.stat_vouched(&dir.join(own_do)) && self.fs.stat_vouched(&rec),
+            None => {
+                self.fs.vouches_stat(&dir.join(own_do), None) && self.fs.vouches_stat(&rec, None)
+            }
         }
     }
 
@@ -372,7 +374,12 @@ impl<'r> Walk<'r> {
             if self.observed.is_some() {
                 let own = self.dir.join(self.name);
                 let rec = rec_path(self.dir, self.name);
-                let vouched = c.fs.stat_vouched(&own) && c.fs.stat_vouched(&rec);
+                // The state file was read after the caller took the verdicts' generation, so
+                // any change to it since is caught by that; it must be watched, though.
+                let rec_now = c.fs.stat(&rec)?;
+                let vouched = c.fs.vouches_stat(&own, meta.as_ref())
+                    && rec_now.is_some()
+                    && c.fs.vouches_stat(&rec, rec_now.as_ref());
                 self.saw(&own, vouched);
                 self.saw(&rec, vouched);
             }
@@ -386,7 +393,7 @@ impl<'r> Walk<'r> {
                         ))));
                     }
                     if self.observed.is_some() {
-                        self.saw(&abs, c.exists_vouched(&abs));
+                        self.saw(&abs, c.absence_vouched(&abs));
                     }
                 }
             }
@@ -426,7 +433,7 @@ impl<'r> Walk<'r> {
                 return Ok(Step::OutOfDate(Reason::DepChanged(rel())));
             }
             if self.observed.is_some() && !own {
-                let vouched = c.fs.stat_vouched(&abs);
+                let vouched = c.fs.vouches_stat(&abs, now.as_ref());
                 if visited {
                     self.saw(&abs, vouched);
                     if let Some(o) = &mut self.observed {

@@ -10,8 +10,9 @@
 //! Invariants (why a held verdict is always the answer a full check would give):
 //!
 //! * A verdict is recorded only after a full check found the target up to date, only when the
-//!   filesystem vouched for every path that check read ([`crate::fsys::Fs::stat_vouched`],
-//!   [`crate::fsys::Fs::listing_vouched`]: any later change to it is reported as an event), and
+//!   filesystem vouched for every answer that check used ([`crate::fsys::Fs::vouches_stat`],
+//!   [`crate::fsys::Fs::vouches_name`]: it is still the filesystem's answer now, and any later
+//!   change will be reported as an event), and
 //!   only when every dependency that is itself a target holds a verdict too.
 //! * Every event on a path drops the verdicts of the targets that read it
 //!   ([`Verdicts::changed`]), and then, transitively, of every target that depends on those: a

@@ -526,14 +526,18 @@ impl Fs for WatchedFs {
         self.disk.list(dir)
     }
 
-    fn stat_vouched(&self, path: &Path) -> bool {
-        // Only what is cached is vouched for: never symlinks, never outside watched
-        // directories, and an entry an event dropped is gone.
-        self.watcher.enabled() && lock(&self.watcher.shared.stats).contains_key(path.as_os_str())
+    fn vouches_stat(&self, path: &Path, seen: Option<&Meta>) -> bool {
+        // Only what is cached is vouched for (never symlinks, never outside watched
+        // directories; an entry an event dropped is gone), and only if it is what was seen.
+        self.watcher.enabled()
+            && lock(&self.watcher.shared.stats).get(path.as_os_str()) == Some(&seen.copied())
     }
 
-    fn listing_vouched(&self, dir: &Path) -> bool {
-        self.watcher.enabled() && lock(&self.watcher.shared.listings).contains_key(dir)
+    fn vouches_name(&self, dir: &Path, name: &std::ffi::OsStr, present: bool) -> bool {
+        self.watcher.enabled()
+            && lock(&self.watcher.shared.listings)
+                .get(dir)
+                .is_some_and(|l| crate::fsys::listed(l, name) == present)
     }
 
     fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
