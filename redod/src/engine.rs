@@ -781,6 +781,7 @@ impl Engine {
         if self.verdict(want).is_some() {
             return true;
         }
+        let trust = want.origin.settings.trust;
         let Some((dir, name)) = paths::split(&want.target) else {
             return false;
         };
@@ -815,7 +816,7 @@ impl Engine {
                 // A dependency a verdict vouches for is up to date just as well.
                 Ok(Step::Visit(dep))
                     if want.session.is_done(&dep)
-                        || self.verdict_holds(&want.session, &want.origin, &dep) => {}
+                        || self.held(&want.session, &dep, trust).is_some() => {}
                 _ => return false,
             }
         }
@@ -824,22 +825,21 @@ impl Engine {
     /// The target's stat and hash, when a verdict says it is up to date (a forced request
     /// never asks).
     fn verdict(&self, want: &Want) -> Option<(Meta, Option<Hash>)> {
-        let v = want.session.verdicts.as_ref()?;
         if want.force {
             return None;
         }
-        self.held(v, &want.target, want.origin.settings.trust)
+        self.held(&want.session, &want.target, want.origin.settings.trust)
     }
 
-    /// A verdict's answer, unless the target is being rebuilt right now (by a forced request
-    /// of another session): then its flight's result is the answer.
+    /// The session's verdict on `target`, unless the target is being rebuilt right now (by a
+    /// forced request of another session): then its flight's result is the answer.
     fn held(
         &self,
-        verdicts: &Verdicts,
+        session: &Session,
         target: &Path,
         trust: ood::Trust,
     ) -> Option<(Meta, Option<Hash>)> {
-        let held = verdicts.holds(target, trust)?;
+        let held = session.verdicts.as_ref()?.holds(target, trust)?;
         (!self.in_flight(target)).then_some(held)
     }
 
@@ -858,13 +858,6 @@ impl Engine {
             return;
         };
         v.record(target, meta, origin.settings.trust, seen, since);
-    }
-
-    fn verdict_holds(&self, session: &Session, origin: &Origin, target: &Path) -> bool {
-        session
-            .verdicts
-            .as_ref()
-            .is_some_and(|v| self.held(v, target, origin.settings.trust).is_some())
     }
 
     /// The verdicts' generation now, for a check about to read things.
@@ -1539,10 +1532,10 @@ impl Engine {
                 // Targets a verdict vouches for are answered here, without a flight or even a
                 // future each: the no-op of a large `all` is mostly these.
                 let mut results: Vec<Option<Result<Option<Known>, ()>>> = vec![None; wanted.len()];
-                if let (false, Some(v)) = (force, &session.verdicts) {
+                if !force {
                     let trust = origin.settings.trust;
                     for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
-                        if let Some((meta, hash)) = self.held(v, abs, trust) {
+                        if let Some((meta, hash)) = self.held(&session, abs, trust) {
                             *r = Some(Ok(Some(Known {
                                 meta: Some(meta),
                                 hash,
@@ -1583,14 +1576,17 @@ impl Engine {
             if code == 0 {
                 match self.dependency_records(&j.flight.dir, &recorded, &session, &origin.settings)
                 {
-                    Ok(deps) => {
-                        if let (true, Some((v, key, since))) = (all_held, batch) {
+                    Ok(deps) => match (all_held, batch) {
+                        // Kept once, shared by the batch and this job's records.
+                        (true, Some((v, key, since))) => {
+                            let deps: Arc<[Dep]> = deps.into();
                             let members: Vec<&Path> =
                                 wanted.iter().map(|(abs, _)| abs.as_path()).collect();
                             v.record_batch(key, &members, deps.clone(), since);
+                            j.record_shared(deps);
                         }
-                        j.record(deps)
-                    }
+                        _ => j.record(deps),
+                    },
                     Err(e) => {
                         sink.error(&format!("{tool}: {e}"));
                         code = 1;

@@ -235,25 +235,17 @@ impl Checker<'_> {
         self.fs.vouches_stat(abs, None)
     }
 
-    /// Whether the filesystem vouches, as of now, for what made `abs` a source (see
-    /// [`Checker::is_source`]): no own `.do`, no state file. Asked of its current answers,
-    /// not of this session's [`Facts`], which may be older.
-    fn source_vouched(&self, abs: &Path) -> bool {
-        let Some((dir, name)) = paths::split(abs) else {
-            return false;
-        };
-        let mut own_do = name.to_os_string();
-        own_do.push(".do");
-        let rec = rec_path(dir, name);
-        match self.facts {
-            Some(_) => {
-                self.fs.vouches_name(dir, &own_do, false)
+    /// Whether the filesystem vouches, as of now, for what made a file of `dir` a source
+    /// (see [`Checker::is_source`]): no own `.do` (`own_do`), no state file (`rec`). Asked of
+    /// its current answers, not of this session's [`Facts`], which may be older.
+    fn source_vouched(&self, dir: &Path, own_do: &Path, rec: &Path) -> bool {
+        match (self.facts, own_do.file_name()) {
+            (Some(_), Some(do_name)) => {
+                self.fs.vouches_name(dir, do_name, false)
                     && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
-                        || self.fs.vouches_stat(&rec, None))
+                        || self.fs.vouches_stat(rec, None))
             }
-            None => {
-                self.fs.vouches_stat(&dir.join(own_do), None) && self.fs.vouches_stat(&rec, None)
-            }
+            _ => self.fs.vouches_stat(own_do, None) && self.fs.vouches_stat(rec, None),
         }
     }
 
@@ -439,15 +431,16 @@ impl<'r> Walk<'r> {
                     if let Some(o) = &mut self.observed {
                         o.targets.push(abs);
                     }
-                } else {
-                    let (dir, name) =
-                        paths::split(&abs).unwrap_or((Path::new("/"), OsStr::new("")));
+                } else if let Some((dir, name)) = paths::split(&abs) {
                     let mut own_do = name.to_os_string();
                     own_do.push(".do");
-                    let source = vouched && c.source_vouched(&abs);
-                    self.saw(&dir.join(own_do), source);
-                    self.saw(&rec_path(dir, name), source);
+                    let (own_do, rec) = (dir.join(own_do), rec_path(dir, name));
+                    let source = vouched && c.source_vouched(dir, &own_do, &rec);
+                    self.saw(&own_do, source);
+                    self.saw(&rec, source);
                     self.saw(&abs, source);
+                } else {
+                    self.saw(&abs, false);
                 }
             }
             self.next_dep += 1;

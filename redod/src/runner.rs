@@ -445,6 +445,15 @@ async fn conclude(
     } else {
         None
     };
+    // Only a phony target's commit compares with the state file (see `Commit::run`). Read
+    // now, under the target's lock: what the state file holds at the commit.
+    let prev = match output {
+        None => match engine.recs.load(&*engine.fs, a.rec_path) {
+            Ok(Loaded::Ok(rec)) => Some(rec),
+            _ => None,
+        },
+        Some(_) => None,
+    };
     let commit = Commit {
         dir: flight.dir.clone(),
         name: flight.name.clone(),
@@ -455,11 +464,7 @@ async fn conclude(
         rec_path: a.rec_path.to_path_buf(),
         build: flight.session.uuid.clone(),
         deps: job.take_records(),
-        // Read now, under the target's lock: what the state file holds at the commit.
-        prev: match engine.recs.load(&*engine.fs, a.rec_path) {
-            Ok(Loaded::Ok(rec)) => Some(rec),
-            _ => None,
-        },
+        prev,
     };
     let eng = engine.clone();
     let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))

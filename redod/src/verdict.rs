@@ -130,6 +130,13 @@ struct Inner {
 }
 
 impl Inner {
+    /// The verdict on `path` (its key, and its path checked: keys may collide).
+    fn verdict_on(&self, path: &Path) -> Option<&Verdict> {
+        self.held
+            .get(&key(path))
+            .filter(|v| v.target.as_bytes() == path.as_os_str().as_bytes())
+    }
+
     fn drop_verdict(&mut self, target: u64) -> bool {
         let Some(v) = self.held.remove(&target) else {
             return false;
@@ -164,10 +171,7 @@ impl Verdicts {
     /// The target's stat (and content hash, when known) if it holds a verdict for `trust`.
     pub fn holds(&self, target: &Path, trust: Trust) -> Option<(Meta, Option<Hash>)> {
         let inner = lock(&self.inner);
-        let v = inner.held.get(&key(target))?;
-        if v.trust != trust || v.target.as_bytes() != target.as_os_str().as_bytes() {
-            return None;
-        }
+        let v = inner.verdict_on(target).filter(|v| v.trust == trust)?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some((v.meta, v.hash))
     }
@@ -189,12 +193,10 @@ impl Verdicts {
         if inner.generation != since {
             return false;
         }
-        let all_held = seen.targets.iter().all(|t| {
-            inner
-                .held
-                .get(&key(t))
-                .is_some_and(|v| v.trust == trust && v.target == t.as_os_str())
-        });
+        let all_held = seen
+            .targets
+            .iter()
+            .all(|t| inner.verdict_on(t).is_some_and(|v| v.trust == trust));
         if !all_held {
             return false;
         }
@@ -277,25 +279,17 @@ impl Verdicts {
         &self,
         batch: BatchKey,
         members: &[&Path],
-        records: Vec<Dep>,
+        records: Arc<[Dep]>,
         since: u64,
     ) -> bool {
         let mut inner = lock(&self.inner);
         if inner.generation != since {
             return false;
         }
-        let mut keys: Vec<u64> = Vec::with_capacity(members.len());
-        for m in members {
-            let k = key(m);
-            if inner
-                .held
-                .get(&k)
-                .is_none_or(|v| v.target.as_bytes() != m.as_os_str().as_bytes())
-            {
-                return false;
-            }
-            keys.push(k);
+        if !members.iter().all(|m| inner.verdict_on(m).is_some()) {
+            return false;
         }
+        let mut keys: Vec<u64> = members.iter().map(|m| key(m)).collect();
         keys.sort_unstable();
         keys.dedup();
         let id = batch_id(&batch);
@@ -308,7 +302,7 @@ impl Verdicts {
             Batch {
                 key: batch,
                 members: keys.into_boxed_slice(),
-                records: records.into(),
+                records,
             },
         );
         true
@@ -446,7 +440,7 @@ mod tests {
         let k = batch_key(p("/p"), p("/p"), Trust::Ctime, names);
         let g = v.generation();
         let members = [p("/p/mid"), p("/p/top")];
-        assert!(v.record_batch(k, &members, records(&["mid", "top"]), g));
+        assert!(v.record_batch(k, &members, records(&["mid", "top"]).into(), g));
         let idle = |_: &[u64]| false;
         assert_eq!(v.batch(&k, idle).unwrap().len(), 2);
         assert!(v.batch(&k, |_| true).is_none(), "a member is being rebuilt");
@@ -467,9 +461,9 @@ mod tests {
         // Not recorded when a member holds no verdict, or after a change.
         let v = chain();
         let g = v.generation();
-        assert!(!v.record_batch(k, &[p("/p/mid"), p("/p/nope")], records(&[]), g));
+        assert!(!v.record_batch(k, &[p("/p/mid"), p("/p/nope")], records(&[]).into(), g));
         v.changed(p("/p/unrelated"));
-        assert!(!v.record_batch(k, &members, records(&[]), g));
+        assert!(!v.record_batch(k, &members, records(&[]).into(), g));
     }
 
     #[test]
