@@ -137,6 +137,16 @@ const BUILD_FLAGS: &[Flag] = &[
         Effect::Export("REDO_NO_STATUS"),
         "no status line (REDO_NO_STATUS=1)",
     ),
+    flag(
+        "keep-going",
+        Effect::Export("REDO_KEEP_GOING"),
+        "build every target that can be built, report every failure (REDO_KEEP_GOING=1)",
+    ),
+    flag(
+        "shuffle",
+        Effect::Export("REDO_SHUFFLE"),
+        "start the targets, nested ones too, in random order (REDO_SHUFFLE=1)",
+    ),
 ];
 
 const REDO_FLAGS: &[Flag] = &[

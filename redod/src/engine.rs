@@ -1,10 +1,12 @@
 //! Build sessions and the one-build-per-target rule.
 //!
 //! * A **session** is one top-level request and everything it causes. It has a build UUID and
-//!   a token pool; a target checked or built in a session is up to date for the rest of it
-//!   (which is why `redo-always` runs once per session). A target a verdict vouches for
-//!   ([`crate::verdict`]) is not marked: each request asks the verdict again (one lookup), so
-//!   a change made during the session is still seen, as goredo's every-invocation check would.
+//!   a token pool. A target *built* in a session is up to date for the rest of it while its
+//!   state file and its output still stand as committed (goredo's "`Build` is this run"; which
+//!   is why `redo-always` runs once per session). Everything else is checked again at every
+//!   request, as goredo does: a `.do` may change a source, or remove a directory of targets,
+//!   and then ask for a target that reads it. A check of an unchanged target is one lookup
+//!   when a verdict vouches for it ([`crate::verdict`]).
 //! * A **flight** is "bring this target up to date", in progress. There is at most one per
 //!   target in the whole daemon: a second request for the same target, from the same session or
 //!   another terminal, joins it as a **waiter** and gets its result. A flight runs as its own
@@ -24,7 +26,7 @@ use crate::output::{Kind, Sink, secs};
 use crate::paths::{self, show};
 use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
-use crate::state::{Dep, Records};
+use crate::state::{Dep, Rec, Records};
 use crate::umask::UmaskGate;
 use crate::verdict::Verdicts;
 use crate::{logs, maintenance, query};
@@ -71,9 +73,8 @@ pub struct Session {
     /// Verdicts it may answer from and record into (see [`crate::verdict`]).
     pub verdicts: Option<Arc<Verdicts>>,
     pub progress: Progress,
-    /// What this session learnt about its sources (see [`ood::Facts`]).
-    pub facts: ood::Facts,
-    done: Mutex<PathSet>,
+    /// Targets whose `.do` this session ran and committed (see [`Engine::built_here`]).
+    built: Mutex<PathSet>,
 }
 
 /// Job counts of a session, for the status line.
@@ -116,17 +117,16 @@ impl Session {
             tokens,
             verdicts,
             progress: Progress::default(),
-            facts: ood::Facts::default(),
-            done: Mutex::new(PathSet::default()),
+            built: Mutex::new(PathSet::default()),
         }
     }
 
-    pub fn is_done(&self, target: &Path) -> bool {
-        lock(&self.done).contains(target.as_os_str())
+    fn was_built(&self, target: &Path) -> bool {
+        lock(&self.built).contains(target.as_os_str())
     }
 
-    fn mark_done(&self, target: &Path) {
-        lock(&self.done).insert(target.into());
+    fn mark_built(&self, target: &Path) {
+        lock(&self.built).insert(target.into());
     }
 }
 
@@ -213,10 +213,18 @@ pub struct Flight {
     pub origin: Arc<Origin>,
     waiters: Mutex<Vec<(u64, Waiter)>>,
     result: watch::Sender<Option<Outcome>>,
+    /// Set when the `.do` got its job token (see [`wait_landed`]).
+    started: watch::Sender<bool>,
     cancel: CancellationToken,
 }
 
 impl Flight {
+    /// The `.do` has its job token: the next target of the requests waiting for this one may
+    /// start (argument order, see [`wait_landed`]).
+    pub fn mark_started(&self) {
+        self.started.send_replace(true);
+    }
+
     /// Every client that should see this flight's output: its own client waiters and, through
     /// flights waiting for it, theirs.
     pub fn sinks(&self) -> Vec<Sink> {
@@ -473,12 +481,18 @@ struct Attached<'a> {
     flight: Arc<Flight>,
     id: u64,
     edge: Option<PathBuf>,
+    /// A waiter of the flight, which works for it. `false`: a forced request only waiting
+    /// for somebody else's build of the target to land before it runs its own.
+    listening: bool,
 }
 
 impl Drop for Attached<'_> {
     fn drop(&mut self) {
         if let Some(from) = &self.edge {
             lock(&self.engine.tables).remove_edge(from, &self.flight.target);
+        }
+        if !self.listening {
+            return;
         }
         let empty = {
             let mut w = lock(&self.flight.waiters);
@@ -495,6 +509,31 @@ enum Attach<'a> {
     Joined(Attached<'a>, watch::Receiver<Option<Outcome>>),
     TornDown(watch::Receiver<Option<Outcome>>),
     Cycle(Vec<PathBuf>),
+}
+
+/// Waits for a flight's result. `start` is the next target's [`Want::start`] gate of the
+/// same request: opened (dropped) as soon as the flight's `.do` has its job token, so that
+/// the request's targets start in argument order; at `-j 1` only when the result is in, so
+/// that they are built strictly one after another.
+async fn wait_landed(
+    flight: &Flight,
+    rx: &mut watch::Receiver<Option<Outcome>>,
+    start: &mut Option<oneshot::Sender<()>>,
+) -> Outcome {
+    async fn landed(rx: &mut watch::Receiver<Option<Outcome>>) -> Outcome {
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.unwrap_or(Outcome::Cancelled),
+            Err(_) => Outcome::Cancelled,
+        }
+    }
+    if start.is_some() && flight.session.tokens.limit() != Some(1) {
+        let mut started = flight.started.subscribe();
+        tokio::select! {
+            o = landed(rx) => return o,
+            _ = started.wait_for(|s| *s) => drop(start.take()),
+        }
+    }
+    landed(rx).await
 }
 
 /// Starts a flight's task. A plain function with a boxed `Send` future: `ensure` starts
@@ -530,6 +569,9 @@ pub struct Want {
     pub waiter: Waiter,
     /// The verdicts' generation before anything about the target was read.
     pub since: u64,
+    /// Dropped when this target has started (see [`wait_landed`]): the request's next target
+    /// waits for that.
+    pub start: Option<oneshot::Sender<()>>,
 }
 
 /// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns
@@ -645,11 +687,39 @@ impl Engine {
         }
     }
 
-    /// The daemon wrote `path`: what the session and the watcher know of it is stale.
-    pub fn wrote(&self, session: &Session, path: &Path) {
-        session.facts.made_file(path);
+    /// The daemon wrote (or created, or removed) `path`: what the watcher knows of it is
+    /// stale. Its event comes later; the next check in this very request must not wait for it.
+    pub fn wrote(&self, path: &Path) {
         if let Some(w) = &self.watcher {
             w.forget(path);
+        }
+    }
+
+    /// Whether `target` was built in this session and what was committed still stands: its
+    /// state file is there and its output is the file the state file records (a `.do` may
+    /// have removed either since, e.g. `rm -rf out`). Then it is up to date without a check,
+    /// as goredo's "`Build` is this run" rule has it: this is what makes `redo-always` run
+    /// once per session, and a target asked for by a hundred `.do` files built once.
+    fn built_here(&self, session: &Session, target: &Path) -> bool {
+        if !session.was_built(target) {
+            return false;
+        }
+        let Some((dir, name)) = paths::split(target) else {
+            return false;
+        };
+        let rec = match self.recs.load(&*session.fs, &ood::rec_path(dir, name)) {
+            Ok(Loaded::Ok(rec)) => rec,
+            _ => return false,
+        };
+        match rec.own(name.as_bytes()) {
+            Some((stamp, _)) => session
+                .fs
+                .stat(target)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.stamp == *stamp),
+            // No output file was committed: the state file is all there is to stand.
+            None => true,
         }
     }
 
@@ -699,24 +769,24 @@ impl Engine {
         lock(&self.tables).jobs.get(&id).cloned()
     }
 
-    fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> CheckerParts<'a> {
-        CheckerParts {
+    fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> Checker<'a> {
+        Checker {
             fs: &*session.fs,
             hashes: &self.hashes,
             trust: settings.trust,
-            facts: Some(&session.facts),
         }
     }
 
     /// Brings `want.target` up to date for its session. Joins the target's flight if there is
-    /// one, starts it otherwise.
-    pub async fn ensure(self: &Arc<Self>, want: Want) -> Outcome {
+    /// one, starts it otherwise. A forced request (`redo X`) never joins another request's
+    /// flight: it waits for that one to land, then runs the target itself, as goredo does
+    /// (three `.do` files running `redo c` run `c.do` three times).
+    pub async fn ensure(self: &Arc<Self>, mut want: Want) -> Outcome {
         if !want.force {
-            if want.session.is_done(&want.target) {
+            if self.built_here(&want.session, &want.target) {
                 return Outcome::UpToDate;
             }
             if !self.in_flight(&want.target) && self.up_to_date_now(&want) {
-                want.session.mark_done(&want.target);
                 return Outcome::UpToDate;
             }
         }
@@ -735,24 +805,18 @@ impl Engine {
                 }
             };
             want.waiter.will_wait();
-            let outcome = match rx.wait_for(Option::is_some).await {
-                Ok(v) => v.unwrap_or(Outcome::Cancelled),
-                Err(_) => Outcome::Cancelled,
-            };
-            let joined_check = !attached.flight.force;
+            let outcome = wait_landed(&attached.flight, &mut rx, &mut want.start).await;
+            let ours = attached.listening;
             drop(attached);
             match outcome {
                 // We are still here, so it was not our cancellation: somebody else's last
-                // waiter left just as we joined. Try again.
+                // waiter left just as we joined (or the build we waited for was dropped).
                 Outcome::Cancelled => continue,
-                // `redo` must rebuild: a check that found the target up to date is not enough.
-                Outcome::UpToDate if want.force && joined_check => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
+                // Somebody else's build of the target landed: now ours.
+                _ if !ours => continue,
                 o => {
-                    if o.ok() {
-                        want.session.mark_done(&want.target);
+                    if o == Outcome::Built {
+                        want.session.mark_built(&want.target);
                     }
                     return o;
                 }
@@ -792,8 +856,7 @@ impl Engine {
                 _ => return false,
             },
         };
-        let parts = self.checker(&want.session, &want.origin.settings);
-        let checker = parts.checker();
+        let checker = self.checker(&want.session, &want.origin.settings);
         let mut walk = Walk::new(&rec, dir, name);
         if let Some(m) = want.target_meta {
             walk = walk.with_target_meta(m);
@@ -815,7 +878,7 @@ impl Engine {
                 }
                 // A dependency a verdict vouches for is up to date just as well.
                 Ok(Step::Visit(dep))
-                    if want.session.is_done(&dep)
+                    if self.built_here(&want.session, &dep)
                         || self.held(&want.session, &dep, trust).is_some() => {}
                 _ => return false,
             }
@@ -865,7 +928,10 @@ impl Engine {
         session.verdicts.as_ref().map_or(0, |v| v.generation())
     }
 
-    /// Joins the target's flight or starts one, under the table lock.
+    /// Joins the target's flight or starts one, under the table lock. A forced request finding
+    /// another request's flight only waits for it ([`Attached::listening`] is false): it is
+    /// not one of its waiters (it neither gets its output nor keeps it alive), but its
+    /// wait-for edge is there, so that a cycle through it is still found.
     fn attach(self: &Arc<Self>, want: &Want) -> Attach<'_> {
         let mut t = lock(&self.tables);
         let existing = t.flights.get(want.target.as_os_str()).cloned();
@@ -882,18 +948,20 @@ impl Engine {
                 .entry(want.target.clone())
                 .or_default() += 1;
         }
-        let flight = match existing {
-            Some(f) => f,
+        let (flight, listening) = match existing {
+            Some(f) => (f, !want.force),
             None => {
                 let f = Arc::new(self.new_flight(want));
                 t.flights
                     .insert(want.target.clone().into_os_string(), f.clone());
                 spawn_flight(self.clone(), f.clone());
-                f
+                (f, true)
             }
         };
         let id = self.next_id();
-        lock(&flight.waiters).push((id, want.waiter.clone()));
+        if listening {
+            lock(&flight.waiters).push((id, want.waiter.clone()));
+        }
         let rx = flight.result.subscribe();
         Attach::Joined(
             Attached {
@@ -901,6 +969,7 @@ impl Engine {
                 flight,
                 id,
                 edge: want.waiter.target().map(Path::to_path_buf),
+                listening,
             },
             rx,
         )
@@ -921,6 +990,7 @@ impl Engine {
             origin: want.origin.clone(),
             waiters: Mutex::new(Vec::new()),
             result: watch::channel(None).0,
+            started: watch::channel(false).0,
             cancel: CancellationToken::new(),
         }
     }
@@ -1045,13 +1115,13 @@ impl Engine {
                 return Ok(Some(Reason::Corrupt(e.to_string())));
             }
         };
-        let parts = self.checker(&flight.session, &flight.origin.settings);
+        let checker = self.checker(&flight.session, &flight.origin.settings);
         let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
         if flight.session.verdicts.is_some() {
             walk = walk.observing();
         }
         loop {
-            let step = walk.next(&parts.checker());
+            let step = walk.next(&checker);
             match step {
                 Ok(Step::UpToDate) => {
                     self.keep_verdict(
@@ -1077,9 +1147,13 @@ impl Engine {
                         session: flight.session.clone(),
                         origin: flight.origin.clone(),
                         waiter: Waiter::Flight(flight.clone()),
+                        start: None,
                     };
                     let o = self.ensure(want).await;
                     if !o.ok() {
+                        if o == Outcome::Failed && flight.origin.settings.keep_going {
+                            self.build_the_rest(flight, &rec, &checker).await;
+                        }
                         return Err(o);
                     }
                 }
@@ -1088,6 +1162,41 @@ impl Engine {
                     return Err(Outcome::Failed);
                 }
             }
+        }
+    }
+
+    /// `--keep-going`: a dependency of `flight` failed, so it cannot be built; every other
+    /// dependency its state names that is a target is still brought up to date.
+    async fn build_the_rest(
+        self: &Arc<Self>,
+        flight: &Arc<Flight>,
+        rec: &Rec,
+        checker: &Checker<'_>,
+    ) {
+        let targets: Vec<PathBuf> = rec
+            .ifchange_targets()
+            .filter(|t| *t != flight.name.as_bytes())
+            .map(|t| paths::resolve(&flight.dir, OsStr::from_bytes(t)))
+            .collect();
+        for dep in targets {
+            let meta = checker.stat(&dep).ok().flatten();
+            if checker.is_source(&dep, meta.as_ref()).unwrap_or(true) {
+                continue;
+            }
+            let want = Want {
+                since: Self::generation(&flight.session),
+                target_meta: None,
+                rec: None,
+                display: show(&paths::relative(&flight.origin.cwd, &dep)),
+                target: dep,
+                level: flight.level + 1,
+                force: false,
+                session: flight.session.clone(),
+                origin: flight.origin.clone(),
+                waiter: Waiter::Flight(flight.clone()),
+                start: None,
+            };
+            self.ensure(want).await;
         }
     }
 
@@ -1511,18 +1620,26 @@ impl Engine {
             session: session.clone(),
             origin: origin.clone(),
             waiter: waiter.clone(),
+            start: None,
         };
+        let (keep_going, shuffle) = (origin.settings.keep_going, origin.settings.shuffle);
         let mut code = 0;
         let mut all_held = false;
         let mut recorded: Vec<(&PathBuf, Option<Known>)> = Vec::new();
         match b.mode {
             BuildMode::Redo => {
-                for (abs, name) in &wanted {
+                let mut order: Vec<&(PathBuf, usize)> = wanted.iter().collect();
+                if shuffle {
+                    shuffled(&mut order);
+                }
+                for (abs, name) in order {
                     match self.bring(want(abs, *name, true)).await {
                         Ok(known) => recorded.push((abs, known)),
                         Err(()) => {
                             code = 1;
-                            break;
+                            if !keep_going {
+                                break;
+                            }
                         }
                     }
                 }
@@ -1543,16 +1660,35 @@ impl Engine {
                         }
                     }
                 }
-                let rest: Vec<usize> = (0..wanted.len())
+                let mut rest: Vec<usize> = (0..wanted.len())
                     .filter(|i| results[*i].is_none())
                     .collect();
                 all_held = rest.is_empty();
-                let wants: Vec<Want> = rest
+                if shuffle {
+                    shuffled(&mut rest);
+                }
+                // Each target starts once the one before it has (see `wait_landed`): in
+                // argument order, whatever order the flights' tasks happen to run in.
+                let mut after: Option<oneshot::Receiver<()>> = None;
+                let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
                     .iter()
-                    .map(|&i| want(&wanted[i].0, wanted[i].1, force))
+                    .map(|&i| {
+                        let (tx, rx) = oneshot::channel();
+                        let w = Want {
+                            start: Some(tx),
+                            ..want(&wanted[i].0, wanted[i].1, force)
+                        };
+                        (w, after.replace(rx))
+                    })
                     .collect();
                 let brought: Vec<_> = futures_util::stream::iter(wants)
-                    .map(|w| self.bring(w))
+                    .map(|(w, after)| async move {
+                        if let Some(previous) = after {
+                            // Sent or dropped: either way the previous target has started.
+                            let _ = previous.await;
+                        }
+                        self.bring(w).await
+                    })
                     .buffered(window(session.tokens.limit()))
                     .collect()
                     .await;
@@ -1635,8 +1771,8 @@ impl Engine {
                 return Err(());
             }
         };
-        let parts = self.checker(&want.session, &want.origin.settings);
-        let meta = match parts.checker().stat(&want.target) {
+        let checker = self.checker(&want.session, &want.origin.settings);
+        let meta = match checker.stat(&want.target) {
             Ok(m) => m,
             Err(e) => {
                 fail(format!("cannot stat: {e}"));
@@ -1645,7 +1781,7 @@ impl Engine {
         };
         let rec = match loaded {
             Loaded::Ok(r) => Some(r),
-            Loaded::Missing => match parts.checker().is_source(&want.target, meta.as_ref()) {
+            Loaded::Missing => match checker.is_source(&want.target, meta.as_ref()) {
                 Ok(true) => {
                     for s in want.waiter.sinks() {
                         s.message(
@@ -1688,7 +1824,7 @@ impl Engine {
         session: &Session,
         settings: &Settings,
     ) -> Result<Vec<Dep>, String> {
-        let parts = self.checker(session, settings);
+        let checker = self.checker(session, settings);
         let mut deps = Vec::with_capacity(files.len());
         for (abs, known) in files {
             let rel = paths::relative(dir, abs).into_os_string().into_vec();
@@ -1709,8 +1845,7 @@ impl Engine {
                 Some(m) => {
                     let hash = match known.and_then(|k| k.hash) {
                         Some(h) => h,
-                        None => parts
-                            .checker()
+                        None => checker
                             .hash(abs, &m.stamp)
                             .map_err(|e| format!("cannot read {}: {e}", show(abs)))?,
                     };
@@ -1767,7 +1902,6 @@ impl Engine {
             recs: &self.recs,
             hashes: &self.hashes,
             trust: settings.trust,
-            facts: Default::default(),
             attempts: None,
         }
     }
@@ -1854,6 +1988,20 @@ fn window(limit: Option<u32>) -> usize {
     }
 }
 
+/// `--shuffle`: a random order (Fisher-Yates over a xorshift seeded from the OS).
+fn shuffled<T>(items: &mut [T]) {
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let mut x = u64::from_le_bytes(seed) | 1;
+    for i in (1..items.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
 fn lines_relative(paths_: &[PathBuf], cwd: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for p in paths_ {
@@ -1897,25 +2045,6 @@ impl Drop for StatusLine {
     fn drop(&mut self) {
         if let Some(h) = self.0.take() {
             h.abort();
-        }
-    }
-}
-
-/// The pieces a [`Checker`] borrows, kept together so one can be made per step.
-struct CheckerParts<'a> {
-    facts: Option<&'a ood::Facts>,
-    fs: &'a dyn Fs,
-    hashes: &'a Hashes,
-    trust: ood::Trust,
-}
-
-impl CheckerParts<'_> {
-    fn checker(&self) -> Checker<'_> {
-        Checker {
-            fs: self.fs,
-            hashes: self.hashes,
-            trust: self.trust,
-            facts: self.facts,
         }
     }
 }

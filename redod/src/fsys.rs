@@ -85,6 +85,12 @@ pub trait Fs: Send + Sync + 'static {
         Ok(self.stat(path)?.is_some())
     }
 
+    /// Whether `name` (a `.do` file, or `.redo`: a [`is_build_name`]) is in `dir` now. The
+    /// file watcher answers it from its listing of `dir`; the disk with one `stat`.
+    fn has_build_name(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<bool> {
+        Ok(listed(&self.build_names(dir)?, name))
+    }
+
     /// Whether [`Fs::stat`] of `path` answers `seen` *now* and any later change to it will be
     /// reported (the file watcher vouches for it): a decision made from `seen` may then be
     /// kept ([`crate::verdict`]). Comparing the value, not just "is it watched", is what makes
@@ -129,6 +135,10 @@ impl Fs for DiskFs {
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn has_build_name(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<bool> {
+        self.exists(&dir.join(name))
     }
 
     fn hash(&self, path: &Path) -> io::Result<Hash> {

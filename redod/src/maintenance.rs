@@ -143,7 +143,6 @@ impl Depfix<'_> {
             recs: self.recs,
             hashes: self.hashes,
             trust: ood::Trust::None,
-            facts: Default::default(),
             attempts: None,
         };
         let targets = graph

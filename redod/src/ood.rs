@@ -9,18 +9,15 @@
 //! dependants alone (early cutoff).
 
 use crate::cache::Hashes;
-use crate::fastmap::{HashSet, PathMap};
-use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
+use crate::fsys::{Fs, Hash, Meta, Stamp};
 use crate::paths;
 use crate::state::{Dep, Rec};
 use crate::verdict::Observed;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// `REDO_INODE_TRUST`: which inode data allows skipping the content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -89,82 +86,15 @@ impl fmt::Display for Reason {
 }
 
 /// Everything a decision needs besides the state file itself.
+///
+/// Nothing here remembers an answer for the rest of a build: every request asks the
+/// filesystem again (goredo's rule: a `.do` may change a source, or remove a directory, and
+/// then ask for a target that reads it). What makes that cheap is the filesystem itself: with
+/// the file watcher, [`Fs`] answers stats and listings from memory.
 pub struct Checker<'a> {
     pub fs: &'a dyn Fs,
     pub hashes: &'a Hashes,
     pub trust: Trust,
-    /// What this build session has already learnt about its sources (none: ask the disk).
-    pub facts: Option<&'a Facts>,
-}
-
-/// What a directory holds that decides "source or target": its `.do` files and whether it
-/// has a `.redo` directory.
-struct DirFacts {
-    do_files: Mutex<HashSet<OsString>>,
-    has_redo: AtomicBool,
-}
-
-/// What one build session learns about files it does not build, so that a no-op build asks
-/// the disk once per file instead of once per reference: the `.do` files and `.redo`
-/// directory of each directory (one listing), and the stat of every file found to be a
-/// source (a `.do` shared by a thousand targets is stat'ed once).
-///
-/// The session's own writes keep it true ([`Facts::made_redo_dir`], [`Facts::made_file`]);
-/// a change made by someone else *during* the session is seen by the next session, as with
-/// ninja's one stat per file per build.
-#[derive(Default)]
-pub struct Facts {
-    dirs: Mutex<PathMap<Arc<DirFacts>>>,
-    sources: Mutex<PathMap<Meta>>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Facts {
-    fn dir(&self, fs: &dyn Fs, dir: &Path) -> Arc<DirFacts> {
-        if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
-            return d.clone();
-        }
-        let (mut do_files, mut has_redo) = (HashSet::default(), false);
-        // An unreadable directory has nothing we could build from.
-        for (name, kind) in fs.build_names(dir).unwrap_or_default() {
-            if name == ".redo" && kind == Kind::Dir {
-                has_redo = true;
-            } else if name.as_bytes().ends_with(b".do") && kind != Kind::Dir {
-                do_files.insert(name);
-            }
-        }
-        let d = Arc::new(DirFacts {
-            do_files: Mutex::new(do_files),
-            has_redo: AtomicBool::new(has_redo),
-        });
-        locked(&self.dirs).entry(dir.into()).or_insert(d).clone()
-    }
-
-    fn source_meta(&self, abs: &Path) -> Option<Meta> {
-        locked(&self.sources).get(abs.as_os_str()).copied()
-    }
-
-    /// The daemon created `dir/.redo`.
-    pub fn made_redo_dir(&self, dir: &Path) {
-        if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
-            d.has_redo.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// The daemon wrote (or removed) `path` as a target.
-    pub fn made_file(&self, path: &Path) {
-        locked(&self.sources).remove(path.as_os_str());
-        if let Some((dir, name)) = paths::split(path) {
-            if name.as_bytes().ends_with(b".do") {
-                if let Some(d) = locked(&self.dirs).get(dir.as_os_str()) {
-                    locked(&d.do_files).insert(name.to_os_string());
-                }
-            }
-        }
-    }
 }
 
 /// Path of the state file of `dir/name`.
@@ -178,48 +108,33 @@ impl Checker<'_> {
     /// `isSrc`: exists, no own `.do`, no state file. Sources are compared, never built, even
     /// when a `default*.do` would match them.
     pub fn is_source(&self, abs: &Path, now: Option<&Meta>) -> io::Result<bool> {
-        let Some(now) = now else {
+        if now.is_none() {
             return Ok(false);
-        };
+        }
         let Some((dir, name)) = paths::split(abs) else {
             return Ok(false);
         };
         let mut own_do = name.to_os_string();
         own_do.push(".do");
-        let Some(facts) = self.facts else {
-            return Ok(
-                !self.fs.exists(&dir.join(own_do))? && !self.fs.exists(&rec_path(dir, name))?
-            );
-        };
-        if facts.source_meta(abs).is_some() {
-            return Ok(true);
+        if self.fs.has_build_name(dir, &own_do)? {
+            return Ok(false);
         }
-        let d = facts.dir(self.fs, dir);
-        let has_own_do = locked(&d.do_files).contains(&own_do);
-        let has_state = !has_own_do
-            && d.has_redo.load(Ordering::Relaxed)
-            && self.fs.exists(&rec_path(dir, name))?;
-        let source = !has_own_do && !has_state;
-        if source {
-            locked(&facts.sources).insert(abs.into(), *now);
-        }
-        Ok(source)
+        // No `.redo` directory (one listing lookup with the watcher): no state file either.
+        Ok(!self.fs.has_build_name(dir, OsStr::new(".redo"))?
+            || !self.fs.exists(&rec_path(dir, name))?)
     }
 
-    /// The stat of a dependency: remembered for sources, asked of the disk otherwise.
+    /// The stat of a dependency, as the filesystem answers it now.
     pub fn stat(&self, abs: &Path) -> io::Result<Option<Meta>> {
-        if let Some(m) = self.facts.and_then(|f| f.source_meta(abs)) {
-            return Ok(Some(m));
-        }
         self.fs.stat(abs)
     }
 
     /// Whether an ifcreate dependency exists. Candidate `.do` files (the usual ifcreate
-    /// records) are answered from the directory's facts.
+    /// records) are answered from the directory's listing when the filesystem keeps one.
     fn exists(&self, abs: &Path) -> io::Result<bool> {
-        if let (Some(facts), Some((dir, name))) = (self.facts, paths::split(abs)) {
+        if let Some((dir, name)) = paths::split(abs) {
             if name.as_bytes().ends_with(b".do") {
-                return Ok(locked(&facts.dir(self.fs, dir).do_files).contains(name));
+                return self.fs.has_build_name(dir, name);
             }
         }
         self.fs.exists(abs)
@@ -227,7 +142,7 @@ impl Checker<'_> {
 
     /// Whether the filesystem vouches that `abs` does not exist, as [`Checker::exists`] found.
     fn absence_vouched(&self, abs: &Path) -> bool {
-        if let (Some(_), Some((dir, name))) = (self.facts, paths::split(abs)) {
+        if let Some((dir, name)) = paths::split(abs) {
             if name.as_bytes().ends_with(b".do") {
                 return self.fs.vouches_name(dir, name, false);
             }
@@ -236,17 +151,13 @@ impl Checker<'_> {
     }
 
     /// Whether the filesystem vouches, as of now, for what made a file of `dir` a source
-    /// (see [`Checker::is_source`]): no own `.do` (`own_do`), no state file (`rec`). Asked of
-    /// its current answers, not of this session's [`Facts`], which may be older.
+    /// (see [`Checker::is_source`]): no own `.do` (`own_do`), no state file (`rec`).
     fn source_vouched(&self, dir: &Path, own_do: &Path, rec: &Path) -> bool {
-        match (self.facts, own_do.file_name()) {
-            (Some(_), Some(do_name)) => {
-                self.fs.vouches_name(dir, do_name, false)
-                    && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
-                        || self.fs.vouches_stat(rec, None))
-            }
-            _ => self.fs.vouches_stat(own_do, None) && self.fs.vouches_stat(rec, None),
-        }
+        own_do.file_name().is_some_and(|do_name| {
+            self.fs.vouches_name(dir, do_name, false)
+                && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
+                    || self.fs.vouches_stat(rec, None))
+        })
     }
 
     /// Current BLAKE3 of a file whose stat is `stamp`.
@@ -483,12 +394,7 @@ mod tests {
     }
 
     fn checker<'a>(fs: &'a MemFs, hashes: &'a Hashes, trust: Trust) -> Checker<'a> {
-        Checker {
-            fs,
-            hashes,
-            trust,
-            facts: None,
-        }
+        Checker { fs, hashes, trust }
     }
 
     fn decide(fs: &MemFs, rec: &Rec, trust: Trust) -> Step {

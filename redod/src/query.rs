@@ -24,8 +24,6 @@ pub struct Graph<'a> {
     pub recs: &'a RecCache,
     pub hashes: &'a Hashes,
     pub trust: Trust,
-    /// What this one query learns about sources (a listing is a snapshot, like a session).
-    pub facts: ood::Facts,
     /// Dependencies declared by targets' last failed attempts (`--watch`: a target that never
     /// built has no state, but its attempt named what it needs).
     pub attempts: Option<&'a HashMap<PathBuf, Vec<Dep>>>,
@@ -37,7 +35,6 @@ impl Graph<'_> {
             fs: self.fs,
             hashes: self.hashes,
             trust: self.trust,
-            facts: Some(&self.facts),
         }
     }
 
@@ -455,7 +452,6 @@ mod tests {
             recs: &recs,
             hashes: &hashes,
             trust: Trust::Ctime,
-            facts: Default::default(),
             attempts: None,
         };
         let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();

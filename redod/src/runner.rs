@@ -115,11 +115,18 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
     let redo_dir = dir.join(".redo");
-    engine
+    let created = engine
         .umask
-        .with(origin.umask, || fs::create_dir_all(&redo_dir))
+        .with(origin.umask, || match fs::create_dir(&redo_dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(_) => fs::create_dir_all(&redo_dir).map(|()| true),
+        })
         .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
-    flight.session.facts.made_redo_dir(dir);
+    if created {
+        // The next check in this request may ask whether `dir` has state files.
+        engine.wrote(&redo_dir);
+    }
 
     let progress = &flight.session.progress;
     let token = {
@@ -312,6 +319,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
                 Some(Duration::ZERO),
             )
         })?;
+    flight.mark_started();
     let _running = Gauge::new(&progress.running);
     let pid = child.id().unwrap_or(0);
     if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
@@ -476,9 +484,9 @@ async fn conclude(
             &format!("{} has same hash, not renaming", flight.display),
         );
     }
-    engine.wrote(&flight.session, a.target);
+    engine.wrote(a.target);
     if let Some(stamp) = committed.rec_stamp {
-        engine.wrote(&flight.session, a.rec_path);
+        engine.wrote(a.rec_path);
         engine
             .recs
             .store(a.rec_path.to_path_buf(), stamp, committed.rec.clone());

@@ -58,6 +58,12 @@ pub struct Settings {
     pub make: MakeStyle,
     /// `REDO_NO_WATCH=1`: this build stats every file itself.
     pub no_watch: bool,
+    /// `REDO_KEEP_GOING=1` (`--keep-going`): a failure stops nothing else; every target that
+    /// can be built is, and the request fails at the end.
+    pub keep_going: bool,
+    /// `REDO_SHUFFLE=1` (`--shuffle`): the targets of each request are started in random
+    /// order, to find dependencies nobody declared.
+    pub shuffle: bool,
 }
 
 impl Settings {
@@ -100,6 +106,8 @@ impl Settings {
                 .map(|t| paths::resolve(cwd, t)),
             make: MakeStyle::parse(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
             no_watch: env.is_one("REDO_NO_WATCH"),
+            keep_going: env.is_one("REDO_KEEP_GOING"),
+            shuffle: env.is_one("REDO_SHUFFLE"),
         })
     }
 }

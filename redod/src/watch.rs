@@ -483,6 +483,27 @@ impl WatchedFs {
     }
 }
 
+impl WatchedFs {
+    /// The watcher's listing of `dir`'s build names, read from the disk once and kept until an
+    /// event touches it; `None` where the watcher cannot vouch for `dir` (off, not watched).
+    fn listing(&self, dir: &Path) -> io::Result<Option<Arc<Listing>>> {
+        let s = &self.watcher.shared;
+        if !self.watcher.enabled() || !s.cacheable(dir) {
+            return Ok(None);
+        }
+        if let Some(l) = lock(&s.listings).get(dir) {
+            return Ok(Some(l.clone()));
+        }
+        let before = s.epoch.load(Ordering::Acquire);
+        let l = Arc::new(self.disk.build_names(dir)?);
+        let mut listings = lock(&s.listings);
+        if s.epoch.load(Ordering::Acquire) == before {
+            listings.insert(dir.to_path_buf(), l.clone());
+        }
+        Ok(Some(l))
+    }
+}
+
 impl Fs for WatchedFs {
     fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
         let s = &self.watcher.shared;
@@ -541,20 +562,17 @@ impl Fs for WatchedFs {
     }
 
     fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
-        let s = &self.watcher.shared;
-        if !self.watcher.enabled() || !s.cacheable(dir) {
-            return self.disk.build_names(dir);
+        Ok(match self.listing(dir)? {
+            Some(l) => (*l).clone(),
+            None => self.disk.build_names(dir)?,
+        })
+    }
+
+    fn has_build_name(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<bool> {
+        match self.listing(dir)? {
+            Some(l) => Ok(crate::fsys::listed(&l, name)),
+            None => self.disk.has_build_name(dir, name),
         }
-        if let Some(l) = lock(&s.listings).get(dir) {
-            return Ok((**l).clone());
-        }
-        let before = s.epoch.load(Ordering::Acquire);
-        let l = self.disk.build_names(dir)?;
-        let mut listings = lock(&s.listings);
-        if s.epoch.load(Ordering::Acquire) == before {
-            listings.insert(dir.to_path_buf(), Arc::new(l.clone()));
-        }
-        Ok(l)
     }
 }
 
