@@ -702,6 +702,7 @@ impl Engine {
     fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> CheckerParts<'a> {
         CheckerParts {
             fs: &*session.fs,
+            recs: &self.recs,
             hashes: &self.hashes,
             trust: settings.trust,
             facts: Some(&session.facts),
@@ -1177,6 +1178,8 @@ impl Engine {
                         .into(),
                 ),
             },
+            // Nothing to record: done, in a .do or not (`redo-ifcreate $(list)` of an empty list).
+            Command::Ifcreate { targets } if targets.is_empty() => 0,
             Command::Ifcreate { targets } => {
                 let job = match needs_job("redo-ifcreate") {
                     Ok(j) => j,
@@ -1679,8 +1682,9 @@ impl Engine {
     }
 
     /// `ifchange` records for the given files, relative to the target directory `dir`. A
-    /// missing file gets zeroed inode data and no hash (always out of date); a directory gets
-    /// no record at all.
+    /// missing file gets zeroed inode data and no hash (always out of date), or, when it is a
+    /// target committed without output after a `redo-stamp`, its stamp as the hash
+    /// ([`crate::state::recorded_stamp`]); a directory gets no record at all.
     fn dependency_records(
         &self,
         dir: &Path,
@@ -1703,7 +1707,10 @@ impl Engine {
                 None => deps.push(Dep::Ifchange {
                     target: rel,
                     stamp: Default::default(),
-                    hash: None,
+                    hash: parts
+                        .checker()
+                        .phony_stamp(abs)
+                        .map_err(|e| format!("cannot read the state of {}: {e}", show(abs)))?,
                 }),
                 Some(m) if m.kind == crate::fsys::Kind::Dir => {}
                 Some(m) => {
@@ -1905,6 +1912,7 @@ impl Drop for StatusLine {
 struct CheckerParts<'a> {
     facts: Option<&'a ood::Facts>,
     fs: &'a dyn Fs,
+    recs: &'a RecCache,
     hashes: &'a Hashes,
     trust: ood::Trust,
 }
@@ -1916,6 +1924,7 @@ impl CheckerParts<'_> {
             hashes: self.hashes,
             trust: self.trust,
             facts: self.facts,
+            recs: Some(self.recs),
         }
     }
 }
