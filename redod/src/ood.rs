@@ -471,8 +471,9 @@ impl<'r> Walk<'r> {
                         if c.phony_stamp(&abs)?.as_ref() != Some(then) {
                             return Ok(Step::OutOfDate(Reason::DepChanged(rel())));
                         }
-                        if self.observed.is_some() {
-                            let (dir, name) = paths::split(&abs).unwrap_or((self.dir, self.name));
+                        // What the stamp was read from. (It holds no verdict, having no file,
+                        // so neither does this target: pushed to `targets` for that reason.)
+                        if let (Some(_), Some((dir, name))) = (&self.observed, paths::split(&abs)) {
                             let rec = rec_path(dir, name);
                             let vouched = c.fs.stat(&rec)?.is_some_and(|m| {
                                 c.fs.vouches_stat(&rec, Some(&m)) && c.fs.vouches_stat(&abs, None)

@@ -151,6 +151,32 @@ fn stamped_target_without_output_is_up_to_date_and_its_stamp_decides_for_dependa
 }
 
 #[test]
+fn always_and_stamp_run_in_every_build_but_rebuild_dependants_only_on_a_new_stamp() {
+    // apenwarr's idiom: check something outside redo's view in every build, stamp the answer.
+    for watched in MODES {
+        let p = Project::new();
+        p.write("version.txt", "1.0\n");
+        p.do_file("version.do", "redo-always\nredo-stamp <version.txt\n");
+        p.do_file(
+            "banner.do",
+            "redo-ifchange version\necho \"v$(cat version.txt)\"\n",
+        );
+        ifchange(&p, watched, &["banner"]).ok();
+        assert_eq!((p.runs("version.do"), p.runs("banner.do")), (1, 1));
+        for n in 2..4 {
+            let r = ifchange(&p, watched, &["banner"]).ok();
+            assert_eq!(r.built_names(), vec!["redo . version"], "watched={watched}");
+            assert_eq!((p.runs("version.do"), p.runs("banner.do")), (n, 1));
+        }
+        p.write("version.txt", "1.0.1\n");
+        let r = ifchange(&p, watched, &["banner"]).ok();
+        assert_eq!(r.built_names(), vec!["redo . version", "redo banner"]);
+        assert_eq!((p.runs("version.do"), p.runs("banner.do")), (4, 2));
+        assert_eq!(p.read("banner"), "v1.0.1\n");
+    }
+}
+
+#[test]
 fn target_without_output_or_stamp_still_runs_in_every_build() {
     for watched in MODES {
         let p = configure_project();
