@@ -199,8 +199,8 @@ fn flags(tool: Tool) -> [&'static [Flag]; 2] {
 fn synopsis(tool: Tool) -> &'static str {
     match tool {
         Tool::Redo => "redo [options] [target ...]",
-        Tool::Ifchange => "redo-ifchange [options] target ...",
-        Tool::Ifcreate => "redo-ifcreate file ...",
+        Tool::Ifchange => "redo-ifchange [options] [target ...]",
+        Tool::Ifcreate => "redo-ifcreate [file ...]",
         Tool::Always => "redo-always",
         Tool::Stamp => "redo-stamp <data",
         Tool::Whichdo => "redo-whichdo target",
@@ -224,17 +224,20 @@ fn purpose(tool: Tool) -> &'static str {
         }
         Tool::Ifchange => {
             "Bring the targets up to date (in parallel, up to -j jobs) and, inside a .do, record \
-             them as dependencies of the running target."
+             them as dependencies of the running target. No target: nothing inside a .do, 'all' \
+             at top level."
         }
         Tool::Ifcreate => {
             "Inside a .do: rebuild the running target when one of these files comes into \
-             existence. The files must not exist now."
+             existence. The files must not exist now. No file: nothing to do."
         }
         Tool::Always => {
             "Inside a .do: the running target is out of date in every new build (built once per build)."
         }
         Tool::Stamp => {
-            "Inside a .do: record the BLAKE3 hash of stdin (kept for compatibility, never consulted)."
+            "Inside a .do: record the BLAKE3 hash of stdin. For a target that writes no output, \
+             the stamp stands for its content: it is up to date while its dependencies are, and \
+             its dependants are rebuilt only when the stamp changes."
         }
         Tool::Whichdo => {
             "Print the .do files redo tries for the target, in search order, the one it would use \
@@ -441,7 +444,6 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
         Tool::Always | Tool::Depfix if n > 0 => Some("takes no arguments"),
         Tool::Stamp if n > 0 => Some("takes no arguments; it reads stdin"),
         Tool::Whichdo | Tool::Log if n != 1 => Some("single target expected"),
-        Tool::Ifcreate if n == 0 => Some("at least one file expected"),
         Tool::Affects if n == 0 => Some("at least one file expected"),
         Tool::Cleanup if n == 0 => Some("what to remove expected: tmp, log, lock or full"),
         _ => None,
@@ -559,6 +561,9 @@ mod tests {
         assert!(matches!(p(Tool::Affects, &[]), Parsed::Usage(_)));
         assert!(matches!(p(Tool::Depfix, &["x"]), Parsed::Usage(_)));
         assert!(run(Tool::Targets, &[]).operands.is_empty());
+        // `redo-ifchange $(list)` / `redo-ifcreate $(list)` of an empty list: nothing to do.
+        assert!(run(Tool::Ifcreate, &[]).operands.is_empty());
+        assert!(run(Tool::Ifchange, &[]).operands.is_empty());
         for tool in Tool::ALL {
             let Parsed::Help(h) = p(*tool, &["--help"]) else {
                 panic!()

@@ -124,6 +124,10 @@ pub fn main(tool: Tool) -> ! {
         kind,
         args: bytes(inv.operands),
     };
+    if tool == Tool::Ifcreate && inv.operands.is_empty() {
+        // Nothing to record (`redo-ifcreate $(list)` of an empty list): no daemon needed.
+        std::process::exit(0)
+    }
     let exported = inv.exported.clone();
     let command = match tool {
         Tool::Redo if inv.daemon == DaemonVerb::Status => Command::DaemonStatus,

@@ -11,11 +11,11 @@ fn help_and_usage_errors() {
         ),
         (
             env!("CARGO_BIN_EXE_redo-ifchange"),
-            "usage: redo-ifchange [options] target ...",
+            "usage: redo-ifchange [options] [target ...]",
         ),
         (
             env!("CARGO_BIN_EXE_redo-ifcreate"),
-            "usage: redo-ifcreate file ...",
+            "usage: redo-ifcreate [file ...]",
         ),
         (env!("CARGO_BIN_EXE_redo-always"), "usage: redo-always"),
         (env!("CARGO_BIN_EXE_redo-stamp"), "usage: redo-stamp <data"),

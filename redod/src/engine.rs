@@ -772,6 +772,7 @@ impl Engine {
     fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> Checker<'a> {
         Checker {
             fs: &*session.fs,
+            recs: Some(&self.recs),
             hashes: &self.hashes,
             trust: settings.trust,
         }
@@ -1286,6 +1287,8 @@ impl Engine {
                         .into(),
                 ),
             },
+            // Nothing to record: done, in a .do or not (`redo-ifcreate $(list)` of an empty list).
+            Command::Ifcreate { targets } if targets.is_empty() => 0,
             Command::Ifcreate { targets } => {
                 let job = match needs_job("redo-ifcreate") {
                     Ok(j) => j,
@@ -1815,8 +1818,9 @@ impl Engine {
     }
 
     /// `ifchange` records for the given files, relative to the target directory `dir`. A
-    /// missing file gets zeroed inode data and no hash (always out of date); a directory gets
-    /// no record at all.
+    /// missing file gets zeroed inode data and no hash (always out of date), or, when it is a
+    /// target committed without output after a `redo-stamp`, its stamp as the hash
+    /// ([`crate::state::recorded_stamp`]); a directory gets no record at all.
     fn dependency_records(
         &self,
         dir: &Path,
@@ -1839,7 +1843,9 @@ impl Engine {
                 None => deps.push(Dep::Ifchange {
                     target: rel,
                     stamp: Default::default(),
-                    hash: None,
+                    hash: checker
+                        .phony_stamp(abs)
+                        .map_err(|e| format!("cannot read the state of {}: {e}", show(abs)))?,
                 }),
                 Some(m) if m.kind == crate::fsys::Kind::Dir => {}
                 Some(m) => {

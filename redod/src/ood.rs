@@ -1,23 +1,26 @@
 //! Out-of-date decisions (SPEC.md §11), as pure logic over [`Fs`].
 //!
-//! A target is up to date when its `.rec` exists and parses, the target file exists, no
-//! ifcreate dependency exists, it has no `always` record (the session layer builds those once
-//! per session), and every ifchange dependency is unchanged: same size, and either the same
-//! inode data under the trust mode or the same BLAKE3. A dependency that is itself a target is
-//! first brought up to date (the caller does that when [`Walk::next`] returns
-//! [`Step::Visit`]) and *then* compared: a dependency rebuilt to identical content leaves its
-//! dependants alone (early cutoff).
+//! A target is up to date when its `.rec` exists and parses, the target file exists (or the
+//! target was committed without output after a `redo-stamp`: its stamp is then its content),
+//! no ifcreate dependency exists, it has no `always` record (the session layer builds those
+//! once per session), and every ifchange dependency is unchanged: same size, and either the
+//! same inode data under the trust mode or the same BLAKE3 (for a stamped dependency without
+//! output, the same stamp). A dependency that is itself a target, present or deleted, is first
+//! brought up to date (the caller does that when [`Walk::next`] returns [`Step::Visit`]) and
+//! *then* compared: a dependency rebuilt to identical content leaves its dependants alone
+//! (early cutoff).
 
-use crate::cache::Hashes;
+use crate::cache::{Hashes, Loaded, RecCache};
 use crate::fsys::{Fs, Hash, Meta, Stamp};
 use crate::paths;
-use crate::state::{Dep, Rec};
+use crate::state::{self, Dep, Rec};
 use crate::verdict::Observed;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `REDO_INODE_TRUST`: which inode data allows skipping the content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -95,6 +98,8 @@ pub struct Checker<'a> {
     pub fs: &'a dyn Fs,
     pub hashes: &'a Hashes,
     pub trust: Trust,
+    /// Parsed state files, for the stamps of dependencies without output (none: read them).
+    pub recs: Option<&'a RecCache>,
 }
 
 /// Path of the state file of `dir/name`.
@@ -158,6 +163,37 @@ impl Checker<'_> {
                 && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
                     || self.fs.vouches_stat(rec, None))
         })
+    }
+
+    /// Whether a file that does not exist is a target (own `.do` or state file): it can be
+    /// built back, so it is visited and then compared, never "missing" at once.
+    pub fn buildable(&self, abs: &Path) -> io::Result<bool> {
+        let Some((dir, name)) = paths::split(abs) else {
+            return Ok(false);
+        };
+        let mut own_do = name.to_os_string();
+        own_do.push(".do");
+        Ok(self.exists(&dir.join(own_do))? || self.fs.exists(&rec_path(dir, name))?)
+    }
+
+    /// The stamp target `abs` stands for while it has no file ([`Rec::phony_stamp`]), from its
+    /// state as it is now. A state file that is missing or does not parse has none.
+    pub fn phony_stamp(&self, abs: &Path) -> io::Result<Option<Hash>> {
+        let Some((dir, name)) = paths::split(abs) else {
+            return Ok(None);
+        };
+        let path = rec_path(dir, name);
+        let rec = match self.recs {
+            Some(recs) => match recs.load(self.fs, &path)? {
+                Loaded::Ok(r) => r,
+                Loaded::Missing | Loaded::Corrupt(_) => return Ok(None),
+            },
+            None => match self.fs.read(&path)?.map(|b| state::parse(&b)) {
+                Some(Ok(r)) => Arc::new(r),
+                _ => return Ok(None),
+            },
+        };
+        Ok(rec.phony_stamp(name.as_bytes()).copied())
     }
 
     /// Current BLAKE3 of a file whose stat is `stamp`.
@@ -271,7 +307,9 @@ impl<'r> Walk<'r> {
                 None => c.fs.stat(&self.dir.join(self.name))?,
             };
             self.target = Some(meta);
-            if meta.is_none() {
+            // No file is "does not exist" (goredo), unless the target was committed without
+            // output and stamped: then the stamp is its content, and its dependencies decide.
+            if meta.is_none() && self.rec.phony_stamp(self.name.as_bytes()).is_none() {
                 return Ok(Step::OutOfDate(Reason::Missing));
             }
             if self.observed.is_some() {
@@ -324,12 +362,47 @@ impl<'r> Walk<'r> {
                 _ => c.stat(&abs)?,
             };
             if !visited && !own {
-                if now.is_none() {
+                // A missing dependency that is a target is built back first, and then
+                // compared: rebuilt to the same content (or stamp), it changes nothing.
+                let target = match now {
+                    None => c.buildable(&abs)?,
+                    Some(_) => !c.is_source(&abs, now.as_ref())?,
+                };
+                if !target && now.is_none() {
                     return Ok(Step::OutOfDate(Reason::DepMissing(rel())));
                 }
-                if !c.is_source(&abs, now.as_ref())? {
+                if target {
                     self.visiting = true;
                     return Ok(Step::Visit(abs));
+                }
+            }
+            if !own {
+                match (state::recorded_stamp(stamp, hash.as_ref()), now) {
+                    // Recorded as a stamped target without output: its stamp now is the content.
+                    (Some(then), None) => {
+                        if c.phony_stamp(&abs)?.as_ref() != Some(then) {
+                            return Ok(Step::OutOfDate(Reason::DepChanged(rel())));
+                        }
+                        // What the stamp was read from. (It holds no verdict, having no file,
+                        // so neither does this target: pushed to `targets` for that reason.)
+                        if let (Some(_), Some((dir, name))) = (&self.observed, paths::split(&abs)) {
+                            let rec = rec_path(dir, name);
+                            let vouched = c.fs.stat(&rec)?.is_some_and(|m| {
+                                c.fs.vouches_stat(&rec, Some(&m)) && c.fs.vouches_stat(&abs, None)
+                            });
+                            self.saw(&rec, vouched);
+                            self.saw(&abs, vouched);
+                            if let Some(o) = &mut self.observed {
+                                o.targets.push(abs);
+                            }
+                        }
+                        self.next_dep += 1;
+                        continue;
+                    }
+                    (_, None) => return Ok(Step::OutOfDate(Reason::DepMissing(rel()))),
+                    // It has a file now: whatever it holds, it is not what the stamp stood for.
+                    (Some(_), Some(_)) => return Ok(Step::OutOfDate(Reason::DepChanged(rel()))),
+                    (None, Some(_)) => {}
                 }
             }
             if c.changed(&abs, now.as_ref(), stamp, hash.as_ref())? {
@@ -394,7 +467,12 @@ mod tests {
     }
 
     fn checker<'a>(fs: &'a MemFs, hashes: &'a Hashes, trust: Trust) -> Checker<'a> {
-        Checker { fs, hashes, trust }
+        Checker {
+            fs,
+            hashes,
+            trust,
+            recs: None,
+        }
     }
 
     fn decide(fs: &MemFs, rec: &Rec, trust: Trust) -> Step {
@@ -536,6 +614,132 @@ mod tests {
             w.next(&c).unwrap(),
             Step::OutOfDate(Reason::DepChanged("mid".into()))
         );
+    }
+
+    /// `/p/config`: no output, stamped `stamp`, from `/p/configure.in`; its state as the
+    /// runner commits it.
+    fn stamped_config(fs: &MemFs, stamp: &str) -> Rec {
+        fs.write("/p/configure.in", "CC=cc");
+        fs.write("/p/config.do", "./configure | redo-stamp");
+        let rec = Rec {
+            build: "x".into(),
+            deps: vec![
+                record(fs, "/p/config.do", "config.do"),
+                record(fs, "/p/configure.in", "configure.in"),
+                Dep::Stamp {
+                    hash: *blake3::hash(stamp.as_bytes()).as_bytes(),
+                },
+                Dep::Ifcreate {
+                    target: b"config".to_vec(),
+                },
+            ],
+        };
+        fs.write(
+            "/p/.redo/config.rec",
+            std::str::from_utf8(&state::encode(&rec)).unwrap(),
+        );
+        rec
+    }
+
+    #[test]
+    fn stamped_target_without_output_is_up_to_date_while_its_dependencies_are() {
+        let fs = MemFs::default();
+        let hashes = Hashes::default();
+        let c = checker(&fs, &hashes, Trust::Ctime);
+        let mut rec = stamped_config(&fs, "CC=cc");
+        let walk = |rec: &Rec| {
+            Walk::new(rec, Path::new("/p"), OsStr::new("config"))
+                .next(&c)
+                .unwrap()
+        };
+        assert_eq!(walk(&rec), Step::UpToDate);
+        fs.rewrite("/p/configure.in", "CC=clang");
+        assert_eq!(
+            walk(&rec),
+            Step::OutOfDate(Reason::DepChanged("configure.in".into()))
+        );
+        // Without the stamp: goredo's rule, no file means out of date.
+        rec.deps.retain(|d| !matches!(d, Dep::Stamp { .. }));
+        assert_eq!(walk(&rec), Step::OutOfDate(Reason::Missing));
+    }
+
+    #[test]
+    fn dependant_of_a_stamped_target_compares_its_stamp_after_visiting_it() {
+        let (fs, mut rec) = tree();
+        stamped_config(&fs, "CC=cc");
+        rec.deps.insert(
+            2,
+            Dep::Ifchange {
+                target: b"config".to_vec(),
+                stamp: Stamp::default(),
+                hash: Some(*blake3::hash(b"CC=cc").as_bytes()),
+            },
+        );
+        let hashes = Hashes::default();
+        let recs = RecCache::default();
+        for recs in [None, Some(&recs)] {
+            let c = Checker {
+                recs,
+                ..checker(&fs, &hashes, Trust::Ctime)
+            };
+            let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+            assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/config".into()));
+            assert_eq!(w.next(&c).unwrap(), Step::UpToDate, "same stamp");
+        }
+        // The visit re-ran it and it stamped something else: out of date.
+        stamped_config(&fs, "CC=clang");
+        let c = checker(&fs, &hashes, Trust::Ctime);
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/config".into()));
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepChanged("config".into()))
+        );
+        // It has a file now (even one whose hash is the stamp): not what the stamp stood for.
+        stamped_config(&fs, "");
+        fs.write("/p/config", "");
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/config".into()));
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepChanged("config".into()))
+        );
+    }
+
+    #[test]
+    fn missing_dependency_that_is_a_target_is_visited_then_compared() {
+        let (fs, mut rec) = tree();
+        fs.write("/p/mid", "m");
+        fs.write("/p/.redo/mid.rec", "Build: x\n");
+        rec.deps.insert(2, record(&fs, "/p/mid", "mid"));
+        let hashes = Hashes::default();
+        let c = checker(&fs, &hashes, Trust::Ctime);
+        fs.remove("/p/mid");
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/mid".into()));
+        fs.write("/p/mid", "m"); // rebuilt to identical content, as a new file
+        assert_eq!(w.next(&c).unwrap(), Step::UpToDate);
+        // Rebuilt to other content, or not rebuilt at all: out of date.
+        fs.remove("/p/mid");
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert!(matches!(w.next(&c).unwrap(), Step::Visit(_)));
+        fs.write("/p/mid", "M2");
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepChanged("mid".into()))
+        );
+        fs.remove("/p/mid");
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert!(matches!(w.next(&c).unwrap(), Step::Visit(_)));
+        assert_eq!(
+            w.next(&c).unwrap(),
+            Step::OutOfDate(Reason::DepMissing("mid".into()))
+        );
+        // Its own .do makes it a target too, state file or not.
+        fs.remove("/p/.redo/mid.rec");
+        fs.write("/p/mid.do", "echo m");
+        let mut w = Walk::new(&rec, Path::new("/p"), OsStr::new("out"));
+        assert_eq!(w.next(&c).unwrap(), Step::Visit("/p/mid".into()));
     }
 
     #[test]

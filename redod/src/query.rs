@@ -35,6 +35,7 @@ impl Graph<'_> {
             fs: self.fs,
             hashes: self.hashes,
             trust: self.trust,
+            recs: Some(self.recs),
         }
     }
 
@@ -498,6 +499,65 @@ mod tests {
         assert_eq!(query(&fs, QueryKind::Ood, "/p", &["sub/x.o"]), "");
         fs.write("/p/sub/x.o.do", "more specific");
         assert_eq!(query(&fs, QueryKind::Ood, "/p", &["sub/x.o"]), "sub/x.o\n");
+    }
+
+    #[test]
+    fn stamped_target_without_output_is_not_ood_and_decides_by_its_stamp() {
+        let fs = tree();
+        let stamp = |s: &str| *blake3::hash(s.as_bytes()).as_bytes();
+        let write = |target: &str, deps: Vec<Dep>| {
+            let text = state::encode(&Rec {
+                build: "b".into(),
+                deps,
+            });
+            fs.write(target, std::str::from_utf8(&text).unwrap());
+        };
+        fs.write("/p/config.do", "./configure | redo-stamp");
+        fs.write("/p/prog.do", "redo-ifchange config");
+        fs.write("/p/prog", "P");
+        let ch = |path: &str, rel: &str| Dep::Ifchange {
+            target: rel.into(),
+            stamp: fs.meta(path).stamp,
+            hash: Some(fs.hash(Path::new(path)).unwrap()),
+        };
+        let config = |s: &str| {
+            vec![
+                ch("/p/config.do", "config.do"),
+                Dep::Stamp { hash: stamp(s) },
+                Dep::Ifcreate {
+                    target: b"config".to_vec(),
+                },
+            ]
+        };
+        write("/p/.redo/config.rec", config("one"));
+        let prog = vec![
+            ch("/p/prog.do", "prog.do"),
+            Dep::Ifchange {
+                target: b"config".to_vec(),
+                stamp: Default::default(),
+                hash: Some(stamp("one")),
+            },
+            ch("/p/prog", "prog"),
+        ];
+        write("/p/.redo/prog.rec", prog);
+        assert_eq!(query(&fs, QueryKind::Ood, "/p", &["config", "prog"]), "");
+        assert_eq!(
+            query(&fs, QueryKind::Sources, "/p", &["prog"]),
+            "config.do\nprog.do\n"
+        );
+        assert_eq!(
+            query(&fs, QueryKind::Affects, "/p", &["config.do"]),
+            "config\nprog\n"
+        );
+        let d = query(&fs, QueryKind::Dot, "/p", &["prog"]);
+        assert!(d.contains("\"prog\" -> \"config\";"), "{d}");
+        assert!(d.contains("label=\"config\\n(stamp)\""), "{d}");
+        // Another stamp now: prog is out of date, config is not.
+        write("/p/.redo/config.rec", config("two"));
+        assert_eq!(
+            query(&fs, QueryKind::Ood, "/p", &["config", "prog"]),
+            "prog\n"
+        );
     }
 
     #[test]

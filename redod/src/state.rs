@@ -31,8 +31,17 @@ pub enum Dep {
     },
     /// Out of date in every new build session.
     Always,
-    /// `redo-stamp`: recorded, never consulted.
+    /// `redo-stamp`. Consulted only for a target without output ([`Rec::phony_stamp`]): its
+    /// stamp then stands for its content.
     Stamp { hash: Hash },
+}
+
+/// The stamp an `ifchange` record (`stamp`, `hash`) carries for a dependency that had no file
+/// but a stamp when recorded: zeroed inode data (no file has inode 0) with a `Hash`, the
+/// dependency's stamp. goredo and recutils read it as the record of a missing dependency with
+/// a hash (always out of date for goredo).
+pub fn recorded_stamp<'h>(stamp: &Stamp, hash: Option<&'h Hash>) -> Option<&'h Hash> {
+    hash.filter(|_| *stamp == Stamp::default())
 }
 
 /// A job's records as they are gathered, in order: the runner's own, each nested request's,
@@ -128,6 +137,24 @@ impl Rec {
                 stamp,
                 hash,
             } if target == name => Some((stamp, hash.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The stamp of target `name` when it was committed without output (the runner's
+    /// ifcreate record on the target itself, and no own ifchange record) after a `redo-stamp`:
+    /// such a target is up to date without a file, and its dependants compare this instead of
+    /// a content hash. The last stamp counts, as the last write to a file would.
+    pub fn phony_stamp(&self, name: &[u8]) -> Option<&Hash> {
+        let no_output = self
+            .deps
+            .iter()
+            .any(|d| matches!(d, Dep::Ifcreate { target } if target == name));
+        if !no_output || self.own(name).is_some() {
+            return None;
+        }
+        self.deps.iter().rev().find_map(|d| match d {
+            Dep::Stamp { hash } => Some(hash),
             _ => None,
         })
     }
@@ -543,6 +570,56 @@ Hash: 5bbdf635932cb16b9127e69b6f3872577efed338f0a4ab6f2c7ca3df6ce50cc9
     fn comments_and_descriptors_are_skipped() {
         let rec = parse(b"# comment\nBuild: b\n\n%rec: Dependency\n\nType: always\n").unwrap();
         assert_eq!(rec.deps, vec![Dep::Always]);
+    }
+
+    #[test]
+    fn stamp_of_a_target_without_output() {
+        let h = [7u8; 32];
+        let mut rec = Rec {
+            build: "b".into(),
+            deps: vec![
+                Dep::Stamp { hash: [1u8; 32] },
+                Dep::Stamp { hash: h },
+                Dep::Ifcreate {
+                    target: b"config".to_vec(),
+                },
+            ],
+        };
+        assert_eq!(
+            rec.phony_stamp(b"config"),
+            Some(&h),
+            "the last stamp counts"
+        );
+        assert_eq!(
+            rec.phony_stamp(b"other"),
+            None,
+            "no output is recorded by name"
+        );
+        rec.deps.push(Dep::Ifchange {
+            target: b"config".to_vec(),
+            stamp: Stamp::default(),
+            hash: None,
+        });
+        assert_eq!(rec.phony_stamp(b"config"), None, "it has output");
+        // A dependant's record of it: zeroed inode data, the stamp as Hash; goredo's record
+        // of a missing dependency has no Hash.
+        assert_eq!(recorded_stamp(&Stamp::default(), Some(&h)), Some(&h));
+        assert_eq!(recorded_stamp(&Stamp::default(), None), None);
+        let file = Stamp {
+            size: 0,
+            ino: 5,
+            ..Stamp::default()
+        };
+        assert_eq!(recorded_stamp(&file, Some(&h)), None);
+        let dependant = Rec {
+            build: "b".into(),
+            deps: vec![Dep::Ifchange {
+                target: b"config".to_vec(),
+                stamp: Stamp::default(),
+                hash: Some(h),
+            }],
+        };
+        assert_eq!(parse(&encode(&dependant)).unwrap(), dependant);
     }
 
     #[test]
