@@ -94,7 +94,7 @@ pub trait Fs: Send + Sync + 'static {
     /// Whether [`Fs::stat`] of `path` answers `seen` *now* and any later change to it will be
     /// reported (the file watcher vouches for it): a decision made from `seen` may then be
     /// kept ([`crate::verdict`]). Comparing the value, not just "is it watched", is what makes
-    /// an answer remembered earlier in a session (a source's stat, see `ood::Facts`) safe to
+    /// an answer read earlier (a verdict's inputs, see `crate::verdict`) safe to
     /// keep only while it is still true. Plain disks report nothing.
     fn vouches_stat(&self, _path: &Path, _seen: Option<&Meta>) -> bool {
         false
