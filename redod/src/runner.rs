@@ -318,6 +318,15 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         running.started(pgid);
         job.set_pgid(pgid);
     }
+    if let Some(st) = child
+        .stderr
+        .as_ref()
+        .and_then(|e| nix::sys::stat::fstat(e).ok())
+    {
+        // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
+        #[allow(clippy::useless_conversion)]
+        job.set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
+    }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
     flight.event(|s| serde_json::json!({"type": "target", "event": "started", "target": s.rel(&flight.target), "do": s.rel(&dof.path), "level": flight.level}));
     let (flush_tx, flush_rx) = mpsc::channel(4);
