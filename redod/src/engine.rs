@@ -12,6 +12,8 @@
 //! * A waiter is a client connection or another flight (a target whose check or whose `.do`
 //!   needs this one). "Flight A waits for flight B" edges form the wait-for graph; an edge that
 //!   would close a cycle is refused with an error naming the cycle instead of deadlocking.
+//!   A flight's text goes to the nearest clients up this graph (a nested client counts when
+//!   its stderr is redirected), its JSON events to the top-level ones (`Audience`).
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
@@ -20,7 +22,7 @@ use crate::fastmap::{HashMap, HashSet, PathMap, PathSet};
 use crate::fsys::{Fs, Hash, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
-use crate::output::{Kind, Sink, secs};
+use crate::output::{Kind, Sink, Style, secs};
 use crate::paths::{self, show};
 use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
@@ -163,14 +165,16 @@ pub enum Waiter {
     Client(Sink),
     /// A flight checking its dependencies (before its job holds a token).
     Flight(Arc<Flight>),
-    /// A running `.do`'s nested request. `sink` is the nested client's own connection when
-    /// its stderr is not the job's relay pipe (`2>/dev/null`, `$(redo x 2>&1)`, `exec 2>log`):
-    /// the text of what it waits for goes there, and the client writes it to its fd 2. `None`:
-    /// that text would reach the job's relay anyway, so it goes where the job's own text goes,
-    /// directly (see [`Job::relays_stderr_of`]).
+    /// A running `.do`'s nested request, from the client connection `sink`. When the client's
+    /// stderr is `redirected` (not the job's relay pipe: `2>/dev/null`, `$(redo x 2>&1)`,
+    /// `exec 2>log`), the text of what it waits for goes to `sink`, and the client writes it
+    /// to its fd 2. Otherwise that text would reach the job's relay anyway: it goes where the
+    /// job's own text goes, directly (see `Job::relays_stderr_of`), shown as the nested
+    /// client's options say.
     Job {
         job: Arc<Job>,
-        sink: Option<Sink>,
+        sink: Sink,
+        redirected: bool,
     },
 }
 
@@ -235,40 +239,57 @@ struct Audience {
 impl Audience {
     fn of(waiters: &[Waiter]) -> Vec<Sink> {
         let mut a = Audience::default();
-        // Depth first, in attach order (reversed onto the stack).
-        let mut stack: Vec<Waiter> = waiters.iter().rev().cloned().collect();
+        // Depth first, in attach order (reversed onto the stack). With each waiter, the style
+        // of the nearest nested client passed through on the way.
+        let mut stack: Vec<(Waiter, Option<Style>)> =
+            waiters.iter().rev().map(|w| (w.clone(), None)).collect();
         let mut visits = 0usize;
-        while let Some(w) = stack.pop() {
+        while let Some((w, asked)) = stack.pop() {
             visits += 1;
             if visits > WALK_LIMIT {
                 break;
             }
-            let up = match &w {
+            let (up, asked) = match &w {
                 Waiter::Client(s) => {
-                    a.take(s, &[s.id]);
+                    a.take(s, &[s.id], asked);
                     continue;
                 }
-                Waiter::Job { job, sink: Some(s) } => {
+                Waiter::Job {
+                    job,
+                    sink,
+                    redirected: true,
+                } => {
                     let reach: Vec<u64> = job.flight.clients().iter().map(|c| c.id).collect();
-                    a.take(s, &reach);
+                    a.take(sink, &reach, asked);
                     continue;
                 }
-                Waiter::Job { job, sink: None } => &job.flight,
-                Waiter::Flight(f) => f,
+                Waiter::Job { job, sink, .. } => (&job.flight, asked.or(Some(sink.style))),
+                Waiter::Flight(f) => (f, asked),
             };
-            stack.extend(lock(&up.waiters).iter().rev().map(|(_, w)| w.clone()));
+            stack.extend(
+                lock(&up.waiters)
+                    .iter()
+                    .rev()
+                    .map(|(_, w)| (w.clone(), asked)),
+            );
         }
         a.sinks
     }
 
-    fn take(&mut self, s: &Sink, reach: &[u64]) {
+    /// `asked`: the style of the nested client the text is for, when it reaches `s` on its
+    /// behalf.
+    fn take(&mut self, s: &Sink, reach: &[u64], asked: Option<Style>) {
         if self.sinks.iter().any(|o| o.id == s.id)
             || (!reach.is_empty() && reach.iter().all(|id| self.reached.contains(id)))
         {
             return;
         }
         self.reached.extend_from_slice(reach);
-        self.sinks.push(s.clone());
+        let mut s = s.clone();
+        if let Some(asked) = asked {
+            s.style = asked.on_terminal_of(&s.style);
+        }
+        self.sinks.push(s);
     }
 }
 
@@ -290,7 +311,7 @@ pub struct Flight {
 
 impl Flight {
     /// Where this flight's text goes: the nearest clients that asked for it (see
-    /// [`Audience`]).
+    /// `Audience`).
     pub fn sinks(&self) -> Vec<Sink> {
         let waiters: Vec<Waiter> = lock(&self.waiters).iter().map(|(_, w)| w.clone()).collect();
         Audience::of(&waiters)
@@ -1610,21 +1631,20 @@ impl Engine {
         }
         // Asked after the batch answer, which prints nothing: no look at the client's stderr.
         let waiter = match &job {
-            Some(j) if j.relays_stderr_of(client.pid) => {
-                // What the .do wrote before asking must reach the terminal before what this
-                // request prints, which does not go through its pipe.
-                j.flush_stderr().await;
+            Some(j) => {
+                let redirected = !j.relays_stderr_of(client.pid);
+                if !redirected {
+                    // What the .do wrote before asking must reach the terminal before what
+                    // this request prints, which does not go through its pipe. (A redirected
+                    // client prints after what the .do wrote there before asking, by itself.)
+                    j.flush_stderr().await;
+                }
                 Waiter::Job {
                     job: j.clone(),
-                    sink: None,
+                    sink: sink.clone(),
+                    redirected,
                 }
             }
-            // Printed by the client to where its stderr goes: after what the .do wrote there
-            // before asking, by itself.
-            Some(j) => Waiter::Job {
-                job: j.clone(),
-                sink: Some(sink.clone()),
-            },
             None => Waiter::Client(sink.clone()),
         };
         let want = |abs: &PathBuf, name: usize, force: bool| Want {
@@ -2113,19 +2133,33 @@ mod tests {
     fn text_goes_to_the_nearest_client_events_to_the_top() {
         let fs: Arc<dyn Fs> = Arc::new(crate::fsys::mem::MemFs::default());
         let session = Arc::new(Session::new(Tokens::new(1, None), fs, false, None));
-        let (top, _t) = Sink::new(1, crate::output::Style::default());
-        let (nested, _n) = Sink::new(2, crate::output::Style::default());
-        let (other, _o) = Sink::new(3, crate::output::Style::default());
-        let (other_nested, _on) = Sink::new(4, crate::output::Style::default());
+        let (top, _t) = Sink::new(
+            1,
+            Style {
+                colour: true,
+                ..Style::default()
+            },
+        );
+        let (nested, _n) = Sink::new(
+            2,
+            Style {
+                debug: true,
+                ..Style::default()
+            },
+        );
+        let (other, _o) = Sink::new(3, Style::default());
+        let (other_nested, _on) = Sink::new(4, Style::default());
         let all = flight("/all", &session, vec![Waiter::Client(top.clone())]);
         let all_job = job(&all);
         let redirected = Waiter::Job {
             job: all_job.clone(),
-            sink: Some(nested.clone()),
+            sink: nested.clone(),
+            redirected: true,
         };
         let direct = Waiter::Job {
             job: all_job.clone(),
-            sink: None,
+            sink: nested.clone(),
+            redirected: false,
         };
         // x, asked for by a nested client whose stderr is captured, checks its dependency d.
         let x = flight("/x", &session, vec![redirected.clone()]);
@@ -2136,6 +2170,12 @@ mod tests {
         // Not redirected: where the job's own text goes.
         let y = flight("/y", &session, vec![direct.clone()]);
         assert_eq!(ids(&y.sinks()), [1]);
+        let shown = y.sinks()[0].style;
+        assert!(
+            shown.debug && shown.colour,
+            "as the nested client asked, on the top-level terminal"
+        );
+        assert!(!x.sinks()[0].style.colour);
         // The first waiter serves a terminal; a later one reaching only that terminal adds
         // nothing, whichever way it reaches it.
         let z = flight("/z", &session, vec![redirected.clone(), direct.clone()]);
@@ -2146,7 +2186,8 @@ mod tests {
         let b = flight("/b", &session, vec![Waiter::Client(other.clone())]);
         let b_nested = Waiter::Job {
             job: job(&b),
-            sink: Some(other_nested.clone()),
+            sink: other_nested.clone(),
+            redirected: true,
         };
         let z = flight("/z", &session, vec![redirected, b_nested, direct]);
         assert_eq!(ids(&z.sinks()), [2, 4]);

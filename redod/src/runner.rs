@@ -609,7 +609,8 @@ impl Relay<'_> {
 /// Relays the `.do`'s stderr as it is written: whole lines as soon as they are complete, a
 /// partial line after a short pause (progress output without a newline), everything at once
 /// when a nested request of this job asks for it (`flush`), so that what the `.do` wrote
-/// before starting a nested build reaches the terminal before what that build prints.
+/// before starting a nested build reaches the terminal before what that build prints (which
+/// goes there directly, unless the nested command's stderr was redirected).
 async fn relay_stderr(
     flight: &Flight,
     pipe: Option<tokio::process::ChildStderr>,

@@ -215,6 +215,21 @@ fn a_nested_command_shows_output_as_its_own_options_say() {
         !inside.contains('\x1b'),
         "no colour off a terminal: {inside:?}"
     );
+    // Not redirected: on the terminal, still as the nested command asked.
+    p.do_file("all.do", "redo -d x\necho all-done >&2\n");
+    let r = p.redo(&["all"]).ok();
+    let l = lines(&r.stderr);
+    assert!(
+        l.iter().any(|l| l.starts_with("dbg  . x runs [")),
+        "the nested command's debug lines: {}",
+        show(&r)
+    );
+    assert_eq!(count(&l, "redo . x"), 1, "{}", show(&r));
+    assert!(
+        !l.iter().any(|l| l.starts_with("dbg  all")),
+        "none for the top-level command's own target: {}",
+        show(&r)
+    );
 }
 
 #[test]
