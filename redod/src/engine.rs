@@ -14,6 +14,8 @@
 //! * A waiter is a client connection or another flight (a target whose check or whose `.do`
 //!   needs this one). "Flight A waits for flight B" edges form the wait-for graph; an edge that
 //!   would close a cycle is refused with an error naming the cycle instead of deadlocking.
+//!   A flight's text goes to the nearest clients up this graph (a nested client counts when
+//!   its stderr is redirected), its JSON events to the top-level ones (`Audience`).
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
@@ -22,7 +24,7 @@ use crate::fastmap::{HashMap, HashSet, PathMap, PathSet};
 use crate::fsys::{Fs, Hash, Meta};
 use crate::jobs::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
-use crate::output::{Kind, Sink, secs};
+use crate::output::{Kind, Sink, Style, secs};
 use crate::paths::{self, show};
 use crate::runner::{JobError, Ran};
 use crate::settings::{Env, Settings};
@@ -163,8 +165,17 @@ pub enum Waiter {
     Client(Sink),
     /// A flight checking its dependencies (before its job holds a token).
     Flight(Arc<Flight>),
-    /// A running `.do`'s nested request.
-    Job(Arc<Job>),
+    /// A running `.do`'s nested request, from the client connection `sink`. When the client's
+    /// stderr is `redirected` (not the job's relay pipe: `2>/dev/null`, `$(redo x 2>&1)`,
+    /// `exec 2>log`), the text of what it waits for goes to `sink`, and the client writes it
+    /// to its fd 2. Otherwise that text would reach the job's relay anyway: it goes where the
+    /// job's own text goes, directly (see `Job::relays_stderr_of`), shown as the nested
+    /// client's options say.
+    Job {
+        job: Arc<Job>,
+        sink: Sink,
+        redirected: bool,
+    },
 }
 
 impl Waiter {
@@ -173,13 +184,19 @@ impl Waiter {
         match self {
             Waiter::Client(_) => None,
             Waiter::Flight(f) => Some(f),
-            Waiter::Job(j) => Some(&j.flight),
+            Waiter::Job { job, .. } => Some(&job.flight),
         }
     }
 
+    /// Where text (messages, relayed stderr) about what this waits for goes.
     fn sinks(&self) -> Vec<Sink> {
+        Audience::of(std::slice::from_ref(self))
+    }
+
+    /// The top-level clients this waits for on behalf of (where events go).
+    fn clients(&self) -> Vec<Sink> {
         match (self, self.flight()) {
-            (_, Some(f)) => f.sinks(),
+            (_, Some(f)) => f.clients(),
             (Waiter::Client(s), None) => vec![s.clone()],
             _ => Vec::new(),
         }
@@ -194,9 +211,85 @@ impl Waiter {
     /// on the spot (sources, up-to-date targets: the usual case) keeps the token, and no
     /// other job sneaks in to pile up behind it.
     fn will_wait(&self) {
-        if let Waiter::Job(j) = self {
-            j.lend_token();
+        if let Waiter::Job { job, .. } = self {
+            job.lend_token();
         }
+    }
+}
+
+/// The wait-for graph is acyclic; this bound on a walk up it only guards against a bug.
+const WALK_LIMIT: usize = 100_000;
+
+/// The nearest clients that asked for a flight: walking up its waiters, a client connection
+/// ends the walk (a top-level client, or a nested one whose stderr was redirected), a flight
+/// checking its dependencies has no client of its own and passes it up.
+///
+/// Each output must reach each terminal once. A redirected nested client may end up on a
+/// terminal that another waiter already serves (two `.do`s of one build wanting the same
+/// target, one of them through `$(...)`): the first waiter to have attached gets the text,
+/// as in goredo, where the process that took the target's lock prints its output. A nested
+/// client counts as reaching the top-level clients of its job.
+#[derive(Default)]
+struct Audience {
+    sinks: Vec<Sink>,
+    /// Top-level clients already served, directly or through a nested client.
+    reached: Vec<u64>,
+}
+
+impl Audience {
+    fn of(waiters: &[Waiter]) -> Vec<Sink> {
+        let mut a = Audience::default();
+        // Depth first, in attach order (reversed onto the stack). With each waiter, the style
+        // of the nearest nested client passed through on the way.
+        let mut stack: Vec<(Waiter, Option<Style>)> =
+            waiters.iter().rev().map(|w| (w.clone(), None)).collect();
+        let mut visits = 0usize;
+        while let Some((w, asked)) = stack.pop() {
+            visits += 1;
+            if visits > WALK_LIMIT {
+                break;
+            }
+            let (up, asked) = match &w {
+                Waiter::Client(s) => {
+                    a.take(s, &[s.id], asked);
+                    continue;
+                }
+                Waiter::Job {
+                    job,
+                    sink,
+                    redirected: true,
+                } => {
+                    let reach: Vec<u64> = job.flight.clients().iter().map(|c| c.id).collect();
+                    a.take(sink, &reach, asked);
+                    continue;
+                }
+                Waiter::Job { job, sink, .. } => (&job.flight, asked.or(Some(sink.style))),
+                Waiter::Flight(f) => (f, asked),
+            };
+            stack.extend(
+                lock(&up.waiters)
+                    .iter()
+                    .rev()
+                    .map(|(_, w)| (w.clone(), asked)),
+            );
+        }
+        a.sinks
+    }
+
+    /// `asked`: the style of the nested client the text is for, when it reaches `s` on its
+    /// behalf.
+    fn take(&mut self, s: &Sink, reach: &[u64], asked: Option<Style>) {
+        if self.sinks.iter().any(|o| o.id == s.id)
+            || (!reach.is_empty() && reach.iter().all(|id| self.reached.contains(id)))
+        {
+            return;
+        }
+        self.reached.extend_from_slice(reach);
+        let mut s = s.clone();
+        if let Some(asked) = asked {
+            s.style = asked.on_terminal_of(&s.style);
+        }
+        self.sinks.push(s);
     }
 }
 
@@ -213,21 +306,29 @@ pub struct Flight {
     pub origin: Arc<Origin>,
     waiters: Mutex<Vec<(u64, Waiter)>>,
     result: watch::Sender<Option<Outcome>>,
-    /// Set when the `.do` got its job token (see [`wait_landed`]).
+    /// Set when the `.do` has been spawned (see [`wait_landed`]).
     started: watch::Sender<bool>,
     cancel: CancellationToken,
 }
 
 impl Flight {
-    /// The `.do` has its job token: the next target of the requests waiting for this one may
+    /// The `.do` has been started: the next target of the requests waiting for this one may
     /// start (argument order, see [`wait_landed`]).
     pub fn mark_started(&self) {
         self.started.send_replace(true);
     }
 
-    /// Every client that should see this flight's output: its own client waiters and, through
-    /// flights waiting for it, theirs.
+    /// Where this flight's text goes: the nearest clients that asked for it (see
+    /// `Audience`).
     pub fn sinks(&self) -> Vec<Sink> {
+        let waiters: Vec<Waiter> = lock(&self.waiters).iter().map(|(_, w)| w.clone()).collect();
+        Audience::of(&waiters)
+    }
+
+    /// The top-level clients this flight works for, through every flight and job waiting for
+    /// it: where JSON events go, so that a top-level event stream covers the whole build
+    /// (nested clients never ask for events).
+    pub fn clients(&self) -> Vec<Sink> {
         let mut out: Vec<Sink> = Vec::new();
         let mut stack: Vec<Waiter> = lock(&self.waiters).iter().map(|(_, w)| w.clone()).collect();
         let mut seen_flights = 0usize;
@@ -241,8 +342,7 @@ impl Flight {
                 (None, _) => {}
                 (Some(f), _) => {
                     seen_flights += 1;
-                    // The wait-for graph is acyclic; the bound only guards against a bug.
-                    if seen_flights < 100_000 {
+                    if seen_flights < WALK_LIMIT {
                         stack.extend(lock(&f.waiters).iter().map(|(_, w)| w.clone()));
                     }
                 }
@@ -255,7 +355,9 @@ impl Flight {
     pub fn say(&self, kind: Kind, text: &str) {
         for s in self.sinks() {
             s.message(kind, self.level, text);
-            if kind == Kind::Warn {
+        }
+        if kind == Kind::Warn {
+            for s in self.clients() {
                 s.event(serde_json::json!({"type": "warning", "target": s.rel(&self.target), "message": text}));
             }
         }
@@ -264,7 +366,7 @@ impl Flight {
     /// A JSON event, built per client (paths are relative to each client's directory), for
     /// the clients that asked for events.
     pub fn event(&self, make: impl Fn(&Sink) -> serde_json::Value) {
-        for s in self.sinks() {
+        for s in self.clients() {
             if s.style.events {
                 s.event(make(&s));
             }
@@ -275,7 +377,7 @@ impl Flight {
     /// continues one already sent).
     pub fn stderr_events(&self, chunk: &[u8], continued: bool) {
         let sinks: Vec<Sink> = self
-            .sinks()
+            .clients()
             .into_iter()
             .filter(|s| s.style.events)
             .collect();
@@ -327,6 +429,9 @@ pub struct Job {
     pgid: AtomicI32,
     /// Asks the job's stderr relay to pass on everything the `.do` has written so far.
     flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
+    /// Device and inode of the pipe the `.do`'s stderr is relayed from (unset before the
+    /// spawn, or when it could not be read).
+    stderr_pipe: std::sync::OnceLock<(u64, u64)>,
 }
 
 impl Job {
@@ -353,6 +458,28 @@ impl Job {
 
     fn record_shared(&self, deps: Arc<[Dep]>) {
         lock(&self.records).share(deps);
+    }
+
+    /// Whether the nested client `pid` writes its stderr into this job's relay pipe, i.e. its
+    /// stderr was not redirected. Its text then goes straight where the job's own text goes:
+    /// the same place the pipe would take it, without the relay mistaking it for the `.do`'s
+    /// own stderr (which is logged with `-k`, silenced with `-s` and reported as the job's
+    /// `stderr` events; goredo tells the two apart by a per-job prefix on nested lines).
+    /// When this cannot be told (no pid, `/proc` unreadable, the pipe not yet known), `true`:
+    /// the output reaches the terminal as it always did.
+    fn relays_stderr_of(&self, pid: Option<i32>) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Some(pipe), Some(pid)) = (self.stderr_pipe.get(), pid.filter(|p| *p > 0)) else {
+            return true;
+        };
+        match std::fs::metadata(format!("/proc/{pid}/fd/2")) {
+            Ok(m) => (m.dev(), m.ino()) == *pipe,
+            // `2>&-`: nowhere to write, unless it is the process that is not visible here.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                !Path::new(&format!("/proc/{pid}/fd")).exists()
+            }
+            Err(_) => true,
+        }
     }
 
     /// Waits until the job's relay has passed on what its `.do` wrote to stderr before it
@@ -383,6 +510,13 @@ impl JobHandle {
     /// Where the job's stderr relay listens for flush requests.
     pub fn set_flush(&self, tx: mpsc::Sender<oneshot::Sender<()>>) {
         *lock(&self.job.flush) = Some(tx);
+    }
+
+    /// Remembers which pipe the `.do`'s stderr is, to tell nested clients whose stderr was
+    /// redirected from the others. Set right after the spawn: a nested request that could come
+    /// before (it cannot, in practice: the `.do` has to start first) is taken as not redirected.
+    pub fn set_stderr_pipe(&self, dev: u64, ino: u64) {
+        let _ = self.job.stderr_pipe.set((dev, ino));
     }
 
     /// Remembers the `.do`'s process group, for [`Engine::kill_all`].
@@ -512,7 +646,7 @@ enum Attach<'a> {
 }
 
 /// Waits for a flight's result. `start` is the next target's [`Want::start`] gate of the
-/// same request: opened (dropped) as soon as the flight's `.do` has its job token, so that
+/// same request: opened (dropped) as soon as the flight's `.do` has been spawned, so that
 /// the request's targets start in argument order; at `-j 1` only when the result is in, so
 /// that they are built strictly one after another.
 async fn wait_landed(
@@ -746,6 +880,7 @@ impl Engine {
             token: Mutex::new(Some(token)),
             pgid: AtomicI32::new(0),
             flush: Mutex::new(None),
+            stderr_pipe: std::sync::OnceLock::new(),
         });
         lock(&self.tables).jobs.insert(job.id, job.clone());
         JobHandle {
@@ -1004,6 +1139,8 @@ impl Engine {
         let text = format!("{}: dependency cycle: {}", want.display, names.join(" -> "));
         for s in want.waiter.sinks() {
             s.message(Kind::Err, want.level, &text);
+        }
+        for s in want.waiter.clients() {
             let error = format!("dependency cycle: {}", names.join(" -> "));
             s.event(serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&want.target), "error": error, "level": want.level}));
         }
@@ -1516,17 +1653,13 @@ impl Engine {
         client: &Client<'_>,
     ) -> i32 {
         let (sink, tool) = (&client.sink, client.tool);
-        let (session, level, waiter) = match &job {
+        let (session, level) = match &job {
             Some(j) => {
                 // What the .do changed before asking must be seen (see `watch`).
                 if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
                     w.sync();
                 }
-                (
-                    j.flight.session.clone(),
-                    j.flight.level + 1,
-                    Waiter::Job(j.clone()),
-                )
+                (j.flight.session.clone(), j.flight.level + 1)
             }
             None => {
                 let (fs, watched) = self.session_fs(&origin.settings);
@@ -1539,7 +1672,6 @@ impl Engine {
                         self.session_verdicts(watched),
                     )),
                     0,
-                    Waiter::Client(sink.clone()),
                 )
             }
         };
@@ -1609,9 +1741,24 @@ impl Engine {
             let mut first = first.into_iter();
             wanted.retain(|_| first.next().unwrap_or(true));
         }
-        if let Some(j) = &job {
-            j.flush_stderr().await;
-        }
+        // Asked after the batch answer, which prints nothing: no look at the client's stderr.
+        let waiter = match &job {
+            Some(j) => {
+                let redirected = !j.relays_stderr_of(client.pid);
+                if !redirected {
+                    // What the .do wrote before asking must reach the terminal before what
+                    // this request prints, which does not go through its pipe. (A redirected
+                    // client prints after what the .do wrote there before asking, by itself.)
+                    j.flush_stderr().await;
+                }
+                Waiter::Job {
+                    job: j.clone(),
+                    sink: sink.clone(),
+                    redirected,
+                }
+            }
+            None => Waiter::Client(sink.clone()),
+        };
         let want = |abs: &PathBuf, name: usize, force: bool| Want {
             since: 0, // Read by `bring`.
             target_meta: None,
@@ -2069,6 +2216,120 @@ mod tests {
                 .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
         assert_ne!(u, new_uuid());
+    }
+
+    fn flight(target: &str, session: &Arc<Session>, waiters: Vec<Waiter>) -> Arc<Flight> {
+        let origin = Arc::new(Origin {
+            cwd: PathBuf::from("/"),
+            env: Env::default(),
+            umask: 0o022,
+            client_dir: PathBuf::new(),
+            settings: Settings::default(),
+            trace: false,
+        });
+        Arc::new(Flight {
+            target: PathBuf::from(target),
+            dir: PathBuf::from("/"),
+            name: target.trim_start_matches('/').into(),
+            display: target.trim_start_matches('/').into(),
+            level: 0,
+            force: false,
+            session: session.clone(),
+            origin,
+            waiters: Mutex::new(
+                waiters
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, w)| (i as u64, w))
+                    .collect(),
+            ),
+            result: watch::channel(None).0,
+            started: watch::channel(false).0,
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    fn job(flight: &Arc<Flight>) -> Arc<Job> {
+        Arc::new(Job {
+            id: 0,
+            flight: flight.clone(),
+            records: Mutex::default(),
+            token: Mutex::new(None),
+            pgid: AtomicI32::new(0),
+            flush: Mutex::new(None),
+            stderr_pipe: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn ids(sinks: &[Sink]) -> Vec<u64> {
+        sinks.iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn text_goes_to_the_nearest_client_events_to_the_top() {
+        let fs: Arc<dyn Fs> = Arc::new(crate::fsys::mem::MemFs::default());
+        let session = Arc::new(Session::new(Tokens::new(1, None), fs, false, None));
+        let (top, _t) = Sink::new(
+            1,
+            Style {
+                colour: true,
+                ..Style::default()
+            },
+        );
+        let (nested, _n) = Sink::new(
+            2,
+            Style {
+                debug: true,
+                ..Style::default()
+            },
+        );
+        let (other, _o) = Sink::new(3, Style::default());
+        let (other_nested, _on) = Sink::new(4, Style::default());
+        let all = flight("/all", &session, vec![Waiter::Client(top.clone())]);
+        let all_job = job(&all);
+        let redirected = Waiter::Job {
+            job: all_job.clone(),
+            sink: nested.clone(),
+            redirected: true,
+        };
+        let direct = Waiter::Job {
+            job: all_job.clone(),
+            sink: nested.clone(),
+            redirected: false,
+        };
+        // x, asked for by a nested client whose stderr is captured, checks its dependency d.
+        let x = flight("/x", &session, vec![redirected.clone()]);
+        let d = flight("/d", &session, vec![Waiter::Flight(x.clone())]);
+        assert_eq!(ids(&x.sinks()), [2]);
+        assert_eq!(ids(&d.sinks()), [2], "a checking flight passes its text up");
+        assert_eq!(ids(&d.clients()), [1], "events go to the top-level client");
+        // Not redirected: where the job's own text goes.
+        let y = flight("/y", &session, vec![direct.clone()]);
+        assert_eq!(ids(&y.sinks()), [1]);
+        let shown = y.sinks()[0].style;
+        assert!(
+            shown.debug && shown.colour,
+            "as the nested client asked, on the top-level terminal"
+        );
+        assert!(!x.sinks()[0].style.colour);
+        // The first waiter serves a terminal; a later one reaching only that terminal adds
+        // nothing, whichever way it reaches it.
+        let z = flight("/z", &session, vec![redirected.clone(), direct.clone()]);
+        assert_eq!(ids(&z.sinks()), [2]);
+        let z = flight("/z", &session, vec![direct.clone(), redirected.clone()]);
+        assert_eq!(ids(&z.sinks()), [1]);
+        // Another terminal sharing the build gets it too, and so does its own nested client.
+        let b = flight("/b", &session, vec![Waiter::Client(other.clone())]);
+        let b_nested = Waiter::Job {
+            job: job(&b),
+            sink: other_nested.clone(),
+            redirected: true,
+        };
+        let z = flight("/z", &session, vec![redirected, b_nested, direct]);
+        assert_eq!(ids(&z.sinks()), [2, 4]);
+        let mut top_ids = ids(&z.clients());
+        top_ids.sort_unstable();
+        assert_eq!(top_ids, [1, 3]);
     }
 
     #[test]

@@ -97,6 +97,18 @@ impl Style {
         }
     }
 
+    /// What a nested command asked to see (`-s`, `-d`, `-no-progress`...), shown on the
+    /// terminal of the client `terminal` (its colour, status line and events).
+    pub fn on_terminal_of(self, terminal: &Style) -> Style {
+        Style {
+            colour: terminal.colour,
+            status: terminal.status,
+            columns: terminal.columns,
+            events: terminal.events,
+            ..self
+        }
+    }
+
     pub fn shows(&self, kind: Kind) -> bool {
         match kind {
             Kind::Redo => !self.no_progress,

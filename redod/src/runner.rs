@@ -326,6 +326,15 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         running.started(pgid);
         job.set_pgid(pgid);
     }
+    if let Some(st) = child
+        .stderr
+        .as_ref()
+        .and_then(|e| nix::sys::stat::fstat(e).ok())
+    {
+        // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
+        #[allow(clippy::useless_conversion)]
+        job.set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
+    }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
     flight.event(|s| serde_json::json!({"type": "target", "event": "started", "target": s.rel(&flight.target), "do": s.rel(&dof.path), "level": flight.level}));
     let (flush_tx, flush_rx) = mpsc::channel(4);
@@ -608,7 +617,8 @@ impl Relay<'_> {
 /// Relays the `.do`'s stderr as it is written: whole lines as soon as they are complete, a
 /// partial line after a short pause (progress output without a newline), everything at once
 /// when a nested request of this job asks for it (`flush`), so that what the `.do` wrote
-/// before starting a nested build reaches the terminal before what that build prints.
+/// before starting a nested build reaches the terminal before what that build prints (which
+/// goes there directly, unless the nested command's stderr was redirected).
 async fn relay_stderr(
     flight: &Flight,
     pipe: Option<tokio::process::ChildStderr>,

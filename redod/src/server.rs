@@ -200,6 +200,9 @@ fn style_of(req: &Request) -> Style {
     let settings = Settings::from_env(&env, Path::new("/")).unwrap_or_default();
     let mut style = Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns);
     style.events = matches!(&req.command, Command::Build(b) if b.options.events);
+    // The status line belongs to the top-level client; a nested one (whose stderr may be a
+    // terminal again, `2>/dev/tty`) does not erase what is not there.
+    style.status &= req.parent_job.is_none();
     style
 }
 
