@@ -275,6 +275,9 @@ impl Checker<'_> {
         let Some(recorded) = hash else {
             return Ok(true);
         };
+        if now.kind == Kind::Link {
+            return Ok(self.fs.hash_link(abs)? != *recorded);
+        }
         Ok(self.hash(abs, &now.stamp)? != *recorded)
     }
 }
@@ -355,10 +358,14 @@ impl<'r> Walk<'r> {
     pub fn next(&mut self, c: &Checker) -> io::Result<Step> {
         if !self.prelude_done {
             self.prelude_done = true;
-            let meta = match self.target {
+            let mut meta = match self.target {
                 Some(m) => m,
                 None => c.fs.stat(&self.dir.join(self.name))?,
             };
+            // A target that is a symbolic link is the link (it may point nowhere).
+            if meta.is_none_or(|m| m.link) {
+                meta = c.fs.lstat(&self.dir.join(self.name))?;
+            }
             self.target = Some(meta);
             if meta.is_none() {
                 return Ok(Step::OutOfDate(Reason::Missing));
@@ -408,10 +415,14 @@ impl<'r> Walk<'r> {
             let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
             let own = target.as_slice() == self.name.as_bytes();
             let visited = std::mem::take(&mut self.visiting);
-            let now = match (own, self.target) {
+            let mut now = match (own, self.target) {
                 (true, Some(m)) => m,
                 _ => c.stat(&abs)?,
             };
+            if visited && now.is_none_or(|m| m.link) {
+                // A target that is a link, as its own record has it.
+                now = c.fs.lstat(&abs)?;
+            }
             if !visited && !own {
                 if now.is_none() {
                     return Ok(Step::OutOfDate(Reason::DepMissing(rel())));
