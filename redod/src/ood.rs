@@ -334,7 +334,8 @@ impl<'r> Walk<'r> {
     /// The target's stat, once the walk has taken it, and its content hash when its own
     /// record vouches for exactly that stat.
     pub fn target_now(&self) -> Option<(Meta, Option<Hash>)> {
-        let meta = self.target.flatten()?;
+        // A link target's stat is the link's, not what its dependants compare.
+        let meta = self.target.flatten().filter(|m| m.kind != Kind::Link)?;
         let hash = match self.rec.own(self.name.as_bytes()) {
             Some((stamp, hash)) if *stamp == meta.stamp => hash.copied(),
             _ => None,
@@ -415,14 +416,10 @@ impl<'r> Walk<'r> {
             let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
             let own = target.as_slice() == self.name.as_bytes();
             let visited = std::mem::take(&mut self.visiting);
-            let mut now = match (own, self.target) {
+            let now = match (own, self.target) {
                 (true, Some(m)) => m,
                 _ => c.stat(&abs)?,
             };
-            if visited && now.is_none_or(|m| m.link) {
-                // A target that is a link, as its own record has it.
-                now = c.fs.lstat(&abs)?;
-            }
             if !visited && !own {
                 if now.is_none() {
                     return Ok(Step::OutOfDate(Reason::DepMissing(rel())));

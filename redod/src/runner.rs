@@ -1,11 +1,16 @@
 //! Running one `.do` and committing its result (SPEC.md §9).
 //!
 //! Order: `.redo/` created; a job token taken; the fcntl lock taken; the external-modification
-//! guard; the `.do` looked up (missing candidates become ifcreate records); temps created; the
-//! `.do` spawned in its own process group with the requester's environment and umask; its
-//! stderr relayed as it is written; then the checks (`$1` touched, both stdout and `$3`) and
-//! the commit: output fsynced and renamed over the target (or the old file kept when the hash is
-//! the same), directory fsynced, `.rec` written to a temp, fsynced, renamed, directory fsynced.
+//! guard; the `.do` looked up (missing candidates become ifcreate records); its interpreter
+//! chosen (executable: itself; a `#!` line: that; else `sh -e`); the temps journaled and its
+//! stdout captured in a memfd (nothing is created beside the target before the run, so the
+//! `.do` may remove and re-create the target's directory); the `.do` spawned in its own process
+//! group with the requester's environment and umask; its stderr relayed as it is written; then
+//! the checks (`$1` touched unless made a directory, both stdout and `$3`) and the commit:
+//! `.redo/` made again if needed, stdout written to a temp beside the target, output fsynced
+//! and renamed (exchanged, when a directory is involved) over the target (or the old file kept
+//! when the hash is the same), directory fsynced, `.rec` written to a temp, fsynced, renamed,
+//! directory fsynced.
 //!
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the

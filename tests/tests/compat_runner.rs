@@ -6,6 +6,7 @@
 
 use redo_tests::Project;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Writes a non-executable `.do` whose first line is `#!<interp>`, then a line counting its
@@ -108,17 +109,6 @@ fn env_interpreter_arguments_are_split_on_blanks() {
 }
 
 #[test]
-fn an_executable_do_still_runs_directly() {
-    let p = Project::new();
-    p.write_exec(
-        "exe.do",
-        "#!/bin/sh\necho exe.do >> runs.log\necho \"$0\" | sed 's,.*/,,'\n",
-    );
-    p.redo(&["exe"]).ok();
-    assert_eq!(p.read("exe"), "exe.do\n");
-}
-
-#[test]
 fn stdout_is_not_captured_beside_the_target() {
     let p = Project::new();
     fs::create_dir_all(p.path("sub")).unwrap();
@@ -130,6 +120,26 @@ fn stdout_is_not_captured_beside_the_target() {
         "a temp beside the target while the .do ran: {}",
         p.read("seen")
     );
+    assert_eq!(temps(&p), Vec::<String>::new());
+    // Still goredo's commit: unchanged output keeps the old file, a large one arrives whole.
+    p.write("src", "a\n");
+    p.do_file("t.do", "redo-ifchange src\necho same\n");
+    p.ifchange(&["t"]).ok();
+    let ino = fs::metadata(p.path("t")).unwrap().ino();
+    p.write("src", "ab\n");
+    p.ifchange(&["t"]).ok();
+    assert_eq!(p.runs("t.do"), 2);
+    assert_eq!(fs::metadata(p.path("t")).unwrap().ino(), ino);
+    assert_eq!(p.read("t"), "same\n");
+    // A large output goes through the commit whole.
+    p.do_file(
+        "big.do",
+        "i=0; while [ $i -lt 20000 ]; do echo \"line $i ........\"; i=$((i+1)); done\n",
+    );
+    p.redo(&["big"]).ok();
+    let big = p.read("big");
+    assert_eq!(big.lines().count(), 20000);
+    assert!(big.ends_with("line 19999 ........\n"));
     assert_eq!(temps(&p), Vec::<String>::new());
 }
 
@@ -167,31 +177,6 @@ fn a_do_that_recreates_its_targets_directory_builds() {
     assert_eq!(p.read("state/y"), "data 2\n");
     p.ifchange(&["state/y"]).ok();
     assert_eq!(p.runs("default.do"), 3);
-    assert_eq!(temps(&p), Vec::<String>::new());
-}
-
-#[test]
-fn unchanged_stdout_keeps_the_old_file() {
-    use std::os::unix::fs::MetadataExt;
-    let p = Project::new();
-    p.write("src", "a\n");
-    p.do_file("t.do", "redo-ifchange src\necho same\n");
-    p.ifchange(&["t"]).ok();
-    let ino = fs::metadata(p.path("t")).unwrap().ino();
-    p.write("src", "ab\n");
-    p.ifchange(&["t"]).ok();
-    assert_eq!(p.runs("t.do"), 2);
-    assert_eq!(fs::metadata(p.path("t")).unwrap().ino(), ino);
-    assert_eq!(p.read("t"), "same\n");
-    // A large output goes through the commit whole.
-    p.do_file(
-        "big.do",
-        "i=0; while [ $i -lt 20000 ]; do echo \"line $i ........\"; i=$((i+1)); done\n",
-    );
-    p.redo(&["big"]).ok();
-    let big = p.read("big");
-    assert_eq!(big.lines().count(), 20000);
-    assert!(big.ends_with("line 19999 ........\n"));
     assert_eq!(temps(&p), Vec::<String>::new());
 }
 
@@ -300,5 +285,15 @@ fn a_symlink_made_at_dollar3_is_the_target() {
     p.write("pointee", "changed\n");
     p.ifchange(&["link"]).ok();
     assert_eq!(p.runs("link.do"), 3);
+    // A dependant of the link target: built once, then up to date.
+    p.do_file("uses.do", "redo-ifchange link\nreadlink link\n");
+    p.ifchange(&["uses"]).ok();
+    assert_eq!(p.read("uses"), "pointee\n");
+    p.ifchange(&["uses"]).ok();
+    assert_eq!(p.runs("uses.do"), 1, "{}", p.rec("uses"));
+    p.write("src", "nowhere-333\n");
+    p.ifchange(&["uses"]).ok();
+    assert_eq!(p.read("uses"), "nowhere-333\n");
+    assert_eq!((p.runs("link.do"), p.runs("uses.do")), (4, 2));
     assert_eq!(temps(&p), Vec::<String>::new());
 }
