@@ -97,14 +97,19 @@ pub fn capture(spill_dir: &Path) -> io::Result<File> {
         Ok(fd) => Ok(File::from(fd)),
         Err(e) => {
             tracing::debug!("memfd_create: {e}; capturing in {}", spill_dir.display());
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .mode(0o600)
-                .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-                .open(spill_dir)
+            unnamed_in(spill_dir)
         }
     }
+}
+
+/// A file without a name in `dir` (`O_TMPFILE`): gone with its last descriptor.
+fn unnamed_in(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir)
 }
 
 /// Writes all of `capture` (from its start: the `.do` moved the shared offset) to the new file
@@ -503,6 +508,73 @@ mod tests {
             .abandon();
         assert!(!rec_temp_path(&rec_path).exists());
         assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_capture_is_written_out_whole_from_its_start() {
+        use std::io::Write;
+        let dir = scratch("capture");
+        let gate = UmaskGate::new(0o022);
+        // The fallback: a capture without a name, nothing to see in its directory.
+        let mut u = unnamed_in(&dir).unwrap();
+        u.write_all(b"spilled").unwrap();
+        copy_capture(&u, &dir.join("spilled"), &gate, 0o022).unwrap();
+        assert_eq!(fs::read(dir.join("spilled")).unwrap(), b"spilled");
+        fs::remove_file(dir.join("spilled")).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "only .redo");
+        let mut c = capture(&dir).unwrap();
+        let data = vec![b'x'; 3 << 20];
+        c.write_all(&data).unwrap();
+        assert_eq!(hash_capture(&c).unwrap(), *blake3::hash(&data).as_bytes());
+        let dst = dir.join("out");
+        copy_capture(&c, &dst, &gate, 0o022).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), data);
+        // Never over an existing file, and nothing left behind by a failure.
+        let err = copy_capture(&c, &dst, &gate, 0o022).unwrap_err();
+        assert!(err.contains("out"), "{err}");
+        assert!(copy_capture(&c, &dir.join("missing/out"), &gate, 0o022).is_err());
+        assert!(!dir.join("missing").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replace_puts_files_links_and_directories_over_each_other() {
+        let dir = scratch("replace");
+        let t = dir.join("t");
+        let new = dir.join(".redo.t.new");
+        let make_dir = |p: &Path, f: &str| {
+            fs::create_dir_all(p.join("sub")).unwrap();
+            fs::write(p.join("sub").join(f), f).unwrap();
+        };
+        // Nothing there yet, then a file over a file.
+        fs::write(&new, "one").unwrap();
+        replace(&new, &t).unwrap();
+        fs::write(&new, "two").unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"two");
+        // A directory over a file, over a non-empty directory; a file and a link over a
+        // directory. The old one never stays behind under the temporary's name.
+        make_dir(&new, "a");
+        replace(&new, &t).unwrap();
+        assert!(t.join("sub/a").exists());
+        make_dir(&new, "b");
+        replace(&new, &t).unwrap();
+        assert!(t.join("sub/b").exists() && !t.join("sub/a").exists());
+        fs::write(&new, "three").unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"three");
+        make_dir(&t.with_extension("d"), "c");
+        fs::remove_file(&t).unwrap();
+        fs::rename(t.with_extension("d"), &t).unwrap();
+        std::os::unix::fs::symlink("nowhere", &new).unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read_link(&t).unwrap(), Path::new("nowhere"));
+        assert!(fs::symlink_metadata(&new).is_err());
+        assert_eq!(
+            crate::fsys::hash_entry(&t).unwrap(),
+            *blake3::hash(b"nowhere").as_bytes()
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
