@@ -255,20 +255,19 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     );
     // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
     let spill_dir = engine.socket.parent().unwrap_or(Path::new("/tmp"));
-    let capture = durable::capture(spill_dir)
-        .and_then(|c| Ok((c.try_clone()?, c)))
-        .map_err(|e| {
-            with_do(
-                format!(
-                    "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
-                     O_TMPFILE in {}, failed)",
-                    flight.display,
-                    show(spill_dir)
-                ),
-                None,
-            )
-        })?;
-    let (stdout_file, capture) = capture;
+    let cannot_capture = |e: io::Error| {
+        with_do(
+            format!(
+                "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
+                 O_TMPFILE in {}, failed)",
+                flight.display,
+                show(spill_dir)
+            ),
+            None,
+        )
+    };
+    let capture = durable::capture(spill_dir).map_err(cannot_capture)?;
+    let stdout_file = capture.try_clone().map_err(cannot_capture)?;
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
     let job = engine.register_job(flight, deps, token);
