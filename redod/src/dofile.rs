@@ -152,6 +152,49 @@ fn found(
     }
 }
 
+/// How many bytes of a `.do` are read for its `#!` line: the kernel's own limit
+/// (`BINPRM_BUF_SIZE`), so a line the kernel would refuse is refused here too.
+pub const SHEBANG_MAX: usize = 256;
+
+/// The interpreter a non-executable `.do` asks for on its first line (`head`: at most
+/// [`SHEBANG_MAX`] bytes from the start of the file), as `argv` without the script: `None`
+/// means goredo's `/bin/sh -e`.
+///
+/// apenwarr's redo runs such a `.do` with the `#!` program, its arguments split on spaces;
+/// goredo ignores the line. The words are split on blanks as apenwarr's redo does (not as
+/// the kernel, which passes everything after the program as one argument), so that
+/// `#!/usr/bin/env bash -e` works. `#!/bin/sh` alone or with `-e` keeps goredo's `sh -e`
+/// (and `-x` tracing): those `.do` files mean exactly that already.
+pub fn interpreter(head: &[u8], do_path: &Path) -> Result<Option<Vec<OsString>>, String> {
+    let Some(rest) = head.strip_prefix(b"#!") else {
+        return Ok(None);
+    };
+    let line = match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => &rest[..end],
+        None if head.len() >= SHEBANG_MAX => {
+            return Err(format!(
+                "the #! line of {} is longer than {} bytes: shorten it, or make the .do \
+                 executable",
+                crate::paths::show(do_path),
+                SHEBANG_MAX - 1
+            ));
+        }
+        None => rest,
+    };
+    let words: Vec<OsString> = line
+        .split(|&b| b == b' ' || b == b'\t' || b == b'\r')
+        .filter(|w| !w.is_empty())
+        .map(|w| OsString::from_vec(w.to_vec()))
+        .collect();
+    let plain_sh = match words.as_slice() {
+        [] => true,
+        [sh] => sh == "/bin/sh",
+        [sh, e] => sh == "/bin/sh" && e == "-e",
+        _ => false,
+    };
+    Ok((!plain_sh).then_some(words))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +319,38 @@ mod tests {
             .found
             .unwrap();
         assert_eq!(d.name, OsString::from("default.do"));
+    }
+
+    #[test]
+    fn shebang_lines() {
+        let d = Path::new("/p/t.do");
+        let words = |h: &str| {
+            interpreter(h.as_bytes(), d).unwrap().map(|w| {
+                w.into_iter()
+                    .map(|w| w.into_string().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(words("echo hi\n"), None);
+        assert_eq!(words("#!/bin/sh\nfalse\n"), None);
+        assert_eq!(words("#!/bin/sh -e\n"), None);
+        assert_eq!(words("#! /bin/sh\r\n"), None);
+        assert_eq!(words("#!/bin/bash\n").unwrap(), ["/bin/bash"]);
+        assert_eq!(words("#!/bin/sh -x\n").unwrap(), ["/bin/sh", "-x"]);
+        assert_eq!(
+            words("#!/usr/bin/env  python3 -u\t-B\nprint()").unwrap(),
+            ["/usr/bin/env", "python3", "-u", "-B"]
+        );
+        assert_eq!(
+            words("#!/bin/bash").unwrap(),
+            ["/bin/bash"],
+            "no newline at all"
+        );
+        let long = format!("#!/bin/{}", "x".repeat(SHEBANG_MAX));
+        let err = interpreter(&long.as_bytes()[..SHEBANG_MAX], d).unwrap_err();
+        assert!(
+            err.contains("/p/t.do") && err.contains("executable"),
+            "{err}"
+        );
     }
 }

@@ -78,10 +78,151 @@ pub fn fsync_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| io_msg("fsync", dir, &e))
 }
 
+/// The stat of the path itself: a target that is a symbolic link is recorded as the link.
 pub fn stamp_of(p: &Path) -> Result<Stamp, String> {
-    fs::metadata(p)
+    fs::symlink_metadata(p)
         .map(|m| Meta::from_std(&m).stamp)
         .map_err(|e| io_msg("stat", p, &e))
+}
+
+/// A file to capture a `.do`'s stdout in, outside the target's directory: the `.do` may remove
+/// that directory and make it again (`rm -rf out; mkdir out`), and a file created there before
+/// the run would be gone with it. A memfd has no name at all; where there is none (an old
+/// kernel, a seccomp filter), an unnamed `O_TMPFILE` file in `spill_dir` (the daemon's runtime
+/// directory). Either way a crash leaves nothing behind to sweep; the capture lives in the
+/// page cache (swappable, not the daemon's heap) until [`copy_capture`] writes it out.
+pub fn capture(spill_dir: &Path) -> io::Result<File> {
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    match memfd_create(c"redo-stdout", MFdFlags::MFD_CLOEXEC) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(e) => {
+            tracing::debug!("memfd_create: {e}; capturing in {}", spill_dir.display());
+            unnamed_in(spill_dir)
+        }
+    }
+}
+
+/// A file without a name in `dir` (`O_TMPFILE`): gone with its last descriptor.
+fn unnamed_in(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open(dir)
+}
+
+/// Writes all of `capture` (from its start: the `.do` moved the shared offset) to the new file
+/// `dst` (created with `umask`, exclusively: it is a fresh temp name). `std::io::copy` between
+/// two files uses `copy_file_range`/`sendfile`, so gigabytes pass through the kernel, not the
+/// daemon. A failed copy removes `dst`.
+pub fn copy_capture(
+    capture: &File,
+    dst: &Path,
+    gate: &UmaskGate,
+    umask: u32,
+) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    let mut out = gate
+        .with(umask, || create_new(dst))
+        .map_err(|e| io_msg("create", dst, &e))?;
+    let mut src = capture;
+    let copied = src
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| io::copy(&mut src, &mut out));
+    if let Err(e) = copied {
+        let _ = fs::remove_file(dst);
+        return Err(io_msg("write", dst, &e));
+    }
+    Ok(())
+}
+
+/// BLAKE3 of all of `capture`, from its start.
+pub fn hash_capture(capture: &File) -> io::Result<Hash> {
+    use std::io::{Seek, SeekFrom};
+    let mut src = capture;
+    src.seek(SeekFrom::Start(0))?;
+    crate::fsys::hash_reader(src)
+}
+
+/// Removes a file, a symbolic link or a whole directory tree (never following a link).
+pub fn remove_entry(p: &Path) {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            let _ = fs::remove_dir_all(p);
+        }
+        Ok(_) => {
+            let _ = fs::remove_file(p);
+        }
+        Err(_) => {}
+    }
+}
+
+/// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE).map_err(io::Error::from)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Puts `new` (a temporary beside `target`) in `target`'s place. `rename(2)` replaces a file
+/// or a link atomically, but cannot put a directory over a file or over a non-empty directory,
+/// nor a file over a directory: then the two are swapped atomically and the old one, now under
+/// the temporary's name (listed in the job journal, so a crash sweep removes it too), is
+/// removed. A filesystem that cannot swap gets the old one removed first: a moment without a
+/// target, never a mixture of the two.
+pub fn replace(new: &Path, target: &Path) -> Result<(), String> {
+    let is_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir());
+    let renamed = |r: io::Result<()>| {
+        r.map_err(|e| format!("cannot rename {} to {}: {e}", show(new), show(target)))
+    };
+    let target_dir = match is_dir(target) {
+        Ok(d) => Some(d),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_msg("stat", target, &e)),
+    };
+    let new_dir = is_dir(new).map_err(|e| io_msg("stat", new, &e))?;
+    if target_dir.is_none() || (!new_dir && target_dir == Some(false)) {
+        return renamed(fs::rename(new, target));
+    }
+    match exchange(new, target) {
+        Ok(()) => {
+            remove_entry(new);
+            Ok(())
+        }
+        Err(e)
+            if e.kind() == io::ErrorKind::Unsupported
+                || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) =>
+        {
+            remove_entry(target);
+            renamed(fs::rename(new, target))
+        }
+        Err(e) => renamed(Err(e)),
+    }
+}
+
+/// fsyncs every file and directory under `dir` (a directory target), then `dir` itself;
+/// links are not followed.
+pub fn sync_tree(dir: &Path) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| io_msg("read", dir, &e))?;
+    for e in entries {
+        let e = e.map_err(|e| io_msg("read", dir, &e))?;
+        let p = e.path();
+        let ft = e.file_type().map_err(|e| io_msg("stat", &p, &e))?;
+        if ft.is_dir() {
+            sync_tree(&p)?;
+        } else if ft.is_file() {
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_msg("fsync", &p, &e))?;
+        }
+    }
+    fsync_dir(dir)
 }
 
 /// A state file being replaced: the new state sits in its temporary ([`rec_temp_path`]),
@@ -187,7 +328,7 @@ fn installed(pending: &[u8], name: &[u8], target: &Path) -> Option<Hash> {
     let rec = state::parse(pending).ok()?;
     let (_, hash) = rec.own(name)?;
     let hash = *hash?;
-    (crate::fsys::hash_file(target).ok()? == hash).then_some(hash)
+    (crate::fsys::hash_entry(target).ok()? == hash).then_some(hash)
 }
 
 /// Settles a commit a dead daemon left half done, from the state it was installing
@@ -367,6 +508,73 @@ mod tests {
             .abandon();
         assert!(!rec_temp_path(&rec_path).exists());
         assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_capture_is_written_out_whole_from_its_start() {
+        use std::io::Write;
+        let dir = scratch("capture");
+        let gate = UmaskGate::new(0o022);
+        // The fallback: a capture without a name, nothing to see in its directory.
+        let mut u = unnamed_in(&dir).unwrap();
+        u.write_all(b"spilled").unwrap();
+        copy_capture(&u, &dir.join("spilled"), &gate, 0o022).unwrap();
+        assert_eq!(fs::read(dir.join("spilled")).unwrap(), b"spilled");
+        fs::remove_file(dir.join("spilled")).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "only .redo");
+        let mut c = capture(&dir).unwrap();
+        let data = vec![b'x'; 3 << 20];
+        c.write_all(&data).unwrap();
+        assert_eq!(hash_capture(&c).unwrap(), *blake3::hash(&data).as_bytes());
+        let dst = dir.join("out");
+        copy_capture(&c, &dst, &gate, 0o022).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), data);
+        // Never over an existing file, and nothing left behind by a failure.
+        let err = copy_capture(&c, &dst, &gate, 0o022).unwrap_err();
+        assert!(err.contains("out"), "{err}");
+        assert!(copy_capture(&c, &dir.join("missing/out"), &gate, 0o022).is_err());
+        assert!(!dir.join("missing").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn replace_puts_files_links_and_directories_over_each_other() {
+        let dir = scratch("replace");
+        let t = dir.join("t");
+        let new = dir.join(".redo.t.new");
+        let make_dir = |p: &Path, f: &str| {
+            fs::create_dir_all(p.join("sub")).unwrap();
+            fs::write(p.join("sub").join(f), f).unwrap();
+        };
+        // Nothing there yet, then a file over a file.
+        fs::write(&new, "one").unwrap();
+        replace(&new, &t).unwrap();
+        fs::write(&new, "two").unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"two");
+        // A directory over a file, over a non-empty directory; a file and a link over a
+        // directory. The old one never stays behind under the temporary's name.
+        make_dir(&new, "a");
+        replace(&new, &t).unwrap();
+        assert!(t.join("sub/a").exists());
+        make_dir(&new, "b");
+        replace(&new, &t).unwrap();
+        assert!(t.join("sub/b").exists() && !t.join("sub/a").exists());
+        fs::write(&new, "three").unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"three");
+        make_dir(&t.with_extension("d"), "c");
+        fs::remove_file(&t).unwrap();
+        fs::rename(t.with_extension("d"), &t).unwrap();
+        std::os::unix::fs::symlink("nowhere", &new).unwrap();
+        replace(&new, &t).unwrap();
+        assert_eq!(fs::read_link(&t).unwrap(), Path::new("nowhere"));
+        assert!(fs::symlink_metadata(&new).is_err());
+        assert_eq!(
+            crate::fsys::hash_entry(&t).unwrap(),
+            *blake3::hash(b"nowhere").as_bytes()
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

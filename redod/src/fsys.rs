@@ -27,6 +27,8 @@ pub struct Stamp {
 pub enum Kind {
     File,
     Dir,
+    /// A symbolic link, as [`Fs::lstat`] sees it ([`Fs::stat`] follows links).
+    Link,
     Other,
 }
 
@@ -34,6 +36,11 @@ pub enum Kind {
 pub struct Meta {
     pub stamp: Stamp,
     pub kind: Kind,
+    /// The path is a symbolic link and `stamp`/`kind` are what it points to. A target that is
+    /// a link is compared as the link itself ([`Fs::lstat`], [`Fs::hash_link`]); this flag is
+    /// how a check that stat'ed it learns that it must ask again, without an `lstat` for
+    /// every path that is not a link.
+    pub link: bool,
 }
 
 impl Meta {
@@ -52,9 +59,12 @@ impl Meta {
                 Kind::Dir
             } else if ft.is_file() {
                 Kind::File
+            } else if ft.is_symlink() {
+                Kind::Link
             } else {
                 Kind::Other
             },
+            link: false,
         }
     }
 }
@@ -64,6 +74,15 @@ pub trait Fs: Send + Sync + 'static {
     fn stat(&self, path: &Path) -> io::Result<Option<Meta>>;
     /// BLAKE3 of the file's content.
     fn hash(&self, path: &Path) -> io::Result<Hash>;
+    /// The path itself, a symbolic link not followed (`lstat(2)`). Trees without links (the
+    /// in-memory one of the unit tests) need nothing else than [`Fs::stat`].
+    fn lstat(&self, path: &Path) -> io::Result<Option<Meta>> {
+        self.stat(path)
+    }
+    /// BLAKE3 of what the symbolic link at `path` says ([`link_hash`]).
+    fn hash_link(&self, path: &Path) -> io::Result<Hash> {
+        link_hash(path)
+    }
     /// Whole content, `Ok(None)` when missing.
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
     /// `access(path, X_OK)`: decides whether a `.do` is executed directly.
@@ -130,7 +149,23 @@ pub struct DiskFs;
 
 impl Fs for DiskFs {
     fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
-        match std::fs::metadata(path) {
+        // lstat first (as cheap as stat): only a link costs a second call, and is marked.
+        let m = match self.lstat(path)? {
+            Some(m) if m.kind == Kind::Link => match std::fs::metadata(path) {
+                Ok(m) => Meta {
+                    link: true,
+                    ..Meta::from_std(&m)
+                },
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            other => return Ok(other),
+        };
+        Ok(Some(m))
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Option<Meta>> {
+        match std::fs::symlink_metadata(path) {
             Ok(m) => Ok(Some(Meta::from_std(&m))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e),
@@ -175,9 +210,29 @@ impl Fs for DiskFs {
     }
 }
 
+/// BLAKE3 of the text of the symbolic link at `path`: a link target's content, never followed
+/// (it may point nowhere, or at something that is not ours).
+pub fn link_hash(path: &Path) -> io::Result<Hash> {
+    use std::os::unix::ffi::OsStrExt;
+    let text = std::fs::read_link(path)?;
+    Ok(*blake3::hash(text.as_os_str().as_bytes()).as_bytes())
+}
+
+/// What a target at `path` holds: a link's text ([`link_hash`]), or a file's content.
+pub fn hash_entry(path: &Path) -> io::Result<Hash> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => link_hash(path),
+        _ => hash_file(path),
+    }
+}
+
 /// BLAKE3 of a file, streamed.
 pub fn hash_file(path: &Path) -> io::Result<Hash> {
-    let mut f = std::fs::File::open(path)?;
+    hash_reader(std::fs::File::open(path)?)
+}
+
+/// BLAKE3 of everything `f` yields, streamed.
+pub fn hash_reader(mut f: impl Read) -> io::Result<Hash> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 128 << 10];
     loop {
@@ -284,6 +339,7 @@ pub mod mem {
                     Meta {
                         stamp,
                         kind: Kind::File,
+                        link: false,
                     },
                     false,
                 ),
@@ -300,6 +356,7 @@ pub mod mem {
                     Meta {
                         stamp,
                         kind: Kind::Dir,
+                        link: false,
                     },
                     false,
                 ),

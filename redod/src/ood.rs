@@ -11,7 +11,7 @@
 //! (early cutoff).
 
 use crate::cache::{Hashes, Loaded, RecCache};
-use crate::fsys::{Fs, Hash, Meta, Stamp};
+use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
 use crate::paths;
 use crate::state::{self, Dep, Rec};
 use crate::verdict::Observed;
@@ -222,6 +222,9 @@ impl Checker<'_> {
         let Some(recorded) = hash else {
             return Ok(true);
         };
+        if now.kind == Kind::Link {
+            return Ok(self.fs.hash_link(abs)? != *recorded);
+        }
         Ok(self.hash(abs, &now.stamp)? != *recorded)
     }
 }
@@ -278,7 +281,8 @@ impl<'r> Walk<'r> {
     /// The target's stat, once the walk has taken it, and its content hash when its own
     /// record vouches for exactly that stat.
     pub fn target_now(&self) -> Option<(Meta, Option<Hash>)> {
-        let meta = self.target.flatten()?;
+        // A link target's stat is the link's, not what its dependants compare.
+        let meta = self.target.flatten().filter(|m| m.kind != Kind::Link)?;
         let hash = match self.rec.own(self.name.as_bytes()) {
             Some((stamp, hash)) if *stamp == meta.stamp => hash.copied(),
             _ => None,
@@ -302,10 +306,14 @@ impl<'r> Walk<'r> {
     pub fn next(&mut self, c: &Checker) -> io::Result<Step> {
         if !self.prelude_done {
             self.prelude_done = true;
-            let meta = match self.target {
+            let mut meta = match self.target {
                 Some(m) => m,
                 None => c.fs.stat(&self.dir.join(self.name))?,
             };
+            // A target that is a symbolic link is the link (it may point nowhere).
+            if meta.is_none_or(|m| m.link) {
+                meta = c.fs.lstat(&self.dir.join(self.name))?;
+            }
             self.target = Some(meta);
             // No file is "does not exist" (goredo), unless the target was committed without
             // output and stamped: then the stamp is its content, and its dependencies decide.

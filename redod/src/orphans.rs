@@ -72,7 +72,8 @@ pub struct JobFiles {
     pub rec_path: PathBuf,
     pub umask: u32,
     pub sync: bool,
-    /// Removed when the job ends (the `.do`'s stdout and `$3`).
+    /// Removed when the job ends: where the commit writes the `.do`'s stdout out, `$3` (after
+    /// an exchange with a directory target, the old target). Listed before any exists.
     pub temps: Vec<PathBuf>,
 }
 

@@ -1,11 +1,16 @@
 //! Running one `.do` and committing its result (SPEC.md §9).
 //!
 //! Order: `.redo/` created; a job token taken; the fcntl lock taken; the external-modification
-//! guard; the `.do` looked up (missing candidates become ifcreate records); temps created; the
-//! `.do` spawned in its own process group with the requester's environment and umask; its
-//! stderr relayed as it is written; then the checks (`$1` touched, both stdout and `$3`) and
-//! the commit: output fsynced and renamed over the target (or the old file kept when the hash is
-//! the same), directory fsynced, `.rec` written to a temp, fsynced, renamed, directory fsynced.
+//! guard; the `.do` looked up (missing candidates become ifcreate records); its interpreter
+//! chosen (executable: itself; a `#!` line: that; else `sh -e`); the temps journaled and its
+//! stdout captured in a memfd (nothing is created beside the target before the run, so the
+//! `.do` may remove and re-create the target's directory); the `.do` spawned in its own process
+//! group with the requester's environment and umask; its stderr relayed as it is written; then
+//! the checks (`$1` touched unless made a directory, both stdout and `$3`) and the commit:
+//! `.redo/` made again if needed, stdout written to a temp beside the target, output fsynced
+//! and renamed (exchanged, when a directory is involved) over the target (or the old file kept
+//! when the hash is the same), directory fsynced, `.rec` written to a temp, fsynced, renamed,
+//! directory fsynced.
 //!
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
@@ -13,7 +18,7 @@
 
 use crate::durable::{self, fsync_dir, io_msg, stamp_of, temp_path};
 use crate::engine::{Engine, Flight, JobHandle};
-use crate::fsys::{Hash, Stamp, hash_file};
+use crate::fsys::{Hash, Kind as FileKind, Stamp, hash_entry};
 use crate::jobs;
 use crate::locks::{self, TryLock};
 use crate::logs;
@@ -153,12 +158,13 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let target = dir.join(name);
     let rec_path = ood::rec_path(dir, name);
     let now = fs_
-        .stat(&target)
+        .lstat(&target)
         .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
     let loaded = engine
         .recs
         .load(fs_, &rec_path)
         .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
+    let was_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
     let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
         (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
             Some((stamp, _)) if !same_file(&now.stamp, stamp, settings.trust) => {
@@ -254,22 +260,44 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
             temps: vec![stdout_tmp.clone(), arg3_abs.clone()],
         },
     );
-    let stdout_file = engine
-        .umask
-        .with(origin.umask, || durable::create_new(&stdout_tmp))
-        .map_err(|e| with_do(io_msg("create", &stdout_tmp, &e), None))?;
+    // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
+    let spill_dir = engine.socket.parent().unwrap_or(Path::new("/tmp"));
+    let cannot_capture = |e: io::Error| {
+        with_do(
+            format!(
+                "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
+                 O_TMPFILE in {}, failed)",
+                flight.display,
+                show(spill_dir)
+            ),
+            None,
+        )
+    };
+    let capture = durable::capture(spill_dir).map_err(cannot_capture)?;
+    let stdout_file = capture.try_clone().map_err(cannot_capture)?;
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
     let job = engine.register_job(flight, deps, token);
     let traced = origin.trace || settings.trace_all;
     let args3 = [dof.arg1.as_os_str(), dof.arg2.as_os_str(), arg3.as_os_str()];
+    let mut shebang = false;
     let (program, mut args): (OsString, Vec<OsString>) = if fs_.executable(&dof.path) {
         (dof.path.clone().into_os_string(), Vec::new())
     } else {
-        (
-            "/bin/sh".into(),
-            vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
-        )
+        let head =
+            read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e), None))?;
+        match dofile::interpreter(&head, &dof.path).map_err(|e| with_do(e, None))? {
+            Some(mut argv) if !argv.is_empty() => {
+                shebang = true;
+                let program = argv.remove(0);
+                argv.push(dof.name.clone());
+                (program, argv)
+            }
+            _ => (
+                "/bin/sh".into(),
+                vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
+            ),
+        }
     };
     args.extend(args3.iter().map(|a| a.to_os_string()));
     flight.say(
@@ -314,10 +342,16 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let mut child = spawn(engine, flight, &mut cmd, &dof.dir, inherit)
         .await
         .map_err(|e| {
-            with_do(
-                format!("cannot run {}: {e}", program.to_string_lossy()),
-                Some(Duration::ZERO),
-            )
+            let msg = match shebang {
+                true => format!(
+                    "cannot run {} named by the #! line of {}: {e}: fix that line, or make the \
+                     .do executable",
+                    program.to_string_lossy(),
+                    show(&dof.path)
+                ),
+                false => format!("cannot run {}: {e}", program.to_string_lossy()),
+            };
+            with_do(msg, Some(Duration::ZERO))
         })?;
     flight.mark_started();
     let _running = Gauge::new(&progress.running);
@@ -359,6 +393,8 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         target: &target,
         prev_stamp,
         prev_hash,
+        was_dir,
+        capture: &capture,
         stdout_tmp: &stdout_tmp,
         arg3_abs: &arg3_abs,
         rec_path: &rec_path,
@@ -418,6 +454,11 @@ struct AfterRun<'a> {
     prev_stamp: Option<Stamp>,
     /// The target's recorded hash (when it had one).
     prev_hash: Option<Hash>,
+    /// The target was a directory before the `.do` ran (an earlier build's).
+    was_dir: bool,
+    /// What the `.do` wrote to its stdout.
+    capture: &'a File,
+    /// Where a stdout output is written at the commit (beside the target, journaled).
     stdout_tmp: &'a Path,
     arg3_abs: &'a Path,
     rec_path: &'a Path,
@@ -436,45 +477,68 @@ async fn conclude(
     if !status.success() {
         return Err(exit_text(status));
     }
-    // $1 must not have been touched by the .do.
-    if let Some(m) = engine
+    // $1 must not have been touched by the .do, unless it made it a directory: that
+    // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
+    // so it cannot be told from one left by an earlier build, and need not be).
+    let now = engine
         .fs
-        .stat(a.target)
-        .map_err(|e| io_msg("stat", a.target, &e))?
-    {
+        .lstat(a.target)
+        .map_err(|e| io_msg("stat", a.target, &e))?;
+    let is_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
+    if let Some(m) = now.filter(|_| !is_dir) {
         if a.prev_stamp
             .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
         {
             return Err("$1 was explicitly touched".into());
         }
     }
-    let stdout_size = fs::metadata(a.stdout_tmp)
+    let stdout_size = a
+        .capture
+        .metadata()
         .map(|m| m.len())
-        .map_err(|e| io_msg("stat", a.stdout_tmp, &e))?;
+        .map_err(|e| format!("cannot stat the captured stdout of {}: {e}", flight.display))?;
     let arg3_exists = fs::symlink_metadata(a.arg3_abs).is_ok();
+    // A directory left by an earlier build is replaced by a new output; one the .do made
+    // while also writing an output is a mistake.
+    let made_dir = is_dir && !(a.was_dir && (arg3_exists || stdout_size > 0));
+    if made_dir && (arg3_exists || stdout_size > 0) {
+        return Err(format!(
+            "{} is a directory, and the .do also wrote {}: a target is one or the other \
+             (remove the directory in the .do, or write nothing)",
+            show(a.target),
+            if arg3_exists { "$3" } else { "to stdout" }
+        ));
+    }
     if arg3_exists && stdout_size > 0 {
         return Err("created both tmp and stdout".into());
     }
-    let output = if arg3_exists {
-        Some(a.arg3_abs.to_path_buf())
+    let output = if made_dir {
+        Output::DirInPlace
+    } else if arg3_exists {
+        Output::Arg3(a.arg3_abs.to_path_buf())
     } else if stdout_size > 0 {
-        Some(a.stdout_tmp.to_path_buf())
+        let c = a
+            .capture
+            .try_clone()
+            .map_err(|e| format!("cannot read the captured stdout of {}: {e}", flight.display))?;
+        Output::Stdout(c)
     } else {
-        None
+        Output::Nothing
     };
     // Only a phony target's commit compares with the state file (see `Commit::run`). Read
     // now, under the target's lock: what the state file holds at the commit.
     let prev = match output {
-        None => match engine.recs.load(&*engine.fs, a.rec_path) {
+        Output::Nothing => match engine.recs.load(&*engine.fs, a.rec_path) {
             Ok(Loaded::Ok(rec)) => Some(rec),
             _ => None,
         },
-        Some(_) => None,
+        _ => None,
     };
     let commit = Commit {
         dir: flight.dir.clone(),
         name: flight.name.clone(),
         output,
+        stdout_tmp: a.stdout_tmp.to_path_buf(),
         prev_hash: a.prev_hash,
         sync: !settings.no_sync,
         umask: flight.origin.umask,
@@ -682,6 +746,16 @@ async fn relay_stderr(
     }
 }
 
+/// The start of a `.do`, where a `#!` line would be (see [`dofile::interpreter`]).
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(dofile::SHEBANG_MAX);
+    File::open(path)?
+        .take(dofile::SHEBANG_MAX as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
 /// Counts itself in a progress gauge while alive.
 struct Gauge<'a>(&'a AtomicUsize);
 
@@ -840,11 +914,25 @@ fn child_env(
     (env, inherit)
 }
 
+/// What a `.do` produced, as [`conclude`] found it.
+enum Output {
+    /// Nothing: the target is phony.
+    Nothing,
+    /// Its stdout, captured outside the target's directory ([`durable::capture`]).
+    Stdout(File),
+    /// `$3`: a file, a symbolic link or a directory.
+    Arg3(PathBuf),
+    /// A directory it made at `$1` itself.
+    DirInPlace,
+}
+
 /// The blocking tail of a successful job.
 struct Commit {
     dir: PathBuf,
     name: OsString,
-    output: Option<PathBuf>,
+    output: Output,
+    /// Where a stdout output is written out, beside the target (a journaled temp name).
+    stdout_tmp: PathBuf,
     prev_hash: Option<Hash>,
     sync: bool,
     umask: u32,
@@ -873,55 +961,46 @@ impl Commit {
     /// as ours ([`durable::interrupted_commit`]).
     fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
-        let name = self.name.as_bytes().to_vec();
-        let Some(out) = self.output.take() else {
-            // No output: no target. An old file is removed; the target is phony now.
-            let had_target = fs::remove_file(&target).is_ok();
-            let phony = Dep::Ifcreate { target: name };
-            // A phony target (`all`) runs in every build: when it declared exactly what its
-            // state already says, only the `Build` line would change, which matters to nobody
-            // outside this session (the daemon knows what it built), so the state file is
-            // left alone instead of rewriting (and re-reading) a large one each time.
-            let unchanged = |p: &Rec| {
-                p.deps
-                    .split_last()
-                    .is_some_and(|(last, rest)| *last == phony && self.deps.same_as(rest))
-            };
-            if let Some(prev) = self.prev.take().filter(|p| !had_target && unchanged(p)) {
-                return Ok(Committed {
-                    rec: prev,
-                    rec_stamp: None,
-                    target: None,
-                    kept_same: false,
-                });
+        // The .do may have removed the target's directory, `.redo` in it with it, and made
+        // it again: the state goes where the target is.
+        let redo_dir = self.rec_path.parent().unwrap_or(Path::new("/"));
+        gate.with(self.umask, || fs::create_dir_all(redo_dir))
+            .map_err(|e| io_msg("create", redo_dir, &e))?;
+        let out = match std::mem::replace(&mut self.output, Output::Nothing) {
+            Output::Nothing => return self.phony(&target, gate),
+            Output::DirInPlace => return self.directory(&target, None, gate),
+            Output::Arg3(p) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) => {
+                return self.directory(&target, Some(p), gate);
             }
-            let mut deps = self.deps.into_vec();
-            deps.push(phony);
-            let rec = Rec {
-                build: self.build,
-                deps,
-            };
-            let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
-            return Ok(Committed {
-                rec: Arc::new(rec),
-                rec_stamp: Some(rec_stamp),
-                target: None,
-                kept_same: false,
-            });
+            Output::Arg3(p) => Ok(p),
+            Output::Stdout(f) => Err(f),
         };
-        if fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
-            return Err(format!(
-                "{} is a directory: a target must be a file",
-                show(&out)
-            ));
-        }
-        let hash = hash_file(&out).map_err(|e| io_msg("read", &out, &e))?;
-        let kept_same = self.prev_hash == Some(hash) && target.exists();
+        let target_is_file = fs::symlink_metadata(&target).is_ok_and(|m| m.is_file());
+        let (out, hash, kept_same) = match out {
+            Ok(p) => {
+                let hash = hash_entry(&p).map_err(|e| io_msg("read", &p, &e))?;
+                let is_file = fs::symlink_metadata(&p).is_ok_and(|m| m.is_file());
+                let kept = is_file && target_is_file && self.prev_hash == Some(hash);
+                (Some(p), hash, kept)
+            }
+            Err(capture) => {
+                let hash = durable::hash_capture(&capture).map_err(|e| {
+                    format!("cannot read the captured stdout of {}: {e}", show(&target))
+                })?;
+                if target_is_file && self.prev_hash == Some(hash) {
+                    // Same content: nothing to write out.
+                    (None, hash, true)
+                } else {
+                    durable::copy_capture(&capture, &self.stdout_tmp, gate, self.umask)?;
+                    (Some(self.stdout_tmp.clone()), hash, false)
+                }
+            }
+        };
         // The target's own record, with the output's stat for now (a rename changes its ctime).
         let mut deps = self.deps.into_vec();
         deps.push(Dep::Ifchange {
-            target: name,
-            stamp: stamp_of(&out)?,
+            target: self.name.as_bytes().to_vec(),
+            stamp: stamp_of(out.as_deref().unwrap_or(&target))?,
             hash: Some(hash),
         });
         let mut rec = Rec {
@@ -930,26 +1009,30 @@ impl Commit {
         };
         let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
         let install = || -> Result<(), String> {
-            if kept_same {
-                // Same content: keep the old file, so dependants see nothing new.
-                let _ = fs::remove_file(&out);
-                nix::sys::stat::utimensat(
-                    nix::fcntl::AT_FDCWD,
-                    &target,
-                    &nix::sys::time::TimeSpec::UTIME_NOW,
-                    &nix::sys::time::TimeSpec::UTIME_NOW,
-                    nix::sys::stat::UtimensatFlags::FollowSymlink,
-                )
-                .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
-            } else {
-                if self.sync {
-                    File::open(&out)
-                        .and_then(|f| f.sync_all())
-                        .map_err(|e| io_msg("fsync", &out, &e))?;
+            match &out {
+                Some(out) if !kept_same => {
+                    // A link has no content of its own to sync: its directory's fsync is it.
+                    if self.sync && fs::symlink_metadata(out).is_ok_and(|m| m.is_file()) {
+                        File::open(out)
+                            .and_then(|f| f.sync_all())
+                            .map_err(|e| io_msg("fsync", out, &e))?;
+                    }
+                    durable::replace(out, &target)?;
                 }
-                fs::rename(&out, &target).map_err(|e| {
-                    format!("cannot rename {} to {}: {e}", show(&out), show(&target))
-                })?;
+                _ => {
+                    // Same content: keep the old file, so dependants see nothing new.
+                    if let Some(out) = &out {
+                        let _ = fs::remove_file(out);
+                    }
+                    nix::sys::stat::utimensat(
+                        nix::fcntl::AT_FDCWD,
+                        &target,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        nix::sys::stat::UtimensatFlags::FollowSymlink,
+                    )
+                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+                }
             }
             if self.sync {
                 fsync_dir(&self.dir)?;
@@ -972,6 +1055,80 @@ impl Commit {
             rec_stamp: Some(rec_stamp),
             target: Some((stamp, hash)),
             kept_same,
+        })
+    }
+
+    /// No output: no target. An old file is removed; the target is phony now.
+    fn phony(mut self, target: &Path, gate: &UmaskGate) -> Result<Committed, String> {
+        let had_target = fs::remove_file(target).is_ok();
+        let phony = Dep::Ifcreate {
+            target: self.name.as_bytes().to_vec(),
+        };
+        // A phony target (`all`) runs in every build: when it declared exactly what its
+        // state already says, only the `Build` line would change, which matters to nobody
+        // outside this session (the daemon knows what it built), so the state file is
+        // left alone instead of rewriting (and re-reading) a large one each time.
+        let unchanged = |p: &Rec| {
+            p.deps
+                .split_last()
+                .is_some_and(|(last, rest)| *last == phony && self.deps.same_as(rest))
+        };
+        if let Some(prev) = self.prev.take().filter(|p| !had_target && unchanged(p)) {
+            return Ok(Committed {
+                rec: prev,
+                rec_stamp: None,
+                target: None,
+                kept_same: false,
+            });
+        }
+        let mut deps = self.deps.into_vec();
+        deps.push(phony);
+        let rec = Rec {
+            build: self.build,
+            deps,
+        };
+        let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp: Some(rec_stamp),
+            target: None,
+            kept_same: false,
+        })
+    }
+
+    /// A directory target: made at `$3` (`from`, put in the target's place) or at `$1`. Its
+    /// state has no record of its own: a directory's stat changes with every entry made in
+    /// it, so it is up to date when its dependencies are (and rebuilt when it is missing),
+    /// never "externally modified"; and a hash of a tree would cost a walk of it per check.
+    fn directory(
+        self,
+        target: &Path,
+        from: Option<PathBuf>,
+        gate: &UmaskGate,
+    ) -> Result<Committed, String> {
+        let rec = Rec {
+            build: self.build,
+            deps: self.deps.into_vec(),
+        };
+        if self.sync {
+            durable::sync_tree(from.as_deref().unwrap_or(target))?;
+        }
+        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        if let Some(from) = &from {
+            if let Err(e) = durable::replace(from, target) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        if self.sync {
+            fsync_dir(&self.dir)?;
+        }
+        let rec_stamp = writer.finish(None)?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp: Some(rec_stamp),
+            target: None,
+            kept_same: false,
         })
     }
 }

@@ -329,6 +329,7 @@ mod tests {
                 ..Default::default()
             },
             kind: Kind::File,
+            link: false,
         }
     }
 

@@ -535,6 +535,11 @@ impl Fs for WatchedFs {
         self.disk.hash(path)
     }
 
+    fn lstat(&self, path: &Path) -> io::Result<Option<Meta>> {
+        // Only a target that is (or was) a link asks: never cached, like links in `stat`.
+        self.disk.lstat(path)
+    }
+
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         self.disk.read(path)
     }
