@@ -6,7 +6,7 @@
 //! Every candidate tried and missing is returned so that the caller records it as an ifcreate
 //! dependency: creating a more specific `.do` later makes the target out of date.
 
-use crate::fsys::{Fs, Kind};
+use crate::fs::{Fs, Kind};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -101,7 +101,7 @@ pub fn find(fs: &dyn Fs, dir: &Path, name: &OsStr, top: Option<&Path>) -> io::Re
 /// Every `.do` path the lookup for `target` (absolute) depends on: the one found and the
 /// candidates tried before it (whose creation would change the answer).
 pub fn candidates(fs: &dyn Fs, target: &Path, top: Option<&Path>) -> Vec<PathBuf> {
-    let Some((dir, name)) = crate::paths::split(target) else {
+    let Some((dir, name)) = crate::fs::paths::split(target) else {
         return Vec::new();
     };
     let Ok(lookup) = find(fs, dir, name, top) else {
@@ -110,7 +110,7 @@ pub fn candidates(fs: &dyn Fs, target: &Path, top: Option<&Path>) -> Vec<PathBuf
     let mut out: Vec<PathBuf> = lookup
         .missing
         .iter()
-        .map(|m| crate::paths::resolve(dir, m.as_os_str()))
+        .map(|m| crate::fs::paths::resolve(dir, m.as_os_str()))
         .collect();
     out.extend(lookup.found.map(|f| f.path));
     out
@@ -175,7 +175,7 @@ pub fn interpreter(head: &[u8], do_path: &Path) -> Result<Option<Vec<OsString>>,
             return Err(format!(
                 "the #! line of {} is longer than {} bytes: shorten it, or make the .do \
                  executable",
-                crate::paths::show(do_path),
+                crate::fs::paths::show(do_path),
                 SHEBANG_MAX - 1
             ));
         }
@@ -198,7 +198,7 @@ pub fn interpreter(head: &[u8], do_path: &Path) -> Result<Option<Vec<OsString>>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::mem::MemFs;
+    use crate::fs::mem::MemFs;
 
     fn p(s: &str) -> PathBuf {
         PathBuf::from(s)

@@ -2,52 +2,44 @@
 //!
 //! It owns the job tokens, the target locks, the in-memory dependency cache and every write to
 //! `.redo/*.rec`, and it runs the `.do` scripts. The `redo*` clients only carry requests to it.
+//! `docs/DESIGN.md` at the repository's root states the architecture and its invariants.
 //!
-//! Module map (one job each):
+//! Module map, from the process down to the disk. Each module uses only those below it (no
+//! cycles): `daemon` → `request` → `exec` → `engine` → `query`/`maintenance` → `verdict` →
+//! `ood` → `watch` → `store` → `fs`; `output`, `jobserver`, `settings`, `dofile` and `fastmap`
+//! are leaves used where needed.
 //!
-//! | module      | job                                                                  |
-//! |-------------|----------------------------------------------------------------------|
-//! | `lifecycle` | runtime dir, pid lock, idle exit, drain                              |
-//! | `server`    | accept, peer-uid check, handshake, one task per connection           |
-//! | `engine`    | sessions, one flight per target, waiters, cycles, nested requests    |
-//! | `ood`       | out-of-date decisions, pure logic over `fsys::Fs`                    |
-//! | `dofile`    | which `.do` builds a target                                          |
-//! | `runner`    | spawning a `.do`, relaying its stderr, checking and committing       |
-//! | `state`     | the `.rec` recfile format                                            |
-//! | `cache`     | parsed `.rec` files and hashes kept between builds                   |
-//! | `locks`     | the fcntl lock on `.redo/T.lock`                                     |
-//! | `jobs`      | job tokens                                                           |
-//! | `output`    | message lines and client event queues                                |
-//! | `settings`  | what a request's environment asks for                                |
-//! | `umask`     | creating files and processes with the requester's umask              |
-//! | `fsys`      | the filesystem trait the engine decides over                         |
-//! | `paths`     | lexical path arithmetic on bytes                                     |
-//! | `watch`     | the inotify accelerator: stats and listings answered from memory     |
-//! | `verdict`   | up-to-date verdicts kept while the watcher vouches for their inputs  |
+//! | module        | owns                                                                      |
+//! |---------------|---------------------------------------------------------------------------|
+//! | `daemon`      | start-up, runtime dir, pid lock, idle exit, drain; the listener           |
+//! | `request`     | turning one client request into work: build, `--watch`, records, queries  |
+//! | `exec`        | spawning a `.do`, relaying its stderr, checking and committing its output |
+//! | `engine`      | sessions, one flight per target, waiters, cycles, jobs, the check         |
+//! | `query`       | the listings (`redo-targets`, `-sources`, `-ood`, `-affects`, `-dot`)     |
+//! | `maintenance` | `redo-cleanup`, `redo-depfix`                                             |
+//! | `verdict`     | up-to-date verdicts kept while the watcher vouches for their inputs       |
+//! | `ood`         | the out-of-date decision, pure logic over `fs::Fs`                        |
+//! | `watch`       | the inotify accelerator: stats and listings answered from memory          |
+//! | `store`       | `.rec` recfiles, the `.redo/` layout, durable writes, caches, locks, logs |
+//! | `fs`          | the filesystem trait (disk and in-memory), path arithmetic, umask         |
+//! | `output`      | message lines, client event queues, typed JSON events                     |
+//! | `jobserver`   | job tokens, GNU make's jobserver both ways                                |
+//! | `settings`    | what a request's environment asks for                                     |
+//! | `dofile`      | which `.do` builds a target                                               |
 
-pub mod cache;
-pub mod dofile;
-pub mod durable;
-pub mod engine;
-pub mod fastmap;
-pub mod fsys;
-pub mod jobs;
-pub mod lifecycle;
-pub mod locks;
-pub mod logs;
-pub mod maintenance;
-pub mod ood;
-pub mod orphans;
-pub mod output;
-pub mod paths;
-pub mod query;
-pub mod runner;
-pub mod server;
-pub mod settings;
-pub mod state;
-pub mod umask;
-pub mod verdict;
-pub mod watch;
-
-#[cfg(test)]
-mod engine_tests;
+pub mod daemon;
+pub(crate) mod dofile;
+pub(crate) mod engine;
+pub(crate) mod exec;
+pub(crate) mod fastmap;
+pub mod fs;
+pub(crate) mod jobserver;
+pub(crate) mod maintenance;
+pub(crate) mod ood;
+pub(crate) mod output;
+pub(crate) mod query;
+pub(crate) mod request;
+pub(crate) mod settings;
+pub mod store;
+pub(crate) mod verdict;
+pub(crate) mod watch;

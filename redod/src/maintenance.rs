@@ -2,14 +2,14 @@
 //! without building. Both are refused while the daemon runs a build, whose temporaries, locks
 //! and state files they would pull from under it.
 
-use crate::cache::{Hashes, Loaded, RecCache};
-use crate::durable;
-use crate::fsys::{Fs, Kind};
+use crate::fs::paths;
+use crate::fs::umask::UmaskGate;
+use crate::fs::{Fs, Kind};
 use crate::ood;
-use crate::paths;
 use crate::query::Graph;
-use crate::state::{Dep, Rec};
-use crate::umask::UmaskGate;
+use crate::store::cache::{Hashes, Loaded, RecCache};
+use crate::store::durable;
+use crate::store::recfile::{Dep, Rec};
 use redo_proto::CleanupWhat;
 use std::ffi::OsStr;
 use std::fs;
@@ -50,12 +50,12 @@ pub struct Cleaned {
 fn built_output(rec_path: &Path) -> Option<(PathBuf, bool)> {
     let name = rec_path.file_name()?.as_bytes().strip_suffix(b".rec")?;
     let target = rec_path.parent()?.parent()?.join(OsStr::from_bytes(name));
-    let rec = crate::state::parse(&fs::read(rec_path).ok()?).ok()?;
+    let rec = crate::store::recfile::parse(&fs::read(rec_path).ok()?).ok()?;
     let (stamp, hash) = rec.own(name)?;
     let now = fs::metadata(&target).ok()?;
-    let now_stamp = crate::fsys::Meta::from_std(&now).stamp;
+    let now_stamp = crate::fs::Meta::from_std(&now).stamp;
     let unchanged = ood::same_file(&now_stamp, stamp, ood::Trust::Ctime)
-        || hash.is_some_and(|h| crate::fsys::hash_file(&target).is_ok_and(|now| now == *h));
+        || hash.is_some_and(|h| crate::fs::hash_file(&target).is_ok_and(|now| now == *h));
     Some((target, unchanged))
 }
 
@@ -153,7 +153,7 @@ impl Depfix<'_> {
             let Some((dir, name)) = paths::split(&t) else {
                 continue;
             };
-            let rec_path = ood::rec_path(dir, name);
+            let rec_path = crate::store::layout::rec_path(dir, name);
             let rec = match self
                 .recs
                 .load(self.fs, &rec_path)
@@ -281,8 +281,8 @@ mod tests {
 
     #[test]
     fn depfix_keeps_changed_files_out_of_date() {
-        use crate::fsys::mem::MemFs;
-        use crate::state::{self, Rec};
+        use crate::fs::mem::MemFs;
+        use crate::store::recfile::{self, Rec};
         let fs_ = MemFs::default();
         fs_.write("/p/a", "same");
         fs_.write("/p/b", "old");
@@ -300,7 +300,7 @@ mod tests {
         };
         fs_.write(
             "/p/.redo/t.rec",
-            std::str::from_utf8(&state::encode(&rec)).unwrap(),
+            std::str::from_utf8(&recfile::encode(&rec)).unwrap(),
         );
         // A "copy": a gets a new inode with the same content, b new content.
         fs_.write("/p/a", "same");

@@ -122,6 +122,7 @@ impl Style {
 }
 
 /// `<tag><". " × level><text>`, coloured when asked, newline-terminated.
+#[cfg(test)]
 pub fn format(kind: Kind, level: usize, text: &str, colour: bool) -> Vec<u8> {
     format_line(kind, level, text, colour, false)
 }
@@ -168,6 +169,7 @@ pub struct Sink {
 
 impl Sink {
     /// A sink and the receiving end its connection's writer drains.
+    #[cfg(test)]
     pub fn new(id: u64, style: Style) -> (Sink, mpsc::UnboundedReceiver<Queued>) {
         Sink::with_cwd(id, style, PathBuf::from("/"))
     }
@@ -250,7 +252,7 @@ impl Sink {
 
     /// A path for this client's events: relative to its directory, lossy UTF-8.
     pub fn rel(&self, p: &Path) -> String {
-        crate::paths::show(&crate::paths::relative(&self.cwd, p))
+        crate::fs::paths::show(&crate::fs::paths::relative(&self.cwd, p))
     }
 
     /// Bytes for the client's stdout (listing commands).

@@ -5,12 +5,12 @@
 //! targets have state too). Listings print paths relative to the requester's directory, one
 //! per line, sorted bytewise. Nothing here runs a `.do` or writes a file.
 
-use crate::cache::{Hashes, Loaded, RecCache};
 use crate::fastmap::{HashMap, HashSet};
-use crate::fsys::{Fs, Kind};
-use crate::ood::{self, Checker, Step, Trust, Walk};
-use crate::paths;
-use crate::state::{Dep, Rec};
+use crate::fs::paths;
+use crate::fs::{Fs, Kind};
+use crate::ood::{Checker, Step, Trust, Walk};
+use crate::store::cache::{Hashes, Loaded, RecCache};
+use crate::store::recfile::{Dep, Rec};
 use redo_proto::QueryKind;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -78,15 +78,21 @@ impl Graph<'_> {
     /// The parsed state of a target, when it has one that parses.
     fn rec(&self, target: &Path) -> Option<Arc<Rec>> {
         let (dir, name) = paths::split(target)?;
-        match self.recs.load(self.fs, &ood::rec_path(dir, name)) {
+        match self
+            .recs
+            .load(self.fs, &crate::store::layout::rec_path(dir, name))
+        {
             Ok(Loaded::Ok(rec)) => Some(rec),
             _ => None,
         }
     }
 
     fn has_state(&self, target: &Path) -> bool {
-        paths::split(target)
-            .is_some_and(|(d, n)| self.fs.exists(&ood::rec_path(d, n)).unwrap_or(false))
+        paths::split(target).is_some_and(|(d, n)| {
+            self.fs
+                .exists(&crate::store::layout::rec_path(d, n))
+                .unwrap_or(false)
+        })
     }
 
     /// Dependencies of `target` recorded in `rec`, resolved: (path, is ifcreate).
@@ -186,7 +192,10 @@ impl Graph<'_> {
             // A recorded cycle: the build would report it; here it decides nothing.
             return Ok(false);
         }
-        let verdict = match self.recs.load(self.fs, &ood::rec_path(dir, name))? {
+        let verdict = match self
+            .recs
+            .load(self.fs, &crate::store::layout::rec_path(dir, name))?
+        {
             Loaded::Missing | Loaded::Corrupt(_) => true,
             Loaded::Ok(rec) => {
                 let checker = self.checker();
@@ -384,8 +393,8 @@ pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::mem::MemFs;
-    use crate::state::{self, Rec};
+    use crate::fs::mem::MemFs;
+    use crate::store::recfile::{self, Rec};
 
     /// /p/all ← /p/sub/x.o ← (/p/sub/x.c, /p/default.o.do, ifcreate /p/sub/x.o.do); /p/all is
     /// phony (no file); /p/other ← /p/other.in with `always`.
@@ -393,12 +402,12 @@ mod tests {
         let fs = MemFs::default();
         let rec = |fs: &MemFs, target: &str, deps: Vec<Dep>| {
             let p = Path::new(target);
-            let text = state::encode(&Rec {
+            let text = recfile::encode(&Rec {
                 build: "b".into(),
                 deps,
             });
             fs.write(
-                ood::rec_path(p.parent().unwrap(), p.file_name().unwrap())
+                crate::store::layout::rec_path(p.parent().unwrap(), p.file_name().unwrap())
                     .to_str()
                     .unwrap(),
                 std::str::from_utf8(&text).unwrap(),
@@ -506,7 +515,7 @@ mod tests {
         let fs = tree();
         let stamp = |s: &str| *blake3::hash(s.as_bytes()).as_bytes();
         let write = |target: &str, deps: Vec<Dep>| {
-            let text = state::encode(&Rec {
+            let text = recfile::encode(&Rec {
                 build: "b".into(),
                 deps,
             });

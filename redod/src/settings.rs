@@ -1,9 +1,9 @@
 //! What a request's environment asks for (SPEC.md §4.1). Every request carries its client's
 //! environment; these are read from it, never from the daemon's own.
 
-use crate::jobs::MakeStyle;
+use crate::fs::paths;
+use crate::jobserver::MakeStyle;
 use crate::ood::Trust;
-use crate::paths;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The counting allocator below is the only unsafe code, and it only forwards to `System`.
 #![allow(unsafe_code)]
-//! Property/fuzz tests of the `.rec` parser (`redod::state`), which reads files anybody could
+//! Property/fuzz tests of the `.rec` parser (`redod::store::recfile`), which reads files anybody could
 //! have damaged (DESIGN.md §7: a corrupt `.rec` is "out of date", never a crash): random
 //! bytes, recfile-shaped noise and mutated valid files never panic and allocate in proportion
 //! to the input; every record encodes and parses back to itself, odd target bytes included
@@ -17,8 +17,8 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use redod::fsys::Stamp;
-use redod::state::{Dep, Rec, encode, parse};
+use redod::fs::Stamp;
+use redod::store::recfile::{Dep, Rec, encode, parse};
 
 #[path = "../../proto/tests/support/alloc.rs"]
 mod alloc;
@@ -31,7 +31,7 @@ fn bound(len: usize) -> usize {
 }
 
 #[track_caller]
-fn parse_bounded(text: &[u8]) -> Result<Rec, redod::state::ParseError> {
+fn parse_bounded(text: &[u8]) -> Result<Rec, redod::store::recfile::ParseError> {
     let (res, peak) = peak_of(|| parse(text));
     assert!(
         peak <= bound(text.len()),

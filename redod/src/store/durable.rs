@@ -10,36 +10,21 @@
 //! [`settle_pending`]). After the rename the temporary is rewritten in place with the
 //! target's final stat (a rename changes its ctime) and renamed over the state file.
 
-use crate::fsys::{Hash, Meta, Stamp};
-use crate::paths::show;
-use crate::state::{self, Rec};
-use crate::umask::UmaskGate;
-use std::ffi::{OsStr, OsString};
+use crate::fs::paths::show;
+use crate::fs::umask::UmaskGate;
+use crate::fs::{Hash, Meta, Stamp};
+use crate::store::layout::rec_temp_path;
+use crate::store::recfile::{self, Rec};
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// `cannot <what> <path>: <error>`.
 pub fn io_msg(what: &str, path: &Path, e: &io::Error) -> String {
     format!("cannot {what} {}: {e}", show(path))
-}
-
-/// `.redo.<name>.<16 hex>` in `dir`: the naming goredo uses, so `redo-cleanup tmp` finds
-/// leftovers.
-pub fn temp_path(dir: &Path, name: &OsStr) -> PathBuf {
-    let mut rnd = [0u8; 8];
-    // getrandom only fails without a kernel entropy source; a fixed suffix plus O_EXCL still
-    // keeps us from clobbering anything.
-    let _ = getrandom::fill(&mut rnd);
-    let mut n = b".redo.".to_vec();
-    n.extend_from_slice(name.as_bytes());
-    n.push(b'.');
-    for b in rnd {
-        n.extend_from_slice(format!("{b:02x}").as_bytes());
-    }
-    dir.join(OsString::from_vec(n))
 }
 
 fn options(exclusive: bool) -> OpenOptions {
@@ -56,20 +41,6 @@ fn options(exclusive: bool) -> OpenOptions {
 /// Creates a new file (never an existing one), mode 0666 under the process umask.
 pub fn create_new(path: &Path) -> io::Result<File> {
     options(true).open(path)
-}
-
-/// `.redo/.redo.T.rec<suffix>`, next to the state file `.redo/T.rec`.
-fn beside_rec(rec_path: &Path, suffix: &[u8]) -> PathBuf {
-    let name = rec_path.file_name().map(OsStr::as_bytes).unwrap_or(b"rec");
-    let dir = rec_path.parent().unwrap_or(Path::new("/"));
-    dir.join(OsStr::from_bytes(&[b".redo.", name, suffix].concat()))
-}
-
-/// `.redo/.redo.T.rec.tmp`: the temporary a state file is written to. One fixed name per
-/// target, so that the registry of running jobs can name it before it exists; the target's
-/// lock makes its writer the only one.
-pub fn rec_temp_path(rec_path: &Path) -> PathBuf {
-    beside_rec(rec_path, b".tmp")
 }
 
 pub fn fsync_dir(dir: &Path) -> Result<(), String> {
@@ -142,7 +113,7 @@ pub fn hash_capture(capture: &File) -> io::Result<Hash> {
     use std::io::{Seek, SeekFrom};
     let mut src = capture;
     src.seek(SeekFrom::Start(0))?;
-    crate::fsys::hash_reader(src)
+    crate::fs::hash_reader(src)
 }
 
 /// Removes a file, a symbolic link or a whole directory tree (never following a link).
@@ -253,7 +224,7 @@ impl RecWriter {
             rec_path: rec_path.to_path_buf(),
             sync,
         };
-        match w.put(&state::encode(rec)) {
+        match w.put(&recfile::encode(rec)) {
             Ok(()) => Ok(w),
             Err(e) => {
                 w.abandon();
@@ -282,7 +253,7 @@ impl RecWriter {
     /// file's stat.
     pub fn finish(self, rec: Option<&Rec>) -> Result<Stamp, String> {
         if let Some(rec) = rec {
-            self.put(&state::encode(rec))?;
+            self.put(&recfile::encode(rec))?;
         }
         if let Err(e) = fs::rename(&self.tmp, &self.rec_path) {
             return Err(format!(
@@ -325,10 +296,10 @@ pub fn interrupted_commit(rec_path: &Path, name: &[u8], target: &Path) -> Option
 
 /// The target's own hash in the encoded state `pending`, if `target` holds that content.
 fn installed(pending: &[u8], name: &[u8], target: &Path) -> Option<Hash> {
-    let rec = state::parse(pending).ok()?;
+    let rec = recfile::parse(pending).ok()?;
     let (_, hash) = rec.own(name)?;
     let hash = *hash?;
-    (crate::fsys::hash_entry(target).ok()? == hash).then_some(hash)
+    (crate::fs::hash_entry(target).ok()? == hash).then_some(hash)
 }
 
 /// Settles a commit a dead daemon left half done, from the state it was installing
@@ -346,12 +317,12 @@ pub fn settle(
     let Some(name) = target.file_name().map(OsStr::as_bytes) else {
         return Ok(false);
     };
-    let (Some(_), Ok(mut rec)) = (installed(pending, name, target), state::parse(pending)) else {
+    let (Some(_), Ok(mut rec)) = (installed(pending, name, target), recfile::parse(pending)) else {
         return Ok(false);
     };
     let now = stamp_of(target)?;
     for d in &mut rec.deps {
-        if let state::Dep::Ifchange {
+        if let recfile::Dep::Ifchange {
             target: t, stamp, ..
         } = d
         {
@@ -387,9 +358,9 @@ pub fn settle_pending(
 pub(crate) fn test_rec(build: &str, content: &[u8]) -> Rec {
     Rec {
         build: build.into(),
-        deps: vec![crate::state::Dep::Ifchange {
+        deps: vec![crate::store::recfile::Dep::Ifchange {
             target: b"t".to_vec(),
-            stamp: crate::fsys::Stamp::default(),
+            stamp: crate::fs::Stamp::default(),
             hash: Some(*blake3::hash(content).as_bytes()),
         }],
     }
@@ -398,21 +369,7 @@ pub(crate) fn test_rec(build: &str, content: &[u8]) -> Rec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Dep;
-
-    #[test]
-    fn temp_names_follow_goredo() {
-        let p = temp_path(Path::new("/d"), OsStr::new("t.o"));
-        let n = p.file_name().unwrap().to_str().unwrap();
-        assert!(
-            n.starts_with(".redo.t.o.") && n.len() == ".redo.t.o.".len() + 16,
-            "{n}"
-        );
-        assert_eq!(
-            rec_temp_path(Path::new("/d/.redo/t.rec")),
-            PathBuf::from("/d/.redo/.redo.t.rec.tmp")
-        );
-    }
+    use crate::store::recfile::Dep;
 
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("redod-durable-{tag}-{}", std::process::id()));
@@ -432,7 +389,7 @@ mod tests {
         };
         for sync in [true, false] {
             write_rec(&path, &rec, sync, &gate, 0o022).unwrap();
-            assert_eq!(state::parse(&fs::read(&path).unwrap()).unwrap(), rec);
+            assert_eq!(recfile::parse(&fs::read(&path).unwrap()).unwrap(), rec);
         }
         assert_eq!(
             fs::read_dir(dir.join(".redo")).unwrap().count(),
@@ -459,7 +416,7 @@ mod tests {
         fs::write(&target, "new").unwrap();
         assert!(interrupted_commit(&rec_path, b"t", &target).is_some());
         assert!(settle_pending(&rec_path, &target, false, &gate, 0o022).unwrap());
-        let now = state::parse(&fs::read(&rec_path).unwrap()).unwrap();
+        let now = recfile::parse(&fs::read(&rec_path).unwrap()).unwrap();
         assert_eq!(now.build, "new");
         assert_eq!(
             now.own(b"t").unwrap().0,
@@ -473,7 +430,7 @@ mod tests {
         assert!(interrupted_commit(&rec_path, b"t", &target).is_none());
         assert!(!settle_pending(&rec_path, &target, false, &gate, 0o022).unwrap());
         assert_eq!(
-            state::parse(&fs::read(&rec_path).unwrap()).unwrap().build,
+            recfile::parse(&fs::read(&rec_path).unwrap()).unwrap().build,
             "new"
         );
         assert!(!rec_temp_path(&rec_path).exists());
@@ -496,18 +453,24 @@ mod tests {
         for sync in [false, true] {
             let w = RecWriter::begin(&rec_path, &long, sync, &gate, 0o022).unwrap();
             assert_eq!(
-                state::parse(&fs::read(rec_temp_path(&rec_path)).unwrap()).unwrap(),
+                recfile::parse(&fs::read(rec_temp_path(&rec_path)).unwrap()).unwrap(),
                 long
             );
             w.finish(Some(&short)).unwrap();
-            assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
+            assert_eq!(
+                recfile::parse(&fs::read(&rec_path).unwrap()).unwrap(),
+                short
+            );
             assert!(!rec_temp_path(&rec_path).exists());
         }
         RecWriter::begin(&rec_path, &long, false, &gate, 0o022)
             .unwrap()
             .abandon();
         assert!(!rec_temp_path(&rec_path).exists());
-        assert_eq!(state::parse(&fs::read(&rec_path).unwrap()).unwrap(), short);
+        assert_eq!(
+            recfile::parse(&fs::read(&rec_path).unwrap()).unwrap(),
+            short
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -572,7 +535,7 @@ mod tests {
         assert_eq!(fs::read_link(&t).unwrap(), Path::new("nowhere"));
         assert!(fs::symlink_metadata(&new).is_err());
         assert_eq!(
-            crate::fsys::hash_entry(&t).unwrap(),
+            crate::fs::hash_entry(&t).unwrap(),
             *blake3::hash(b"nowhere").as_bytes()
         );
         fs::remove_dir_all(&dir).unwrap();

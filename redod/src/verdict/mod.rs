@@ -10,8 +10,8 @@
 //! Invariants (why a held verdict is always the answer a full check would give):
 //!
 //! * A verdict is recorded only after a full check found the target up to date, only when the
-//!   filesystem vouched for every answer that check used ([`crate::fsys::Fs::vouches_stat`],
-//!   [`crate::fsys::Fs::vouches_name`]: it is still the filesystem's answer now, and any later
+//!   filesystem vouched for every answer that check used ([`crate::fs::Fs::vouches_stat`],
+//!   [`crate::fs::Fs::vouches_name`]: it is still the filesystem's answer now, and any later
 //!   change will be reported as an event), and
 //!   only when every dependency that is itself a target holds a verdict too.
 //! * Every event on a path drops the verdicts of the targets that read it
@@ -35,9 +35,9 @@
 //! more reader of each member. The next identical request is then answered with one lookup.
 
 use crate::fastmap::HashMap;
-use crate::fsys::{Hash, Meta};
+use crate::fs::{Hash, Meta};
 use crate::ood::Trust;
-use crate::state::Dep;
+use crate::store::recfile::Dep;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::hash::BuildHasher;
@@ -320,7 +320,7 @@ impl Verdicts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::{Kind, Stamp};
+    use crate::fs::{Kind, Stamp};
 
     fn meta(size: u64) -> Meta {
         Meta {

@@ -10,10 +10,11 @@
 //! *then* compared: a dependency rebuilt to identical content leaves its dependants alone
 //! (early cutoff).
 
-use crate::cache::{Hashes, Loaded, RecCache};
-use crate::fsys::{Fs, Hash, Kind, Meta, Stamp};
-use crate::paths;
-use crate::state::{self, Dep, Rec};
+use crate::fs::paths;
+use crate::fs::{Fs, Hash, Kind, Meta, Stamp};
+use crate::store::cache::{Hashes, Loaded, RecCache};
+use crate::store::layout::rec_path;
+use crate::store::recfile::{self, Dep, Rec};
 use crate::verdict::Observed;
 use std::ffi::OsStr;
 use std::fmt;
@@ -70,7 +71,6 @@ pub enum Reason {
     Always,
     DepMissing(PathBuf),
     DepChanged(PathBuf),
-    Forced,
 }
 
 impl fmt::Display for Reason {
@@ -83,7 +83,6 @@ impl fmt::Display for Reason {
             Reason::Always => write!(f, "always"),
             Reason::DepMissing(p) => write!(f, "{} does not exist", paths::show(p)),
             Reason::DepChanged(p) => write!(f, "{} changed", paths::show(p)),
-            Reason::Forced => write!(f, "forced"),
         }
     }
 }
@@ -100,13 +99,6 @@ pub struct Checker<'a> {
     pub trust: Trust,
     /// Parsed state files, for the stamps of dependencies without output (none: read them).
     pub recs: Option<&'a RecCache>,
-}
-
-/// Path of the state file of `dir/name`.
-pub fn rec_path(dir: &Path, name: &OsStr) -> PathBuf {
-    let mut file = name.to_os_string();
-    file.push(".rec");
-    dir.join(".redo").join(file)
 }
 
 impl Checker<'_> {
@@ -188,7 +180,7 @@ impl Checker<'_> {
                 Loaded::Ok(r) => r,
                 Loaded::Missing | Loaded::Corrupt(_) => return Ok(None),
             },
-            None => match self.fs.read(&path)?.map(|b| state::parse(&b)) {
+            None => match self.fs.read(&path)?.map(|b| recfile::parse(&b)) {
                 Some(Ok(r)) => Arc::new(r),
                 _ => return Ok(None),
             },
@@ -385,7 +377,7 @@ impl<'r> Walk<'r> {
                 }
             }
             if !own {
-                match (state::recorded_stamp(stamp, hash.as_ref()), now) {
+                match (recfile::recorded_stamp(stamp, hash.as_ref()), now) {
                     // Recorded as a stamped target without output: its stamp now is the content.
                     (Some(then), None) => {
                         if c.phony_stamp(&abs)?.as_ref() != Some(then) {
@@ -444,8 +436,8 @@ impl<'r> Walk<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::mem::MemFs;
-    use crate::state::Dep;
+    use crate::fs::mem::MemFs;
+    use crate::store::recfile::Dep;
 
     fn record(fs: &MemFs, path: &str, rel: &str) -> Dep {
         let m = fs.meta(path);
@@ -644,7 +636,7 @@ mod tests {
         };
         fs.write(
             "/p/.redo/config.rec",
-            std::str::from_utf8(&state::encode(&rec)).unwrap(),
+            std::str::from_utf8(&recfile::encode(&rec)).unwrap(),
         );
         rec
     }

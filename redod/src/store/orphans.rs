@@ -11,7 +11,7 @@
 //! its temporaries before they exist, then its group and the start time of the group's leader
 //! (so that a recycled pid is never mistaken for it), then its end. The next daemon, before it
 //! serves anything, kills the groups of jobs that never ended, removes their temporaries and
-//! settles their half-done commits ([`sweep`], [`crate::durable::settle_pending`]).
+//! settles their half-done commits ([`sweep`], [`crate::store::durable::settle_pending`]).
 //!
 //! A journal rather than a file per job: appending to an open file costs a `write`, creating
 //! and removing a file costs two directory updates, which on some filesystems take a
@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::umask::UmaskGate;
+use crate::fs::umask::UmaskGate;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -388,7 +388,7 @@ pub fn sweep(path: &Path, gate: &UmaskGate) -> Swept {
             }
         }
         if let Some(files) = seen.files.as_ref().filter(|_| !seen.ended) {
-            let settled = crate::durable::settle_pending(
+            let settled = crate::store::durable::settle_pending(
                 &files.rec_path,
                 &files.target,
                 files.sync,
@@ -499,24 +499,30 @@ mod tests {
         let journal = dir.join("jobs.journal");
         let gate = UmaskGate::new(0o022);
         let f = files(&dir, vec![]);
-        let rec = crate::durable::test_rec;
-        crate::durable::write_rec(&f.rec_path, &rec("old", b"old"), false, &gate, 0o022).unwrap();
+        let rec = crate::store::durable::test_rec;
+        crate::store::durable::write_rec(&f.rec_path, &rec("old", b"old"), false, &gate, 0o022)
+            .unwrap();
         fs::write(&f.target, "old").unwrap();
         let reg = Registry::create(&journal).unwrap();
         // The job's commit renamed its target, then its daemon died.
         let job = RunningJob::new(Some(&reg), 1, f.clone());
-        let w =
-            crate::durable::RecWriter::begin(&f.rec_path, &rec("b1", b"new"), false, &gate, 0o022)
-                .unwrap();
+        let w = crate::store::durable::RecWriter::begin(
+            &f.rec_path,
+            &rec("b1", b"new"),
+            false,
+            &gate,
+            0o022,
+        )
+        .unwrap();
         fs::write(&f.target, "new").unwrap();
         std::mem::forget((job, w));
         drop(reg);
         assert_eq!(sweep(&journal, &gate).commits_finished, 1);
-        let now = crate::state::parse(&fs::read(&f.rec_path).unwrap()).unwrap();
+        let now = crate::store::recfile::parse(&fs::read(&f.rec_path).unwrap()).unwrap();
         assert_eq!(now.build, "b1");
         assert_eq!(
             now.own(b"t").unwrap().0,
-            &crate::durable::stamp_of(&f.target).unwrap()
+            &crate::store::durable::stamp_of(&f.target).unwrap()
         );
         fs::remove_dir_all(&dir).unwrap();
     }

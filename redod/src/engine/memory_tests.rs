@@ -3,11 +3,10 @@
 //! [`Engine::handle`] exactly as the clients' do (nested ones carry `parent_job`).
 
 use crate::engine::{BoxFuture, Engine, Executor, Flight};
-use crate::fsys::{Fs, mem::MemFs};
-use crate::ood;
+use crate::exec::{JobError, Ran};
+use crate::fs::{Fs, mem::MemFs};
 use crate::output::{Sink, Style};
-use crate::runner::{JobError, Ran};
-use crate::state::{self, Dep, Rec};
+use crate::store::recfile::{self, Dep, Rec};
 use redo_proto::msg::ByteBuf;
 use redo_proto::{Build, BuildMode, BuildOptions, Command, Request, Terminal};
 use std::collections::HashMap;
@@ -189,10 +188,10 @@ impl Executor for Fake {
                 build: flight.session.uuid.clone(),
                 deps,
             };
-            let rec_path = ood::rec_path(&flight.dir, &flight.name);
+            let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
             self.fs.write(
                 rec_path.to_str().unwrap(),
-                std::str::from_utf8(&state::encode(&rec)).unwrap(),
+                std::str::from_utf8(&recfile::encode(&rec)).unwrap(),
             );
             Ok(Ran::Built {
                 took: s.delay,
@@ -496,7 +495,7 @@ async fn nested_requests_record_dependencies_relative_to_the_target() {
     ]);
     w.fs.write("/p/src", "s");
     assert_eq!(w.ifchange(&["sub/t"]).await, 0);
-    let rec = state::parse(w.read("/p/sub/.redo/t.rec").as_bytes()).unwrap();
+    let rec = recfile::parse(w.read("/p/sub/.redo/t.rec").as_bytes()).unwrap();
     let names: Vec<String> = rec
         .ifchange_targets()
         .map(|t| String::from_utf8_lossy(t).into_owned())

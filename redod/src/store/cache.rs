@@ -6,8 +6,8 @@
 //! build read almost nothing: one `stat` per file instead of a read and a parse.
 
 use crate::fastmap::PathMap;
-use crate::fsys::{Fs, Hash, Stamp};
-use crate::state::{self, ParseError, Rec};
+use crate::fs::{Fs, Hash, Stamp};
+use crate::store::recfile::{self, ParseError, Rec};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +43,7 @@ impl RecCache {
         let Some(bytes) = fs.read(path)? else {
             return Ok(Loaded::Missing);
         };
-        match state::parse(&bytes) {
+        match recfile::parse(&bytes) {
             Ok(rec) => {
                 let rec = Arc::new(rec);
                 lock(&self.map).insert(path.into(), (meta.stamp, rec.clone()));
@@ -113,7 +113,7 @@ impl Hashes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fsys::mem::MemFs;
+    use crate::fs::mem::MemFs;
 
     #[test]
     fn rec_cache_revalidates_by_stat() {

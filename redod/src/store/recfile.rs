@@ -16,7 +16,7 @@
 //! reports anything else as [`ParseError`]; callers treat such a file as "out of date", never as
 //! fatal.
 
-use crate::fsys::{Hash, Stamp, hex, unhex};
+use crate::fs::{Hash, Stamp, hex, unhex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dep {

@@ -22,7 +22,7 @@
 //! [`WatchedFs`] is the [`Fs`] a session uses when the watcher is on.
 
 use crate::fastmap::{HashMap, HashSet, PathMap};
-use crate::fsys::{DiskFs, Fs, Hash, Kind, Meta};
+use crate::fs::{DiskFs, Fs, Hash, Kind, Meta};
 use crate::verdict::Verdicts;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use std::ffi::OsString;
@@ -41,7 +41,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// At most this many directories are watched; beyond, plain stats.
 const MAX_WATCHED_DIRS: usize = 65_536;
 
-/// A directory's `.do` files and `.redo` ([`crate::fsys::is_build_name`]).
+/// A directory's `.do` files and `.redo` ([`crate::fs::is_build_name`]).
 type Listing = Vec<(OsString, Kind)>;
 
 /// What is known of a directory.
@@ -170,7 +170,7 @@ impl Shared {
                     }
                     // Other names come and go all the time (temporaries, outputs): they do not
                     // change what is cached of the directory.
-                    if ev.mask.intersects(NAMING) && crate::fsys::is_build_name(name) {
+                    if ev.mask.intersects(NAMING) && crate::fs::is_build_name(name) {
                         lock(&self.listings).remove(&dir);
                     }
                     let _ = self.changes.send(Arc::new(p));
@@ -436,7 +436,7 @@ impl Watcher {
         drop(stats);
         self.shared.verdicts.changed(path);
         if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
-            if crate::fsys::is_build_name(name) {
+            if crate::fs::is_build_name(name) {
                 lock(&self.shared.listings).remove(parent);
             }
         }
@@ -563,7 +563,7 @@ impl Fs for WatchedFs {
         self.watcher.enabled()
             && lock(&self.watcher.shared.listings)
                 .get(dir)
-                .is_some_and(|l| crate::fsys::listed(l, name) == present)
+                .is_some_and(|l| crate::fs::listed(l, name) == present)
     }
 
     fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
@@ -575,7 +575,7 @@ impl Fs for WatchedFs {
 
     fn has_build_name(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<bool> {
         match self.listing(dir)? {
-            Some(l) => Ok(crate::fsys::listed(&l, name)),
+            Some(l) => Ok(crate::fs::listed(&l, name)),
             None => self.disk.has_build_name(dir, name),
         }
     }

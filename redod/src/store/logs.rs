@@ -9,8 +9,8 @@
 //! digits of nanoseconds. Neither file is fsynced or written atomically (as in goredo): they
 //! are diagnostics, never inputs of a build decision.
 
-use crate::paths;
-use crate::state;
+use crate::fs::paths;
+use crate::store::{layout, recfile};
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -79,12 +79,6 @@ pub fn time_of_day(t: SystemTime) -> String {
     format!("{h:02}:{mi:02}:{s:02}.{ms:03}")
 }
 
-fn log_path(dir: &Path, name: &OsStr, suffix: &str) -> PathBuf {
-    let mut n = name.to_os_string();
-    n.push(suffix);
-    dir.join(".redo").join(n)
-}
-
 /// Writes `.redo/T.log` as the job's stderr is relayed.
 pub struct JobLog {
     out: BufWriter<File>,
@@ -102,7 +96,7 @@ impl JobLog {
             .truncate(true)
             .mode(0o666)
             .custom_flags(libc::O_CLOEXEC)
-            .open(log_path(dir, name, ".log"))?;
+            .open(layout::log_path(dir, name))?;
         Ok(JobLog {
             out: BufWriter::new(f),
             mid_line: false,
@@ -159,28 +153,28 @@ impl LogRec {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4096);
         let num = |out: &mut Vec<u8>, name: &str, v: &dyn std::fmt::Display| {
-            state::field(out, name, v.to_string().as_bytes())
+            recfile::field(out, name, v.to_string().as_bytes())
         };
-        state::field(&mut out, "Build", self.build.as_bytes());
+        recfile::field(&mut out, "Build", self.build.as_bytes());
         num(&mut out, "PPID", &self.ppid);
-        state::field(&mut out, "Cwd", paths::bytes(&self.cwd));
+        recfile::field(&mut out, "Cwd", paths::bytes(&self.cwd));
         if let Some(pid) = self.pid {
             num(&mut out, "PID", &pid);
         }
-        state::field(&mut out, "Started", tai64n(self.started).as_bytes());
-        state::field(&mut out, "Finished", tai64n(self.finished).as_bytes());
+        recfile::field(&mut out, "Started", tai64n(self.started).as_bytes());
+        recfile::field(&mut out, "Finished", tai64n(self.finished).as_bytes());
         let ns = self
             .finished
             .duration_since(self.started)
             .unwrap_or_default()
             .as_nanos();
         num(&mut out, "Duration", &ns);
-        state::field(&mut out, "Cmd", self.cmd.as_bytes());
+        recfile::field(&mut out, "Cmd", self.cmd.as_bytes());
         for a in &self.args {
-            state::field(&mut out, "Arg", a.as_bytes());
+            recfile::field(&mut out, "Arg", a.as_bytes());
         }
         for (k, v) in &self.env {
-            state::field(
+            recfile::field(
                 &mut out,
                 "Env",
                 &[k.as_bytes(), b"=", v.as_bytes()].concat(),
@@ -190,7 +184,7 @@ impl LogRec {
             num(&mut out, "ExitCode", &c);
         }
         for t in &self.ifchange {
-            state::field(&mut out, "Ifchange", t);
+            recfile::field(&mut out, "Ifchange", t);
         }
         out
     }
@@ -198,7 +192,7 @@ impl LogRec {
     /// Writes `.redo/T.log-rec` of target `dir/name` (under the requester's umask); on failure
     /// the file is removed and the error returned for a warning.
     pub fn write(&self, dir: &Path, name: &OsStr) -> io::Result<()> {
-        let path = log_path(dir, name, ".log-rec");
+        let path = layout::log_rec_path(dir, name);
         let r = OpenOptions::new()
             .write(true)
             .create(true)
@@ -230,13 +224,13 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
     let Some((dir, name)) = paths::split(target) else {
         return Ok(None);
     };
-    let path = log_path(dir, name, ".log-rec");
+    let path = layout::log_rec_path(dir, name);
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", paths::show(&path))),
     };
-    let fields = state::raw_records(&text)
+    let fields = recfile::raw_records(&text)
         .map_err(|e| format!("{}: {e}", paths::show(&path)))?
         .into_iter()
         .next()
@@ -334,7 +328,7 @@ pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result
         let Some((dir, name)) = paths::split(&k.target) else {
             continue;
         };
-        let log = std::fs::read(log_path(dir, name, ".log")).unwrap_or_default();
+        let log = std::fs::read(layout::log_path(dir, name)).unwrap_or_default();
         for line in log.split_inclusive(|&b| b == b'\n') {
             // `@` + 24 hex digits, then a space.
             match line.split_first_chunk::<26>() {

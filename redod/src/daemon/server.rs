@@ -5,8 +5,8 @@
 //! nothing else is affected. A client that disconnects while its request runs (Ctrl-C) cancels
 //! it: the request's future is dropped, which detaches it from the targets it waits for.
 
+use crate::daemon::lifecycle::Life;
 use crate::engine::Engine;
-use crate::lifecycle::Life;
 use crate::output::{Queued, Sink, Style};
 use crate::settings::{Env, Settings};
 use futures_util::{SinkExt, StreamExt};

@@ -289,6 +289,7 @@ impl Tokens {
     }
 
     /// Tokens held by jobs right now.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.pool.held.load(Ordering::Relaxed)
     }

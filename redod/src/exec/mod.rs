@@ -16,18 +16,19 @@
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
 //! target and returns the token; nothing half-written is ever visible under a final name.
 
-use crate::durable::{self, fsync_dir, io_msg, stamp_of, temp_path};
 use crate::engine::{Engine, Flight, JobHandle};
-use crate::fsys::{Hash, Kind as FileKind, Stamp, hash_entry};
-use crate::jobs;
-use crate::locks::{self, TryLock};
-use crate::logs;
-use crate::ood::{self, Trust, same_file};
-use crate::orphans::{JobFiles, RunningJob};
+use crate::fs::paths::{self, show};
+use crate::fs::{Hash, Kind as FileKind, Stamp, hash_entry};
+use crate::jobserver;
+use crate::ood::{Trust, same_file};
 use crate::output::Kind;
-use crate::paths::{self, show};
-use crate::state::{Dep, Rec, Records};
-use crate::{cache::Loaded, dofile, umask::UmaskGate};
+use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
+use crate::store::layout::temp_path;
+use crate::store::locks::{self, TryLock};
+use crate::store::logs;
+use crate::store::orphans::{JobFiles, RunningJob};
+use crate::store::recfile::{Dep, Rec, Records};
+use crate::{dofile, fs::umask::UmaskGate, store::cache::Loaded};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use std::ffi::{OsStr, OsString};
@@ -138,6 +139,10 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         let _queued = Gauge::new(&progress.queued);
         flight.session.tokens.acquire().await
     };
+    flight.say(
+        Kind::Js,
+        &format!("acquired a job token: {}", flight.display),
+    );
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
     let lock_path = redo_dir.join(lock_name);
@@ -156,7 +161,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
 
     // External-modification guard: the target as it is now versus its own record.
     let target = dir.join(name);
-    let rec_path = ood::rec_path(dir, name);
+    let rec_path = crate::store::layout::rec_path(dir, name);
     let now = fs_
         .lstat(&target)
         .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
@@ -609,7 +614,7 @@ async fn wait_for_other(
         }
     }
     flight.say(Kind::Dbg, &format!("waiting done: {}", flight.display));
-    let rec_path = ood::rec_path(&flight.dir, &flight.name);
+    let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
     match engine.recs.load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
         Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
@@ -893,7 +898,7 @@ fn child_env(
     match tokens.for_children() {
         Some(js) => {
             let (flags, js_fd, fds) =
-                jobs::advertise(makeflags, &js, tokens.limit(), origin.settings.make);
+                jobserver::advertise(makeflags, &js, tokens.limit(), origin.settings.make);
             inherit = fds;
             match flags {
                 Some(f) => set("MAKEFLAGS", OsString::from_vec(f)),
@@ -907,7 +912,7 @@ fn child_env(
         // words would only earn a "jobserver unavailable" warning.
         None if !makeflags.is_empty() => set(
             "MAKEFLAGS",
-            OsString::from_vec(jobs::without_jobserver(makeflags)),
+            OsString::from_vec(jobserver::without_jobserver(makeflags)),
         ),
         None => {}
     }

@@ -1,0 +1,9 @@
+//! The daemon as a process: its runtime directory, pid lock, socket, idle exit and drain
+//! ([`lifecycle`]), and the listener that accepts clients, checks their uid, shakes hands and
+//! hands each request to [`crate::request`] ([`server`]). It holds no build logic.
+
+pub(crate) mod lifecycle;
+pub(crate) mod server;
+mod start;
+
+pub use start::serve;

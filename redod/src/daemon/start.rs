@@ -1,0 +1,118 @@
+//! Start-up: from `redod serve --root R --runtime-dir D` to a daemon serving its socket, and
+//! back out. The binary's edge: errors are `anyhow` with context, printed and logged by
+//! `main`.
+//!
+//! Order matters: the pid lock is taken before the socket is touched (only its holder may
+//! remove and bind it), the previous daemon's journal of running jobs is swept before any new
+//! job can start, and on the way out running jobs are killed before the socket goes.
+
+use crate::daemon::lifecycle::{self, Life};
+use crate::engine::Engine;
+use crate::fs::DiskFs;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `REDO_WATCH_LAG_MS` (tests only): how long the watcher's event thread waits before reading
+/// events, so that a request sees a change made just before it only by syncing itself.
+fn watch_lag() -> std::time::Duration {
+    let ms = std::env::var("REDO_WATCH_LAG_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms.min(60_000))
+}
+
+pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        root.is_absolute() && rundir.is_absolute(),
+        "--root and --runtime-dir must be absolute paths"
+    );
+    lifecycle::private_dir(&rundir)?;
+    // Nothing here is relative to a working directory; and `.do`s are spawned from `/` (see
+    // `runner::spawn`). Holding on to the starting client's directory would only keep it busy.
+    std::env::set_current_dir("/").context("cannot change to /")?;
+    let Some(_pid_lock) = lifecycle::pid_lock(&rundir)? else {
+        tracing::info!("another redod already serves {}; exiting", root.display());
+        return Ok(());
+    };
+    let idle = lifecycle::idle_from_env(std::env::var("REDO_DAEMON_IDLE").ok().as_deref())?;
+    let socket = rundir.join(redo_proto::rundir::SOCKET);
+    // We hold the pid lock: whatever is at the socket path is a dead daemon's leftover.
+    match std::fs::remove_file(&socket) {
+        Ok(()) => tracing::info!("removed a stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot remove stale socket {}", socket.display()));
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(&socket)
+        .with_context(|| format!("cannot bind {}", socket.display()))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the socket non-blocking")?;
+
+    let identity = lifecycle::own_identity();
+    tracing::info!(pid = std::process::id(), root = %root.display(), idle = ?idle, "redod {} serving", env!("CARGO_PKG_VERSION"));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let engine = Engine::new(
+        Arc::new(DiskFs),
+        Arc::new(crate::exec::Processes),
+        socket.clone(),
+        Some(rundir.clone()),
+        0o022,
+    );
+    // The file-change accelerator, unless REDO_NO_WATCH=1 (then every build stats).
+    let engine = match std::env::var_os("REDO_NO_WATCH").is_some_and(|v| v == "1") {
+        true => engine,
+        false => match crate::watch::Watcher::start(&root, watch_lag()) {
+            Some(w) => engine.with_watcher(w),
+            None => engine,
+        },
+    };
+    // A daemon killed before us may have left `.do`s running, temporaries and half-done
+    // commits behind.
+    let journal = rundir.join(crate::engine::JOURNAL);
+    let swept = crate::store::orphans::sweep(&journal, &engine.umask);
+    if swept != crate::store::orphans::Swept::default() {
+        tracing::warn!(
+            killed = swept.groups_killed,
+            temps = swept.temps_removed,
+            commits = swept.commits_finished,
+            "cleaned up after a daemon that died"
+        );
+    }
+    engine.set_registry(
+        crate::store::orphans::Registry::create(&journal)
+            .with_context(|| format!("cannot create {}", journal.display()))?,
+    );
+    let life = Life::new(identity, root, rundir, idle);
+    let why = runtime.block_on(async {
+        let listener =
+            tokio::net::UnixListener::from_std(listener).context("cannot register the socket")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("signal handler")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("signal handler")?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("signal handler")?;
+        anyhow::Ok(tokio::select! {
+            () = crate::daemon::server::serve(listener, engine.clone(), life.clone()) => "listener stopped",
+            why = life.exit_when_done(&engine) => why,
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+        })
+    })?;
+    tracing::info!("exiting: {why}");
+    engine.kill_all();
+    // Still holding the pid lock: the socket is ours to remove.
+    let _ = std::fs::remove_file(&socket);
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! Bringing one target up to date: the session rule, verdicts, the one walk driver over
+//! [`crate::ood::Walk`] (dependencies that are targets are brought up to date before they are
+//! compared), and what happens after the check.
+
+use super::*;
+
+/// What [`Engine::bring`] learnt of a target it did not rebuild: its stat (`None`: missing)
+/// and, when a verdict knew it, its content hash. Recording it as a dependency then needs no
+/// second look.
+#[derive(Clone, Copy)]
+pub(crate) struct Known {
+    pub(crate) meta: Option<Meta>,
+    pub(crate) hash: Option<Hash>,
+}
+
+/// What a waiter asks of a target.
+pub struct Want {
+    pub target: PathBuf,
+    /// The target's stat, when the requester has just taken it.
+    pub target_meta: Option<Option<Meta>>,
+    /// Its parsed state, when the requester has just loaded it.
+    pub rec: Option<Arc<crate::store::recfile::Rec>>,
+    pub display: String,
+    pub level: usize,
+    pub force: bool,
+    pub session: Arc<Session>,
+    pub origin: Arc<Origin>,
+    pub waiter: Waiter,
+    /// The verdicts' generation before anything about the target was read.
+    pub since: u64,
+    /// Dropped when this target has started (see [`wait_landed`]): the request's next target
+    /// waits for that.
+    pub start: Option<oneshot::Sender<()>>,
+}
+
+impl Engine {
+    /// Whether `target` was built in this session and what was committed still stands: its
+    /// state file is there and its output is the file the state file records (a `.do` may
+    /// have removed either since, e.g. `rm -rf out`). Then it is up to date without a check,
+    /// as goredo's "`Build` is this run" rule has it: this is what makes `redo-always` run
+    /// once per session, and a target asked for by a hundred `.do` files built once.
+    pub(crate) fn built_here(&self, session: &Session, target: &Path) -> bool {
+        if !session.was_built(target) {
+            return false;
+        }
+        let Some((dir, name)) = paths::split(target) else {
+            return false;
+        };
+        let rec = match self
+            .recs
+            .load(&*session.fs, &crate::store::layout::rec_path(dir, name))
+        {
+            Ok(Loaded::Ok(rec)) => rec,
+            _ => return false,
+        };
+        match rec.own(name.as_bytes()) {
+            Some((stamp, _)) => session
+                .fs
+                .stat(target)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.stamp == *stamp),
+            // No output file was committed: the state file is all there is to stand.
+            None => true,
+        }
+    }
+
+    /// Brings `want.target` up to date for its session. Joins the target's flight if there is
+    /// one, starts it otherwise. A forced request (`redo X`) never joins another request's
+    /// flight: it waits for that one to land, then runs the target itself, as goredo does
+    /// (three `.do` files running `redo c` run `c.do` three times).
+    pub async fn ensure(self: &Arc<Self>, mut want: Want) -> Outcome {
+        if !want.force {
+            if self.built_here(&want.session, &want.target) {
+                return Outcome::UpToDate;
+            }
+            if !self.in_flight(&want.target) && self.up_to_date_now(&want) {
+                return Outcome::UpToDate;
+            }
+        }
+        loop {
+            let (attached, mut rx) = match self.attach(&want) {
+                Attach::Joined(a, rx) => (a, rx),
+                Attach::TornDown(mut rx) => {
+                    // Being torn down: wait for it to land, then start afresh.
+                    want.waiter.will_wait();
+                    let _ = rx.wait_for(Option::is_some).await;
+                    continue;
+                }
+                Attach::Cycle(cycle) => {
+                    self.report_cycle(&want, &cycle);
+                    return Outcome::Failed;
+                }
+            };
+            want.waiter.will_wait();
+            let outcome = wait_landed(&attached.flight, &mut rx, &mut want.start).await;
+            let ours = attached.listening;
+            drop(attached);
+            match outcome {
+                // We are still here, so it was not our cancellation: somebody else's last
+                // waiter left just as we joined (or the build we waited for was dropped).
+                Outcome::Cancelled => continue,
+                // Somebody else's build of the target landed: now ours.
+                _ if !ours => continue,
+                o => {
+                    if o == Outcome::Built {
+                        want.session.mark_built(&want.target);
+                    }
+                    return o;
+                }
+            }
+        }
+    }
+
+    /// Whether a target among `members` (verdict keys) is being built right now.
+    pub(crate) fn any_in_flight(&self, members: &[u64]) -> bool {
+        lock(&self.tables).flights.keys().any(|t| {
+            members
+                .binary_search(&crate::verdict::key(Path::new(t)))
+                .is_ok()
+        })
+    }
+
+    pub(crate) fn in_flight(&self, target: &Path) -> bool {
+        lock(&self.tables).flights.contains_key(target.as_os_str())
+    }
+
+    /// The no-op fast path: decides "up to date" on the spot, without a flight, when that
+    /// needs nothing built: the state parses and every dependency that is a target is already
+    /// done in this session. `false` means "let a flight decide" (it rebuilds and reports), not
+    /// "out of date".
+    pub(crate) fn up_to_date_now(&self, want: &Want) -> bool {
+        if self.verdict(want).is_some() {
+            return true;
+        }
+        let trust = want.origin.settings.trust;
+        let Some((dir, name)) = paths::split(&want.target) else {
+            return false;
+        };
+        let rec = match &want.rec {
+            Some(r) => r.clone(),
+            None => match self.recs.load(
+                &*want.session.fs,
+                &crate::store::layout::rec_path(dir, name),
+            ) {
+                Ok(Loaded::Ok(r)) => r,
+                _ => return false,
+            },
+        };
+        let checker = self.checker(&want.session, &want.origin.settings);
+        let mut walk = Walk::new(&rec, dir, name);
+        if let Some(m) = want.target_meta {
+            walk = walk.with_target_meta(m);
+        }
+        if want.session.verdicts.is_some() {
+            walk = walk.observing();
+        }
+        loop {
+            match walk.next(&checker) {
+                Ok(Step::UpToDate) => {
+                    self.keep_verdict(
+                        &want.session,
+                        &want.origin,
+                        &want.target,
+                        &mut walk,
+                        want.since,
+                    );
+                    return true;
+                }
+                // A dependency a verdict vouches for is up to date just as well.
+                Ok(Step::Visit(dep))
+                    if self.built_here(&want.session, &dep)
+                        || self.held(&want.session, &dep, trust).is_some() => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// The target's stat and hash, when a verdict says it is up to date (a forced request
+    /// never asks).
+    pub(crate) fn verdict(&self, want: &Want) -> Option<(Meta, Option<Hash>)> {
+        if want.force {
+            return None;
+        }
+        self.held(&want.session, &want.target, want.origin.settings.trust)
+    }
+
+    /// The session's verdict on `target`, unless the target is being rebuilt right now (by a
+    /// forced request of another session): then its flight's result is the answer.
+    pub(crate) fn held(
+        &self,
+        session: &Session,
+        target: &Path,
+        trust: ood::Trust,
+    ) -> Option<(Meta, Option<Hash>)> {
+        let held = session.verdicts.as_ref()?.holds(target, trust)?;
+        (!self.in_flight(target)).then_some(held)
+    }
+
+    /// A full check found the target up to date: keep that, if what it read is vouched for.
+    pub(crate) fn keep_verdict(
+        &self,
+        session: &Session,
+        origin: &Origin,
+        target: &Path,
+        walk: &mut Walk<'_>,
+        since: u64,
+    ) {
+        let (Some(v), Some(meta), Some(seen)) =
+            (&session.verdicts, walk.target_now(), walk.take_observed())
+        else {
+            return;
+        };
+        v.record(target, meta, origin.settings.trust, seen, since);
+    }
+
+    /// The verdicts' generation now, for a check about to read things.
+    pub(crate) fn generation(session: &Session) -> u64 {
+        session.verdicts.as_ref().map_or(0, |v| v.generation())
+    }
+
+    pub(crate) async fn run_flight(self: &Arc<Self>, flight: &Arc<Flight>) -> Outcome {
+        if !flight.force {
+            match self.check(flight).await {
+                Ok(None) => return Outcome::UpToDate,
+                Ok(Some(reason)) => {
+                    flight.say(Kind::Dbg, &format!("ood: {}: {reason}", flight.display))
+                }
+                Err(o) => return o,
+            }
+        }
+        let result = self.exec.run(self, flight).await;
+        tracing::debug!(target = %show(&flight.target), ok = result.is_ok(), "job finished");
+        match result {
+            Ok(Ran::Built {
+                took,
+                do_rel,
+                do_path,
+            }) => {
+                flight.say(
+                    Kind::Redo,
+                    &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
+                );
+                flight
+                    .session
+                    .progress
+                    .built
+                    .fetch_add(1, Ordering::Relaxed);
+                flight.event(|s| {
+                    serde_json::json!({"type": "target", "event": "finished", "target": s.rel(&flight.target), "do": s.rel(&do_path), "duration": took.as_secs_f64(), "level": flight.level})
+                });
+                Outcome::Built
+            }
+            Ok(Ran::Kept) => Outcome::UpToDate,
+            Err(e) => {
+                let mut name = flight.name_with_do(e.do_rel.as_deref());
+                if let Some(t) = e.took {
+                    name = format!("{name} {}", secs(t));
+                }
+                flight.say(Kind::Err, &format!("{name}: {}", e.msg));
+                flight
+                    .session
+                    .progress
+                    .failed
+                    .fetch_add(1, Ordering::Relaxed);
+                flight.event(|s| {
+                    let mut ev = serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&flight.target), "error": e.msg, "level": flight.level});
+                    if let Some(d) = &e.do_path {
+                        ev["do"] = s.rel(d).into();
+                    }
+                    if let Some(t) = e.took {
+                        ev["duration"] = t.as_secs_f64().into();
+                    }
+                    if let Some(c) = e.exit_code {
+                        ev["exit_code"] = c.into();
+                    }
+                    ev
+                });
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// `Ok(None)`: up to date. `Ok(Some(reason))`: must be rebuilt. `Err`: a dependency
+    /// failed (already reported).
+    pub(crate) async fn check(
+        self: &Arc<Self>,
+        flight: &Arc<Flight>,
+    ) -> Result<Option<Reason>, Outcome> {
+        let since = Self::generation(&flight.session);
+        let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
+        let rec = match self.recs.load(&*flight.session.fs, &rec_path) {
+            Ok(Loaded::Ok(rec)) => rec,
+            Ok(Loaded::Missing) => return Ok(Some(Reason::NoState)),
+            Ok(Loaded::Corrupt(e)) => {
+                flight.say(
+                    Kind::Warn,
+                    &format!("{}: {e}: rebuilding {}", show(&rec_path), flight.display),
+                );
+                return Ok(Some(Reason::Corrupt(e.to_string())));
+            }
+            Err(e) => {
+                flight.say(
+                    Kind::Warn,
+                    &format!(
+                        "cannot read {}: {e}: rebuilding {}",
+                        show(&rec_path),
+                        flight.display
+                    ),
+                );
+                return Ok(Some(Reason::Corrupt(e.to_string())));
+            }
+        };
+        let checker = self.checker(&flight.session, &flight.origin.settings);
+        let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
+        if flight.session.verdicts.is_some() {
+            walk = walk.observing();
+        }
+        loop {
+            let step = walk.next(&checker);
+            match step {
+                Ok(Step::UpToDate) => {
+                    self.keep_verdict(
+                        &flight.session,
+                        &flight.origin,
+                        &flight.target,
+                        &mut walk,
+                        since,
+                    );
+                    return Ok(None);
+                }
+                Ok(Step::OutOfDate(r)) => return Ok(Some(r)),
+                Ok(Step::Visit(dep)) => {
+                    let display = show(&paths::relative(&flight.origin.cwd, &dep));
+                    let want = Want {
+                        since: Self::generation(&flight.session),
+                        target_meta: None,
+                        rec: None,
+                        target: dep,
+                        display,
+                        level: flight.level + 1,
+                        force: false,
+                        session: flight.session.clone(),
+                        origin: flight.origin.clone(),
+                        waiter: Waiter::Flight(flight.clone()),
+                        start: None,
+                    };
+                    let o = self.ensure(want).await;
+                    if !o.ok() {
+                        if o == Outcome::Failed && flight.origin.settings.keep_going {
+                            self.build_the_rest(flight, &rec, &checker).await;
+                        }
+                        return Err(o);
+                    }
+                }
+                Err(e) => {
+                    flight.say(Kind::Err, &format!("{}: cannot check: {e}", flight.display));
+                    return Err(Outcome::Failed);
+                }
+            }
+        }
+    }
+
+    /// `--keep-going`: a dependency of `flight` failed, so it cannot be built; every other
+    /// dependency its state names that is a target is still brought up to date.
+    pub(crate) async fn build_the_rest(
+        self: &Arc<Self>,
+        flight: &Arc<Flight>,
+        rec: &Rec,
+        checker: &Checker<'_>,
+    ) {
+        let targets: Vec<PathBuf> = rec
+            .ifchange_targets()
+            .filter(|t| *t != flight.name.as_bytes())
+            .map(|t| paths::resolve(&flight.dir, OsStr::from_bytes(t)))
+            .collect();
+        for dep in targets {
+            let meta = checker.stat(&dep).ok().flatten();
+            if checker.is_source(&dep, meta.as_ref()).unwrap_or(true) {
+                continue;
+            }
+            let want = Want {
+                since: Self::generation(&flight.session),
+                target_meta: None,
+                rec: None,
+                display: show(&paths::relative(&flight.origin.cwd, &dep)),
+                target: dep,
+                level: flight.level + 1,
+                force: false,
+                session: flight.session.clone(),
+                origin: flight.origin.clone(),
+                waiter: Waiter::Flight(flight.clone()),
+                start: None,
+            };
+            self.ensure(want).await;
+        }
+    }
+
+    /// Brings one requested target up to date, skipping sources. Returns the target's stat
+    /// when it is still the one taken here (nothing was rebuilt), so that recording it as a
+    /// dependency needs no second look.
+    pub(crate) async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, ()> {
+        want.since = Self::generation(&want.session);
+        if let Some((meta, hash)) = self.verdict(&want) {
+            return Ok(Some(Known {
+                meta: Some(meta),
+                hash,
+            }));
+        }
+        let fail = |msg: String| {
+            for s in want.waiter.sinks() {
+                s.message(Kind::Err, want.level, &format!("{}: {msg}", want.display));
+            }
+        };
+        let Some((dir, name)) = paths::split(&want.target) else {
+            fail("not a file name".into());
+            return Err(());
+        };
+        // The state file first: a target that has one is not a source, and the fast path
+        // below reuses it.
+        let loaded = match self.recs.load(
+            &*want.session.fs,
+            &crate::store::layout::rec_path(dir, name),
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                fail(format!("cannot read its state: {e}"));
+                return Err(());
+            }
+        };
+        let checker = self.checker(&want.session, &want.origin.settings);
+        let meta = match checker.stat(&want.target) {
+            Ok(m) => m,
+            Err(e) => {
+                fail(format!("cannot stat: {e}"));
+                return Err(());
+            }
+        };
+        let rec = match loaded {
+            Loaded::Ok(r) => Some(r),
+            Loaded::Missing => match checker.is_source(&want.target, meta.as_ref()) {
+                Ok(true) => {
+                    for s in want.waiter.sinks() {
+                        s.message(
+                            Kind::Dbg,
+                            want.level,
+                            &format!("{} is source, not redoing", want.display),
+                        );
+                    }
+                    return Ok(Some(Known { meta, hash: None }));
+                }
+                Ok(false) => None,
+                Err(e) => {
+                    fail(e.to_string());
+                    return Err(());
+                }
+            },
+            Loaded::Corrupt(_) => None,
+        };
+        match self
+            .ensure(Want {
+                target_meta: Some(meta),
+                rec,
+                ..want
+            })
+            .await
+        {
+            Outcome::UpToDate => Ok(Some(Known { meta, hash: None })),
+            Outcome::Built => Ok(None),
+            Outcome::Failed | Outcome::Cancelled => Err(()),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `redo --watch`: build, then build again whenever an input of the targets changes.
+
+use super::*;
+
+impl Engine {
+    /// `redo --watch`: builds, then builds again whenever an input of the targets changes
+    /// (debounced), until the client goes away. Rounds after the first bring the targets up to
+    /// date (`redo-ifchange`), whatever the command. Two watchers of the same targets share
+    /// each round's work (their requests meet in the same flights).
+    pub(crate) async fn watch_loop(
+        self: &Arc<Self>,
+        mut b: Build,
+        origin: Arc<Origin>,
+        client: Client<'_>,
+    ) -> i32 {
+        let sink = &client.sink;
+        let Some(watcher) = self
+            .watcher
+            .clone()
+            .filter(|w| w.enabled() && !origin.settings.no_watch)
+        else {
+            sink.error(&format!("{}: --watch needs the file watcher, which is off (REDO_NO_WATCH=1, or inotify is unavailable)", client.tool));
+            return 1;
+        };
+        let mut changes = watcher.subscribe();
+        let mut names: Vec<&[u8]> = b.targets.iter().collect();
+        if names.is_empty() {
+            names.push(b"all");
+        }
+        let roots: Vec<PathBuf> = names
+            .iter()
+            .map(|t| paths::resolve(&origin.cwd, OsStr::from_bytes(t)))
+            .collect();
+        loop {
+            let code = self.build(b.clone(), origin.clone(), None, &client).await;
+            b.mode = BuildMode::Ifchange;
+            b.options.force = false;
+            let engine = self.clone();
+            let (o, r) = (origin.clone(), roots.clone());
+            let attempts = lock(&self.attempts).clone();
+            let inputs = tokio::task::spawn_blocking(move || {
+                let mut graph = engine.graph(&o.settings);
+                graph.attempts = Some(&attempts);
+                let mut inputs = graph.inputs(&r).unwrap_or_default();
+                // A root that never got as far as running: its .do, once written, starts it.
+                for root in &r {
+                    inputs.extend(crate::dofile::candidates(
+                        &*engine.fs,
+                        root,
+                        o.settings.top_dir.as_deref(),
+                    ));
+                }
+                inputs
+            })
+            .await
+            .unwrap_or_default();
+            watcher.watch_dirs_of(&inputs);
+            let verdict = if code == 0 { "built" } else { "failed" };
+            sink.error(&format!(
+                "redo: {verdict}; watching {} inputs for changes (Ctrl-C to stop)",
+                inputs.len()
+            ));
+            sink.event(serde_json::json!({"type": "watch", "event": "waiting", "exit_code": code, "inputs": inputs.len()}));
+            // An input, or a directory above inputs (renamed or removed as a whole); `/` is
+            // an overflow: anything may have changed. Descendants of `p` sort right after it.
+            let relevant = |p: &Path| {
+                inputs
+                    .range::<Path, _>((std::ops::Bound::Included(p), std::ops::Bound::Unbounded))
+                    .next()
+                    .is_some_and(|i| i.starts_with(p))
+            };
+            // Until an input changes (or the queue overflowed: anything may have).
+            loop {
+                match changes.recv().await {
+                    Ok(p) if relevant(&p) => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return code,
+                }
+            }
+            // Debounce: editors save in several steps; wait for 50 ms of quiet (at most 1 s).
+            let settle = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+            while let Ok(next) = tokio::time::timeout_at(
+                settle.min(tokio::time::Instant::now() + std::time::Duration::from_millis(50)),
+                changes.recv(),
+            )
+            .await
+            {
+                if matches!(next, Err(broadcast::error::RecvError::Closed)) {
+                    return code;
+                }
+            }
+        }
+    }
+}
