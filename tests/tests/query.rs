@@ -1049,7 +1049,7 @@ fn paths_outside_the_project_root_are_absolute() {
     fs::write(&gen_do, "echo gen-log >&2\necho G\n").unwrap();
     p.write(
         "sub/deep/t.do",
-        &format!("redo-ifchange {ext_s} {gen_s}\necho t-log >&2\ncat {ext_s} {gen_s}\n"),
+        &format!("redo-ifchange {gen_s} {ext_s}\necho t-log >&2\ncat {ext_s} {gen_s}\n"),
     );
     p.run("redo-ifchange", &["-k", "sub/deep/t"]).ok();
 
@@ -1098,10 +1098,20 @@ fn paths_outside_the_project_root_are_absolute() {
     assert!(!log.contains(".."), "{log}");
 
     fs::write(&ext, "v2 longer\n").unwrap();
+    fs::write(&gen_do, "echo G2\n").unwrap();
     let r = p.run("redo-ifchange", &["-d", "sub/deep/t"]).ok();
     assert!(
         r.stderr
-            .contains(&format!("ood: sub/deep/t: {ext_s} changed")),
+            .lines()
+            .any(|l| l.starts_with(&format!("redo . {gen_s} ("))),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("ood: sub/deep/t: {gen_s} changed"))
+            && r.stderr
+                .contains(&format!("ood: {gen_s}: {gen_do} changed")),
         "{}",
         r.stderr
     );
