@@ -11,7 +11,7 @@
 //! make them fail.
 //!
 //! The FIFO-jobserver tests need GNU make >= 4.4: `$REDO_TEST_MAKE44`, else
-//! `target/ci-tools/bin/make44` (built by `.ci/run`), else `make` on PATH if it is new enough.
+//! `target/ci-tools/bin/make44` (built by `tests/setup-and-test.sh`), else `make` on PATH if it is new enough.
 
 use redo_tests::{Project, Run, strip_duration, wait_until};
 use std::ffi::OsStr;
@@ -114,7 +114,7 @@ fn make44() -> PathBuf {
         return PathBuf::from("make");
     }
     panic!(
-        "no GNU make >= 4.4 for the FIFO jobserver tests: run .ci/run (it builds {}) or set \
+        "no GNU make >= 4.4 for the FIFO jobserver tests: run tests/setup-and-test.sh (it builds {}) or set \
          REDO_TEST_MAKE44 to one",
         built.display()
     );
@@ -125,7 +125,7 @@ fn system_make() -> PathBuf {
     let m = PathBuf::from("make");
     assert!(
         make_version(&m).is_some(),
-        "GNU make is not installed: run .ci/run"
+        "GNU make is not installed: run tests/setup-and-test.sh"
     );
     m
 }

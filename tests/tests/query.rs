@@ -996,7 +996,7 @@ fn render(dot: &str) -> String {
     {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "Graphviz `dot` is not installed: run .ci/run (it installs graphviz) to run this test"
+            "Graphviz `dot` is not installed: run tests/setup-and-test.sh (it installs graphviz) to run this test"
         ),
         Err(e) => panic!("cannot run dot: {e}"),
     };

@@ -20,7 +20,7 @@ fn benchmark_runs_at_n_50() {
         assert!(
             have(prog),
             "`{prog}` is missing: the benchmark smoke test compares redo with GNU make and \
-             ninja; run .ci/run (it installs {package}) or apt-get install {package}"
+             ninja; run tests/setup-and-test.sh (it installs {package}) or apt-get install {package}"
         );
     }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_redo-bench"));
