@@ -19,6 +19,7 @@ _redo() {
         redo-ifchange) opts="$build_opts" ;;
         redo-log) opts="-r -c -h --help --version" ;;
         redo-cleanup) opts="-n -h --help --version" ;;
+        redo-dot) opts="--no-outside -h --help --version" ;;
         *) opts="-h --help --version" ;;
     esac
     if [ "$prev" = "-j" ]; then

@@ -31,6 +31,7 @@ complete -c redo -l daemon-stop -d 'ask the project daemon to exit'
 complete -c redo-log -o r -d 'also the dependencies logs, in build order'
 complete -c redo-log -o c -d 'also how each job ran'
 complete -c redo-cleanup -o n -d 'dry run'
+complete -c redo-dot -l no-outside -d 'leave files outside the project root out'
 complete -c redo-cleanup -f -a 'tmp log lock full'
 
 for c in redo redo-ifchange redo-whichdo redo-sources redo-ood redo-dot redo-log

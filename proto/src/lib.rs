@@ -39,8 +39,8 @@ pub mod rundir;
 pub use codec::{Error, MAX_FRAME};
 pub use hello::{ClientHello, DaemonHello, HELLO_LEN, Identity, Verdict};
 pub use msg::{
-    Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, Names, QueryKind,
-    Request, Terminal, WatchOp,
+    Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, Names,
+    QUERY_NO_OUTSIDE, QueryKind, Request, Terminal, WatchOp,
 };
 
 /// Version of the message types and hello layout. Part of the hello.

@@ -97,9 +97,14 @@ pub enum QueryKind {
     Ood,
     /// Every target that depends on one of the args, transitively.
     Affects,
-    /// The dependency graph in Graphviz dot (args: targets, default all known).
+    /// The dependency graph in Graphviz dot (args: targets, default all known; an arg equal
+    /// to [`QUERY_NO_OUTSIDE`] is the option `--no-outside`).
     Dot,
 }
+
+/// `redo-dot --no-outside` travels as this query arg: a path never contains a NUL byte, so
+/// it cannot be taken for a target, and the wire types stay as they are.
+pub const QUERY_NO_OUTSIDE: &[u8] = b"\0no-outside";
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchOp {

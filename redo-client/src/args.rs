@@ -40,6 +40,8 @@ pub struct Invocation {
     pub dry_run: bool,
     /// `redo-cleanup` modes.
     pub cleanup: Vec<CleanupWhat>,
+    /// `redo-dot --no-outside`.
+    pub no_outside: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, Default, Clone, Copy)]
@@ -64,6 +66,7 @@ enum Effect {
     Details,
     DryRun,
     Watch,
+    NoOutside,
 }
 
 struct Flag {
@@ -186,12 +189,19 @@ const CLEANUP_FLAGS: &[Flag] = &[flag(
     "dry run: print what would be removed, remove nothing",
 )];
 
+const DOT_FLAGS: &[Flag] = &[flag(
+    "no-outside",
+    Effect::NoOutside,
+    "leave files outside the project root (/usr/include/...) out of the graph",
+)];
+
 fn flags(tool: Tool) -> [&'static [Flag]; 2] {
     match tool {
         Tool::Redo => [BUILD_FLAGS, REDO_FLAGS],
         Tool::Ifchange => [BUILD_FLAGS, &[]],
         Tool::Log => [LOG_FLAGS, &[]],
         Tool::Cleanup => [CLEANUP_FLAGS, &[]],
+        Tool::Dot => [DOT_FLAGS, &[]],
         _ => [&[], &[]],
     }
 }
@@ -208,7 +218,7 @@ fn synopsis(tool: Tool) -> &'static str {
         Tool::Sources => "redo-sources [target ...]",
         Tool::Ood => "redo-ood [target ...]",
         Tool::Affects => "redo-affects file ...",
-        Tool::Dot => "redo-dot [target ...]",
+        Tool::Dot => "redo-dot [--no-outside] [target ...]",
         Tool::Log => "redo-log [-r] [-c] target",
         Tool::Cleanup => "redo-cleanup [-n] {tmp|log|lock|full} ...",
         Tool::Depfix => "redo-depfix",
@@ -260,7 +270,8 @@ fn purpose(tool: Tool) -> &'static str {
         Tool::Dot => {
             "Print the dependency graph of the targets (default: all known targets beneath the \
              current directory) in Graphviz dot: solid edges for ifchange, dotted for ifcreate, \
-             targets as boxes, always/stamp marked. Render with: redo-dot | dot -Tsvg >deps.svg"
+             targets as boxes, always/stamp marked; paths outside the project root are \
+             absolute. Render with: redo-dot | dot -Tsvg >deps.svg"
         }
         Tool::Log => {
             "Print the stderr a target's last build wrote, kept with redo -k or REDO_LOGS=1, with readable timestamps."
@@ -366,6 +377,7 @@ fn apply(inv: &mut Invocation, effect: Effect) {
         Effect::Details => inv.details = true,
         Effect::DryRun => inv.dry_run = true,
         Effect::Watch => inv.build.watch = true,
+        Effect::NoOutside => inv.no_outside = true,
     }
 }
 
@@ -547,6 +559,9 @@ mod tests {
 
     #[test]
     fn query_and_maintenance_tools() {
+        let d = run(Tool::Dot, &["--no-outside", "all"]);
+        assert!(d.no_outside && d.operands == ["all"]);
+        assert!(!run(Tool::Dot, &["all"]).no_outside);
         let l = run(Tool::Log, &["-r", "-c", "t"]);
         assert!(l.recursive && l.details);
         assert!(matches!(p(Tool::Log, &[]), Parsed::Usage(_)));

@@ -203,7 +203,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
         if started.elapsed() > Duration::from_secs(3600) {
             fail(
                 tool,
-                "gave up waiting for the old redod to exit; stop it with 'redod stop' or kill it",
+                "gave up waiting for the old redod to exit; stop it with its own version's 'redo --daemon-stop', or kill it",
             );
         }
         std::thread::sleep(Duration::from_millis(20));

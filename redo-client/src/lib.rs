@@ -120,9 +120,12 @@ pub fn main(tool: Tool) -> ! {
                 .into_vec(),
         )
     };
-    let query = |kind: QueryKind, inv: args::Invocation| Command::Query {
-        kind,
-        args: bytes(inv.operands),
+    let query = |kind: QueryKind, inv: args::Invocation| {
+        let mut args = bytes(inv.operands);
+        if inv.no_outside {
+            args.insert(0, ByteBuf::from(redo_proto::QUERY_NO_OUTSIDE.to_vec()));
+        }
+        Command::Query { kind, args }
     };
     if tool == Tool::Ifcreate && inv.operands.is_empty() {
         // Nothing to record (`redo-ifcreate $(list)` of an empty list): no daemon needed.

@@ -2,8 +2,9 @@
 //! `redo-affects`, `redo-dot`, answered from the state files through the daemon's caches.
 //!
 //! A *known target* is a file `X` with a state file `.redo/X.rec` (it need not exist: phony
-//! targets have state too). Listings print paths relative to the requester's directory, one
-//! per line, sorted bytewise. Nothing here runs a `.do` or writes a file.
+//! targets have state too). Listings print paths relative to the requester's directory (paths
+//! outside the project root as absolute paths), one per line, sorted bytewise. Nothing here
+//! runs a `.do` or writes a file.
 
 use crate::fastmap::{HashMap, HashSet};
 use crate::fs::paths;
@@ -11,7 +12,7 @@ use crate::fs::{Fs, Kind};
 use crate::ood::{Checker, Step, Trust, Walk};
 use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::recfile::{Dep, Rec};
-use redo_proto::QueryKind;
+use redo_proto::{QUERY_NO_OUTSIDE, QueryKind};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io;
@@ -240,9 +241,16 @@ impl Graph<'_> {
         out
     }
 
-    /// The graph below `roots` in Graphviz dot, names relative to `cwd`.
-    pub fn dot(&self, roots: &[PathBuf], cwd: &Path) -> io::Result<String> {
-        let name = |p: &Path| dot_quote(&paths::show(&paths::relative(cwd, p)));
+    /// The graph below `roots` in Graphviz dot, names relative to `cwd` (absolute outside the
+    /// project root `top`). `outside: false` leaves files outside `top` out of the picture.
+    pub fn dot(
+        &self,
+        roots: &[PathBuf],
+        cwd: &Path,
+        top: Option<&Path>,
+        outside: bool,
+    ) -> io::Result<String> {
+        let name = |p: &Path| dot_quote(&paths::show(&paths::shown_in(top, cwd, p)));
         let mut nodes: Vec<String> = Vec::new();
         let mut edges: Vec<String> = Vec::new();
         let mut seen: HashSet<PathBuf> = HashSet::default();
@@ -265,7 +273,7 @@ impl Graph<'_> {
             let label = if marks.is_empty() {
                 String::new()
             } else {
-                let rel = paths::show(&paths::relative(cwd, &t));
+                let rel = paths::show(&paths::shown_in(top, cwd, &t));
                 format!(
                     ", style=bold, label={}",
                     dot_quote(&format!("{rel}\n({})", marks.join(", ")))
@@ -273,6 +281,9 @@ impl Graph<'_> {
             };
             nodes.push(format!("  {} [shape=box{label}];", name(&t)));
             for (dep, ifcreate) in Self::deps(&t, &rec) {
+                if !outside && !paths::inside(top, &dep) {
+                    continue;
+                }
                 if ifcreate {
                     edges.push(format!("  {} -> {} [style=dotted];", name(&t), name(&dep)));
                     if seen.insert(dep.clone()) {
@@ -326,11 +337,11 @@ fn dot_quote(s: &str) -> String {
     out
 }
 
-/// One path per line, relative to `cwd`, sorted.
-fn lines(paths_: impl IntoIterator<Item = PathBuf>, cwd: &Path) -> Vec<u8> {
+/// One path per line, relative to `cwd` (absolute outside the project root `top`), sorted.
+fn lines(paths_: impl IntoIterator<Item = PathBuf>, cwd: &Path, top: Option<&Path>) -> Vec<u8> {
     let mut rel: Vec<Vec<u8>> = paths_
         .into_iter()
-        .map(|p| paths::bytes(&paths::relative(cwd, &p)).to_vec())
+        .map(|p| paths::bytes(&paths::shown_in(top, cwd, &p)).to_vec())
         .collect();
     rel.sort();
     rel.dedup();
@@ -342,10 +353,28 @@ fn lines(paths_: impl IntoIterator<Item = PathBuf>, cwd: &Path) -> Vec<u8> {
     out
 }
 
-/// Runs one listing; returns what goes to stdout.
+/// Runs one listing for a requester in `cwd` of the daemon's project; returns what goes to
+/// stdout.
 pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    run_in(g, kind, paths::root(), cwd, args)
+}
+
+/// [`run`] in the project rooted at `top` (`None`: every path counts as inside).
+pub fn run_in(
+    g: &Graph,
+    kind: QueryKind,
+    top: Option<&Path>,
+    cwd: &Path,
+    args: &[Vec<u8>],
+) -> Result<Vec<u8>, String> {
+    let no_outside = args.iter().any(|a| a == QUERY_NO_OUTSIDE);
     let resolve = |a: &Vec<u8>| paths::resolve(cwd, OsStr::from_bytes(a));
-    let given: Vec<PathBuf> = args.iter().map(resolve).collect();
+    let given: Vec<PathBuf> = args
+        .iter()
+        .filter(|a| a.as_slice() != QUERY_NO_OUTSIDE)
+        .map(resolve)
+        .collect();
+    let lines = |p: Vec<PathBuf>| lines(p, cwd, top);
     let err = |e: io::Error| e.to_string();
     let all_here = || {
         g.known_targets(cwd)
@@ -372,9 +401,11 @@ pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<V
                         .map_err(|e| format!("cannot read {}: {e}", paths::show(d)))?,
                 );
             }
-            Ok(lines(all, cwd))
+            Ok(lines(all))
         }
-        QueryKind::Sources => Ok(lines(g.sources(&roots()?).map_err(err)?, cwd)),
+        QueryKind::Sources => Ok(lines(
+            g.sources(&roots()?).map_err(err)?.into_iter().collect(),
+        )),
         QueryKind::Ood => {
             let (mut memo, mut active) = (HashMap::default(), HashSet::default());
             let mut out = Vec::new();
@@ -383,10 +414,13 @@ pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<V
                     out.push(t);
                 }
             }
-            Ok(lines(out, cwd))
+            Ok(lines(out))
         }
-        QueryKind::Affects => Ok(lines(g.affects(&all_here()?, &given), cwd)),
-        QueryKind::Dot => g.dot(&roots()?, cwd).map(String::into_bytes).map_err(err),
+        QueryKind::Affects => Ok(lines(g.affects(&all_here()?, &given).into_iter().collect())),
+        QueryKind::Dot => g
+            .dot(&roots()?, cwd, top, !no_outside)
+            .map(String::into_bytes)
+            .map_err(err),
     }
 }
 

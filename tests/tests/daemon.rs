@@ -241,27 +241,23 @@ fn interrupted_client_kills_its_job() {
 fn interrupting_one_of_two_waiting_clients_keeps_the_build() {
     let p = Project::new();
     p.do_file("shared.do", ": > started\nsleep 2\necho built\n");
+    p.do_file("joined.do", ": > joined.mark\necho joined\n");
 
-    let mut first = spawn(&p, "redo-ifchange", &["shared"]);
+    // -j 2: a request's next target starts once the one before it has its job token (at -j 1,
+    // only once it is built), and the gate is the flight's, so the first client's setting.
+    let mut first = spawn(&p, "redo-ifchange", &["-j", "2", "shared"]);
     assert!(
         wait_until(EVENTUALLY, || p.exists("started")),
         "shared.do never started\n{}",
         p.daemon_log()
     );
-    let second = spawn(&p, "redo-ifchange", &["shared"]);
-    // Both clients connected (the status request itself is not counted).
-    let both = wait_until(EVENTUALLY, || {
-        p.redo(&["--daemon-status"])
-            .stdout
-            .lines()
-            .any(|l| l.trim() == "connections: 2")
-    });
+    // `joined` starts after the second client has joined the running flight of `shared`.
+    let second = spawn(&p, "redo-ifchange", &["-j", "2", "shared", "joined"]);
     assert!(
-        both,
-        "the second client never connected\n{}",
-        p.redo(&["--daemon-status"]).stdout
+        wait_until(EVENTUALLY, || p.exists("joined.mark")),
+        "the second client never joined the build of shared\n{}",
+        p.daemon_log()
     );
-    std::thread::sleep(Duration::from_millis(300));
     assert!(
         !first.exited(),
         "the first client finished before the interrupt"

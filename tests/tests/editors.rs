@@ -12,7 +12,7 @@
 //!   `-j 2` output in a compilation buffer, and runs `redo-watch` while a source is fixed.
 //!
 //! Every message an editor extracts is compared with what an independent parser finds in the
-//! same output. Vim, Emacs and a C compiler must be installed (`.ci/run` installs them).
+//! same output. Vim, Emacs and a C compiler must be installed (`tests/setup-and-test.sh` installs them).
 
 use redo_tests::{Project, Run, bin_dir};
 use serde_json::Value;
@@ -43,7 +43,7 @@ fn require(program: &str, package: &str) {
         || Path::new("/usr/bin").join(program).is_file();
     assert!(
         found,
-        "`{program}` is not installed: run .ci/run (it installs {package}), or install {package}"
+        "`{program}` is not installed: run tests/setup-and-test.sh (it installs {package}), or install {package}"
     );
 }
 

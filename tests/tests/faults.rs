@@ -103,6 +103,22 @@ fn daemon_status(p: &Project) -> String {
     p.redo(&["--daemon-status"]).stdout
 }
 
+/// How many connected sockets bound to the listening socket `sock` are open (the daemon's
+/// side of its client connections), from `/proc/net/unix`; `None` if that cannot be read.
+fn client_connections(sock: &Path) -> Option<usize> {
+    let table = fs::read_to_string("/proc/net/unix").ok()?;
+    let sock = sock.to_str()?;
+    // Num RefCount Protocol Flags Type St Inode Path; St 03 = connected.
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() >= 8 && f[5] == "03" && f[7] == sock)
+            .count(),
+    )
+}
+
 // ------------------------------------------------------------------------------------------
 // 1. Cancellation.
 
@@ -227,9 +243,18 @@ fn shared_build_lives_until_its_last_waiter_leaves() {
         wait_until(Duration::from_secs(10), || direct.exited()),
         "the first client did not exit"
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // The daemon has seen it go (its connection closed, its waiter dropped) ...
     assert!(
-        group_members(shared).contains(&shared),
+        wait_until(EVENTUALLY, || daemon_status(&p)
+            .lines()
+            .any(|l| l.trim() == "connections: 2")),
+        "the daemon did not notice the first client leaving:\n{}",
+        daemon_status(&p)
+    );
+    // ... and in the next 1.5 s, shared.do is not killed.
+    assert!(
+        !wait_until(Duration::from_millis(1500), || !group_members(shared)
+            .contains(&shared)),
         "shared.do was killed although x.do still waits for it\n{}",
         p.daemon_log()
     );
@@ -289,9 +314,14 @@ fn orphans_of_a_killed_daemon_do_not_outlive_the_next_build() {
         ));
     }
     let temps_now = temps_under(&p.root);
-    // Whatever the orphan would have done is done 3 s later.
-    wait_until(Duration::from_secs(5), || group_members(orphan).is_empty());
-    std::thread::sleep(Duration::from_millis(200));
+    // Whatever the orphan would have done is done once its process group is gone (3 s later
+    // at most: it is killed, or its sleep ends).
+    if !wait_until(Duration::from_secs(5), || group_members(orphan).is_empty()) {
+        problems.push(format!(
+            "the killed daemon's .do still runs 5 s later:\n{}",
+            describe(&group_members(orphan))
+        ));
+    }
     let temps_later = temps_under(&p.root);
     if !temps_now.is_empty() || !temps_later.is_empty() {
         problems.push(format!(
@@ -547,8 +577,10 @@ fn idle_timer_waits_for_connected_clients() {
         "{}",
         daemon_status(&p)
     );
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(alive(pid), "REDO_DAEMON_IDLE=0 exited anyway");
+    assert!(
+        !wait_until(Duration::from_secs(2), || !alive(pid)),
+        "REDO_DAEMON_IDLE=0 exited anyway"
+    );
 }
 
 #[test]
@@ -694,34 +726,38 @@ fn socket_symlink_is_not_followed() {
     assert_eq!(running_daemon(&p), pid);
 }
 
-/// Helper run as another uid by [`another_uid_gets_no_answer`]: connects, says hello, reports
-/// how many bytes came back before the daemon closed.
-#[test]
-fn peer_helper() {
-    let Some(sock) = std::env::var_os("REDO_FAULTS_PEER_SOCKET") else {
-        return;
-    };
-    let mut s = match UnixStream::connect(&sock) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("PEER-CONNECT-ERROR {e}");
-            return;
-        }
-    };
-    let _ = s.write_all(&ClientHello::new(false, Identity::ANY).encode());
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut got = Vec::new();
-    let closed = loop {
-        let mut buf = [0u8; 256];
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break true,
-            Err(_) => break false,
-        }
-    };
-    println!("PEER-READ {} closed={closed}", got.len());
-}
+/// What [`another_uid_gets_no_answer`] runs as another uid (a separate process: a uid is
+/// per process, and a thread of the test binary cannot drop root alone): connect to the socket
+/// `argv[1]`, send the hello `argv[2]` (hex), report how many bytes came back before the
+/// daemon closed. Python 3, which the tests need anyway (`tests/setup-and-test.sh`).
+const PEER_HELPER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("PEER-CONNECT-ERROR", e)
+    sys.exit(0)
+try:
+    s.sendall(bytes.fromhex(sys.argv[2]))
+except OSError:
+    pass
+s.settimeout(10)
+got, closed = 0, False
+while True:
+    try:
+        b = s.recv(256)
+    except ConnectionResetError:
+        closed = True
+        break
+    except OSError:
+        break
+    if not b:
+        closed = True
+        break
+    got += len(b)
+print("PEER-READ %d closed=%s" % (got, "true" if closed else "false"))
+"#;
 
 #[test]
 fn another_uid_gets_no_answer() {
@@ -741,12 +777,18 @@ fn another_uid_gets_no_answer() {
         set_mode(d, 0o711);
     }
     set_mode(&sock, 0o777);
+    let hello: String = ClientHello::new(false, Identity::ANY)
+        .encode()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "peer_helper", "--nocapture", "--test-threads=1"])
+        .args(["python3", "-c", PEER_HELPER])
+        .arg(&sock)
+        .arg(hello)
         .env_clear()
-        .env("REDO_FAULTS_PEER_SOCKET", &sock)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .current_dir("/")
         .stdin(Stdio::null())
         .output()
@@ -821,8 +863,11 @@ fn hostile_connections_close_alone_and_leak_nothing() {
     let pid = running_daemon(&p);
     let sock = p.daemon_dir().unwrap().join("sock");
     let hello = ClientHello::new(false, Identity::ANY).encode();
-    // Let the daemon settle, then take its descriptor count.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the daemon has closed the last client's connection, take its descriptor count.
+    assert!(
+        wait_until(EVENTUALLY, || client_connections(&sock) == Some(0)),
+        "the daemon keeps a client connection open after the build"
+    );
     let before = usage(pid).unwrap();
 
     let seed = Rng::seed_from_env("REDO_FAULTS_SEED");

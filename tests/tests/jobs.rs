@@ -11,7 +11,7 @@
 //! make them fail.
 //!
 //! The FIFO-jobserver tests need GNU make >= 4.4: `$REDO_TEST_MAKE44`, else
-//! `target/ci-tools/bin/make44` (built by `.ci/run`), else `make` on PATH if it is new enough.
+//! `target/ci-tools/bin/make44` (built by `tests/setup-and-test.sh`), else `make` on PATH if it is new enough.
 
 use redo_tests::{Project, Run, strip_duration, wait_until};
 use std::ffi::OsStr;
@@ -114,7 +114,7 @@ fn make44() -> PathBuf {
         return PathBuf::from("make");
     }
     panic!(
-        "no GNU make >= 4.4 for the FIFO jobserver tests: run .ci/run (it builds {}) or set \
+        "no GNU make >= 4.4 for the FIFO jobserver tests: run tests/setup-and-test.sh (it builds {}) or set \
          REDO_TEST_MAKE44 to one",
         built.display()
     );
@@ -125,7 +125,7 @@ fn system_make() -> PathBuf {
     let m = PathBuf::from("make");
     assert!(
         make_version(&m).is_some(),
-        "GNU make is not installed: run .ci/run"
+        "GNU make is not installed: run tests/setup-and-test.sh"
     );
     m
 }
@@ -581,18 +581,20 @@ fn two_clients_share_overlapping_targets() {
         "own_b.do",
         "touch started-b\necho 'own_b fails' >&2\nexit 4\n",
     );
+    // A request's targets start in argument order: at -j 3 each one once the one before it
+    // has its job token (or is a flight already running). So a client's own target, last,
+    // starts only after that client has started or joined both shared ones.
     let spawn = |own: &str| {
         let mut c = p.command("redo-ifchange");
-        c.args(["-j", "3", "shared1", own, "shared2"])
+        c.args(["-j", "3", "shared1", "shared2", own])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         c.spawn().unwrap()
     };
     let a = spawn("own_a");
     let b = spawn("own_b");
+    // Both clients wait for both shared targets once their own ones have started.
     let started = wait_until(HANG, || p.exists("started-a") && p.exists("started-b"));
-    // Both clients' requests are in (each started its own target along with the shared ones).
-    std::thread::sleep(Duration::from_millis(300));
     p.write("go", "");
     let a = Run::from_output(a.wait_with_output().unwrap());
     let b = Run::from_output(b.wait_with_output().unwrap());

@@ -9,7 +9,7 @@
 //! kernel clock, so a same-size rewrite within one tick is (rightly, with the default
 //! `REDO_INODE_TRUST=ctime`) not seen as a change.
 
-use redo_tests::{Project, Run, bin_dir, wait_until};
+use redo_tests::{Project, Run, TempDir, bin_dir, wait_until};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -996,7 +996,7 @@ fn render(dot: &str) -> String {
     {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "Graphviz `dot` is not installed: run .ci/run (it installs graphviz) to run this test"
+            "Graphviz `dot` is not installed: run tests/setup-and-test.sh (it installs graphviz) to run this test"
         ),
         Err(e) => panic!("cannot run dot: {e}"),
     };
@@ -1033,6 +1033,90 @@ fn redo_dot_output_renders_with_graphviz() {
 
 // ---------------------------------------------------------------------------------------------
 // 4. Kept logs and redo-log
+
+/// A target two directories down depending on a source and a target in a directory outside
+/// the project root: listings, `redo-dot` (with and without `--no-outside`), `redo-log` and
+/// `-d` messages show those as absolute paths, never as `../../../../tmp/...`.
+#[test]
+fn paths_outside_the_project_root_are_absolute() {
+    let p = Project::new();
+    let outside = TempDir::new("outside");
+    let ext = outside.0.join("ext.h");
+    let gen_ = outside.0.join("gen");
+    let (ext_s, gen_s) = (ext.to_str().unwrap(), gen_.to_str().unwrap());
+    let gen_do = format!("{gen_s}.do");
+    fs::write(&ext, "v1\n").unwrap();
+    fs::write(&gen_do, "echo gen-log >&2\necho G\n").unwrap();
+    p.write(
+        "sub/deep/t.do",
+        &format!("redo-ifchange {gen_s} {ext_s}\necho t-log >&2\ncat {ext_s} {gen_s}\n"),
+    );
+    p.run("redo-ifchange", &["-k", "sub/deep/t"]).ok();
+
+    assert_list(
+        &p,
+        ".",
+        "redo-sources",
+        &["sub/deep/t"],
+        &[ext_s, &gen_do, "sub/deep/t.do"],
+    );
+    assert_list(
+        &p,
+        "sub/deep",
+        "redo-sources",
+        &["t"],
+        &[ext_s, &gen_do, "t.do"],
+    );
+
+    let dot = p.run_in("sub", "redo-dot", &["deep/t"]).ok().stdout;
+    for edge in [
+        format!("  \"deep/t\" -> \"{ext_s}\";"),
+        format!("  \"deep/t\" -> \"{gen_s}\";"),
+        format!("  \"{gen_s}\" -> \"{gen_do}\";"),
+        "  \"deep/t\" -> \"deep/t.do\";".to_string(),
+    ] {
+        assert!(dot.lines().any(|l| l == edge), "no `{edge}` in\n{dot}");
+    }
+    assert!(!dot.contains(".."), "{dot}");
+    let inside = p.run_in("sub", "redo-dot", &["--no-outside", "deep/t"]);
+    let inside = inside.ok().stdout;
+    assert!(!inside.contains(outside.0.to_str().unwrap()), "{inside}");
+    assert!(
+        inside
+            .lines()
+            .any(|l| l == "  \"deep/t\" -> \"deep/t.do\";"),
+        "{inside}"
+    );
+
+    let log = p.run_in("sub", "redo-log", &["-r", "deep/t"]).ok().stdout;
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(&format!("== {gen_s} (ok"))),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| l.starts_with("== deep/t (ok")), "{log}");
+    assert!(!log.contains(".."), "{log}");
+
+    fs::write(&ext, "v2 longer\n").unwrap();
+    fs::write(&gen_do, "echo G2\n").unwrap();
+    let r = p.run("redo-ifchange", &["-d", "sub/deep/t"]).ok();
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("redo . {gen_s} ("))),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(&format!("ood: sub/deep/t: {gen_s} changed"))
+            && r.stderr
+                .contains(&format!("ood: {gen_s}: {gen_do} changed")),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("../"), "{}", r.stderr);
+}
 
 fn log_project() -> Project {
     let p = Project::new();

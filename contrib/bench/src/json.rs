@@ -1,330 +1,321 @@
-//! A minimal JSON value with a pretty printer and a parser (std only): enough for the
-//! benchmark's `--json` output and for the smoke test that reads it back.
+//! The `--json` output as serde types (schema in `contrib/bench/README.md`): `redo-bench
+//! --json` writes a [`Bench`] with `serde_json`, the smoke test reads it back into the same
+//! types.
 
-use std::fmt::Write as _;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::ser::{CompactFormatter, Formatter};
+use std::{fmt, io};
 
+/// The whole object `redo-bench --json` prints.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Bench {
+    pub benchmark: String,
+    pub schema: u32,
+    pub date: String,
+    pub machine: Machine,
+    /// Tool key → `--version` line.
+    pub versions: Ordered<String>,
+    pub runs: usize,
+    pub warmup_runs: usize,
+    pub tools: Vec<String>,
+    /// Tool key → case key → command line.
+    pub commands: Ordered<Ordered<String>>,
+    pub notes: Vec<String>,
+    pub sizes: Vec<Size>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub work_fs: String,
+}
+
+/// The results for one N.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Size {
+    pub n: usize,
+    /// Case key → tool key → times; a case missing for a tool is absent.
+    pub cases: Ordered<Ordered<Stats>>,
+    /// Case key → `redo/<tool>` → redo's median over the tool's.
+    pub ratios: Ordered<Ordered<Ms>>,
+    /// Present when redo is among the tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Client>,
+    /// Present when redo is among the tools and its memory could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<Daemon>,
+}
+
+/// One case of one tool, in milliseconds.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub median_ms: Ms,
+    pub min_ms: Ms,
+    pub max_ms: Ms,
+    pub samples_ms: Vec<Ms>,
+}
+
+/// The client loop: `redo-ifchange` calls from one `.do` next to `/bin/true`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Client {
+    pub calls: usize,
+    pub redo_ifchange_per_call_ms: Ms,
+    pub true_per_call_ms: Ms,
+    pub difference_per_call_ms: Ms,
+    pub redo_ifchange_loop_ms: Stats,
+    pub true_loop_ms: Stats,
+}
+
+/// The daemon's memory with the graph loaded.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Daemon {
+    pub rss_kib: u64,
+    pub pid: u64,
+    pub cached_state_files: Option<u64>,
+    pub cached_hashes: Option<u64>,
+}
+
+/// A time in milliseconds (or a ratio). Written as an integer when it is one, else rounded
+/// to three decimals; `null` when not finite (read back as NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ms(pub f64);
+
+impl Serialize for Ms {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if !v.is_finite() {
+            s.serialize_none()
+        } else if v.fract() == 0.0 && v.abs() < 1e15 {
+            s.serialize_i64(v as i64)
+        } else {
+            s.serialize_f64((v * 1000.0).round() / 1000.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ms {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ms, D::Error> {
+        Ok(Ms(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN)))
+    }
+}
+
+/// A JSON object whose members keep their order (cases in table order, tools as given).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    /// Keys in insertion order.
-    Obj(Vec<(String, Json)>),
+pub struct Ordered<V>(pub Vec<(String, V)>);
+
+impl<V> Ordered<V> {
+    /// The member `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
 }
 
-impl Json {
-    pub fn str(s: impl Into<String>) -> Json {
-        Json::Str(s.into())
+impl<V> FromIterator<(String, V)> for Ordered<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        Ordered(iter.into_iter().collect())
     }
+}
 
-    pub fn num(v: impl Into<f64>) -> Json {
-        Json::Num(v.into())
-    }
-
-    /// The member `key` of an object.
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
+impl<V: Serialize> Serialize for Ordered<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
         }
+        m.end()
     }
+}
 
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Json::Num(v) => Some(*v),
-            _ => None,
-        }
-    }
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ordered<V>, D::Error> {
+        struct Members<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Members<V> {
+            type Value = Ordered<V>;
 
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn as_array(&self) -> Option<&[Json]> {
-        match self {
-            Json::Arr(a) => Some(a),
-            _ => None,
-        }
-    }
-
-    pub fn as_object(&self) -> Option<&[(String, Json)]> {
-        match self {
-            Json::Obj(o) => Some(o),
-            _ => None,
-        }
-    }
-
-    /// Two-space indented text; arrays of plain values stay on one line.
-    pub fn to_pretty(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out, 0);
-        out.push('\n');
-        out
-    }
-
-    fn write(&self, out: &mut String, indent: usize) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(v) => write_num(out, *v),
-            Json::Str(s) => write_str(out, s),
-            Json::Arr(items) => {
-                let flat = items
-                    .iter()
-                    .all(|i| !matches!(i, Json::Arr(_) | Json::Obj(_)));
-                if items.is_empty() {
-                    out.push_str("[]");
-                } else if flat {
-                    out.push('[');
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        item.write(out, indent);
-                    }
-                    out.push(']');
-                } else {
-                    out.push_str("[\n");
-                    for (i, item) in items.iter().enumerate() {
-                        pad(out, indent + 1);
-                        item.write(out, indent + 1);
-                        out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-                    }
-                    pad(out, indent);
-                    out.push(']');
-                }
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
             }
-            Json::Obj(members) => {
-                if members.is_empty() {
-                    out.push_str("{}");
-                    return;
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    out.push(member);
                 }
-                out.push_str("{\n");
-                for (i, (k, v)) in members.iter().enumerate() {
-                    pad(out, indent + 1);
-                    write_str(out, k);
-                    out.push_str(": ");
-                    v.write(out, indent + 1);
-                    out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
-                }
-                pad(out, indent);
-                out.push('}');
+                Ok(Ordered(out))
             }
         }
+        d.deserialize_map(Members(std::marker::PhantomData))
+    }
+}
+
+/// The report as JSON text: two-space indents, arrays of plain values on one line, a final
+/// newline.
+pub fn to_pretty(b: &Bench) -> Result<String, String> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Layout::default());
+    b.serialize(&mut ser).map_err(|e| format!("JSON: {e}"))?;
+    out.push(b'\n');
+    String::from_utf8(out).map_err(|e| format!("JSON: {e}"))
+}
+
+/// `serde_json`'s pretty layout, except that an array whose first element is a plain value
+/// (all of ours are homogeneous) stays on one line: `"samples_ms": [1.2, 1.3]`.
+#[derive(Default)]
+struct Layout {
+    indent: usize,
+    /// Per open array: `None` until its first element shows whether it is flat.
+    arrays: Vec<Option<bool>>,
+    /// Per open object: whether it has members.
+    objects: Vec<bool>,
+    /// `begin_array_value` seen, separator not yet written: whether it is the first.
+    pending: Option<bool>,
+}
+
+impl Layout {
+    fn pad<W: ?Sized + io::Write>(&self, w: &mut W) -> io::Result<()> {
+        for _ in 0..self.indent {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
     }
 
-    pub fn parse(text: &str) -> Result<Json, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
+    /// Before a value: the separator of the array element it is, if it is one.
+    fn value<W: ?Sized + io::Write>(&mut self, w: &mut W, container: bool) -> io::Result<()> {
+        let Some(first) = self.pending.take() else {
+            return Ok(());
         };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing data at byte {}", p.i));
-        }
-        Ok(v)
-    }
-}
-
-static NULL: Json = Json::Null;
-
-/// `value["key"]`: the member, or `null` when there is none (or `value` is not an object).
-impl std::ops::Index<&str> for Json {
-    type Output = Json;
-
-    fn index(&self, key: &str) -> &Json {
-        self.get(key).unwrap_or(&NULL)
-    }
-}
-
-fn pad(out: &mut String, indent: usize) {
-    for _ in 0..indent {
-        out.push_str("  ");
-    }
-}
-
-fn write_num(out: &mut String, v: f64) {
-    if !v.is_finite() {
-        out.push_str("null");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{}", v as i64);
-    } else {
-        // Three decimals are plenty for milliseconds; keep small ratios readable too.
-        let _ = write!(out, "{}", (v * 1000.0).round() / 1000.0);
-    }
-}
-
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+        let flat = match self.arrays.last_mut() {
+            Some(f) => *f.get_or_insert(!container),
+            None => false,
+        };
+        if flat {
+            if !first {
+                w.write_all(b", ")?;
             }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
-            self.i += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn expect(&mut self, word: &str) -> Result<(), String> {
-        if self.s[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
             Ok(())
         } else {
-            Err(format!("expected `{word}` at byte {}", self.i))
+            w.write_all(if first { b"\n" } else { b",\n" })?;
+            self.pad(w)
         }
     }
+}
 
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.peek() {
-            None => Err("unexpected end of JSON".to_string()),
-            Some(b'n') => self.expect("null").map(|()| Json::Null),
-            Some(b't') => self.expect("true").map(|()| Json::Bool(true)),
-            Some(b'f') => self.expect("false").map(|()| Json::Bool(false)),
-            Some(b'"') => self.string().map(Json::Str),
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(items));
-                        }
-                        _ => return Err(format!("expected , or ] at byte {}", self.i)),
-                    }
-                }
+macro_rules! plain {
+    ($($name:ident: $t:ty),* $(,)?) => {
+        $(
+            fn $name<W: ?Sized + io::Write>(&mut self, w: &mut W, v: $t) -> io::Result<()> {
+                self.value(w, false)?;
+                CompactFormatter.$name(w, v)
             }
-            Some(b'{') => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(members));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(format!("expected a key at byte {}", self.i));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    self.expect(":")?;
-                    let v = self.value()?;
-                    members.push((k, v));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(members));
-                        }
-                        _ => return Err(format!("expected , or }} at byte {}", self.i)),
-                    }
-                }
-            }
-            Some(_) => self.number(),
-        }
+        )*
+    };
+}
+
+impl Formatter for Layout {
+    plain!(
+        write_bool: bool,
+        write_i8: i8,
+        write_i16: i16,
+        write_i32: i32,
+        write_i64: i64,
+        write_i128: i128,
+        write_u8: u8,
+        write_u16: u16,
+        write_u32: u32,
+        write_u64: u64,
+        write_u128: u128,
+        write_f32: f32,
+        write_f64: f64,
+        write_number_str: &str,
+        write_byte_array: &[u8],
+        write_raw_fragment: &str,
+    );
+
+    fn write_null<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.value(w, false)?;
+        w.write_all(b"null")
     }
 
-    fn number(&mut self) -> Result<Json, String> {
-        let start = self.i;
-        while self.i < self.s.len()
-            && matches!(
-                self.s[self.i],
-                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-            )
-        {
-            self.i += 1;
-        }
-        std::str::from_utf8(&self.s[start..self.i])
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .map(Json::Num)
-            .ok_or_else(|| format!("bad number at byte {start}"))
+    fn begin_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.value(w, false)?;
+        w.write_all(b"\"")
     }
 
-    fn string(&mut self) -> Result<String, String> {
-        self.i += 1; // opening quote
-        let mut out = Vec::new();
-        loop {
-            let Some(c) = self.peek() else {
-                return Err("unterminated string".to_string());
-            };
-            self.i += 1;
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    let Some(e) = self.peek() else {
-                        return Err("unterminated escape".to_string());
-                    };
-                    self.i += 1;
-                    match e {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'/' => out.push(b'/'),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'u' => {
-                            let hex = self
-                                .s
-                                .get(self.i..self.i + 4)
-                                .and_then(|h| std::str::from_utf8(h).ok())
-                                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                                .ok_or_else(|| format!("bad \\u escape at byte {}", self.i))?;
-                            self.i += 4;
-                            let ch = char::from_u32(hex).unwrap_or('\u{fffd}');
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => return Err(format!("bad escape at byte {}", self.i)),
-                    }
-                }
-                c => out.push(c),
-            }
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.value(w, true)?;
+        self.arrays.push(None);
+        self.indent += 1;
+        w.write_all(b"[")
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        _: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.pending = Some(first);
+        Ok(())
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.indent = self.indent.saturating_sub(1);
+        if self.arrays.pop().flatten() == Some(false) {
+            w.write_all(b"\n")?;
+            self.pad(w)?;
         }
-        String::from_utf8(out).map_err(|_| "string is not UTF-8".to_string())
+        w.write_all(b"]")
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.value(w, true)?;
+        self.objects.push(false);
+        self.indent += 1;
+        w.write_all(b"{")
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if let Some(any) = self.objects.last_mut() {
+            *any = true;
+        }
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.pad(w)
+    }
+
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.indent = self.indent.saturating_sub(1);
+        if self.objects.pop() == Some(true) {
+            w.write_all(b"\n")?;
+            self.pad(w)?;
+        }
+        w.write_all(b"}")
     }
 }
 
@@ -333,19 +324,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip() {
-        let v = Json::Obj(vec![
-            ("a".into(), Json::num(1.5)),
-            ("b".into(), Json::Arr(vec![Json::num(1), Json::Null])),
-            ("c\"\n".into(), Json::str("x\\y\u{1}")),
-            (
-                "d".into(),
-                Json::Arr(vec![Json::Obj(vec![]), Json::Bool(true)]),
-            ),
-        ]);
-        assert_eq!(Json::parse(&v.to_pretty()).unwrap(), v);
-        assert_eq!(v.get("a").and_then(Json::as_f64), Some(1.5));
-        assert!(Json::parse("{\"a\": 1,}").is_err());
-        assert!(Json::parse("[1] 2").is_err());
+    fn numbers_and_member_order_round_trip() {
+        let s = Stats {
+            median_ms: Ms(1.5),
+            min_ms: Ms(2.0),
+            max_ms: Ms(1.23456),
+            samples_ms: vec![Ms(f64::NAN)],
+        };
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            text,
+            r#"{"median_ms":1.5,"min_ms":2,"max_ms":1.235,"samples_ms":[null]}"#
+        );
+        let back: Stats = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.max_ms, Ms(1.235));
+        assert!(back.samples_ms[0].0.is_nan());
+
+        let o: Ordered<u32> = [("z".to_string(), 1), ("a".to_string(), 2)]
+            .into_iter()
+            .collect();
+        let text = serde_json::to_string(&o).unwrap();
+        assert_eq!(text, r#"{"z":1,"a":2}"#);
+        let back: Ordered<u32> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, o);
+        assert_eq!(back.get("a"), Some(&2));
+        assert!(serde_json::from_str::<Ordered<u32>>(r#"{"a": 1,}"#).is_err());
+    }
+
+    #[test]
+    fn layout_keeps_plain_arrays_on_one_line() {
+        #[derive(Serialize)]
+        struct T {
+            a: Vec<Ms>,
+            b: Vec<Ordered<u32>>,
+            c: Ordered<u32>,
+            d: Vec<String>,
+            e: Option<u32>,
+        }
+        let t = T {
+            a: vec![Ms(1.0), Ms(2.5)],
+            b: vec![Ordered(vec![("x".into(), 1)]), Ordered(vec![])],
+            c: Ordered(vec![]),
+            d: vec![],
+            e: None,
+        };
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, Layout::default());
+        t.serialize(&mut ser).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"a\": [1, 2.5],\n  \"b\": [\n    {\n      \"x\": 1\n    },\n    {}\n  ],\n  \"c\": {},\n  \"d\": [],\n  \"e\": null\n}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["a"][1], 2.5);
     }
 }

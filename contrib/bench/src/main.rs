@@ -18,7 +18,13 @@ fn main() -> ExitCode {
     match redo_bench::run::run(&opts) {
         Ok(report) => {
             if opts.json {
-                print!("{}", redo_bench::report::json(&report).to_pretty());
+                match redo_bench::json::to_pretty(&redo_bench::report::json(&report)) {
+                    Ok(text) => print!("{text}"),
+                    Err(e) => {
+                        eprintln!("redo-bench: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             } else {
                 print!("{}", redo_bench::report::table(&report));
             }

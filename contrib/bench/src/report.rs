@@ -1,6 +1,6 @@
 //! The human table and the JSON object (schema in `contrib/bench/README.md`).
 
-use crate::json::Json;
+use crate::json::{self, Ms, Ordered};
 use crate::run::{Report, SizeResult, Stats, command_line};
 use crate::{Case, Tool};
 use std::fmt::Write as _;
@@ -196,22 +196,19 @@ fn notes(r: &Report) -> Vec<String> {
     v
 }
 
-fn stats_json(s: &Stats) -> Json {
-    Json::Obj(vec![
-        ("median_ms".into(), Json::num(s.median())),
-        ("min_ms".into(), Json::num(s.min())),
-        ("max_ms".into(), Json::num(s.max())),
-        (
-            "samples_ms".into(),
-            Json::Arr(s.samples.iter().map(|&x| Json::num(x)).collect()),
-        ),
-    ])
+fn stats_json(s: &Stats) -> json::Stats {
+    json::Stats {
+        median_ms: Ms(s.median()),
+        min_ms: Ms(s.min()),
+        max_ms: Ms(s.max()),
+        samples_ms: s.samples.iter().map(|&x| Ms(x)).collect(),
+    }
 }
 
-pub fn json(r: &Report) -> Json {
+/// The report as the `--json` object.
+pub fn json(r: &Report) -> json::Bench {
     let m = &r.machine;
     let others = others(r);
-    let opt_num = |v: Option<u64>| v.map_or(Json::Null, |v| Json::num(v as f64));
     let sizes = r
         .sizes
         .iter()
@@ -219,7 +216,7 @@ pub fn json(r: &Report) -> Json {
             let mut cases = Vec::new();
             let mut ratios = Vec::new();
             for case in Case::ALL {
-                let tools: Vec<(String, Json)> = size
+                let tools: Ordered<json::Stats> = size
                     .tools
                     .iter()
                     .filter_map(|t| {
@@ -227,58 +224,42 @@ pub fn json(r: &Report) -> Json {
                             .map(|s| (t.tool.key().to_string(), stats_json(s)))
                     })
                     .collect();
-                if tools.is_empty() {
+                if tools.0.is_empty() {
                     continue;
                 }
-                cases.push((case.key().to_string(), Json::Obj(tools)));
-                let rs: Vec<(String, Json)> = others
+                cases.push((case.key().to_string(), tools));
+                let rs: Ordered<Ms> = others
                     .iter()
                     .filter_map(|&o| {
-                        ratio(size, case, o).map(|x| (format!("redo/{}", o.key()), Json::num(x)))
+                        ratio(size, case, o).map(|x| (format!("redo/{}", o.key()), Ms(x)))
                     })
                     .collect();
-                if !rs.is_empty() {
-                    ratios.push((case.key().to_string(), Json::Obj(rs)));
+                if !rs.0.is_empty() {
+                    ratios.push((case.key().to_string(), rs));
                 }
             }
-            let mut obj = vec![
-                ("n".to_string(), Json::num(size.n as f64)),
-                ("cases".to_string(), Json::Obj(cases)),
-                ("ratios".to_string(), Json::Obj(ratios)),
-            ];
-            if let Some(redo) = size.tool(Tool::Redo) {
-                if let Some(c) = &redo.client {
-                    obj.push((
-                        "client".into(),
-                        Json::Obj(vec![
-                            ("calls".into(), Json::num(c.calls as f64)),
-                            (
-                                "redo_ifchange_per_call_ms".into(),
-                                Json::num(c.ifchange_per_call()),
-                            ),
-                            ("true_per_call_ms".into(), Json::num(c.bare_per_call())),
-                            (
-                                "difference_per_call_ms".into(),
-                                Json::num(c.ifchange_per_call() - c.bare_per_call()),
-                            ),
-                            ("redo_ifchange_loop_ms".into(), stats_json(&c.ifchange)),
-                            ("true_loop_ms".into(), stats_json(&c.bare)),
-                        ]),
-                    ));
-                }
-                if let Some(mem) = &redo.memory {
-                    obj.push((
-                        "daemon".into(),
-                        Json::Obj(vec![
-                            ("rss_kib".into(), Json::num(mem.rss_kib as f64)),
-                            ("pid".into(), Json::num(mem.pid as f64)),
-                            ("cached_state_files".into(), opt_num(mem.cached_state_files)),
-                            ("cached_hashes".into(), opt_num(mem.cached_hashes)),
-                        ]),
-                    ));
-                }
+            let redo = size.tool(Tool::Redo);
+            json::Size {
+                n: size.n,
+                cases: Ordered(cases),
+                ratios: Ordered(ratios),
+                client: redo.and_then(|t| t.client.as_ref()).map(|c| json::Client {
+                    calls: c.calls,
+                    redo_ifchange_per_call_ms: Ms(c.ifchange_per_call()),
+                    true_per_call_ms: Ms(c.bare_per_call()),
+                    difference_per_call_ms: Ms(c.ifchange_per_call() - c.bare_per_call()),
+                    redo_ifchange_loop_ms: stats_json(&c.ifchange),
+                    true_loop_ms: stats_json(&c.bare),
+                }),
+                daemon: redo
+                    .and_then(|t| t.memory.as_ref())
+                    .map(|mem| json::Daemon {
+                        rss_kib: mem.rss_kib,
+                        pid: mem.pid,
+                        cached_state_files: mem.cached_state_files,
+                        cached_hashes: mem.cached_hashes,
+                    }),
             }
-            Json::Obj(obj)
         })
         .collect();
     let commands = r
@@ -289,44 +270,36 @@ pub fn json(r: &Report) -> Json {
             let cs = Case::ALL
                 .iter()
                 .filter(|c| c.applies(t))
-                .map(|&c| (c.key().to_string(), Json::str(command_line(t, c))))
+                .map(|&c| (c.key().to_string(), command_line(t, c)))
                 .collect();
-            (t.key().to_string(), Json::Obj(cs))
+            (t.key().to_string(), cs)
         })
         .collect();
-    Json::Obj(vec![
-        ("benchmark".into(), Json::str("redo-bench")),
-        ("schema".into(), Json::num(1)),
-        ("date".into(), Json::str(&m.date)),
-        (
-            "machine".into(),
-            Json::Obj(vec![
-                ("cpus".into(), Json::num(m.cpus as f64)),
-                ("cpu_model".into(), Json::str(&m.cpu_model)),
-                ("kernel".into(), Json::str(&m.kernel)),
-                ("work_fs".into(), Json::str(&m.work_fs)),
-            ]),
-        ),
-        (
-            "versions".into(),
-            Json::Obj(
-                m.versions
-                    .iter()
-                    .map(|(t, v)| (t.key().to_string(), Json::str(v)))
-                    .collect(),
-            ),
-        ),
-        ("runs".into(), Json::num(r.options.runs as f64)),
-        ("warmup_runs".into(), Json::num(1)),
-        (
-            "tools".into(),
-            Json::Arr(r.options.tools.iter().map(|t| Json::str(t.key())).collect()),
-        ),
-        ("commands".into(), Json::Obj(commands)),
-        (
-            "notes".into(),
-            Json::Arr(notes(r).into_iter().map(Json::Str).collect()),
-        ),
-        ("sizes".into(), Json::Arr(sizes)),
-    ])
+    json::Bench {
+        benchmark: "redo-bench".into(),
+        schema: 1,
+        date: m.date.clone(),
+        machine: json::Machine {
+            cpus: m.cpus,
+            cpu_model: m.cpu_model.clone(),
+            kernel: m.kernel.clone(),
+            work_fs: m.work_fs.clone(),
+        },
+        versions: m
+            .versions
+            .iter()
+            .map(|(t, v)| (t.key().to_string(), v.clone()))
+            .collect(),
+        runs: r.options.runs,
+        warmup_runs: 1,
+        tools: r
+            .options
+            .tools
+            .iter()
+            .map(|t| t.key().to_string())
+            .collect(),
+        commands,
+        notes: notes(r),
+        sizes,
+    }
 }

@@ -514,11 +514,11 @@ fn versions(opts: &Options, env: &Env) -> Res<Vec<(Tool, String)>> {
             }
             Tool::Make | Tool::MakeR => (
                 PathBuf::from("make"),
-                " (Debian: apt-get install make; .ci/run installs it)",
+                " (Debian: apt-get install make; tests/setup-and-test.sh installs it)",
             ),
             Tool::Ninja => (
                 PathBuf::from("ninja"),
-                " (Debian: apt-get install ninja-build; .ci/run installs it)",
+                " (Debian: apt-get install ninja-build; tests/setup-and-test.sh installs it)",
             ),
         };
         let mut c = env.command(tool, Path::new("/"), &prog, Knobs::Plain);

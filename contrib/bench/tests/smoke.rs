@@ -3,7 +3,7 @@
 //! every build's outputs (out/fK.out is the upper-cased src/fK.in, tree is their
 //! concatenation, a no-op rebuilds nothing) and fails if one is wrong.
 
-use redo_bench::json::Json;
+use redo_bench::json::{Bench, Ms, Stats};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -20,7 +20,7 @@ fn benchmark_runs_at_n_50() {
         assert!(
             have(prog),
             "`{prog}` is missing: the benchmark smoke test compares redo with GNU make and \
-             ninja; run .ci/run (it installs {package}) or apt-get install {package}"
+             ninja; run tests/setup-and-test.sh (it installs {package}) or apt-get install {package}"
         );
     }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_redo-bench"));
@@ -53,25 +53,22 @@ fn benchmark_runs_at_n_50() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "redo-bench failed:\n{stderr}");
     let text = String::from_utf8(out.stdout).unwrap();
-    let j = Json::parse(&text).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{text}"));
+    let j: Bench =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{text}"));
+    assert_eq!(j.benchmark, "redo-bench");
+    assert_eq!(j.schema, 1);
+    assert_eq!(j.runs, 1);
 
-    let tools: Vec<&str> = j["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let tools: Vec<&str> = j.tools.iter().map(String::as_str).collect();
     assert_eq!(tools, ["redo", "ninja", "make-r", "make"]);
-    let sizes = j["sizes"].as_array().unwrap();
-    assert_eq!(sizes.len(), 1);
-    let size = &sizes[0];
-    assert_eq!(size["n"].as_f64(), Some(50.0));
+    assert_eq!(j.versions.keys().collect::<Vec<_>>(), tools);
+    assert_eq!(j.commands.keys().collect::<Vec<_>>(), tools);
+    assert_eq!(j.sizes.len(), 1);
+    let size = &j.sizes[0];
+    assert_eq!(size.n, 50);
 
-    let positive = |v: &Json, what: &str| {
-        let x = v
-            .as_f64()
-            .unwrap_or_else(|| panic!("{what}: not a number: {v:?}"));
-        assert!(x > 0.0 && x.is_finite(), "{what} = {x}");
+    let positive = |v: Ms, what: &str| {
+        assert!(v.0 > 0.0 && v.0.is_finite(), "{what} = {}", v.0);
     };
     let cases = [
         "clean_j1",
@@ -81,33 +78,45 @@ fn benchmark_runs_at_n_50() {
         "tree_noop",
         "tree_changed",
     ];
+    let stats = |case: &str, tool: &str| -> &Stats {
+        size.cases
+            .get(case)
+            .and_then(|c| c.get(tool))
+            .unwrap_or_else(|| panic!("no {case} {tool} in\n{text}"))
+    };
+    let ratio = |case: &str, other: &str| -> Ms {
+        *size
+            .ratios
+            .get(case)
+            .and_then(|c| c.get(&format!("redo/{other}")))
+            .unwrap_or_else(|| panic!("no {case} redo/{other} in\n{text}"))
+    };
     for case in cases {
         for tool in &tools {
-            let s = &size["cases"][case][*tool];
-            for k in ["median_ms", "min_ms", "max_ms"] {
-                positive(&s[k], &format!("{case} {tool} {k}"));
+            let s = stats(case, tool);
+            for (k, v) in [
+                ("median_ms", s.median_ms),
+                ("min_ms", s.min_ms),
+                ("max_ms", s.max_ms),
+            ] {
+                positive(v, &format!("{case} {tool} {k}"));
             }
-            assert_eq!(s["samples_ms"].as_array().map(<[Json]>::len), Some(1));
+            assert_eq!(s.samples_ms.len(), 1);
         }
         for other in ["ninja", "make-r", "make"] {
-            positive(
-                &size["ratios"][case][format!("redo/{other}").as_str()],
-                &format!("{case} redo/{other}"),
-            );
+            positive(ratio(case, other), &format!("{case} redo/{other}"));
         }
     }
     for case in ["noop_sync", "noop_stat"] {
-        positive(&size["cases"][case]["redo"]["median_ms"], case);
-        positive(
-            &size["ratios"][case]["redo/ninja"],
-            &format!("{case} redo/ninja"),
-        );
+        positive(stats(case, "redo").median_ms, case);
+        positive(ratio(case, "ninja"), &format!("{case} redo/ninja"));
     }
-    let client = &size["client"];
-    assert_eq!(client["calls"].as_f64(), Some(100.0));
-    positive(&client["redo_ifchange_per_call_ms"], "client per call");
-    positive(&client["true_per_call_ms"], "/bin/true per call");
-    assert!(client["difference_per_call_ms"].as_f64().is_some());
-    positive(&size["daemon"]["rss_kib"], "daemon rss");
+    let client = size.client.as_ref().expect("no client object");
+    assert_eq!(client.calls, 100);
+    positive(client.redo_ifchange_per_call_ms, "client per call");
+    positive(client.true_per_call_ms, "/bin/true per call");
+    assert!(client.difference_per_call_ms.0.is_finite());
+    let daemon = size.daemon.as_ref().expect("no daemon object");
+    assert!(daemon.rss_kib > 0, "daemon rss");
     assert!(!work.exists());
 }

@@ -4,8 +4,55 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub use redo_proto::rundir::clean;
+
+/// The project root this daemon serves (`redod serve --root`), set once at start-up.
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Records the project root (clean, absolute) for [`shown`]. Later calls are ignored.
+pub fn set_root(root: &Path) {
+    let _ = ROOT.set(clean(root));
+}
+
+/// The project root, once [`set_root`] has been called (the daemon; not unit tests).
+pub fn root() -> Option<&'static Path> {
+    ROOT.get().map(PathBuf::as_path)
+}
+
+/// Whether the clean absolute path `p` is `root` or beneath it (by components). No root:
+/// everything is inside.
+pub fn inside(root: Option<&Path>, p: &Path) -> bool {
+    root.is_none_or(|r| p.starts_with(r))
+}
+
+/// How a listing or a message shows the clean absolute path `p` to a requester in `base`:
+/// relative to `base` when `p` is inside `root`, absolute otherwise
+/// (`/usr/include/stdio.h`, not `../../../../usr/include/stdio.h`).
+pub fn shown_in(root: Option<&Path>, base: &Path, p: &Path) -> PathBuf {
+    if inside(root, p) {
+        relative(base, p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// [`shown_in`] with the daemon's project root.
+pub fn shown(base: &Path, p: &Path) -> PathBuf {
+    shown_in(root(), base, p)
+}
+
+/// A dependency as a state file in `dir` records it (`recorded`, relative to `dir`), for
+/// messages: as recorded when it is inside the project root, absolute otherwise.
+pub fn shown_recorded(dir: &Path, recorded: &[u8]) -> PathBuf {
+    let abs = resolve(dir, OsStr::from_bytes(recorded));
+    if inside(root(), &abs) {
+        PathBuf::from(OsStr::from_bytes(recorded))
+    } else {
+        abs
+    }
+}
 
 /// `arg` interpreted relative to `cwd` (absolute args stay as they are), cleaned.
 pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {
@@ -113,6 +160,29 @@ mod tests {
             relative(Path::new("/p/ab"), Path::new("/p/a/c")),
             PathBuf::from("../a/c"),
             "components, not byte prefixes"
+        );
+    }
+
+    #[test]
+    fn shown_is_absolute_outside_the_root() {
+        let (root, cwd) = (Some(Path::new("/p")), Path::new("/p/a/b"));
+        assert_eq!(
+            shown_in(root, cwd, Path::new("/usr/include/stdio.h")),
+            PathBuf::from("/usr/include/stdio.h")
+        );
+        assert_eq!(
+            shown_in(root, cwd, Path::new("/p/c.h")),
+            PathBuf::from("../../c.h")
+        );
+        assert_eq!(shown_in(root, cwd, Path::new("/p")), PathBuf::from("../.."));
+        assert_eq!(
+            shown_in(root, cwd, Path::new("/pq/x")),
+            PathBuf::from("/pq/x"),
+            "components, not byte prefixes"
+        );
+        assert_eq!(
+            shown_in(None, cwd, Path::new("/usr/x")),
+            PathBuf::from("../../../usr/x")
         );
     }
 

@@ -353,7 +353,7 @@ impl<'r> Walk<'r> {
                 self.next_dep += 1;
                 continue;
             };
-            let rel = || PathBuf::from(OsStr::from_bytes(target));
+            let rel = || paths::shown_recorded(self.dir, target);
             let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
             let own = target.as_slice() == self.name.as_bytes();
             let visited = std::mem::take(&mut self.visiting);

@@ -266,7 +266,7 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
 /// `recursive`, first the logs of its dependencies built in the same build, in the order they
 /// finished; with `details`, how each job ran.
 pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result<Vec<u8>, String> {
-    let rel = |p: &Path| paths::show(&paths::relative(cwd, p));
+    let rel = |p: &Path| paths::show(&paths::shown(cwd, p));
     let Some(top) = read_kept(target)? else {
         return Err(format!(
             "no log for {}: build it with redo -k (or REDO_LOGS=1) to keep its log",
