@@ -24,6 +24,7 @@
 //! | `paths`     | lexical path arithmetic on bytes                                     |
 //! | `watch`     | the inotify accelerator: stats and listings answered from memory     |
 //! | `verdict`   | up-to-date verdicts kept while the watcher vouches for their inputs  |
+//! | `remote`    | the shared build cache (Bazel HTTP remote-cache protocol, `file://`) |
 
 pub mod cache;
 pub mod dofile;
@@ -41,6 +42,7 @@ pub mod orphans;
 pub mod output;
 pub mod paths;
 pub mod query;
+pub mod remote;
 pub mod runner;
 pub mod server;
 pub mod settings;
