@@ -168,6 +168,10 @@ impl RemoteCache {
 
     /// Counts `e`; a server that cannot be reached is paused for [`DOWN_PAUSE`].
     fn failed(&self, e: &CacheError) {
+        if matches!(e, CacheError::Paused { .. }) {
+            // Counted when it happened; re-arming here would never let the server back.
+            return;
+        }
         self.stats.error(e);
         if e.is_unavailable() {
             if let Ok(mut d) = self.down_until.lock() {
@@ -177,9 +181,8 @@ impl RemoteCache {
     }
 
     fn unavailable(&self) -> CacheError {
-        CacheError::Transport {
+        CacheError::Paused {
             url: self.config.location.to_string(),
-            what: "not asked: unreachable a moment ago".into(),
         }
     }
 
@@ -439,7 +442,9 @@ impl RemoteCache {
         let old = match self.entry(&up.key).await {
             Ok(Some(t)) => t,
             Ok(None) => Vec::new(),
-            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) if e.is_unavailable() || matches!(e, CacheError::Paused { .. }) => {
+                return Err(e);
+            }
             Err(_) => Vec::new(),
         };
         let traces = format::merge(

@@ -16,6 +16,10 @@ pub enum CacheError {
     /// The server could not be reached, or did not answer in time.
     #[error("remote cache {url}: {what}")]
     Transport { url: String, what: String },
+    /// Not asked: the server was unreachable a moment ago ([`super::client::DOWN_PAUSE`]).
+    /// A miss, but not counted as another error.
+    #[error("remote cache {url}: not asked, unreachable a moment ago")]
+    Paused { url: String },
     /// The server answered with an unexpected HTTP status.
     #[error("remote cache {url}: HTTP status {status}")]
     Status { url: String, status: u16 },

@@ -12,19 +12,23 @@
 //! | `dir`      | `file:///dir`, atomic writes (temp + rename) |
 //! | `client`   | [`RemoteCache`]: lookup, fetch, background upload, counters |
 //! | `stats`    | hits, misses, uploads, bytes, errors; one warning per build |
+//! | `registry` | [`Caches`]: the daemon's clients, one per distinct configuration |
 //!
 //! # Integration (runner)
 //!
-//! Once per request, or kept per distinct configuration in the daemon (it holds a connection
-//! pool and the counters for `--daemon-status`):
+//! The daemon keeps one [`Caches`] (in the engine); each request picks its client from its
+//! environment (a client holds a connection pool, the "server down" pause and the counters,
+//! so it is shared by every request with the same configuration):
 //!
 //! ```ignore
-//! let cache = match CacheConfig::from_env(&env) {
-//!     Ok(Some(cfg)) => Some(RemoteCache::new(cfg)?),   // Err: show it, build without
-//!     Ok(None) => None,
-//!     Err(e) => { warn!("{e}"); None }                  // names the variable and the fix
+//! let cache = match engine.caches.for_env(&request.env) {
+//!     Ok(c) => c,                                        // None: REDO_CACHE unset
+//!     Err(e) => { warn_once_per_build!("{e}"); None }    // names the variable and the fix
 //! };
 //! ```
+//!
+//! `redo --daemon-status` adds [`Caches::stats_lines`]; a draining daemon awaits
+//! [`Caches::flush`] so queued uploads are not lost.
 //!
 //! **Before running a `.do`** for target `T` (already judged out of date, its lock held):
 //!
@@ -83,6 +87,7 @@ pub mod format;
 pub mod http;
 pub mod key;
 pub mod matching;
+pub mod registry;
 pub mod stats;
 
 pub use client::{Fetched, RemoteCache, Restore, Upload};
@@ -91,3 +96,4 @@ pub use error::CacheError;
 pub use format::{BlobDigest, Trace, TraceDep};
 pub use key::{ActionKey, KeyInput};
 pub use matching::{Observed, Outcome, Probe, ProbeKind, Reason, find_match, find_match_async};
+pub use registry::Caches;
