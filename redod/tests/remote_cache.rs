@@ -680,3 +680,27 @@ fn concurrent_uploads_of_one_key_are_harmless() {
     assert!(hits >= 1);
     assert_eq!(caches[0].stats().errors, 0);
 }
+
+#[test]
+fn a_big_output_streams_through() {
+    let ng = Nginx::start(Tls::Plain, None);
+    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let big: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let built = Checkout::new(&big);
+    let k = key(&c, "big");
+    assert!(upload(&c, built.upload(k)));
+    assert_eq!(c.stats().uploads, 1, "{:?}", c.take_warning());
+    assert!(c.stats().bytes_up > 24 << 20);
+    let tmp = built.path(".redo.big.tmp");
+    match rt().block_on(c.restore(&k, built.observe(), &tmp, true)) {
+        Restore::Hit { fetched, .. } => assert_eq!(fetched.size, 24 << 20),
+        Restore::Miss { reasons } => panic!("{reasons:?}"),
+    }
+    assert!(std::fs::read(&tmp).unwrap() == big);
+    // Uploading it again does not send the blob again (HEAD first).
+    let up_before = c.stats().bytes_up;
+    assert!(upload(&c, built.upload(k)));
+    assert!(c.stats().bytes_up - up_before < 1 << 20);
+}

@@ -28,12 +28,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-/// Uploads running at once (each holds an output in memory).
+/// Uploads running at once.
 pub const UPLOAD_CONCURRENCY: usize = 4;
+/// Output bytes held in memory by the running uploads together, in KiB (an upload reads its
+/// output whole, to hash and send exactly the bytes it checked): one [`MAX_OUTPUT`].
 /// Uploads waiting beyond this are dropped (a build faster than the link).
 pub const MAX_QUEUED_UPLOADS: usize = 256;
 /// Outputs larger than this are not uploaded (they are read into memory to be sent).
 pub const MAX_OUTPUT: u64 = 256 << 20;
+const MEMORY_BUDGET_KIB: u32 = (MAX_OUTPUT >> 10) as u32;
 /// After the server could not be reached, it is not asked again for this long: a cache that
 /// is down costs a build one connect timeout, not one per target.
 pub const DOWN_PAUSE: Duration = Duration::from_secs(30);
@@ -77,6 +80,8 @@ pub struct RemoteCache {
     stats: Stats,
     uploads: TaskTracker,
     slots: Arc<Semaphore>,
+    /// [`MEMORY_BUDGET_KIB`] permits.
+    memory: Arc<Semaphore>,
     queued: AtomicUsize,
     down_until: Mutex<Option<Instant>>,
 }
@@ -111,6 +116,7 @@ impl RemoteCache {
             stats: Stats::default(),
             uploads: TaskTracker::new(),
             slots: Arc::new(Semaphore::new(UPLOAD_CONCURRENCY)),
+            memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB as usize)),
             queued: AtomicUsize::new(0),
             down_until: Mutex::new(None),
         }))
@@ -423,8 +429,26 @@ impl RemoteCache {
         if !self.available() {
             return Err(self.unavailable());
         }
+        let size = tokio::fs::metadata(&up.output)
+            .await
+            .map_err(|e| CacheError::io("stat", &up.output, e))?
+            .len();
+        if size > MAX_OUTPUT {
+            return Err(CacheError::NotCacheable(format!(
+                "larger than {MAX_OUTPUT} bytes"
+            )));
+        }
+        let kib = u32::try_from(size.div_ceil(1024))
+            .unwrap_or(MEMORY_BUDGET_KIB)
+            .clamp(1, MEMORY_BUDGET_KIB);
+        let _memory = self
+            .memory
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|e| CacheError::NotCacheable(format!("upload: {e}")))?;
         let path = up.output.clone();
-        let (content, executable) = tokio::task::spawn_blocking(move || read_output(&path))
+        let (content, executable) = tokio::task::spawn_blocking(move || read_output(&path, size))
             .await
             .map_err(|e| CacheError::NotCacheable(format!("upload task: {e}")))??;
         if *blake3::hash(&content).as_bytes() != up.output_hash {
@@ -471,20 +495,20 @@ impl RemoteCache {
     }
 }
 
-/// The committed output, if it is a regular file small enough to upload.
-fn read_output(path: &Path) -> Result<(Vec<u8>, bool), CacheError> {
-    let mut f = std::fs::File::open(path).map_err(|e| CacheError::io("open", path, e))?;
+/// The committed output, if it is a regular file of at most `limit` bytes (the size its
+/// memory was reserved for).
+fn read_output(path: &Path, limit: u64) -> Result<(Vec<u8>, bool), CacheError> {
+    let f = std::fs::File::open(path).map_err(|e| CacheError::io("open", path, e))?;
     let meta = f.metadata().map_err(|e| CacheError::io("stat", path, e))?;
     if !meta.is_file() {
         return Err(CacheError::NotCacheable("not a regular file".into()));
     }
-    if meta.len() > MAX_OUTPUT {
-        return Err(CacheError::NotCacheable(format!(
-            "larger than {MAX_OUTPUT} bytes"
-        )));
-    }
-    let mut content = Vec::with_capacity(meta.len() as usize);
-    f.read_to_end(&mut content)
+    let mut content = Vec::with_capacity(usize::try_from(limit.min(meta.len())).unwrap_or(0));
+    f.take(limit + 1)
+        .read_to_end(&mut content)
         .map_err(|e| CacheError::io("read", path, e))?;
+    if content.len() as u64 > limit {
+        return Err(CacheError::NotCacheable("changed since its commit".into()));
+    }
     Ok((content, meta.permissions().mode() & 0o111 != 0))
 }
