@@ -107,12 +107,29 @@ pub enum Backend {
     Dir(super::dir::DirBackend),
 }
 
+/// A `file://` operation on a filesystem that hangs (a dead NFS server) is given up like a
+/// silent HTTP server (the blocking thread under it is left to finish on its own).
+async fn bounded<T>(
+    size: u64,
+    what: &'static str,
+    op: impl std::future::Future<Output = Result<T, CacheError>>,
+) -> Result<T, CacheError> {
+    tokio::time::timeout(timeout_for(size), op)
+        .await
+        .unwrap_or_else(|_| {
+            Err(CacheError::Transport {
+                url: "file://".into(),
+                what: format!("{what} timed out"),
+            })
+        })
+}
+
 impl Backend {
     /// A small blob (an entry, a trace list); `Ok(None)` when there is none.
     pub async fn get(&self, area: Area, hex: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Backend::Http(b) => b.get(area, hex).await,
-            Backend::Dir(b) => b.get(area, hex).await,
+            Backend::Dir(b) => bounded(0, "read", b.get(area, hex)).await,
         }
     }
 
@@ -120,21 +137,24 @@ impl Backend {
     pub async fn get_into(&self, hex: &str, sink: &mut BlobSink) -> Result<bool, CacheError> {
         match self {
             Backend::Http(b) => b.get_into(hex, sink).await,
-            Backend::Dir(b) => b.get_into(hex, sink).await,
+            Backend::Dir(b) => {
+                let size = sink.expected_size();
+                bounded(size, "read", b.get_into(hex, sink)).await
+            }
         }
     }
 
     pub async fn contains(&self, area: Area, hex: &str) -> Result<bool, CacheError> {
         match self {
             Backend::Http(b) => b.head(area, hex).await,
-            Backend::Dir(b) => b.head(area, hex).await,
+            Backend::Dir(b) => bounded(0, "stat", b.head(area, hex)).await,
         }
     }
 
     pub async fn put(&self, area: Area, hex: &str, body: bytes::Bytes) -> Result<(), CacheError> {
         match self {
             Backend::Http(b) => b.put(area, hex, body).await,
-            Backend::Dir(b) => b.put(area, hex, body).await,
+            Backend::Dir(b) => bounded(body.len() as u64, "write", b.put(area, hex, body)).await,
         }
     }
 }

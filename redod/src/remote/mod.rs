@@ -54,6 +54,11 @@
 //! [`matching::Matcher`], [`RemoteCache::fetch_into`] (with a file the runner created under
 //! the requester's umask), [`RemoteCache::note_miss`].
 //!
+//! Trace paths come from the cache, so treat them as untrusted input: resolve them against
+//! `T`'s directory as recorded paths are, and only look (a probe reads and hashes, it never
+//! writes). If the `restore` future is dropped (the client went away), `tmp` may be left
+//! behind: the runner's usual cleanup of its temporaries applies.
+//!
 //! **After a commit** that installed a regular file (not when it was fetched from the
 //! cache), in `readwrite` mode:
 //!
