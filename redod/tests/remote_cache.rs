@@ -91,7 +91,7 @@ impl Nginx {
                 .port();
             let ssl = if tls == Tls::Https { " ssl" } else { "" };
             let conf = format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\nuser root;\n\
+                "daemon off;\nmaster_process off;\nworker_processes 1;\n\
                  pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
                  events {{ worker_connections 256; }}\n\
                  http {{\n  access_log {d}/access.log;\n\
@@ -402,6 +402,17 @@ fn http_round_trip_and_changed_dependency() {
     let ar = std::fs::read(ng.file("ac", &k.hex())).unwrap();
     let list = redod::remote::format::traces_blob_of(&ar).unwrap();
     assert!(ng.file("cas", &list.hex()).exists());
+    // As a validating server (bazel-remote) checks: every output file's digest names a CAS
+    // blob of that size, and uploaded before the entry.
+    let ar: redod::remote::format::ActionResult = prost::Message::decode(ar.as_slice()).unwrap();
+    assert_eq!(ar.exit_code, 0);
+    assert_eq!(ar.output_files.len(), 2);
+    for f in &ar.output_files {
+        let d = f.digest.as_ref().unwrap();
+        let blob = std::fs::read(ng.file("cas", &d.hash)).unwrap();
+        assert_eq!(blob.len() as i64, d.size_bytes, "{}", f.path);
+        assert_eq!(redod::remote::BlobDigest::of(&blob).hex(), d.hash);
+    }
 
     std::fs::write(other.path("x.h"), "#define X 2\n").unwrap();
     let tmp = other.path(".redo.out.tmp2");
