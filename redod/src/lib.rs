@@ -26,6 +26,7 @@
 //! | `jobserver`   | job tokens, GNU make's jobserver both ways                                |
 //! | `settings`    | what a request's environment asks for                                     |
 //! | `dofile`      | which `.do` builds a target                                               |
+//! | `remote`      | the shared build cache (Bazel's HTTP remote-cache protocol, or a directory)|
 
 pub mod daemon;
 pub(crate) mod dofile;
@@ -38,8 +39,9 @@ pub(crate) mod maintenance;
 pub(crate) mod ood;
 pub(crate) mod output;
 pub(crate) mod query;
+pub mod remote;
 pub(crate) mod request;
-pub(crate) mod settings;
+pub mod settings;
 pub mod store;
 pub(crate) mod verdict;
 pub(crate) mod watch;

@@ -28,6 +28,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         root.is_absolute() && rundir.is_absolute(),
         "--root and --runtime-dir must be absolute paths"
     );
+    crate::fs::paths::set_root(&root); // listings show paths outside it as absolute paths
     lifecycle::private_dir(&rundir)?;
     // Nothing here is relative to a working directory; and `.do`s are spawned from `/` (see
     // `runner::spawn`). Holding on to the starting client's directory would only keep it busy.

@@ -331,7 +331,7 @@ impl Engine {
                 }
                 Ok(Step::OutOfDate(r)) => return Ok(Some(r)),
                 Ok(Step::Visit(dep)) => {
-                    let display = show(&paths::relative(&flight.origin.cwd, &dep));
+                    let display = show(&paths::shown(&flight.origin.cwd, &dep));
                     let want = Want {
                         since: Self::generation(&flight.session),
                         target_meta: None,
@@ -383,7 +383,7 @@ impl Engine {
                 since: Self::generation(&flight.session),
                 target_meta: None,
                 rec: None,
-                display: show(&paths::relative(&flight.origin.cwd, &dep)),
+                display: show(&paths::shown(&flight.origin.cwd, &dep)),
                 target: dep,
                 level: flight.level + 1,
                 force: false,

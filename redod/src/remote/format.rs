@@ -1,0 +1,455 @@
+//! What an action entry holds, and its bytes on the wire.
+//!
+//! An entry is a valid REAPI `ActionResult` (`remote_execution.proto`, hand-written `prost`
+//! structs below with the schema's field numbers, only the fields used), so that servers which
+//! validate action entries (bazel-remote) accept it:
+//!
+//! ```text
+//! ac/{key}             ActionResult { exit_code: 0, output_files: [
+//!                          { path: "redo-traces",     digest: <trace list blob> },
+//!                          { path: "redo-output/0",   digest: <output of trace 0> }, ... ] }
+//! cas/{sha256(trace list)}  TraceList (protobuf, below): version, traces, newest first
+//! cas/{sha256(output)}      the target's bytes
+//! ```
+//!
+//! A trace is one build of the target: its recorded dependencies in recorded order (`ifchange`:
+//! path relative to the target's directory and BLAKE3 content hash, or absent; `ifcreate`:
+//! path) and its output's SHA-256 and size. The output blobs are listed in the ActionResult
+//! too, so that a validating server checks they exist and a garbage-collecting one sees them
+//! referenced. Blobs are named by SHA-256 (the protocol's digest function); dependency
+//! contents keep redo's BLAKE3, which is what the `.rec` files and the daemon already know.
+
+use super::error::CacheError;
+use crate::fs::{Hash, hex, unhex};
+use crate::store::recfile::Dep;
+use sha2::{Digest as _, Sha256};
+
+/// Part of every key and every trace list: a format change makes old entries unreachable
+/// (new keys) and, should one be met anyway, recognisably foreign.
+pub const FORMAT_VERSION: u32 = 1;
+/// Traces kept per entry, newest first.
+pub const MAX_TRACES: usize = 8;
+/// The ActionResult output file that names the trace list blob.
+pub const TRACES_PATH: &str = "redo-traces";
+
+/// REAPI `Digest` (field numbers of `remote_execution.proto`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Digest {
+    #[prost(string, tag = "1")]
+    pub hash: String,
+    #[prost(int64, tag = "2")]
+    pub size_bytes: i64,
+}
+
+/// REAPI `OutputFile` (without `contents` and `node_properties`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OutputFile {
+    #[prost(string, tag = "1")]
+    pub path: String,
+    #[prost(message, optional, tag = "2")]
+    pub digest: Option<Digest>,
+    #[prost(bool, tag = "4")]
+    pub is_executable: bool,
+}
+
+/// REAPI `ActionResult` (only `output_files` and `exit_code`; unknown fields a server adds
+/// are skipped by prost when decoding).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActionResult {
+    #[prost(message, repeated, tag = "2")]
+    pub output_files: Vec<OutputFile>,
+    #[prost(int32, tag = "4")]
+    pub exit_code: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TraceListMsg {
+    #[prost(uint32, tag = "1")]
+    version: u32,
+    #[prost(message, repeated, tag = "2")]
+    traces: Vec<TraceMsg>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TraceMsg {
+    #[prost(message, repeated, tag = "1")]
+    deps: Vec<DepMsg>,
+    #[prost(message, optional, tag = "2")]
+    output: Option<Digest>,
+    #[prost(bool, tag = "3")]
+    is_file: bool,
+    #[prost(bool, tag = "4")]
+    executable: bool,
+}
+
+const DEP_IFCHANGE: u32 = 1;
+const DEP_ABSENT: u32 = 2;
+const DEP_IFCREATE: u32 = 3;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct DepMsg {
+    #[prost(uint32, tag = "1")]
+    kind: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    path: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    blake3: Vec<u8>,
+}
+
+/// A blob's name in the CAS: SHA-256 and size.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct BlobDigest {
+    pub sha256: [u8; 32],
+    pub size: u64,
+}
+
+impl BlobDigest {
+    pub fn of(bytes: &[u8]) -> BlobDigest {
+        BlobDigest {
+            sha256: Sha256::digest(bytes).into(),
+            size: bytes.len() as u64,
+        }
+    }
+
+    pub fn hex(&self) -> String {
+        hex(&self.sha256)
+    }
+
+    fn to_msg(self) -> Digest {
+        Digest {
+            hash: self.hex(),
+            size_bytes: i64::try_from(self.size).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn from_msg(d: Option<&Digest>) -> Result<BlobDigest, String> {
+        let d = d.ok_or("digest missing")?;
+        let sha256 = unhex(d.hash.as_bytes()).ok_or_else(|| format!("bad digest {:?}", d.hash))?;
+        let size = u64::try_from(d.size_bytes).map_err(|_| "negative size".to_string())?;
+        Ok(BlobDigest { sha256, size })
+    }
+}
+
+/// One recorded dependency of a trace.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TraceDep {
+    /// `redo-ifchange`: `content` is its BLAKE3 hash (for a target without output, its
+    /// `redo-stamp`, as the `.rec` records it), `None` when it did not exist.
+    Ifchange {
+        path: Vec<u8>,
+        content: Option<Hash>,
+    },
+    /// `redo-ifcreate`: it did not exist.
+    Ifcreate { path: Vec<u8> },
+}
+
+impl TraceDep {
+    pub fn path(&self) -> &[u8] {
+        match self {
+            TraceDep::Ifchange { path, .. } | TraceDep::Ifcreate { path } => path,
+        }
+    }
+
+    /// The dependencies of a committed target as its `.rec` lists them (`name`: the target's
+    /// own file name, whose own record is skipped). Paths stay as recorded: relative to the
+    /// target's directory. `redo-always` targets are not cacheable (they must run), nor are
+    /// targets committed without output (their own `ifcreate` record).
+    pub fn from_deps<'d>(
+        name: &[u8],
+        deps: impl IntoIterator<Item = &'d Dep>,
+    ) -> Result<Vec<TraceDep>, CacheError> {
+        let mut out = Vec::new();
+        for d in deps {
+            match d {
+                Dep::Always => return Err(CacheError::NotCacheable("redo-always".into())),
+                Dep::Stamp { .. } => {}
+                Dep::Ifchange { target, .. } if target == name => {}
+                Dep::Ifcreate { target } if target == name => {
+                    return Err(CacheError::NotCacheable("no output".into()));
+                }
+                Dep::Ifchange { target, hash, .. } => out.push(TraceDep::Ifchange {
+                    path: target.clone(),
+                    content: *hash,
+                }),
+                Dep::Ifcreate { target } => out.push(TraceDep::Ifcreate {
+                    path: target.clone(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One build of a target: what it read, what it made.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Trace {
+    pub deps: Vec<TraceDep>,
+    /// The output file's blob (only regular files are cached).
+    pub output: BlobDigest,
+    pub executable: bool,
+}
+
+pub fn encode_traces(traces: &[Trace]) -> Vec<u8> {
+    let msg = TraceListMsg {
+        version: FORMAT_VERSION,
+        traces: traces
+            .iter()
+            .map(|t| TraceMsg {
+                deps: t
+                    .deps
+                    .iter()
+                    .map(|d| match d {
+                        TraceDep::Ifchange {
+                            path,
+                            content: Some(h),
+                        } => DepMsg {
+                            kind: DEP_IFCHANGE,
+                            path: path.clone(),
+                            blake3: h.to_vec(),
+                        },
+                        TraceDep::Ifchange {
+                            path,
+                            content: None,
+                        } => DepMsg {
+                            kind: DEP_ABSENT,
+                            path: path.clone(),
+                            blake3: Vec::new(),
+                        },
+                        TraceDep::Ifcreate { path } => DepMsg {
+                            kind: DEP_IFCREATE,
+                            path: path.clone(),
+                            blake3: Vec::new(),
+                        },
+                    })
+                    .collect(),
+                output: Some(t.output.to_msg()),
+                is_file: true,
+                executable: t.executable,
+            })
+            .collect(),
+    };
+    prost::Message::encode_to_vec(&msg)
+}
+
+/// A trace list blob. Anything not of this format version is an error (a foreign or future
+/// entry: ignored by the caller). Traces whose output is not a file are skipped.
+pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
+    let msg: TraceListMsg =
+        prost::Message::decode(bytes).map_err(|e| format!("bad trace list: {e}"))?;
+    if msg.version != FORMAT_VERSION {
+        return Err(format!("unknown format version {}", msg.version));
+    }
+    let mut out = Vec::new();
+    for t in msg.traces {
+        if !t.is_file {
+            continue;
+        }
+        let output = BlobDigest::from_msg(t.output.as_ref())?;
+        let mut deps = Vec::with_capacity(t.deps.len());
+        for d in t.deps {
+            deps.push(match d.kind {
+                DEP_IFCHANGE => TraceDep::Ifchange {
+                    content: Some(
+                        Hash::try_from(d.blake3.as_slice())
+                            .map_err(|_| "bad dependency hash".to_string())?,
+                    ),
+                    path: d.path,
+                },
+                DEP_ABSENT => TraceDep::Ifchange {
+                    path: d.path,
+                    content: None,
+                },
+                DEP_IFCREATE => TraceDep::Ifcreate { path: d.path },
+                k => return Err(format!("unknown dependency kind {k}")),
+            });
+        }
+        out.push(Trace {
+            deps,
+            output,
+            executable: t.executable,
+        });
+    }
+    Ok(out)
+}
+
+/// The ActionResult naming a trace list blob and the outputs its traces refer to.
+pub fn encode_action_result(traces_blob: BlobDigest, traces: &[Trace]) -> Vec<u8> {
+    let mut files = vec![OutputFile {
+        path: TRACES_PATH.into(),
+        digest: Some(traces_blob.to_msg()),
+        is_executable: false,
+    }];
+    let mut seen: Vec<BlobDigest> = Vec::new();
+    for t in traces {
+        if seen.contains(&t.output) {
+            continue;
+        }
+        seen.push(t.output);
+        files.push(OutputFile {
+            path: format!("redo-output/{}", seen.len() - 1),
+            digest: Some(t.output.to_msg()),
+            is_executable: t.executable,
+        });
+    }
+    prost::Message::encode_to_vec(&ActionResult {
+        output_files: files,
+        exit_code: 0,
+    })
+}
+
+/// The trace list blob an ActionResult names. An entry without one is not ours.
+pub fn traces_blob_of(action_result: &[u8]) -> Result<BlobDigest, String> {
+    let ar: ActionResult =
+        prost::Message::decode(action_result).map_err(|e| format!("bad ActionResult: {e}"))?;
+    let f = ar
+        .output_files
+        .iter()
+        .find(|f| f.path == TRACES_PATH)
+        .ok_or("no redo-traces output: not a redo entry")?;
+    BlobDigest::from_msg(f.digest.as_ref())
+}
+
+/// `new` first, then the older traces that recorded other dependencies, at most
+/// [`MAX_TRACES`]. An older trace with the same dependency list is replaced (its inputs now
+/// give `new`'s output).
+pub fn merge(new: Trace, old: Vec<Trace>) -> Vec<Trace> {
+    let mut out = vec![new];
+    for t in old {
+        if out.len() >= MAX_TRACES {
+            break;
+        }
+        if !out.iter().any(|o| o.deps == t.deps) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::Stamp;
+
+    fn trace(n: u8) -> Trace {
+        Trace {
+            deps: vec![
+                TraceDep::Ifchange {
+                    path: b"a.c".to_vec(),
+                    content: Some([n; 32]),
+                },
+                TraceDep::Ifchange {
+                    path: b"gone.h".to_vec(),
+                    content: None,
+                },
+                TraceDep::Ifcreate {
+                    path: b"../new\nline.h".to_vec(),
+                },
+            ],
+            output: BlobDigest::of(&[n]),
+            executable: n % 2 == 0,
+        }
+    }
+
+    #[test]
+    fn traces_round_trip() {
+        let ts = vec![trace(1), trace(2)];
+        assert_eq!(decode_traces(&encode_traces(&ts)), Ok(ts));
+    }
+
+    #[test]
+    fn foreign_bytes_are_errors() {
+        assert!(decode_traces(b"\xff\xff\xff").is_err());
+        let future = prost::Message::encode_to_vec(&TraceListMsg {
+            version: FORMAT_VERSION + 1,
+            traces: vec![],
+        });
+        assert!(
+            decode_traces(&future)
+                .unwrap_err()
+                .contains("unknown format version")
+        );
+        // A Bazel entry: a valid ActionResult without our trace list.
+        let bazel = prost::Message::encode_to_vec(&ActionResult {
+            output_files: vec![OutputFile {
+                path: "bazel-out/x".into(),
+                digest: Some(BlobDigest::of(b"x").to_msg()),
+                is_executable: false,
+            }],
+            exit_code: 0,
+        });
+        assert!(traces_blob_of(&bazel).is_err());
+        assert!(traces_blob_of(b"\x0a\x05garbage").is_err());
+    }
+
+    #[test]
+    fn action_result_names_traces_and_outputs() {
+        let ts = vec![trace(1), trace(2), trace(1)];
+        let blob = BlobDigest::of(&encode_traces(&ts));
+        let bytes = encode_action_result(blob, &ts);
+        assert_eq!(traces_blob_of(&bytes), Ok(blob));
+        let ar: ActionResult = prost::Message::decode(bytes.as_slice()).unwrap();
+        assert_eq!(ar.output_files.len(), 3, "outputs deduplicated");
+        assert_eq!(ar.output_files[1].digest, Some(trace(1).output.to_msg()));
+        // Field numbers of remote_execution.proto: output_files = 2 (tag 0x12), and in
+        // OutputFile path = 1 (0x0a), digest = 2 (0x12); Digest hash = 1, size_bytes = 2.
+        assert_eq!(bytes[0], 0x12);
+        let f = prost::Message::encode_to_vec(&ar.output_files[0]);
+        assert_eq!(f[0], 0x0a);
+    }
+
+    #[test]
+    fn merge_keeps_newest_first_and_bounded() {
+        let mut all = Vec::new();
+        for n in 0..20u8 {
+            all = merge(trace(n), all);
+        }
+        assert_eq!(all.len(), MAX_TRACES);
+        assert_eq!(all[0], trace(19));
+        assert_eq!(all[7], trace(12));
+        // Same deps, new output: replaced, not duplicated.
+        let mut t = trace(19);
+        t.output = BlobDigest::of(b"other");
+        let merged = merge(t.clone(), all);
+        assert_eq!(merged[0], t);
+        assert_eq!(merged.iter().filter(|x| x.deps == t.deps).count(), 1);
+    }
+
+    #[test]
+    fn from_deps_skips_own_record_and_refuses_always() {
+        let st = Stamp::default();
+        let deps = vec![
+            Dep::Ifcreate {
+                target: b"default.do".to_vec(),
+            },
+            Dep::Ifchange {
+                target: b"x.do".to_vec(),
+                stamp: st,
+                hash: Some([3; 32]),
+            },
+            Dep::Stamp { hash: [9; 32] },
+            Dep::Ifchange {
+                target: b"x".to_vec(),
+                stamp: st,
+                hash: Some([4; 32]),
+            },
+        ];
+        let t = TraceDep::from_deps(b"x", &deps).unwrap();
+        assert_eq!(
+            t,
+            vec![
+                TraceDep::Ifcreate {
+                    path: b"default.do".to_vec()
+                },
+                TraceDep::Ifchange {
+                    path: b"x.do".to_vec(),
+                    content: Some([3; 32])
+                },
+            ]
+        );
+        assert!(TraceDep::from_deps(b"x", &[Dep::Always]).is_err());
+        let phony = [Dep::Ifcreate {
+            target: b"x".to_vec(),
+        }];
+        assert!(TraceDep::from_deps(b"x", &phony).is_err());
+    }
+}
