@@ -1,0 +1,222 @@
+//! Putting a job's output in place durably: a file, a symlink, a directory, or nothing.
+
+use super::*;
+
+/// What a `.do` produced, as [`conclude`] found it.
+pub(super) enum Output {
+    /// Nothing: the target is phony.
+    Nothing,
+    /// Its stdout, captured outside the target's directory ([`durable::capture`]).
+    Stdout(File),
+    /// `$3`: a file, a symbolic link or a directory.
+    Arg3(PathBuf),
+    /// A directory it made at `$1` itself.
+    DirInPlace,
+}
+
+/// The blocking tail of a successful job.
+pub(super) struct Commit {
+    pub(super) dir: PathBuf,
+    pub(super) name: OsString,
+    pub(super) output: Output,
+    /// Where a stdout output is written out, beside the target (a journaled temp name).
+    pub(super) stdout_tmp: PathBuf,
+    pub(super) prev_hash: Option<Hash>,
+    pub(super) sync: bool,
+    pub(super) umask: u32,
+    pub(super) rec_path: PathBuf,
+    pub(super) build: String,
+    pub(super) deps: Records,
+    /// The state file as it is before the commit.
+    pub(super) prev: Option<Arc<Rec>>,
+}
+
+pub(super) struct Committed {
+    pub(super) rec: Arc<Rec>,
+    /// The new state file's stat; `None` when the old one was left as it was.
+    pub(super) rec_stamp: Option<Stamp>,
+    pub(super) target: Option<(Stamp, Hash)>,
+    pub(super) kept_same: bool,
+}
+
+impl Commit {
+    /// Installs the output and the new state. With output, the order is: the new state in
+    /// the state file's temporary (the pending record, durable when syncing), the target
+    /// (renamed, or its times set when the content is the same), the state file (the
+    /// temporary rewritten with the target's final stat and renamed over it). A state
+    /// directory that cannot be written therefore fails before the old target is touched, and
+    /// a crash between the two renames leaves a pending record that identifies the new target
+    /// as ours ([`durable::interrupted_commit`]).
+    pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
+        let target = self.dir.join(&self.name);
+        // The .do may have removed the target's directory, `.redo` in it with it, and made
+        // it again: the state goes where the target is.
+        let redo_dir = self.rec_path.parent().unwrap_or(Path::new("/"));
+        gate.with(self.umask, || fs::create_dir_all(redo_dir))
+            .map_err(|e| io_msg("create", redo_dir, &e))?;
+        let out = match std::mem::replace(&mut self.output, Output::Nothing) {
+            Output::Nothing => return self.phony(&target, gate),
+            Output::DirInPlace => return self.directory(&target, None, gate),
+            Output::Arg3(p) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) => {
+                return self.directory(&target, Some(p), gate);
+            }
+            Output::Arg3(p) => Ok(p),
+            Output::Stdout(f) => Err(f),
+        };
+        let target_is_file = fs::symlink_metadata(&target).is_ok_and(|m| m.is_file());
+        let (out, hash, kept_same) = match out {
+            Ok(p) => {
+                let hash = hash_entry(&p).map_err(|e| io_msg("read", &p, &e))?;
+                let is_file = fs::symlink_metadata(&p).is_ok_and(|m| m.is_file());
+                let kept = is_file && target_is_file && self.prev_hash == Some(hash);
+                (Some(p), hash, kept)
+            }
+            Err(capture) => {
+                let hash = durable::hash_capture(&capture).map_err(|e| {
+                    format!("cannot read the captured stdout of {}: {e}", show(&target))
+                })?;
+                if target_is_file && self.prev_hash == Some(hash) {
+                    // Same content: nothing to write out.
+                    (None, hash, true)
+                } else {
+                    durable::copy_capture(&capture, &self.stdout_tmp, gate, self.umask)?;
+                    (Some(self.stdout_tmp.clone()), hash, false)
+                }
+            }
+        };
+        // The target's own record, with the output's stat for now (a rename changes its ctime).
+        let mut deps = self.deps.into_vec();
+        deps.push(Dep::Ifchange {
+            target: self.name.as_bytes().to_vec(),
+            stamp: stamp_of(out.as_deref().unwrap_or(&target))?,
+            hash: Some(hash),
+        });
+        let mut rec = Rec {
+            build: self.build,
+            deps,
+        };
+        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        let install = || -> Result<(), String> {
+            match &out {
+                Some(out) if !kept_same => {
+                    // A link has no content of its own to sync: its directory's fsync is it.
+                    if self.sync && fs::symlink_metadata(out).is_ok_and(|m| m.is_file()) {
+                        File::open(out)
+                            .and_then(|f| f.sync_all())
+                            .map_err(|e| io_msg("fsync", out, &e))?;
+                    }
+                    durable::replace(out, &target)?;
+                }
+                _ => {
+                    // Same content: keep the old file, so dependants see nothing new.
+                    if let Some(out) = &out {
+                        let _ = fs::remove_file(out);
+                    }
+                    nix::sys::stat::utimensat(
+                        nix::fcntl::AT_FDCWD,
+                        &target,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        nix::sys::stat::UtimensatFlags::FollowSymlink,
+                    )
+                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+                }
+            }
+            if self.sync {
+                fsync_dir(&self.dir)?;
+            }
+            Ok(())
+        };
+        if let Err(e) = install() {
+            // Nothing was installed: the old state stands.
+            writer.abandon();
+            return Err(e);
+        }
+        let stamp = stamp_of(&target)?;
+        if let Some(Dep::Ifchange { stamp: own, .. }) = rec.deps.last_mut() {
+            *own = stamp;
+        }
+        // Should this fail, the pending record stays: the new target is still known as ours.
+        let rec_stamp = writer.finish(Some(&rec))?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp: Some(rec_stamp),
+            target: Some((stamp, hash)),
+            kept_same,
+        })
+    }
+
+    /// No output: no target. An old file is removed; the target is phony now.
+    pub(super) fn phony(mut self, target: &Path, gate: &UmaskGate) -> Result<Committed, String> {
+        let had_target = fs::remove_file(target).is_ok();
+        let phony = Dep::Ifcreate {
+            target: self.name.as_bytes().to_vec(),
+        };
+        // A phony target (`all`) runs in every build: when it declared exactly what its
+        // state already says, only the `Build` line would change, which matters to nobody
+        // outside this session (the daemon knows what it built), so the state file is
+        // left alone instead of rewriting (and re-reading) a large one each time.
+        let unchanged = |p: &Rec| {
+            p.deps
+                .split_last()
+                .is_some_and(|(last, rest)| *last == phony && self.deps.same_as(rest))
+        };
+        if let Some(prev) = self.prev.take().filter(|p| !had_target && unchanged(p)) {
+            return Ok(Committed {
+                rec: prev,
+                rec_stamp: None,
+                target: None,
+                kept_same: false,
+            });
+        }
+        let mut deps = self.deps.into_vec();
+        deps.push(phony);
+        let rec = Rec {
+            build: self.build,
+            deps,
+        };
+        let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp: Some(rec_stamp),
+            target: None,
+            kept_same: false,
+        })
+    }
+
+    /// A directory target: made at `$3` (`from`, put in the target's place) or at `$1`. Its
+    /// state has no record of its own: a directory's stat changes with every entry made in
+    /// it, so it is up to date when its dependencies are (and rebuilt when it is missing),
+    /// never "externally modified"; and a hash of a tree would cost a walk of it per check.
+    pub(super) fn directory(
+        self,
+        target: &Path,
+        from: Option<PathBuf>,
+        gate: &UmaskGate,
+    ) -> Result<Committed, String> {
+        let rec = Rec {
+            build: self.build,
+            deps: self.deps.into_vec(),
+        };
+        if self.sync {
+            durable::sync_tree(from.as_deref().unwrap_or(target))?;
+        }
+        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        if let Some(from) = &from {
+            if let Err(e) = durable::replace(from, target) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        if self.sync {
+            fsync_dir(&self.dir)?;
+        }
+        let rec_stamp = writer.finish(None)?;
+        Ok(Committed {
+            rec: Arc::new(rec),
+            rec_stamp: Some(rec_stamp),
+            target: None,
+            kept_same: false,
+        })
+    }
+}

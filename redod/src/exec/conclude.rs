@@ -1,0 +1,176 @@
+//! After the `.do` exited: goredo's checks (`$1` touched, both stdout and `$3`), the
+//! commit, and waiting for another process that holds the target's lock.
+
+use super::*;
+
+/// What a job's end is checked against.
+pub(super) struct AfterRun<'a> {
+    pub(super) target: &'a Path,
+    /// The target's stat before the `.do` ran (when it had an own record).
+    pub(super) prev_stamp: Option<Stamp>,
+    /// The target's recorded hash (when it had one).
+    pub(super) prev_hash: Option<Hash>,
+    /// The target was a directory before the `.do` ran (an earlier build's).
+    pub(super) was_dir: bool,
+    /// What the `.do` wrote to its stdout.
+    pub(super) capture: &'a File,
+    /// Where a stdout output is written at the commit (beside the target, journaled).
+    pub(super) stdout_tmp: &'a Path,
+    pub(super) arg3_abs: &'a Path,
+    pub(super) rec_path: &'a Path,
+}
+
+/// The end of a job whose `.do` exited: its status, the checks of SPEC.md §9 (`$1` touched,
+/// both stdout and `$3`), then the commit. Returns the committed state.
+pub(super) async fn conclude(
+    engine: &Arc<Engine>,
+    flight: &Flight,
+    job: &JobHandle,
+    status: ExitStatus,
+    a: &AfterRun<'_>,
+) -> Result<Arc<Rec>, String> {
+    let settings = &flight.origin.settings;
+    if !status.success() {
+        return Err(exit_text(status));
+    }
+    // $1 must not have been touched by the .do, unless it made it a directory: that
+    // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
+    // so it cannot be told from one left by an earlier build, and need not be).
+    let now = engine
+        .fs
+        .lstat(a.target)
+        .map_err(|e| io_msg("stat", a.target, &e))?;
+    let is_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
+    if let Some(m) = now.filter(|_| !is_dir) {
+        if a.prev_stamp
+            .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
+        {
+            return Err("$1 was explicitly touched".into());
+        }
+    }
+    let stdout_size = a
+        .capture
+        .metadata()
+        .map(|m| m.len())
+        .map_err(|e| format!("cannot stat the captured stdout of {}: {e}", flight.display))?;
+    let arg3_exists = fs::symlink_metadata(a.arg3_abs).is_ok();
+    // A directory left by an earlier build is replaced by a new output; one the .do made
+    // while also writing an output is a mistake.
+    let made_dir = is_dir && !(a.was_dir && (arg3_exists || stdout_size > 0));
+    if made_dir && (arg3_exists || stdout_size > 0) {
+        return Err(format!(
+            "{} is a directory, and the .do also wrote {}: a target is one or the other \
+             (remove the directory in the .do, or write nothing)",
+            show(a.target),
+            if arg3_exists { "$3" } else { "to stdout" }
+        ));
+    }
+    if arg3_exists && stdout_size > 0 {
+        return Err("created both tmp and stdout".into());
+    }
+    let output = if made_dir {
+        Output::DirInPlace
+    } else if arg3_exists {
+        Output::Arg3(a.arg3_abs.to_path_buf())
+    } else if stdout_size > 0 {
+        let c = a
+            .capture
+            .try_clone()
+            .map_err(|e| format!("cannot read the captured stdout of {}: {e}", flight.display))?;
+        Output::Stdout(c)
+    } else {
+        Output::Nothing
+    };
+    // Only a phony target's commit compares with the state file (see `Commit::run`). Read
+    // now, under the target's lock: what the state file holds at the commit.
+    let prev = match output {
+        Output::Nothing => match engine.recs.load(&*engine.fs, a.rec_path) {
+            Ok(Loaded::Ok(rec)) => Some(rec),
+            _ => None,
+        },
+        _ => None,
+    };
+    let commit = Commit {
+        dir: flight.dir.clone(),
+        name: flight.name.clone(),
+        output,
+        stdout_tmp: a.stdout_tmp.to_path_buf(),
+        prev_hash: a.prev_hash,
+        sync: !settings.no_sync,
+        umask: flight.origin.umask,
+        rec_path: a.rec_path.to_path_buf(),
+        build: flight.session.uuid.clone(),
+        deps: job.take_records(),
+        prev,
+    };
+    let eng = engine.clone();
+    let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))
+        .await
+        .map_err(|e| format!("commit failed: {e}"))??;
+    if committed.kept_same {
+        flight.say(
+            Kind::Dbg,
+            &format!("{} has same hash, not renaming", flight.display),
+        );
+    }
+    engine.wrote(a.target);
+    if let Some(stamp) = committed.rec_stamp {
+        engine.wrote(a.rec_path);
+        engine
+            .recs
+            .store(a.rec_path.to_path_buf(), stamp, committed.rec.clone());
+    }
+    if let Some((stamp, hash)) = committed.target {
+        engine.hashes.store(a.target.to_path_buf(), stamp, hash);
+    }
+    for t in committed.rec.contradictions() {
+        flight.say(
+            Kind::Warn,
+            &format!(
+                "simultaneous ifcreate and ifchange records: {}",
+                String::from_utf8_lossy(t)
+            ),
+        );
+    }
+    Ok(committed.rec)
+}
+
+/// Another process (a second daemon, goredo) holds the lock: wait for it, never build
+/// ourselves, and accept its result only if it was committed by this build session.
+pub(super) async fn wait_for_other(
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+    lock_path: &Path,
+    pid: Option<i32>,
+) -> Result<Ran, JobError> {
+    let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+    flight.say(
+        Kind::Dbg,
+        &format!("waiting: {} (pid={pid})", flight.display),
+    );
+    let mut pause = Duration::from_millis(5);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+        match engine
+            .umask
+            .with(flight.origin.umask, || locks::try_lock(lock_path))
+        {
+            Ok(TryLock::Acquired(l)) => {
+                drop(l);
+                break;
+            }
+            Ok(TryLock::Held(_)) => {}
+            Err(e) => return Err(before_run(io_msg("lock", lock_path, &e))),
+        }
+    }
+    flight.say(Kind::Dbg, &format!("waiting done: {}", flight.display));
+    let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
+    match engine.recs.load(&*flight.session.fs, &rec_path) {
+        Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
+        Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
+        Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),
+        Ok(Loaded::Corrupt(e)) => Err(before_run(e.to_string())),
+        Err(e) => Err(before_run(io_msg("read", &rec_path, &e))),
+    }
+}

@@ -1,0 +1,524 @@
+//! One `.do` from its job token to its commit, in the order the module header gives, as four
+//! steps: [`prepare`] (state directory, token, lock, the external-modification guard, the
+//! `.do` lookup), [`launch`] (temporaries, stdout capture, interpreter, environment, spawn),
+//! waiting while its stderr is relayed, and [`finish`] (the checks, the commit, the `.log-rec`).
+
+use super::*;
+
+/// Runs the `.do` for `flight`'s target.
+pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
+    let p = match prepare(engine, flight).await? {
+        Prepared::Ready(p, token) => (p, token),
+        Prepared::Done(ran) => return Ok(ran),
+    };
+    let mut l = launch(engine, flight, *p.0, p.1).await?;
+    let progress = &flight.session.progress;
+    flight.mark_started();
+    let _running = Gauge::new(&progress.running);
+    let pid = l.child.id().unwrap_or(0);
+    if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
+        l.running.started(pgid);
+        l.job.set_pgid(pgid);
+    }
+    if let Some(st) = l
+        .child
+        .stderr
+        .as_ref()
+        .and_then(|e| nix::sys::stat::fstat(e).ok())
+    {
+        // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
+        #[allow(clippy::useless_conversion)]
+        l.job
+            .set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
+    }
+    flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
+    let do_path = &l.ready.dof.path;
+    flight.event(|s| serde_json::json!({"type": "target", "event": "started", "target": s.rel(&flight.target), "do": s.rel(do_path), "level": flight.level}));
+    let (flush_tx, flush_rx) = mpsc::channel(4);
+    l.job.set_flush(flush_tx);
+    let status = {
+        let relay = relay_stderr(flight, l.child.stderr.take(), pid, flush_rx, l.log.take());
+        let wait = l.child.wait();
+        tokio::pin!(relay, wait);
+        tokio::select! {
+            st = &mut wait => {
+                // The .do is done; a background process it left may hold stderr open. Take
+                // what comes promptly, then stop listening rather than hang the build.
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut relay).await;
+                st
+            }
+            () = &mut relay => wait.await,
+        }
+    };
+    let took = l.started.elapsed();
+    progress.done.fetch_add(1, Ordering::Relaxed);
+    let status = status.map_err(|e| {
+        l.ready
+            .with_do(format!("cannot wait for the .do: {e}"), Some(took))
+    })?;
+    finish(engine, flight, l, status, pid, took).await
+}
+
+/// A target whose `.do` may run now: its lock is held, the guard passed, the `.do` found.
+pub(super) struct Ready {
+    pub(super) lock: locks::TargetLock,
+    pub(super) lock_path: PathBuf,
+    pub(super) target: PathBuf,
+    pub(super) rec_path: PathBuf,
+    /// The target's stat before the `.do` ran (when it had an own record).
+    pub(super) prev_stamp: Option<Stamp>,
+    /// The target's recorded hash (when it had one).
+    pub(super) prev_hash: Option<Hash>,
+    pub(super) was_dir: bool,
+    pub(super) dof: dofile::DoFile,
+    /// The `.do` as success lines name it: only a `default*.do` (as goredo does).
+    pub(super) do_rel: Option<PathBuf>,
+    /// The records the runner itself makes: the `.do` lookup's ifcreates, the `.do`.
+    pub(super) deps: Vec<Dep>,
+}
+
+impl Ready {
+    /// An error of this job: error lines always name the `.do`, so that a failure says which
+    /// script failed.
+    pub(super) fn with_do(&self, msg: String, took: Option<Duration>) -> JobError {
+        JobError {
+            msg,
+            took,
+            do_rel: Some(self.dof.rel.clone()),
+            do_path: Some(self.dof.path.clone()),
+            exit_code: None,
+        }
+    }
+}
+
+pub(super) enum Prepared {
+    /// With the job token the `.do` will run under.
+    Ready(Box<Ready>, jobserver::Token),
+    /// Nothing to run: the target was modified by hand, or another process built it.
+    Done(Ran),
+}
+
+/// Everything before the `.do` is started.
+async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared, JobError> {
+    let origin = &flight.origin;
+    let settings = &origin.settings;
+    let fs_ = &*flight.session.fs;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let redo_dir = make_redo_dir(engine, flight)?;
+
+    let progress = &flight.session.progress;
+    let token = {
+        let _queued = Gauge::new(&progress.queued);
+        flight.session.tokens.acquire().await
+    };
+    flight.say(
+        Kind::Js,
+        &format!("acquired a job token: {}", flight.display),
+    );
+    let mut lock_name = name.to_os_string();
+    lock_name.push(".lock");
+    let lock_path = redo_dir.join(lock_name);
+    flight.say(Kind::Lock, &format!("LOCK_NB: {}", show(&lock_path)));
+    let lock = match engine
+        .umask
+        .with(origin.umask, || locks::try_lock(&lock_path))
+    {
+        Ok(TryLock::Acquired(l)) => l,
+        Ok(TryLock::Held(pid)) => {
+            drop(token);
+            return wait_for_other(engine, flight, &lock_path, pid)
+                .await
+                .map(Prepared::Done);
+        }
+        Err(e) => return Err(before_run(io_msg("lock", &lock_path, &e))),
+    };
+
+    // External-modification guard: the target as it is now versus its own record.
+    let target = dir.join(name);
+    let rec_path = crate::store::layout::rec_path(dir, name);
+    let now = fs_
+        .lstat(&target)
+        .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
+    let loaded = engine
+        .recs
+        .load(fs_, &rec_path)
+        .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
+    let was_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
+    let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
+        (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
+            Some((stamp, _)) if !same_file(&now.stamp, stamp, settings.trust) => {
+                match durable::interrupted_commit(&rec_path, name.as_bytes(), &target) {
+                    // What a dead daemon was committing: ours, not an edit.
+                    Some(h) => (Some(now.stamp), Some(h), false),
+                    None => (Some(now.stamp), None, true),
+                }
+            }
+            Some((_, hash)) => (Some(now.stamp), hash.copied(), false),
+            None => (None, None, false),
+        },
+        // A damaged state file cannot vouch for the target; the existing file is taken as ours
+        // so that the rebuild replaces it instead of failing with "$1 was explicitly touched".
+        (Loaded::Corrupt(_), Some(now)) => (Some(now.stamp), None, false),
+        _ => (None, None, false),
+    };
+    if modified {
+        drop(lock);
+        if settings.stop_if_modified {
+            return Err(before_run(format!(
+                "{} externally modified",
+                flight.display
+            )));
+        }
+        flight.say(
+            Kind::Warn,
+            &format!("{} externally modified: not redoing", flight.display),
+        );
+        return Ok(Prepared::Done(Ran::Kept));
+    }
+
+    let (dof, do_rel, deps) = find_do(engine, flight)?;
+    Ok(Prepared::Ready(
+        Box::new(Ready {
+            lock,
+            lock_path,
+            target,
+            rec_path,
+            prev_stamp,
+            prev_hash,
+            was_dir,
+            dof,
+            do_rel,
+            deps,
+        }),
+        token,
+    ))
+}
+
+/// `DIR/.redo`, created under the requester's umask if it is not there.
+fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<PathBuf, JobError> {
+    let redo_dir = crate::store::layout::redo_dir(&flight.dir);
+    let created = engine
+        .umask
+        .with(flight.origin.umask, || match fs::create_dir(&redo_dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(_) => fs::create_dir_all(&redo_dir).map(|()| true),
+        })
+        .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
+    if created {
+        // The next check in this request may ask whether `dir` has state files.
+        engine.wrote(&redo_dir);
+    }
+    Ok(redo_dir)
+}
+
+/// The `.do` that builds the target, its hash, and the records of the lookup (ifcreates of
+/// the candidates that are missing, ifchange of the `.do`).
+fn find_do(
+    engine: &Engine,
+    flight: &Flight,
+) -> Result<(dofile::DoFile, Option<PathBuf>, Vec<Dep>), JobError> {
+    let settings = &flight.origin.settings;
+    let fs_ = &*flight.session.fs;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let lookup = dofile::find(fs_, dir, name, settings.top_dir.as_deref())
+        .map_err(|e| before_run(format!("cannot look for a .do: {e}")))?;
+    let mut deps: Vec<Dep> = lookup
+        .missing
+        .iter()
+        .map(|m| Dep::Ifcreate {
+            target: paths::bytes(m).to_vec(),
+        })
+        .collect();
+    let Some(dof) = lookup.found else {
+        let tried: Vec<String> = lookup.missing.iter().map(|m| show(m)).collect();
+        return Err(before_run(format!(
+            "no .do found (tried: {})",
+            tried.join(", ")
+        )));
+    };
+    let do_rel = dof.is_default.then(|| dof.rel.clone());
+    let with_do = |msg: String, took: Option<Duration>| JobError {
+        msg,
+        took,
+        do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        exit_code: None,
+    };
+    let do_meta = fs_
+        .stat(&dof.path)
+        .ok()
+        .flatten()
+        .ok_or_else(|| with_do(format!("{} vanished", show(&dof.path)), None))?;
+    let do_hash = engine
+        .hashes
+        .hash(
+            fs_,
+            &dof.path,
+            &do_meta.stamp,
+            settings.trust != Trust::None,
+        )
+        .map_err(|e| with_do(io_msg("read", &dof.path, &e), None))?;
+    deps.push(Dep::Ifchange {
+        target: paths::bytes(&dof.rel).to_vec(),
+        stamp: do_meta.stamp,
+        hash: Some(do_hash),
+    });
+    flight.say(Kind::Wait, &flight.name_with_do(do_rel.as_deref()));
+    Ok((dof, do_rel, deps))
+}
+
+/// A `.do` process started, and what its end is checked and logged against.
+pub(super) struct Launched {
+    pub(super) ready: Ready,
+    pub(super) child: tokio::process::Child,
+    pub(super) job: JobHandle,
+    pub(super) running: RunningJob,
+    pub(super) log: Option<logs::JobLog>,
+    pub(super) log_env: Vec<(OsString, OsString)>,
+    pub(super) capture: File,
+    pub(super) stdout_tmp: PathBuf,
+    pub(super) arg3_abs: PathBuf,
+    pub(super) program: OsString,
+    pub(super) args: Vec<OsString>,
+    pub(super) started: Instant,
+    pub(super) started_at: SystemTime,
+}
+
+/// Temporaries, the stdout capture, the interpreter, the environment, the spawn. One function
+/// (longer than most) because each step hands the next a guard: the journal entry names the
+/// temporaries before they exist, the capture and the job registration must outlive the spawn.
+async fn launch(
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+    mut ready: Ready,
+    token: jobserver::Token,
+) -> Result<Launched, JobError> {
+    let origin = &flight.origin;
+    let settings = &origin.settings;
+    let fs_ = &*flight.session.fs;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let (target, rec_path) = (ready.target.clone(), ready.rec_path.clone());
+    let deps = std::mem::take(&mut ready.deps);
+    let (dof, with_do) = (&ready.dof, |msg: String, took: Option<Duration>| {
+        ready.with_do(msg, took)
+    });
+    let stdout_tmp = temp_path(dir, name);
+    let mut arg3_abs = stdout_tmp.clone().into_os_string();
+    arg3_abs.push(".3");
+    let arg3_abs = PathBuf::from(arg3_abs);
+    let journal_id = engine.next_id();
+    let running = RunningJob::new(
+        engine.registry(),
+        journal_id,
+        JobFiles {
+            target: target.clone(),
+            rec_path: rec_path.clone(),
+            umask: origin.umask,
+            sync: !settings.no_sync,
+            temps: vec![stdout_tmp.clone(), arg3_abs.clone()],
+        },
+    );
+    // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
+    let spill_dir = engine.socket.parent().unwrap_or(Path::new("/tmp"));
+    let cannot_capture = |e: io::Error| {
+        with_do(
+            format!(
+                "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
+                 O_TMPFILE in {}, failed)",
+                flight.display,
+                show(spill_dir)
+            ),
+            None,
+        )
+    };
+    let capture = durable::capture(spill_dir).map_err(cannot_capture)?;
+    let stdout_file = capture.try_clone().map_err(cannot_capture)?;
+    let arg3 = paths::relative(&dof.dir, &arg3_abs);
+
+    let job = engine.register_job(flight, deps, token);
+    let (program, mut args, shebang) = interpreter(flight, dof, fs_)?;
+    args.extend([
+        dof.arg1.clone().into_os_string(),
+        dof.arg2.clone().into_os_string(),
+        arg3.into_os_string(),
+    ]);
+    flight.say(
+        Kind::Dbg,
+        &format!(
+            "sh: {}: {} {:?} cwd:{} dirprefix:{}",
+            flight.display,
+            program.to_string_lossy(),
+            args,
+            show(&dof.dir),
+            show(&dof.dir_prefix)
+        ),
+    );
+
+    let (env, inherit) = child_env(engine, flight, dof, job.id());
+    let keep_logs = settings.keep_logs;
+    let log_env = if keep_logs { env.clone() } else { Vec::new() };
+    let log = match keep_logs {
+        true => match engine
+            .umask
+            .with(origin.umask, || logs::JobLog::create(dir, name))
+        {
+            Ok(l) => Some(l),
+            Err(e) => {
+                return Err(with_do(
+                    format!("cannot create the log of {}: {e}", flight.display),
+                    None,
+                ));
+            }
+        },
+        false => None,
+    };
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout_file))
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (started, started_at) = (Instant::now(), SystemTime::now());
+    let child = spawn(engine, flight, &mut cmd, &dof.dir, inherit)
+        .await
+        .map_err(|e| {
+            let msg = match shebang {
+                true => format!(
+                    "cannot run {} named by the #! line of {}: {e}: fix that line, or make the \
+                     .do executable",
+                    program.to_string_lossy(),
+                    show(&dof.path)
+                ),
+                false => format!("cannot run {}: {e}", program.to_string_lossy()),
+            };
+            with_do(msg, Some(Duration::ZERO))
+        })?;
+    Ok(Launched {
+        ready,
+        child,
+        job,
+        running,
+        log,
+        log_env,
+        capture,
+        stdout_tmp,
+        arg3_abs,
+        program,
+        args,
+        started,
+        started_at,
+    })
+}
+
+/// How the `.do` is run: itself when executable, the interpreter its `#!` line names, else
+/// goredo's `sh -e` (`-ex` when traced). `true`: from a `#!` line.
+fn interpreter(
+    flight: &Flight,
+    dof: &dofile::DoFile,
+    fs_: &dyn crate::fs::Fs,
+) -> Result<(OsString, Vec<OsString>, bool), JobError> {
+    let with_do = |msg: String| JobError {
+        msg,
+        took: None,
+        do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        exit_code: None,
+    };
+    let traced = flight.origin.trace || flight.origin.settings.trace_all;
+    let mut shebang = false;
+    let (program, args): (OsString, Vec<OsString>) = if fs_.executable(&dof.path) {
+        (dof.path.clone().into_os_string(), Vec::new())
+    } else {
+        let head = read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
+        match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
+            Some(mut argv) if !argv.is_empty() => {
+                shebang = true;
+                let program = argv.remove(0);
+                argv.push(dof.name.clone());
+                (program, argv)
+            }
+            _ => (
+                "/bin/sh".into(),
+                vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
+            ),
+        }
+    };
+    Ok((program, args, shebang))
+}
+
+/// After the `.do` exited: the checks and the commit, the `.log-rec` (`-k`), the lock let go.
+async fn finish(
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+    l: Launched,
+    status: ExitStatus,
+    pid: u32,
+    took: Duration,
+) -> Result<Ran, JobError> {
+    let origin = &flight.origin;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let r = &l.ready;
+    let after = AfterRun {
+        target: &r.target,
+        prev_stamp: r.prev_stamp,
+        prev_hash: r.prev_hash,
+        was_dir: r.was_dir,
+        capture: &l.capture,
+        stdout_tmp: &l.stdout_tmp,
+        arg3_abs: &l.arg3_abs,
+        rec_path: &r.rec_path,
+    };
+    let result = conclude(engine, flight, &l.job, status, &after)
+        .await
+        .map_err(|msg| JobError {
+            exit_code: status.code().filter(|c| *c != 0),
+            ..r.with_do(msg, Some(took))
+        });
+    if origin.settings.keep_logs {
+        let ifchange = match &result {
+            Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),
+            Err(_) => l
+                .job
+                .records()
+                .iter()
+                .filter_map(|d| match d {
+                    Dep::Ifchange { target, .. } => Some(target.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let rec = logs::LogRec {
+            build: flight.session.uuid.clone(),
+            ppid: std::process::id(),
+            cwd: r.dof.dir.clone(),
+            pid: Some(pid),
+            started: l.started_at,
+            finished: l.started_at + took,
+            cmd: l.program.clone(),
+            args: l.args.clone(),
+            env: l.log_env.clone(),
+            exit_code: status.code().filter(|c| *c != 0),
+            ifchange,
+        };
+        if let Err(e) = engine.umask.with(origin.umask, || rec.write(dir, name)) {
+            flight.say(
+                Kind::Warn,
+                &format!("cannot write the .log-rec of {}: {e}", flight.display),
+            );
+        }
+    }
+    result?;
+    // As before the split: the lock goes first, the journal entry when the job is over.
+    let Launched { ready, running, .. } = l;
+    drop(ready.lock);
+    flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
+    drop(running);
+    Ok(Ran::Built {
+        took,
+        do_rel: ready.do_rel,
+        do_path: ready.dof.path,
+    })
+}

@@ -1,0 +1,155 @@
+//! Starting the `.do` process: its interpreter (`#!`), its environment, its descriptors.
+
+use super::*;
+
+/// The start of a `.do`, where a `#!` line would be (see [`dofile::interpreter`]).
+pub(super) fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(dofile::SHEBANG_MAX);
+    File::open(path)?
+        .take(dofile::SHEBANG_MAX as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Spawns the `.do` with the requester's umask. When the job tokens are a pipe advertised as
+/// descriptors, they are made inheritable for this one spawn, under the spawn lock so that no
+/// other `.do` inherits them by accident. An executable `.do` still open for writing somewhere
+/// (`ETXTBSY`, e.g. an editor saving it, or another process forking at that moment) is retried
+/// briefly instead of failing the build.
+pub(super) async fn spawn(
+    engine: &Engine,
+    flight: &Flight,
+    cmd: &mut tokio::process::Command,
+    cwd: &Path,
+    inherit: bool,
+) -> io::Result<tokio::process::Child> {
+    let tokens = &flight.session.tokens;
+    let mut attempt = 0;
+    loop {
+        let result = engine.umask.with(flight.origin.umask, || {
+            let _serial = engine.spawn_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if inherit {
+                tokens.children_inherit(true)?;
+            }
+            // The child starts in `cwd` because the daemon is there while it spawns it:
+            // `Command::current_dir` would make the statically linked std fork (it cannot
+            // find `posix_spawn_file_actions_addchdir_np`), copying the daemon's page tables
+            // for every `.do`; `posix_spawn` does not. Nothing in the daemon uses relative
+            // paths, and spawns are serialised here.
+            let child = std::env::set_current_dir(cwd).and_then(|()| cmd.spawn());
+            // `/` exists: nothing to report.
+            let _ = std::env::set_current_dir("/");
+            if inherit {
+                tokens.children_inherit(false)?;
+            }
+            child
+        });
+        match result {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Variables the daemon sets for a `.do`; whatever the requester's environment had under
+/// these names is replaced.
+pub(super) const SET_BY_DAEMON: &[&str] = &[
+    "REDO_LEVEL",
+    "REDO_DIRPREFIX",
+    "REDO_BUILD_UUID",
+    "REDO_DEP_CWD",
+    "REDO_TOP_DIR",
+    "PWD",
+    "PATH",
+    redo_proto::env::SOCKET,
+    redo_proto::env::JOB,
+    "MAKEFLAGS",
+    // goredo's own plumbing: meaningless here and misleading if inherited from a goredo parent.
+    "REDO_DEP_FD",
+    "REDO_STDERR_PREFIX",
+    "REDO_STATUS_FD",
+    "REDO_OOD_TGTS_FD",
+    "REDO_OOD_TGTS_LOCK_FD",
+    "REDO_JS_FD",
+    "REDO_JS_TOKEN",
+];
+
+/// The `.do`'s environment: the requester's, plus where the daemon is and which job this is.
+/// Also whether the jobserver's descriptors must be inherited.
+pub(super) fn child_env(
+    engine: &Engine,
+    flight: &Flight,
+    dof: &dofile::DoFile,
+    job: u64,
+) -> (Vec<(OsString, OsString)>, bool) {
+    let origin = &flight.origin;
+    let mut env: Vec<(OsString, OsString)> = origin
+        .env
+        .0
+        .iter()
+        .filter(|(k, _)| !SET_BY_DAEMON.iter().any(|s| k.as_bytes() == s.as_bytes()))
+        .cloned()
+        .collect();
+    let mut set = |k: &str, v: OsString| env.push((k.into(), v));
+    set("REDO_LEVEL", (flight.level + 1).to_string().into());
+    set("REDO_DIRPREFIX", dof.dir_prefix.clone().into_os_string());
+    set("REDO_BUILD_UUID", flight.session.uuid.clone().into());
+    set("REDO_DEP_CWD", dof.dir.clone().into_os_string());
+    set("PWD", dof.dir.clone().into_os_string());
+    set(
+        redo_proto::env::SOCKET,
+        engine.socket.clone().into_os_string(),
+    );
+    set(redo_proto::env::JOB, job.to_string().into());
+    if let Some(top) = &origin.settings.top_dir {
+        set("REDO_TOP_DIR", top.clone().into_os_string());
+    }
+    // The client binaries first, so that `redo-ifchange` in a .do is this build's, even when it
+    // was started straight from a cargo target directory.
+    let inherited = origin
+        .env
+        .get("PATH")
+        .map(OsStr::as_bytes)
+        .unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    let client = origin.client_dir.as_os_str().as_bytes();
+    let path = if client.is_empty() || inherited.split(|&b| b == b':').next() == Some(client) {
+        inherited.to_vec()
+    } else {
+        [client, b":", inherited].concat()
+    };
+    set("PATH", OsString::from_vec(path));
+    // make run by the .do shares this build's job tokens.
+    let makeflags = origin
+        .env
+        .get("MAKEFLAGS")
+        .map(OsStr::as_bytes)
+        .unwrap_or(b"");
+    let tokens = &flight.session.tokens;
+    let mut inherit = false;
+    match tokens.for_children() {
+        Some(js) => {
+            let (flags, js_fd, fds) =
+                jobserver::advertise(makeflags, &js, tokens.limit(), origin.settings.make);
+            inherit = fds;
+            match flags {
+                Some(f) => set("MAKEFLAGS", OsString::from_vec(f)),
+                None => set("MAKEFLAGS", OsString::from_vec(makeflags.to_vec())),
+            }
+            if let Some(fd) = js_fd {
+                set("REDO_JS_FD", OsString::from_vec(fd));
+            }
+        }
+        // No pipe to share: an outer make's descriptors are not open here, so its jobserver
+        // words would only earn a "jobserver unavailable" warning.
+        None if !makeflags.is_empty() => set(
+            "MAKEFLAGS",
+            OsString::from_vec(jobserver::without_jobserver(makeflags)),
+        ),
+        None => {}
+    }
+    (env, inherit)
+}
