@@ -43,5 +43,6 @@ pub mod remote;
 pub(crate) mod request;
 pub mod settings;
 pub mod store;
+pub(crate) mod sync;
 pub(crate) mod verdict;
 pub(crate) mod watch;

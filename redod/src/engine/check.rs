@@ -116,7 +116,7 @@ impl Engine {
     pub(crate) fn any_in_flight(&self, members: &[u64]) -> bool {
         lock(&self.tables).flights.keys().any(|t| {
             members
-                .binary_search(&crate::verdict::key(Path::new(t)))
+                .binary_search(&crate::ood::observed::key(Path::new(t)))
                 .is_ok()
         })
     }

@@ -3,7 +3,7 @@
 //! [`Engine::handle`] exactly as the clients' do (nested ones carry `parent_job`).
 
 use crate::engine::{BoxFuture, Engine, Executor, Flight};
-use crate::exec::{JobError, Ran};
+use crate::engine::{JobError, Ran};
 use crate::fs::{Fs, mem::MemFs};
 use crate::output::{Sink, Style};
 use crate::store::recfile::{self, Dep, Rec};

@@ -19,7 +19,6 @@
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
 
-use crate::exec::{JobError, Ran};
 use crate::fastmap::{HashMap, PathMap, PathSet};
 use crate::fs::paths::{self, show};
 use crate::fs::umask::UmaskGate;
@@ -30,12 +29,14 @@ use crate::output::{Kind, Sink, Style, secs};
 use crate::settings::{Env, Settings};
 use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::recfile::{Dep, Rec, Records};
+use crate::sync::lock;
 use crate::verdict::Verdicts;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -57,10 +58,6 @@ pub(crate) use job::{Job, JobHandle};
 pub(crate) use session::Session;
 use waits::{Attach, Tables, wait_landed};
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The journal of running jobs, in the runtime directory (see [`crate::store::orphans`]).
 pub const JOURNAL: &str = "jobs.journal";
 
@@ -80,8 +77,34 @@ impl Outcome {
     }
 }
 
+/// A job that ran to a successful commit, or a target left alone.
+pub enum Ran {
+    /// `do_rel`: the `.do` relative to the target's directory, when a `default*.do` (shown in
+    /// the completion line); `do_path`: the `.do`, absolute (for events).
+    Built {
+        took: Duration,
+        do_rel: Option<PathBuf>,
+        do_path: PathBuf,
+    },
+    /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
+    /// another process holding its lock in this session.
+    Kept,
+}
+
+/// Why a target failed. Printed once, by the flight, as `err  <target>[ (<do>)][ (<secs>)]: <msg>`.
+#[derive(Debug)]
+pub struct JobError {
+    pub msg: String,
+    pub took: Option<Duration>,
+    pub do_rel: Option<PathBuf>,
+    /// The `.do`, absolute, once found.
+    pub do_path: Option<PathBuf>,
+    /// The `.do`'s exit status, when it exited with one other than 0.
+    pub exit_code: Option<i32>,
+}
+
 /// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns
-/// processes ([`runner::Processes`]); the engine's unit tests use a scripted one over an
+/// processes (`exec::Processes`, wired in by `daemon`: the engine knows only this trait); the engine's unit tests use a scripted one over an
 /// in-memory filesystem, so every orchestration decision is tested without disk or processes.
 pub trait Executor: Send + Sync + 'static {
     fn run<'a>(
@@ -157,7 +180,9 @@ impl Engine {
     pub fn with_watcher(mut self: Arc<Self>, watcher: Arc<crate::watch::Watcher>) -> Arc<Self> {
         if let Some(e) = Arc::get_mut(&mut self) {
             e.watched = Some(Arc::new(crate::watch::WatchedFs::new(watcher.clone())));
-            e.verdicts = Some(watcher.verdicts().clone());
+            let verdicts = Arc::new(Verdicts::default());
+            watcher.listen(verdicts.clone());
+            e.verdicts = Some(verdicts);
             e.watcher = Some(watcher);
         }
         self
@@ -250,7 +275,7 @@ impl Engine {
         let watch = self
             .watcher
             .as_ref()
-            .map(|w| w.stats_line())
+            .map(|w| w.stats_line(self.verdicts.as_ref().map_or((0, 0), |v| v.stats())))
             .unwrap_or_else(|| "file watcher: none\n".into());
         let t = lock(&self.tables);
         format!(

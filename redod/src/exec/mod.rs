@@ -52,37 +52,12 @@ mod spawn;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use crate::engine::{JobError, Ran};
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
 use relay::{Gauge, relay_stderr};
 pub(crate) use run::run;
 use spawn::{child_env, read_head, spawn};
-
-/// A job that ran to a successful commit, or a target left alone.
-pub enum Ran {
-    /// `do_rel`: the `.do` relative to the target's directory, when a `default*.do` (shown in
-    /// the completion line); `do_path`: the `.do`, absolute (for events).
-    Built {
-        took: Duration,
-        do_rel: Option<PathBuf>,
-        do_path: PathBuf,
-    },
-    /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
-    /// another process holding its lock in this session.
-    Kept,
-}
-
-/// Why a target failed. Printed once, by the flight, as `err  <target>[ (<do>)][ (<secs>)]: <msg>`.
-#[derive(Debug)]
-pub struct JobError {
-    pub msg: String,
-    pub took: Option<Duration>,
-    pub do_rel: Option<PathBuf>,
-    /// The `.do`, absolute, once found.
-    pub do_path: Option<PathBuf>,
-    /// The `.do`'s exit status, when it exited with one other than 0.
-    pub exit_code: Option<i32>,
-}
 
 fn before_run(msg: impl Into<String>) -> JobError {
     JobError {

@@ -14,12 +14,12 @@ pub struct MemFs {
     clock: Mutex<i64>,
     /// Plays the file watcher: every change is reported to these verdicts, and the tree
     /// then vouches for what it answers.
-    watcher: Mutex<Option<std::sync::Arc<crate::verdict::Verdicts>>>,
+    watcher: Mutex<Option<std::sync::Arc<dyn Listener>>>,
 }
 
 impl MemFs {
     /// Reports every later change to `verdicts`, as the file watcher does.
-    pub fn report_to(&self, verdicts: std::sync::Arc<crate::verdict::Verdicts>) {
+    pub fn report_to(&self, verdicts: std::sync::Arc<dyn Listener>) {
         *self.watcher.lock().unwrap() = Some(verdicts);
     }
 

@@ -69,6 +69,14 @@ impl Meta {
     }
 }
 
+/// Told of what a filesystem learns changed (the watcher's events; the in-memory tree's
+/// writes), so that what a listener kept from earlier answers (the verdicts) goes with them. Called under no lock of the watcher's own.
+pub(crate) trait Listener: Send + Sync {
+    fn changed(&self, path: &Path);
+    /// Anything may have changed (overflow, a directory moved, the watcher turned off).
+    fn all_changed(&self);
+}
+
 pub trait Fs: Send + Sync + 'static {
     /// `Ok(None)` when nothing exists at `path` (symlinks are followed, as `stat(2)` does).
     fn stat(&self, path: &Path) -> io::Result<Option<Meta>>;

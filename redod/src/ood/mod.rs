@@ -15,13 +15,16 @@ use crate::fs::{Fs, Hash, Kind, Meta, Stamp};
 use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::layout::rec_path;
 use crate::store::recfile::{self, Dep, Rec};
-use crate::verdict::Observed;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub(crate) mod observed;
+
+pub(crate) use observed::Observed;
 
 /// `REDO_INODE_TRUST`: which inode data allows skipping the content hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -284,7 +287,7 @@ impl<'r> Walk<'r> {
 
     fn saw(&mut self, path: &Path, vouched: bool) {
         if let Some(o) = &mut self.observed {
-            o.inputs.push(crate::verdict::key(path));
+            o.inputs.push(observed::key(path));
             o.vouched &= vouched;
         }
     }

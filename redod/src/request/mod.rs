@@ -4,13 +4,14 @@
 //! `query`, `maintenance`, `store::logs`). Nothing here decides whether a target is out of
 //! date or runs a process.
 
-use crate::engine::{Engine, Job, Known, Origin, Session, Waiter, Want, lock};
+use crate::engine::{Engine, Job, Known, Origin, Session, Waiter, Want};
 use crate::fastmap::HashSet;
 use crate::fs::paths::{self, show};
 use crate::jobserver::Tokens;
 use crate::output::{Kind, Sink};
 use crate::settings::{Env, Settings};
 use crate::store::recfile::Dep;
+use crate::sync::lock;
 use crate::{maintenance, query, store::logs};
 use futures_util::StreamExt;
 use redo_proto::{Build, BuildMode, Command, Request};

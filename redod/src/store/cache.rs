@@ -8,14 +8,10 @@
 use crate::fastmap::PathMap;
 use crate::fs::{Fs, Hash, Stamp};
 use crate::store::recfile::{self, ParseError, Rec};
+use crate::sync::lock;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves plain data behind, still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use std::sync::{Arc, Mutex};
 
 pub enum Loaded {
     Missing,

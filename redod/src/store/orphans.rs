@@ -17,20 +17,17 @@
 //! and removing a file costs two directory updates, which on some filesystems take a
 //! millisecond each, per job.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fs::umask::UmaskGate;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
 pub fn start_time(pid: i32) -> Option<u64> {

@@ -37,44 +37,15 @@
 use crate::fastmap::HashMap;
 use crate::fs::{Hash, Meta};
 use crate::ood::Trust;
+use crate::ood::observed::{Observed, key};
 use crate::store::recfile::Dep;
+use crate::sync::lock;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The index key of a path (clean and absolute: byte equality is path equality).
-pub fn key(path: &Path) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x7265_646f).hash_one(path.as_os_str().as_bytes())
-}
-
-/// What a full check read, collected by [`crate::ood::Walk::observing`].
-#[derive(Debug)]
-pub struct Observed {
-    /// Keys of every path whose state the decision depends on.
-    pub inputs: Vec<u64>,
-    /// Dependencies that are targets: the verdict holds only while theirs do.
-    pub targets: Vec<PathBuf>,
-    /// Whether the filesystem vouched for every input.
-    pub vouched: bool,
-}
-
-impl Default for Observed {
-    fn default() -> Observed {
-        Observed {
-            inputs: Vec::new(),
-            targets: Vec::new(),
-            vouched: true,
-        }
-    }
-}
+use std::sync::{Arc, Mutex};
 
 struct Verdict {
     target: OsString,
@@ -317,10 +288,21 @@ impl Verdicts {
     }
 }
 
+impl crate::fs::Listener for Verdicts {
+    fn changed(&self, path: &Path) {
+        Verdicts::changed(self, path);
+    }
+
+    fn all_changed(&self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fs::{Kind, Stamp};
+    use std::path::PathBuf;
 
     fn meta(size: u64) -> Meta {
         Meta {

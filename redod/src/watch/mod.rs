@@ -23,20 +23,16 @@
 
 use crate::fastmap::{HashMap, HashSet, PathMap};
 use crate::fs::{DiskFs, Fs, Hash, Kind, Meta};
-use crate::verdict::Verdicts;
+use crate::sync::lock;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::broadcast;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// At most this many directories are watched; beyond, plain stats.
 const MAX_WATCHED_DIRS: usize = 65_536;
@@ -79,8 +75,8 @@ struct Shared {
     enabled: AtomicBool,
     /// Changed paths, for `redo --watch` rounds.
     changes: broadcast::Sender<Arc<PathBuf>>,
-    /// Up-to-date verdicts that events drop.
-    verdicts: Arc<Verdicts>,
+    /// Who drops what it kept from earlier answers when they change (the verdicts).
+    listeners: std::sync::RwLock<Vec<Arc<dyn crate::fs::Listener>>>,
     /// Statistics for `--daemon-status` and the tests.
     hits: AtomicUsize,
     misses: AtomicUsize,
@@ -111,13 +107,35 @@ const MASK: AddWatchFlags = NAMING
     .union(AddWatchFlags::IN_ONLYDIR);
 
 impl Shared {
+    fn changed(&self, path: &Path) {
+        for l in self
+            .listeners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            l.changed(path);
+        }
+    }
+
+    fn all_changed(&self) {
+        for l in self
+            .listeners
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            l.all_changed();
+        }
+    }
+
     /// Forgets everything cached (overflow, turned off).
     fn reset(&self) {
         let mut stats = lock(&self.stats);
         self.epoch.fetch_add(1, Ordering::AcqRel);
         stats.clear();
         lock(&self.listings).clear();
-        self.verdicts.clear();
+        self.all_changed();
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -166,7 +184,7 @@ impl Shared {
                         self.epoch.fetch_add(1, Ordering::AcqRel);
                         stats.remove(p.as_os_str());
                         drop(stats);
-                        self.verdicts.changed(&p);
+                        self.changed(&p);
                     }
                     // Other names come and go all the time (temporaries, outputs): they do not
                     // change what is cached of the directory.
@@ -194,8 +212,8 @@ impl Shared {
             self.epoch.fetch_add(1, Ordering::AcqRel);
             stats.retain(|k, _| !Path::new(k).starts_with(top));
         }
-        // Verdicts are indexed by path hash, not by directory: all go.
-        self.verdicts.clear();
+        // Listeners (verdicts) index by path hash, not by directory: everything goes.
+        self.all_changed();
         lock(&self.listings).retain(|k, _| !k.starts_with(top));
         let gone: Vec<(PathBuf, Dir)> = {
             let mut dirs = lock(&self.dirs);
@@ -364,7 +382,7 @@ impl Watcher {
             epoch: AtomicU64::new(0),
             enabled: AtomicBool::new(true),
             changes,
-            verdicts: Arc::default(),
+            listeners: std::sync::RwLock::default(),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
             resets: AtomicUsize::new(0),
@@ -434,7 +452,7 @@ impl Watcher {
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
         stats.remove(path.as_os_str());
         drop(stats);
-        self.shared.verdicts.changed(path);
+        self.shared.changed(path);
         if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
             if crate::fs::is_build_name(name) {
                 lock(&self.shared.listings).remove(parent);
@@ -442,13 +460,18 @@ impl Watcher {
         }
     }
 
-    /// The up-to-date verdicts its events keep true.
-    pub fn verdicts(&self) -> &Arc<Verdicts> {
-        &self.shared.verdicts
+    /// From now on, `l` is told of every change seen.
+    pub(crate) fn listen(&self, l: Arc<dyn crate::fs::Listener>) {
+        self.shared
+            .listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(l);
     }
 
-    /// `hits misses resets watched-directories` for `--daemon-status`.
-    pub fn stats_line(&self) -> String {
+    /// `hits misses resets watched-directories` for `--daemon-status`, with the verdicts'
+    /// counts (`verdicts`, `hits`) that its events keep true.
+    pub fn stats_line(&self, verdicts: (usize, usize)) -> String {
         let s = &self.shared;
         format!(
             "file watcher: {}, {} cached stats, {} hits, {} misses, {} resets, {} directories watched, {} verdicts, {} verdict hits\n",
@@ -461,8 +484,8 @@ impl Watcher {
                 .values()
                 .filter(|d| matches!(d, Dir::Watched { .. }))
                 .count(),
-            s.verdicts.stats().0,
-            s.verdicts.stats().1,
+            verdicts.0,
+            verdicts.1,
         )
     }
 }
