@@ -67,22 +67,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_env(env: &Env, cwd: &Path) -> Result<Settings, String> {
+    pub fn from_env(env: &Env, cwd: &Path) -> Result<Settings, SettingsError> {
         let trust = Trust::parse(env.get("REDO_INODE_TRUST").map(OsStr::as_bytes))?;
-        let jobs =
-            match env.get("REDO_JOBS").filter(|v| !v.is_empty()) {
-                None => None,
-                // A goredo parent in unlimited mode tells its children "NO".
-                Some(v) if v.as_bytes() == b"NO" => Some(0),
-                Some(v) => Some(v.to_str().and_then(|s| s.trim().parse().ok()).ok_or_else(
-                    || {
-                        format!(
-                            "invalid REDO_JOBS value '{}': use a number, 0 for unlimited",
-                            v.to_string_lossy()
-                        )
-                    },
-                )?),
-            };
+        let jobs = match env.get("REDO_JOBS").filter(|v| !v.is_empty()) {
+            None => None,
+            // A goredo parent in unlimited mode tells its children "NO".
+            Some(v) if v.as_bytes() == b"NO" => Some(0),
+            Some(v) => Some(
+                v.to_str()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| SettingsError::Jobs(v.to_string_lossy().into_owned()))?,
+            ),
+        };
         let no_progress = env.is_one("REDO_NO_PROGRESS");
         Ok(Settings {
             trust,
@@ -110,6 +106,18 @@ impl Settings {
             shuffle: env.is_one("REDO_SHUFFLE"),
         })
     }
+}
+
+/// A variable of the request's environment with a value redo cannot use: the message names
+/// it and the values it takes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("invalid REDO_JOBS value '{0}': use a number, 0 for unlimited")]
+    Jobs(String),
+    #[error("unknown REDO_INODE_TRUST value '{0}': use none, ctime or mtime")]
+    Trust(String),
+    #[error("unknown REDO_MAKE value '{0}': use gmake, fifo, bmake or none")]
+    Make(String),
 }
 
 #[cfg(test)]

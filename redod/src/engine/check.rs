@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// A target could not be brought up to date; its waiters have been told why (an `err` line,
+/// a failed event), so the caller only stops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reported;
+
 /// What [`Engine::bring`] learnt of a target it did not rebuild: its stat (`None`: missing)
 /// and, when a verdict knew it, its content hash. Recording it as a dependency then needs no
 /// second look.
@@ -399,7 +404,7 @@ impl Engine {
     /// Brings one requested target up to date, skipping sources. Returns the target's stat
     /// when it is still the one taken here (nothing was rebuilt), so that recording it as a
     /// dependency needs no second look.
-    pub(crate) async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, ()> {
+    pub(crate) async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, Reported> {
         want.since = Self::generation(&want.session);
         if let Some((meta, hash)) = self.verdict(&want) {
             return Ok(Some(Known {
@@ -414,7 +419,7 @@ impl Engine {
         };
         let Some((dir, name)) = paths::split(&want.target) else {
             fail("not a file name".into());
-            return Err(());
+            return Err(Reported);
         };
         // The state file first: a target that has one is not a source, and the fast path
         // below reuses it.
@@ -425,7 +430,7 @@ impl Engine {
             Ok(l) => l,
             Err(e) => {
                 fail(format!("cannot read its state: {e}"));
-                return Err(());
+                return Err(Reported);
             }
         };
         let checker = self.checker(&want.session, &want.origin.settings);
@@ -433,7 +438,7 @@ impl Engine {
             Ok(m) => m,
             Err(e) => {
                 fail(format!("cannot stat: {e}"));
-                return Err(());
+                return Err(Reported);
             }
         };
         let rec = match loaded {
@@ -452,7 +457,7 @@ impl Engine {
                 Ok(false) => None,
                 Err(e) => {
                     fail(e.to_string());
-                    return Err(());
+                    return Err(Reported);
                 }
             },
             Loaded::Corrupt(_) => None,
@@ -467,7 +472,7 @@ impl Engine {
         {
             Outcome::UpToDate => Ok(Some(Known { meta, hash: None })),
             Outcome::Built => Ok(None),
-            Outcome::Failed | Outcome::Cancelled => Err(()),
+            Outcome::Failed | Outcome::Cancelled => Err(Reported),
         }
     }
 }

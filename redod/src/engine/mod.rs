@@ -51,8 +51,8 @@ mod memory_tests;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::Known;
 pub(crate) use check::Want;
+pub(crate) use check::{Known, Reported};
 pub(crate) use flight::{Flight, Origin, Waiter};
 pub(crate) use job::{Job, JobHandle};
 pub(crate) use session::Session;

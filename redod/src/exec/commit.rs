@@ -205,7 +205,7 @@ impl Commit {
         if let Some(from) = &from {
             if let Err(e) = durable::replace(from, target) {
                 writer.abandon();
-                return Err(e);
+                return Err(e.into());
             }
         }
         if self.sync {

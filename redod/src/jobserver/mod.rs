@@ -385,15 +385,14 @@ pub enum MakeStyle {
 }
 
 impl MakeStyle {
-    pub fn parse(v: Option<&[u8]>) -> Result<MakeStyle, String> {
+    pub fn parse(v: Option<&[u8]>) -> Result<MakeStyle, crate::settings::SettingsError> {
         match v {
             None | Some(b"") | Some(b"gmake") => Ok(MakeStyle::Gmake),
             Some(b"fifo") => Ok(MakeStyle::Fifo),
             Some(b"bmake") => Ok(MakeStyle::Bmake),
             Some(b"none") => Ok(MakeStyle::None),
-            Some(other) => Err(format!(
-                "unknown REDO_MAKE value '{}': use gmake, fifo, bmake or none",
-                String::from_utf8_lossy(other)
+            Some(other) => Err(crate::settings::SettingsError::Make(
+                String::from_utf8_lossy(other).into_owned(),
             )),
         }
     }

@@ -39,14 +39,13 @@ pub enum Trust {
 }
 
 impl Trust {
-    pub fn parse(v: Option<&[u8]>) -> Result<Trust, String> {
+    pub fn parse(v: Option<&[u8]>) -> Result<Trust, crate::settings::SettingsError> {
         match v {
             None | Some(b"") | Some(b"ctime") => Ok(Trust::Ctime),
             Some(b"none") => Ok(Trust::None),
             Some(b"mtime") => Ok(Trust::Mtime),
-            Some(other) => Err(format!(
-                "unknown REDO_INODE_TRUST value '{}': use none, ctime or mtime",
-                String::from_utf8_lossy(other)
+            Some(other) => Err(crate::settings::SettingsError::Trust(
+                String::from_utf8_lossy(other).into_owned(),
             )),
         }
     }

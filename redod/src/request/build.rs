@@ -225,7 +225,7 @@ impl Engine {
                 for (abs, name) in order {
                     match self.bring(want(abs, *name, true)).await {
                         Ok(known) => recorded.push((abs, known)),
-                        Err(()) => {
+                        Err(Reported) => {
                             code = 1;
                             if !keep_going {
                                 break;
@@ -238,7 +238,8 @@ impl Engine {
                 let force = b.options.force;
                 // Targets a verdict vouches for are answered here, without a flight or even a
                 // future each: the no-op of a large `all` is mostly these.
-                let mut results: Vec<Option<Result<Option<Known>, ()>>> = vec![None; wanted.len()];
+                let mut results: Vec<Option<Result<Option<Known>, Reported>>> =
+                    vec![None; wanted.len()];
                 if !force {
                     let trust = origin.settings.trust;
                     for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {

@@ -4,7 +4,7 @@
 //! `query`, `maintenance`, `store::logs`). Nothing here decides whether a target is out of
 //! date or runs a process.
 
-use crate::engine::{Engine, Job, Known, Origin, Session, Waiter, Want};
+use crate::engine::{Engine, Job, Known, Origin, Reported, Session, Waiter, Want};
 use crate::fastmap::HashSet;
 use crate::fs::paths::{self, show};
 use crate::jobserver::Tokens;
@@ -72,7 +72,7 @@ impl Engine {
         );
         let settings = match Settings::from_env(&env, &cwd) {
             Ok(s) => s,
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.to_string()),
         };
         let job = match req.parent_job {
             None => None,

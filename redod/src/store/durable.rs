@@ -13,6 +13,7 @@
 use crate::fs::paths::show;
 use crate::fs::umask::UmaskGate;
 use crate::fs::{Hash, Meta, Stamp};
+use crate::store::Error;
 use crate::store::layout::rec_temp_path;
 use crate::store::recfile::{self, Rec};
 use std::ffi::OsStr;
@@ -43,17 +44,17 @@ pub fn create_new(path: &Path) -> io::Result<File> {
     options(true).open(path)
 }
 
-pub fn fsync_dir(dir: &Path) -> Result<(), String> {
+pub fn fsync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| io_msg("fsync", dir, &e))
+        .map_err(Error::io("fsync", dir))
 }
 
 /// The stat of the path itself: a target that is a symbolic link is recorded as the link.
-pub fn stamp_of(p: &Path) -> Result<Stamp, String> {
+pub fn stamp_of(p: &Path) -> Result<Stamp, Error> {
     fs::symlink_metadata(p)
         .map(|m| Meta::from_std(&m).stamp)
-        .map_err(|e| io_msg("stat", p, &e))
+        .map_err(Error::io("stat", p))
 }
 
 /// A file to capture a `.do`'s stdout in, outside the target's directory: the `.do` may remove
@@ -87,23 +88,18 @@ fn unnamed_in(dir: &Path) -> io::Result<File> {
 /// `dst` (created with `umask`, exclusively: it is a fresh temp name). `std::io::copy` between
 /// two files uses `copy_file_range`/`sendfile`, so gigabytes pass through the kernel, not the
 /// daemon. A failed copy removes `dst`.
-pub fn copy_capture(
-    capture: &File,
-    dst: &Path,
-    gate: &UmaskGate,
-    umask: u32,
-) -> Result<(), String> {
+pub fn copy_capture(capture: &File, dst: &Path, gate: &UmaskGate, umask: u32) -> Result<(), Error> {
     use std::io::{Seek, SeekFrom};
     let mut out = gate
         .with(umask, || create_new(dst))
-        .map_err(|e| io_msg("create", dst, &e))?;
+        .map_err(Error::io("create", dst))?;
     let mut src = capture;
     let copied = src
         .seek(SeekFrom::Start(0))
         .and_then(|_| io::copy(&mut src, &mut out));
     if let Err(e) = copied {
         let _ = fs::remove_file(dst);
-        return Err(io_msg("write", dst, &e));
+        return Err(Error::io("write", dst)(e));
     }
     Ok(())
 }
@@ -147,17 +143,21 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 /// the temporary's name (listed in the job journal, so a crash sweep removes it too), is
 /// removed. A filesystem that cannot swap gets the old one removed first: a moment without a
 /// target, never a mixture of the two.
-pub fn replace(new: &Path, target: &Path) -> Result<(), String> {
+pub fn replace(new: &Path, target: &Path) -> Result<(), Error> {
     let is_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir());
     let renamed = |r: io::Result<()>| {
-        r.map_err(|e| format!("cannot rename {} to {}: {e}", show(new), show(target)))
+        r.map_err(|source| Error::Rename {
+            from: new.to_path_buf(),
+            to: target.to_path_buf(),
+            source,
+        })
     };
     let target_dir = match is_dir(target) {
         Ok(d) => Some(d),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_msg("stat", target, &e)),
+        Err(e) => return Err(Error::io("stat", target)(e)),
     };
-    let new_dir = is_dir(new).map_err(|e| io_msg("stat", new, &e))?;
+    let new_dir = is_dir(new).map_err(Error::io("stat", new))?;
     if target_dir.is_none() || (!new_dir && target_dir == Some(false)) {
         return renamed(fs::rename(new, target));
     }
@@ -179,18 +179,18 @@ pub fn replace(new: &Path, target: &Path) -> Result<(), String> {
 
 /// fsyncs every file and directory under `dir` (a directory target), then `dir` itself;
 /// links are not followed.
-pub fn sync_tree(dir: &Path) -> Result<(), String> {
-    let entries = fs::read_dir(dir).map_err(|e| io_msg("read", dir, &e))?;
+pub fn sync_tree(dir: &Path) -> Result<(), Error> {
+    let entries = fs::read_dir(dir).map_err(Error::io("read", dir))?;
     for e in entries {
-        let e = e.map_err(|e| io_msg("read", dir, &e))?;
+        let e = e.map_err(Error::io("read", dir))?;
         let p = e.path();
-        let ft = e.file_type().map_err(|e| io_msg("stat", &p, &e))?;
+        let ft = e.file_type().map_err(Error::io("stat", &p))?;
         if ft.is_dir() {
             sync_tree(&p)?;
         } else if ft.is_file() {
             File::open(&p)
                 .and_then(|f| f.sync_all())
-                .map_err(|e| io_msg("fsync", &p, &e))?;
+                .map_err(Error::io("fsync", &p))?;
         }
     }
     fsync_dir(dir)
@@ -213,11 +213,11 @@ impl RecWriter {
         sync: bool,
         gate: &UmaskGate,
         umask: u32,
-    ) -> Result<RecWriter, String> {
+    ) -> Result<RecWriter, Error> {
         let tmp = rec_temp_path(rec_path);
         let file = gate
             .with(umask, || options(false).open(&tmp))
-            .map_err(|e| io_msg("create", &tmp, &e))?;
+            .map_err(Error::io("create", &tmp))?;
         let w = RecWriter {
             file,
             tmp,
@@ -235,15 +235,15 @@ impl RecWriter {
 
     /// Makes the temporary hold `bytes`, in place (the final state differs from the pending
     /// one by a few digits: no new block, so no "disk full" half way).
-    fn put(&self, bytes: &[u8]) -> Result<(), String> {
+    fn put(&self, bytes: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::FileExt;
         let tmp = &self.tmp;
         self.file
             .write_all_at(bytes, 0)
             .and_then(|()| self.file.set_len(bytes.len() as u64))
-            .map_err(|e| io_msg("write", tmp, &e))?;
+            .map_err(Error::io("write", tmp))?;
         if self.sync {
-            self.file.sync_all().map_err(|e| io_msg("fsync", tmp, &e))?;
+            self.file.sync_all().map_err(Error::io("fsync", tmp))?;
             fsync_dir(tmp.parent().unwrap_or(Path::new("/")))?;
         }
         Ok(())
@@ -251,16 +251,16 @@ impl RecWriter {
 
     /// Replaces the state file by `rec` (`None`: what [`RecWriter::begin`] wrote); the new
     /// file's stat.
-    pub fn finish(self, rec: Option<&Rec>) -> Result<Stamp, String> {
+    pub fn finish(self, rec: Option<&Rec>) -> Result<Stamp, Error> {
         if let Some(rec) = rec {
             self.put(&recfile::encode(rec))?;
         }
         if let Err(e) = fs::rename(&self.tmp, &self.rec_path) {
-            return Err(format!(
-                "cannot rename {} to {}: {e}",
-                show(&self.tmp),
-                show(&self.rec_path)
-            ));
+            return Err(Error::Rename {
+                from: self.tmp.clone(),
+                to: self.rec_path.clone(),
+                source: e,
+            });
         }
         if self.sync {
             fsync_dir(self.rec_path.parent().unwrap_or(Path::new("/")))?;
@@ -282,7 +282,7 @@ pub fn write_rec(
     sync: bool,
     gate: &UmaskGate,
     umask: u32,
-) -> Result<Stamp, String> {
+) -> Result<Stamp, Error> {
     RecWriter::begin(rec_path, rec, sync, gate, umask)?.finish(None)
 }
 
@@ -313,7 +313,7 @@ pub fn settle(
     sync: bool,
     gate: &UmaskGate,
     umask: u32,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     let Some(name) = target.file_name().map(OsStr::as_bytes) else {
         return Ok(false);
     };
@@ -343,7 +343,7 @@ pub fn settle_pending(
     sync: bool,
     gate: &UmaskGate,
     umask: u32,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     let pending = rec_temp_path(rec_path);
     let Ok(bytes) = fs::read(&pending) else {
         return Ok(false);
@@ -398,7 +398,7 @@ mod tests {
         );
         // Unwritable destination: an error naming the path, no temp left behind.
         let err = write_rec(&dir.join("missing/t.rec"), &rec, false, &gate, 0o022).unwrap_err();
-        assert!(err.contains("missing"), "{err}");
+        assert!(err.to_string().contains("missing"), "{err}");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -495,7 +495,7 @@ mod tests {
         assert_eq!(fs::read(&dst).unwrap(), data);
         // Never over an existing file, and nothing left behind by a failure.
         let err = copy_capture(&c, &dst, &gate, 0o022).unwrap_err();
-        assert!(err.contains("out"), "{err}");
+        assert!(err.to_string().contains("out"), "{err}");
         assert!(copy_capture(&c, &dir.join("missing/out"), &gate, 0o022).is_err());
         assert!(!dir.join("missing").exists());
         fs::remove_dir_all(&dir).unwrap();

@@ -13,3 +13,47 @@ pub mod locks;
 pub mod logs;
 pub mod orphans;
 pub mod recfile;
+
+use crate::fs::paths::show;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong reading or writing redo's files. Its messages are the ones users have
+/// always seen (`cannot fsync out/.redo: No space left on device`): they name the file; the
+/// `io::Error` stays attached, so a caller can still tell `NotFound` from the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {what} {}: {source}", show(path))]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot rename {} to {}: {source}", show(from), show(to))]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// `map_err(Error::io("fsync", dir))`.
+    pub fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + use<'a> {
+        move |source| Error::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The runner's job errors are message text (`err  t (t.do): cannot fsync …`): a store error
+/// becomes its message where a job fails.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}

@@ -86,17 +86,18 @@ fn missing_dependency_record_has_zeroes_and_no_hash() {
         }],
     };
     let text = String::from_utf8(encode(&rec)).unwrap();
-    assert!(text.contains(
-        "Size: 0\nInodeNum: 0\nCtimeSec: 0\nCtimeNsec: 0\nMtimeSec: 0\nMtimeNsec: 0\n"
-    ));
+    assert!(
+        text.contains(
+            "Size: 0\nInodeNum: 0\nCtimeSec: 0\nCtimeNsec: 0\nMtimeSec: 0\nMtimeNsec: 0\n"
+        )
+    );
     assert!(!text.contains("Hash"));
 }
 
 #[test]
 fn older_records_without_inode_fields_parse_as_zero() {
-    let rec =
-        parse(b"Build: b\n\nType: ifchange\nTarget: x\nSize: 3\nCtimeSec: 1\nCtimeNsec: 2\n")
-            .unwrap();
+    let rec = parse(b"Build: b\n\nType: ifchange\nTarget: x\nSize: 3\nCtimeSec: 1\nCtimeNsec: 2\n")
+        .unwrap();
     assert_eq!(
         rec.own(b"x").unwrap().0,
         &Stamp {
