@@ -252,7 +252,12 @@ impl Engine {
                     .built
                     .fetch_add(1, Ordering::Relaxed);
                 flight.event(|s| {
-                    serde_json::json!({"type": "target", "event": "finished", "target": s.rel(&flight.target), "do": s.rel(&do_path), "duration": took.as_secs_f64(), "level": flight.level})
+                    BuildEvent::Target(TargetEvent::Finished {
+                        target: s.rel(&flight.target),
+                        do_file: s.rel(&do_path),
+                        duration: took.as_secs_f64(),
+                        level: flight.level,
+                    })
                 });
                 Outcome::Built
             }
@@ -269,17 +274,14 @@ impl Engine {
                     .failed
                     .fetch_add(1, Ordering::Relaxed);
                 flight.event(|s| {
-                    let mut ev = serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&flight.target), "error": e.msg, "level": flight.level});
-                    if let Some(d) = &e.do_path {
-                        ev["do"] = s.rel(d).into();
-                    }
-                    if let Some(t) = e.took {
-                        ev["duration"] = t.as_secs_f64().into();
-                    }
-                    if let Some(c) = e.exit_code {
-                        ev["exit_code"] = c.into();
-                    }
-                    ev
+                    BuildEvent::Target(TargetEvent::Failed {
+                        target: s.rel(&flight.target),
+                        do_file: e.do_path.as_deref().map(|d| s.rel(d)),
+                        error: e.msg.clone(),
+                        level: flight.level,
+                        duration: e.took.map(|t| t.as_secs_f64()),
+                        exit_code: e.exit_code,
+                    })
                 });
                 Outcome::Failed
             }

@@ -212,17 +212,20 @@ impl Flight {
         }
         if kind == Kind::Warn {
             for s in self.clients() {
-                s.event(serde_json::json!({"type": "warning", "target": s.rel(&self.target), "message": text}));
+                s.event(&BuildEvent::Warning {
+                    target: s.rel(&self.target),
+                    message: text.to_string(),
+                });
             }
         }
     }
 
     /// A JSON event, built per client (paths are relative to each client's directory), for
     /// the clients that asked for events.
-    pub fn event(&self, make: impl Fn(&Sink) -> serde_json::Value) {
+    pub fn event(&self, make: impl Fn(&Sink) -> BuildEvent) {
         for s in self.clients() {
             if s.style.events {
-                s.event(make(&s));
+                s.event(&make(&s));
             }
         }
     }
@@ -244,14 +247,12 @@ impl Flight {
             let text =
                 String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
             for s in &sinks {
-                let mut ev = serde_json::json!({"type": "stderr", "target": s.rel(&self.target), "line": text});
-                if first && continued {
-                    ev["continued"] = true.into();
-                }
-                if !complete {
-                    ev["partial"] = true.into();
-                }
-                s.event(ev);
+                s.event(&BuildEvent::Stderr {
+                    target: s.rel(&self.target),
+                    line: text.clone(),
+                    continued: first && continued,
+                    partial: !complete,
+                });
             }
             first = false;
         }

@@ -208,7 +208,14 @@ impl Engine {
         }
         for s in want.waiter.clients() {
             let error = format!("dependency cycle: {}", names.join(" -> "));
-            s.event(serde_json::json!({"type": "target", "event": "failed", "target": s.rel(&want.target), "error": error, "level": want.level}));
+            s.event(&BuildEvent::Target(TargetEvent::Failed {
+                target: s.rel(&want.target),
+                do_file: None,
+                error,
+                level: want.level,
+                duration: None,
+                exit_code: None,
+            }));
         }
     }
 

@@ -22,6 +22,7 @@ use crate::fs::{Hash, Kind as FileKind, Stamp, hash_entry};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
 use crate::output::Kind;
+use crate::output::{BuildEvent, TargetEvent};
 use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
 use crate::store::layout::temp_path;
 use crate::store::locks::{self, TryLock};

@@ -33,7 +33,13 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     }
     flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
     let do_path = &l.ready.dof.path;
-    flight.event(|s| serde_json::json!({"type": "target", "event": "started", "target": s.rel(&flight.target), "do": s.rel(do_path), "level": flight.level}));
+    flight.event(|s| {
+        BuildEvent::Target(TargetEvent::Started {
+            target: s.rel(&flight.target),
+            do_file: s.rel(do_path),
+            level: flight.level,
+        })
+    });
     let (flush_tx, flush_rx) = mpsc::channel(4);
     l.job.set_flush(flush_tx);
     let status = {

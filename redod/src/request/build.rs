@@ -128,12 +128,11 @@ impl Engine {
                 .iter()
                 .map(|t| String::from_utf8_lossy(t).into_owned())
                 .collect();
-            let jobs = session
-                .tokens
-                .limit()
-                .map(serde_json::Value::from)
-                .unwrap_or(serde_json::Value::Null);
-            sink.event(serde_json::json!({"type": "session", "event": "started", "build": session.uuid, "targets": names, "jobs": jobs}));
+            sink.event(&BuildEvent::Session(SessionEvent::Started {
+                build: session.uuid.clone(),
+                targets: names,
+                jobs: session.tokens.limit(),
+            }));
         }
         // A nested request answered in full before, nothing it depends on changed since: its
         // records again, from one lookup (see `verdict`, batches).
@@ -324,10 +323,12 @@ impl Engine {
         }
         if job.is_none() {
             let p = &session.progress;
-            sink.event(serde_json::json!({
-                "type": "session", "event": "finished", "build": session.uuid, "exit_code": code,
-                "duration": started.elapsed().as_secs_f64(),
-                "built": p.built.load(Ordering::Relaxed), "failed": p.failed.load(Ordering::Relaxed),
+            sink.event(&BuildEvent::Session(SessionEvent::Finished {
+                build: session.uuid.clone(),
+                exit_code: code,
+                duration: started.elapsed().as_secs_f64(),
+                built: p.built.load(Ordering::Relaxed),
+                failed: p.failed.load(Ordering::Relaxed),
             }));
         }
         code

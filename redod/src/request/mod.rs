@@ -8,6 +8,7 @@ use crate::engine::{Engine, Job, Known, Origin, Reported, Session, Waiter, Want}
 use crate::fastmap::HashSet;
 use crate::fs::paths::{self, show};
 use crate::jobserver::Tokens;
+use crate::output::{BuildEvent, SessionEvent, WatchEvent};
 use crate::output::{Kind, Sink};
 use crate::settings::{Env, Settings};
 use crate::store::recfile::Dep;

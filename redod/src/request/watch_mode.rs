@@ -60,7 +60,10 @@ impl Engine {
                 "redo: {verdict}; watching {} inputs for changes (Ctrl-C to stop)",
                 inputs.len()
             ));
-            sink.event(serde_json::json!({"type": "watch", "event": "waiting", "exit_code": code, "inputs": inputs.len()}));
+            sink.event(&BuildEvent::Watch(WatchEvent::Waiting {
+                exit_code: code,
+                inputs: inputs.len(),
+            }));
             // An input, or a directory above inputs (renamed or removed as a whole); `/` is
             // an overflow: anything may have changed. Descendants of `p` sort right after it.
             let relevant = |p: &Path| {

@@ -9,8 +9,11 @@
 //! output (colour, silence, debug categories). Messages are formatted per sink, because two
 //! terminals sharing one build may want different things.
 
+pub(crate) mod events;
+
 use crate::settings::Settings;
 use bytes::Bytes;
+pub(crate) use events::{BuildEvent, SessionEvent, TargetEvent, WatchEvent};
 use redo_proto::Event;
 use redo_proto::msg::ByteBuf;
 use std::path::{Path, PathBuf};
@@ -237,16 +240,11 @@ impl Sink {
     }
 
     /// One JSON event line on stdout, for clients that asked for `--events=json`.
-    pub fn event(&self, mut value: serde_json::Value) {
+    pub(crate) fn event(&self, event: &BuildEvent) {
         if !self.style.events {
             return;
         }
-        if let serde_json::Value::Object(m) = &mut value {
-            m.insert("v".into(), EVENTS_VERSION.into());
-            m.insert("time".into(), now_secs().into());
-        }
-        let mut line = value.to_string().into_bytes();
-        line.push(b'\n');
+        let line = events::line(event, now_secs());
         self.send(Event::Stdout(ByteBuf::from(line)), None);
     }
 
@@ -279,10 +277,6 @@ impl Sink {
         self.send(Event::Done { code }, None);
     }
 }
-
-/// Version of the JSON event schema (`contrib/events/redo-events.schema.json`); bumped on any
-/// incompatible change.
-pub const EVENTS_VERSION: u32 = 1;
 
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
