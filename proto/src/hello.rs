@@ -6,7 +6,7 @@
 //! |-------|--------------------------------------------------------------|
 //! | 0..4  | magic `REDO`                                                 |
 //! | 4..6  | protocol version, big-endian                                 |
-//! | 6     | client: flags; daemon: verdict                               |
+//! | 6     | client: flags; daemon: answer                                |
 //! | 7..39 | client: identity it expects; daemon: its own identity        |
 //!
 //! The identity names the daemon *binary* (see [`Identity`]). A client computes the identity of
@@ -88,8 +88,8 @@ impl std::fmt::Display for Identity {
 pub enum HelloError {
     #[error("peer is not a redo client or daemon (bad magic {0:02x?})")]
     BadMagic([u8; 4]),
-    #[error("unknown hello verdict {0}")]
-    BadVerdict(u8),
+    #[error("unknown hello answer {0}")]
+    BadAnswer(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ pub struct ClientHello {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Verdict {
+pub enum Answer {
     /// Same version and identity: the request will be served.
     Accepted = 0,
     /// Different version or identity: the connection is closed, the daemon keeps running.
@@ -115,7 +115,7 @@ pub enum Verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DaemonHello {
     pub version: u16,
-    pub verdict: Verdict,
+    pub answer: Answer,
     pub identity: Identity,
 }
 
@@ -170,35 +170,35 @@ impl ClientHello {
 impl DaemonHello {
     /// The daemon's answer to `client`, given the daemon's own identity.
     pub fn answer(client: &ClientHello, own: Identity) -> DaemonHello {
-        let verdict = if client.version == PROTOCOL_VERSION && own.satisfies(&client.expected) {
-            Verdict::Accepted
+        let answer = if client.version == PROTOCOL_VERSION && own.satisfies(&client.expected) {
+            Answer::Accepted
         } else if client.replace {
-            Verdict::Replacing
+            Answer::Replacing
         } else {
-            Verdict::Mismatch
+            Answer::Mismatch
         };
         DaemonHello {
             version: PROTOCOL_VERSION,
-            verdict,
+            answer,
             identity: own,
         }
     }
 
     pub fn encode(&self) -> [u8; HELLO_LEN] {
-        encode(self.version, self.verdict as u8, &self.identity)
+        encode(self.version, self.answer as u8, &self.identity)
     }
 
     pub fn decode(b: &[u8; HELLO_LEN]) -> Result<DaemonHello, HelloError> {
         let (version, v, identity) = decode(b)?;
-        let verdict = match v {
-            0 => Verdict::Accepted,
-            1 => Verdict::Mismatch,
-            2 => Verdict::Replacing,
-            other => return Err(HelloError::BadVerdict(other)),
+        let answer = match v {
+            0 => Answer::Accepted,
+            1 => Answer::Mismatch,
+            2 => Answer::Replacing,
+            other => return Err(HelloError::BadAnswer(other)),
         };
         Ok(DaemonHello {
             version,
-            verdict,
+            answer,
             identity,
         })
     }
@@ -214,33 +214,33 @@ mod tests {
         let c = ClientHello::new(true, id);
         assert_eq!(ClientHello::decode(&c.encode()), Ok(c));
         let d = DaemonHello::answer(&c, id);
-        assert_eq!(d.verdict, Verdict::Accepted);
+        assert_eq!(d.answer, Answer::Accepted);
         assert_eq!(DaemonHello::decode(&d.encode()), Ok(d));
     }
 
     #[test]
-    fn verdicts() {
+    fn answers() {
         let mine = Identity::from_file_stat(1, 2, 3, 4);
         let other = Identity::from_file_stat(1, 2, 3, 5);
         assert_eq!(
-            DaemonHello::answer(&ClientHello::new(false, Identity::ANY), mine).verdict,
-            Verdict::Accepted
+            DaemonHello::answer(&ClientHello::new(false, Identity::ANY), mine).answer,
+            Answer::Accepted
         );
         assert_eq!(
-            DaemonHello::answer(&ClientHello::new(false, other), mine).verdict,
-            Verdict::Mismatch
+            DaemonHello::answer(&ClientHello::new(false, other), mine).answer,
+            Answer::Mismatch
         );
         assert_eq!(
-            DaemonHello::answer(&ClientHello::new(true, other), mine).verdict,
-            Verdict::Replacing
+            DaemonHello::answer(&ClientHello::new(true, other), mine).answer,
+            Answer::Replacing
         );
         let mut old = ClientHello::new(false, mine);
         old.version = PROTOCOL_VERSION + 1;
-        assert_eq!(DaemonHello::answer(&old, mine).verdict, Verdict::Mismatch);
+        assert_eq!(DaemonHello::answer(&old, mine).answer, Answer::Mismatch);
     }
 
     #[test]
-    fn bad_magic_and_verdict() {
+    fn bad_magic_and_answer() {
         let mut b = ClientHello::new(false, Identity::ANY).encode();
         b[0] = b'X';
         assert!(matches!(
@@ -250,6 +250,6 @@ mod tests {
         let mut d =
             DaemonHello::answer(&ClientHello::new(false, Identity::ANY), Identity::ANY).encode();
         d[6] = 9;
-        assert_eq!(DaemonHello::decode(&d), Err(HelloError::BadVerdict(9)));
+        assert_eq!(DaemonHello::decode(&d), Err(HelloError::BadAnswer(9)));
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! The hellos are fixed-size and hand-encoded ([`hello`]) so that a client and a daemon of
 //! different versions detect the mismatch *before* either decodes a bincode enum whose layout may
-//! have changed. When the daemon's verdict is not [`hello::Verdict::Accepted`] it closes the
+//! have changed. When the daemon's answer is not [`hello::Answer::Accepted`] it closes the
 //! connection without reading the request.
 //!
 //! Every later message is a frame ([`codec`]): a 4-byte big-endian payload length followed by a
@@ -37,7 +37,7 @@ pub mod msg;
 pub mod rundir;
 
 pub use codec::{Error, MAX_FRAME};
-pub use hello::{ClientHello, DaemonHello, HELLO_LEN, Identity, Verdict};
+pub use hello::{Answer, ClientHello, DaemonHello, HELLO_LEN, Identity};
 pub use msg::{
     Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, Names,
     QUERY_NO_OUTSIDE, QueryKind, Request, Terminal, WatchOp,

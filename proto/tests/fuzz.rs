@@ -23,9 +23,9 @@ use redo_proto::codec::{Error, decode_payload, encode_frame, frame_len, read_fra
 use redo_proto::hello::{HelloError, MAGIC};
 use redo_proto::msg::ByteBuf;
 use redo_proto::{
-    Build, BuildMode, BuildOptions, CleanupWhat, ClientHello, Command, DaemonHello, Event,
+    Answer, Build, BuildMode, BuildOptions, CleanupWhat, ClientHello, Command, DaemonHello, Event,
     HELLO_LEN, Identity, MAX_FRAME, MakeJobserver, PROTOCOL_VERSION, QueryKind, Request, Terminal,
-    Verdict, WatchOp,
+    WatchOp,
 };
 use std::io::{self, Read};
 
@@ -412,13 +412,13 @@ proptest! {
                 let accepted = h.version == PROTOCOL_VERSION
                     && (h.expected == Identity::ANY || h.expected == own);
                 let expected = if accepted {
-                    Verdict::Accepted
+                    Answer::Accepted
                 } else if h.replace {
-                    Verdict::Replacing
+                    Answer::Replacing
                 } else {
-                    Verdict::Mismatch
+                    Answer::Mismatch
                 };
-                prop_assert_eq!(answer.verdict, expected);
+                prop_assert_eq!(answer.answer, expected);
                 prop_assert_eq!(DaemonHello::decode(&answer.encode()), Ok(answer));
                 let _ = format!("{}", h.expected);
             }
@@ -426,11 +426,11 @@ proptest! {
                 prop_assert_ne!(m, MAGIC);
                 prop_assert_eq!(&m[..], &raw[..4]);
             }
-            Err(e) => prop_assert!(false, "a client hello has no verdict byte: {e}"),
+            Err(e) => prop_assert!(false, "a client hello has no answer byte: {e}"),
         }
     }
 
-    /// Any 39 bytes as a daemon hello: decoded exactly, or refused for magic or verdict.
+    /// Any 39 bytes as a daemon hello: decoded exactly, or refused for magic or answer.
     #[test]
     fn daemon_hellos(raw in any::<[u8; HELLO_LEN]>(), magic in any::<bool>(), verdict in 0u8..5) {
         let mut raw = raw;
@@ -445,7 +445,7 @@ proptest! {
                 let _ = format!("{}", h.identity);
             }
             Err(HelloError::BadMagic(m)) => prop_assert_ne!(m, MAGIC),
-            Err(HelloError::BadVerdict(v)) => {
+            Err(HelloError::BadAnswer(v)) => {
                 prop_assert_eq!(v, raw[6]);
                 prop_assert!(v > 2);
             }
@@ -577,20 +577,20 @@ fn every_cut_of_a_valid_stream() {
     }
 }
 
-/// A hello with the right magic but every verdict byte, and unknown client flag bits.
+/// A hello with the right magic but every answer byte, and unknown client flag bits.
 #[test]
 fn hello_edge_bytes() {
     for v in 0..=255u8 {
         let mut raw = DaemonHello {
             version: PROTOCOL_VERSION,
-            verdict: Verdict::Accepted,
+            answer: Answer::Accepted,
             identity: Identity::ANY,
         }
         .encode();
         raw[6] = v;
         match DaemonHello::decode(&raw) {
-            Ok(h) => assert_eq!(h.verdict as u8, v),
-            Err(e) => assert_eq!((v > 2, e), (true, HelloError::BadVerdict(v))),
+            Ok(h) => assert_eq!(h.answer as u8, v),
+            Err(e) => assert_eq!((v > 2, e), (true, HelloError::BadAnswer(v))),
         }
         let mut c = ClientHello::new(false, Identity::ANY).encode();
         c[6] = v;

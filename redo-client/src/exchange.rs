@@ -6,7 +6,7 @@ use redo_proto::codec::{encode_frame, read_frame};
 use redo_proto::msg::ByteBuf;
 use redo_proto::rundir;
 use redo_proto::{
-    ClientHello, Command, DaemonHello, Event, HELLO_LEN, Identity, Request, Terminal, Verdict,
+    Answer, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Identity, Request, Terminal,
 };
 use std::ffi::OsString;
 use std::io::{self, BufReader, Read, Write};
@@ -102,7 +102,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
         });
         let (stream, hello) = handshake(tool, stream, ClientHello::new(false, expected), &frame)
             .unwrap_or_else(|e| fail(tool, e));
-        if hello.verdict != Verdict::Accepted {
+        if hello.answer != Answer::Accepted {
             fail(
                 tool,
                 format!(
@@ -140,13 +140,13 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
         let (stream, hello) =
             handshake(tool, stream, ClientHello::new(stop, Identity::ANY), &frame)
                 .unwrap_or_else(|e| fail(tool, e));
-        return match hello.verdict {
-            Verdict::Accepted => relay(tool, stream, Some(&rundir)),
-            Verdict::Replacing => {
+        return match hello.answer {
+            Answer::Accepted => relay(tool, stream, Some(&rundir)),
+            Answer::Replacing => {
                 eprintln!("redo: redod (another version) is finishing its jobs and exiting");
                 0
             }
-            Verdict::Mismatch => fail(
+            Answer::Mismatch => fail(
                 tool,
                 format!(
                     "the running redod speaks protocol {}, this client {}",
@@ -187,7 +187,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
                 }
                 Err(e) => fail(tool, e),
             };
-        if hello.verdict == Verdict::Accepted {
+        if hello.answer == Answer::Accepted {
             return relay(tool, stream, Some(&rundir));
         }
         // The running daemon is another build of redod; it drains and exits, then we start ours.

@@ -9,7 +9,7 @@ use common::{
     EVENTUALLY, Kid, daemons_of, expected_daemon_dir, read_pid, read_until_closed, run_cmd,
     running_daemon, set_mode, signal, spawn,
 };
-use redo_proto::{ClientHello, DaemonHello, HELLO_LEN, Identity, PROTOCOL_VERSION, Verdict};
+use redo_proto::{Answer, ClientHello, DaemonHello, HELLO_LEN, Identity, PROTOCOL_VERSION};
 use redo_tests::{Project, Run, alive, bin, wait_until};
 use std::fs;
 use std::io::Write;
@@ -513,7 +513,7 @@ fn assert_accepted_hello(reply: &[u8], what: &str) {
     );
     let h = DaemonHello::decode(reply[..HELLO_LEN].try_into().unwrap())
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(h.verdict, Verdict::Accepted, "{what}");
+    assert_eq!(h.answer, Answer::Accepted, "{what}");
     assert_eq!(
         reply.len(),
         HELLO_LEN,
@@ -560,7 +560,7 @@ fn garbage_on_the_socket_closes_only_that_connection() {
     let reply = poke(&sock, &other.encode(), false, "other version");
     assert_eq!(reply.len(), HELLO_LEN, "{reply:?}");
     let h = DaemonHello::decode(reply[..].try_into().unwrap()).unwrap();
-    assert_eq!(h.verdict, Verdict::Mismatch);
+    assert_eq!(h.answer, Answer::Mismatch);
 
     // A valid hello, then a 4 GiB length prefix: rejected before allocating, connection kept
     // open on our side so only the daemon can close it.

@@ -23,8 +23,8 @@ use nix::sys::signal::Signal;
 use redo_proto::codec::encode_frame;
 use redo_proto::msg::ByteBuf;
 use redo_proto::{
-    Build, BuildMode, BuildOptions, ClientHello, Command as Cmd, DaemonHello, HELLO_LEN, Identity,
-    MAX_FRAME, Request, Terminal, Verdict,
+    Answer, Build, BuildMode, BuildOptions, ClientHello, Command as Cmd, DaemonHello, HELLO_LEN,
+    Identity, MAX_FRAME, Request, Terminal,
 };
 use redo_tests::{Project, Run, alive, bin, bin_dir, wait_until};
 use std::fs;
@@ -950,8 +950,8 @@ fn hostile_connections_close_alone_and_leak_nothing() {
     let mut answer = [0u8; HELLO_LEN];
     s.read_exact(&mut answer).unwrap();
     assert_eq!(
-        DaemonHello::decode(&answer).unwrap().verdict,
-        Verdict::Accepted
+        DaemonHello::decode(&answer).unwrap().answer,
+        Answer::Accepted
     );
     wait_started(&p, "started");
     let slow = read_pid(&p, "slow.pid");

@@ -11,7 +11,7 @@ use crate::output::{Queued, Sink, Style};
 use crate::settings::{Env, Settings};
 use futures_util::{SinkExt, StreamExt};
 use redo_proto::codec::FrameCodec;
-use redo_proto::{ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request, Verdict};
+use redo_proto::{Answer, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request};
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,20 +67,20 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         Err(e) => return tracing::warn!("bad hello: {e}; closing"),
     };
     let mut answer = DaemonHello::answer(&client, life.identity);
-    if answer.verdict == Verdict::Accepted && client.replace && life.draining() {
+    if answer.answer == Answer::Accepted && client.replace && life.draining() {
         // A new top-level build while draining: its client waits for the next daemon.
-        answer.verdict = Verdict::Replacing;
+        answer.answer = Answer::Replacing;
     }
     if stream.write_all(&answer.encode()).await.is_err() {
         return;
     }
-    match answer.verdict {
-        Verdict::Accepted => {}
-        Verdict::Replacing => {
+    match answer.answer {
+        Answer::Accepted => {}
+        Answer::Replacing => {
             life.drain("a client of another version asked to replace this daemon");
             return discard_rest(stream).await;
         }
-        Verdict::Mismatch => {
+        Answer::Mismatch => {
             tracing::info!(
                 "refused a client of another version (protocol {})",
                 client.version

@@ -229,7 +229,7 @@ impl Engine {
             match self.check(flight).await {
                 Ok(None) => return Outcome::UpToDate,
                 Ok(Some(reason)) => {
-                    flight.say(Kind::Dbg, &format!("ood: {}: {reason}", flight.display))
+                    flight.say(Msg::Dbg, &format!("ood: {}: {reason}", flight.display))
                 }
                 Err(o) => return o,
             }
@@ -243,7 +243,7 @@ impl Engine {
                 do_path,
             }) => {
                 flight.say(
-                    Kind::Redo,
+                    Msg::Redo,
                     &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
                 );
                 flight
@@ -267,7 +267,7 @@ impl Engine {
                 if let Some(t) = e.took {
                     name = format!("{name} {}", secs(t));
                 }
-                flight.say(Kind::Err, &format!("{name}: {}", e.msg));
+                flight.say(Msg::Err, &format!("{name}: {}", e.msg));
                 flight
                     .session
                     .progress
@@ -301,14 +301,14 @@ impl Engine {
             Ok(Loaded::Missing) => return Ok(Some(Reason::NoState)),
             Ok(Loaded::Corrupt(e)) => {
                 flight.say(
-                    Kind::Warn,
+                    Msg::Warn,
                     &format!("{}: {e}: rebuilding {}", show(&rec_path), flight.display),
                 );
                 return Ok(Some(Reason::Corrupt(e.to_string())));
             }
             Err(e) => {
                 flight.say(
-                    Kind::Warn,
+                    Msg::Warn,
                     &format!(
                         "cannot read {}: {e}: rebuilding {}",
                         show(&rec_path),
@@ -361,7 +361,7 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    flight.say(Kind::Err, &format!("{}: cannot check: {e}", flight.display));
+                    flight.say(Msg::Err, &format!("{}: cannot check: {e}", flight.display));
                     return Err(Outcome::Failed);
                 }
             }
@@ -416,7 +416,7 @@ impl Engine {
         }
         let fail = |msg: String| {
             for s in want.waiter.sinks() {
-                s.message(Kind::Err, want.level, &format!("{}: {msg}", want.display));
+                s.message(Msg::Err, want.level, &format!("{}: {msg}", want.display));
             }
         };
         let Some((dir, name)) = paths::split(&want.target) else {
@@ -449,7 +449,7 @@ impl Engine {
                 Ok(true) => {
                     for s in want.waiter.sinks() {
                         s.message(
-                            Kind::Dbg,
+                            Msg::Dbg,
                             want.level,
                             &format!("{} is source, not redoing", want.display),
                         );

@@ -206,11 +206,11 @@ impl Flight {
     }
 
     /// A redo message at this flight's level (a warning is also an event).
-    pub fn say(&self, kind: Kind, text: &str) {
+    pub fn say(&self, kind: Msg, text: &str) {
         for s in self.sinks() {
             s.message(kind, self.level, text);
         }
-        if kind == Kind::Warn {
+        if kind == Msg::Warn {
             for s in self.clients() {
                 s.event(&BuildEvent::Warning {
                     target: s.rel(&self.target),

@@ -26,7 +26,7 @@ use crate::fs::{Fs, Hash, Meta};
 use crate::jobserver::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
 use crate::output::{BuildEvent, TargetEvent};
-use crate::output::{Kind, Sink, Style, secs};
+use crate::output::{Msg, Sink, Style, secs};
 use crate::settings::{Env, Settings};
 use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::recfile::{Dep, Rec, Records};

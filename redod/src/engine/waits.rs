@@ -204,7 +204,7 @@ impl Engine {
             .collect();
         let text = format!("{}: dependency cycle: {}", want.display, names.join(" -> "));
         for s in want.waiter.sinks() {
-            s.message(Kind::Err, want.level, &text);
+            s.message(Msg::Err, want.level, &text);
         }
         for s in want.waiter.clients() {
             let error = format!("dependency cycle: {}", names.join(" -> "));

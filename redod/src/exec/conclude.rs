@@ -40,7 +40,7 @@ pub(super) async fn conclude(
         .fs
         .lstat(a.target)
         .map_err(|e| io_msg("stat", a.target, &e))?;
-    let is_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
+    let is_dir = now.is_some_and(|m| m.kind == Kind::Dir);
     if let Some(m) = now.filter(|_| !is_dir) {
         if a.prev_stamp
             .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
@@ -109,7 +109,7 @@ pub(super) async fn conclude(
         .map_err(|e| format!("commit failed: {e}"))??;
     if committed.kept_same {
         flight.say(
-            Kind::Dbg,
+            Msg::Dbg,
             &format!("{} has same hash, not renaming", flight.display),
         );
     }
@@ -125,7 +125,7 @@ pub(super) async fn conclude(
     }
     for t in committed.rec.contradictions() {
         flight.say(
-            Kind::Warn,
+            Msg::Warn,
             &format!(
                 "simultaneous ifcreate and ifchange records: {}",
                 String::from_utf8_lossy(t)
@@ -145,7 +145,7 @@ pub(super) async fn wait_for_other(
 ) -> Result<Ran, JobError> {
     let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
     flight.say(
-        Kind::Dbg,
+        Msg::Dbg,
         &format!("waiting: {} (pid={pid})", flight.display),
     );
     let mut pause = Duration::from_millis(5);
@@ -164,7 +164,7 @@ pub(super) async fn wait_for_other(
             Err(e) => return Err(before_run(io_msg("lock", lock_path, &e))),
         }
     }
-    flight.say(Kind::Dbg, &format!("waiting done: {}", flight.display));
+    flight.say(Msg::Dbg, &format!("waiting done: {}", flight.display));
     let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
     match engine.recs.load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),

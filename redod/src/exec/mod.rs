@@ -18,10 +18,10 @@
 
 use crate::engine::{Engine, Flight, JobHandle};
 use crate::fs::paths::{self, show};
-use crate::fs::{Hash, Kind as FileKind, Stamp, hash_entry};
+use crate::fs::{Hash, Kind, Stamp, hash_entry};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
-use crate::output::Kind;
+use crate::output::Msg;
 use crate::output::{BuildEvent, TargetEvent};
 use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
 use crate::store::layout::temp_path;

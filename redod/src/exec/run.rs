@@ -31,7 +31,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         l.job
             .set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
     }
-    flight.say(Kind::Dbg, &format!("{} runs [{pid}]", flight.display));
+    flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
     let do_path = &l.ready.dof.path;
     flight.event(|s| {
         BuildEvent::Target(TargetEvent::Started {
@@ -118,13 +118,13 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         flight.session.tokens.acquire().await
     };
     flight.say(
-        Kind::Js,
+        Msg::Js,
         &format!("acquired a job token: {}", flight.display),
     );
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
     let lock_path = redo_dir.join(lock_name);
-    flight.say(Kind::Lock, &format!("LOCK_NB: {}", show(&lock_path)));
+    flight.say(Msg::Lock, &format!("LOCK_NB: {}", show(&lock_path)));
     let lock = match engine
         .umask
         .with(origin.umask, || locks::try_lock(&lock_path))
@@ -149,7 +149,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         .recs
         .load(fs_, &rec_path)
         .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
-    let was_dir = now.is_some_and(|m| m.kind == FileKind::Dir);
+    let was_dir = now.is_some_and(|m| m.kind == Kind::Dir);
     let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
         (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
             Some((stamp, _)) if !same_file(&now.stamp, stamp, settings.trust) => {
@@ -176,7 +176,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
             )));
         }
         flight.say(
-            Kind::Warn,
+            Msg::Warn,
             &format!("{} externally modified: not redoing", flight.display),
         );
         return Ok(Prepared::Done(Ran::Kept));
@@ -270,7 +270,7 @@ fn find_do(
         stamp: do_meta.stamp,
         hash: Some(do_hash),
     });
-    flight.say(Kind::Wait, &flight.name_with_do(do_rel.as_deref()));
+    flight.say(Msg::Wait, &flight.name_with_do(do_rel.as_deref()));
     Ok((dof, do_rel, deps))
 }
 
@@ -350,7 +350,7 @@ async fn launch(
         arg3.into_os_string(),
     ]);
     flight.say(
-        Kind::Dbg,
+        Msg::Dbg,
         &format!(
             "sh: {}: {} {:?} cwd:{} dirprefix:{}",
             flight.display,
@@ -511,7 +511,7 @@ async fn finish(
         };
         if let Err(e) = engine.umask.with(origin.umask, || rec.write(dir, name)) {
             flight.say(
-                Kind::Warn,
+                Msg::Warn,
                 &format!("cannot write the .log-rec of {}: {e}", flight.display),
             );
         }
@@ -520,7 +520,7 @@ async fn finish(
     // As before the split: the lock goes first, the journal entry when the job is over.
     let Launched { ready, running, .. } = l;
     drop(ready.lock);
-    flight.say(Kind::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
+    flight.say(Msg::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
     drop(running);
     Ok(Ran::Built {
         took,

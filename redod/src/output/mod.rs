@@ -27,8 +27,10 @@ const STDERR_CREDIT: usize = 256;
 /// An event on its way to a client, with the credit it holds until written.
 pub type Queued = (Event, Option<OwnedSemaphorePermit>);
 
+/// The category of one of redo's own lines (`redo`, `err`, `warn`, ...): its tag, its colour,
+/// and which option shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum Msg {
     Redo,
     Err,
     Warn,
@@ -38,28 +40,28 @@ pub enum Kind {
     Dbg,
 }
 
-impl Kind {
+impl Msg {
     fn tag(self) -> &'static str {
         match self {
-            Kind::Redo => "redo ",
-            Kind::Err => "err  ",
-            Kind::Warn => "warn ",
-            Kind::Wait => "wait ",
-            Kind::Lock => "lock ",
-            Kind::Js => "js   ",
-            Kind::Dbg => "dbg  ",
+            Msg::Redo => "redo ",
+            Msg::Err => "err  ",
+            Msg::Warn => "warn ",
+            Msg::Wait => "wait ",
+            Msg::Lock => "lock ",
+            Msg::Js => "js   ",
+            Msg::Dbg => "dbg  ",
         }
     }
 
     fn colour(self) -> &'static str {
         match self {
-            Kind::Redo => "\x1b[32m",
-            Kind::Err => "\x1b[31m",
-            Kind::Warn => "\x1b[35m",
-            Kind::Wait => "\x1b[34m",
-            Kind::Lock => "\x1b[36m",
-            Kind::Js => "\x1b[37m",
-            Kind::Dbg => "\x1b[33m",
+            Msg::Redo => "\x1b[32m",
+            Msg::Err => "\x1b[31m",
+            Msg::Warn => "\x1b[35m",
+            Msg::Wait => "\x1b[34m",
+            Msg::Lock => "\x1b[36m",
+            Msg::Js => "\x1b[37m",
+            Msg::Dbg => "\x1b[33m",
         }
     }
 }
@@ -112,27 +114,27 @@ impl Style {
         }
     }
 
-    pub fn shows(&self, kind: Kind) -> bool {
+    pub fn shows(&self, kind: Msg) -> bool {
         match kind {
-            Kind::Redo => !self.no_progress,
-            Kind::Err | Kind::Warn => true,
-            Kind::Wait => self.log_wait,
-            Kind::Lock => self.log_lock,
-            Kind::Js => self.log_js,
-            Kind::Dbg => self.debug,
+            Msg::Redo => !self.no_progress,
+            Msg::Err | Msg::Warn => true,
+            Msg::Wait => self.log_wait,
+            Msg::Lock => self.log_lock,
+            Msg::Js => self.log_js,
+            Msg::Dbg => self.debug,
         }
     }
 }
 
 /// `<tag><". " × level><text>`, coloured when asked, newline-terminated.
 #[cfg(test)]
-pub fn format(kind: Kind, level: usize, text: &str, colour: bool) -> Vec<u8> {
+pub fn format(kind: Msg, level: usize, text: &str, colour: bool) -> Vec<u8> {
     format_line(kind, level, text, colour, false)
 }
 
 /// As [`format`]; with `erase`, the line first overwrites the status line (`\r`) and clears
 /// what is left of it (`ESC[K`).
-fn format_line(kind: Kind, level: usize, text: &str, colour: bool, erase: bool) -> Vec<u8> {
+fn format_line(kind: Msg, level: usize, text: &str, colour: bool, erase: bool) -> Vec<u8> {
     let mut s = String::with_capacity(text.len() + 20 + 2 * level);
     if erase {
         s.push('\r');
@@ -202,7 +204,7 @@ impl Sink {
     }
 
     /// A redo message, shown if this client's style wants that category.
-    pub fn message(&self, kind: Kind, level: usize, text: &str) {
+    pub fn message(&self, kind: Msg, level: usize, text: &str) {
         if self.style.shows(kind) {
             let line = format_line(kind, level, text, self.style.colour, self.style.status);
             self.send(Event::Stderr(ByteBuf::from(line)), None);
@@ -297,19 +299,19 @@ mod tests {
     #[test]
     fn line_format() {
         assert_eq!(
-            format(Kind::Redo, 2, "sub/foo.o (../default.o.do) (0.012s)", false),
+            format(Msg::Redo, 2, "sub/foo.o (../default.o.do) (0.012s)", false),
             b"redo . . sub/foo.o (../default.o.do) (0.012s)\n"
         );
         assert_eq!(
             format(
-                Kind::Err,
+                Msg::Err,
                 1,
                 "bar (default.do) (0.002s): exit status 1",
                 false
             ),
             b"err  . bar (default.do) (0.002s): exit status 1\n"
         );
-        let c = String::from_utf8(format(Kind::Warn, 0, "x", true)).unwrap();
+        let c = String::from_utf8(format(Msg::Warn, 0, "x", true)).unwrap();
         assert!(c.starts_with("\x1b[35mwarn x") && c.ends_with("\x1b[0m\n"));
         assert_eq!(secs(std::time::Duration::from_millis(1234)), "(1.234s)");
     }
@@ -320,7 +322,7 @@ mod tests {
             no_progress: true,
             ..Style::default()
         };
-        assert!(!s.shows(Kind::Redo) && s.shows(Kind::Err) && !s.shows(Kind::Dbg));
+        assert!(!s.shows(Msg::Redo) && s.shows(Msg::Err) && !s.shows(Msg::Dbg));
         let d = Style::new(
             &Settings {
                 debug: true,
@@ -329,6 +331,6 @@ mod tests {
             false,
             0,
         );
-        assert!(d.shows(Kind::Dbg) && d.shows(Kind::Wait) && !d.colour);
+        assert!(d.shows(Msg::Dbg) && d.shows(Msg::Wait) && !d.colour);
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
         match (&client.make, b.options.jobs) {
             (Some(js), None) => Tokens::from_make(js, client.pid).unwrap_or_else(|e| {
                 client.sink.message(
-                    Kind::Warn,
+                    Msg::Warn,
                     0,
                     &format!("cannot use make's jobserver ({e}); using this build's own job limit"),
                 );

@@ -9,7 +9,7 @@ use crate::fastmap::HashSet;
 use crate::fs::paths::{self, show};
 use crate::jobserver::Tokens;
 use crate::output::{BuildEvent, SessionEvent, WatchEvent};
-use crate::output::{Kind, Sink};
+use crate::output::{Msg, Sink};
 use crate::settings::{Env, Settings};
 use crate::store::recfile::Dep;
 use crate::sync::lock;
@@ -209,7 +209,7 @@ impl Engine {
                     r.map(|c| {
                         for k in &c.kept {
                             let rel = show(&paths::relative(&origin.cwd, k));
-                            sink.message(Kind::Warn, 0, &format!("{rel} changed since redo built it: kept (remove it yourself if it is not needed)"));
+                            sink.message(Msg::Warn, 0, &format!("{rel} changed since redo built it: kept (remove it yourself if it is not needed)"));
                         }
                         lines_relative(&c.removed, &origin.cwd)
                     })

@@ -55,9 +55,9 @@ impl Engine {
             .await
             .unwrap_or_default();
             watcher.watch_dirs_of(&inputs);
-            let verdict = if code == 0 { "built" } else { "failed" };
+            let outcome = if code == 0 { "built" } else { "failed" };
             sink.error(&format!(
-                "redo: {verdict}; watching {} inputs for changes (Ctrl-C to stop)",
+                "redo: {outcome}; watching {} inputs for changes (Ctrl-C to stop)",
                 inputs.len()
             ));
             sink.event(&BuildEvent::Watch(WatchEvent::Waiting {
