@@ -2,7 +2,7 @@
 // The counting allocator below is the only unsafe code, and it only forwards to `System`.
 #![allow(unsafe_code)]
 //! Property/fuzz tests of everything the daemon and the clients decode from a socket
-//! (DESIGN.md §3, §7): the hand-encoded hellos, frames (`read_frame`) and frame payloads
+//! (docs/DESIGN.md §3, §7): the hand-encoded hellos, frames (`read_frame`) and frame payloads
 //! (`decode_payload::<Request>` / `::<Event>`). Random bytes and mutated valid encodings must
 //! never panic, and never make the decoder allocate more than the frame limit allows, whatever
 //! lengths the input claims.

@@ -1,4 +1,4 @@
-//! Which `.do` builds a target (SPEC.md §7).
+//! Which `.do` builds a target (docs/BEHAVIOUR.md §7).
 //!
 //! For target `D/T`: `D/T.do`; then in `D` and each parent up to the top,
 //! `default.<ext...>.do` from the longest extension to the shortest, then `default.do`. The
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn parent_default_with_dirprefix() {
-        // SPEC §7.2: /p/sub/foo.o, only /p/default.o.do exists.
+        // docs/BEHAVIOUR.md §7: /p/sub/foo.o, only /p/default.o.do exists.
         let fs = MemFs::default();
         fs.write("/p/default.o.do", "");
         fs.write("/p/.redo/top", "");
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn arg2_table_from_rules() {
-        // SPEC §7.2: /p/a.b.c with the various .do files.
+        // docs/BEHAVIOUR.md §7: /p/a.b.c with the various .do files.
         for (do_name, arg2) in [
             ("default.c.do", "a.b"),
             ("default.b.c.do", "a"),

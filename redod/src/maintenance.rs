@@ -1,4 +1,4 @@
-//! `redo-cleanup` and `redo-depfix` (SPEC.md §16): the two commands that change redo's state
+//! `redo-cleanup` and `redo-depfix` (docs/BEHAVIOUR.md §16): the two commands that change redo's state
 //! without building. Both are refused while the daemon runs a build, whose temporaries, locks
 //! and state files they would pull from under it.
 

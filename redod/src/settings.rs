@@ -1,4 +1,4 @@
-//! What a request's environment asks for (SPEC.md §4.1). Every request carries its client's
+//! What a request's environment asks for (docs/BEHAVIOUR.md §4). Every request carries its client's
 //! environment; these are read from it, never from the daemon's own.
 
 use crate::fs::paths;

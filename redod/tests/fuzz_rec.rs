@@ -2,7 +2,7 @@
 // The counting allocator below is the only unsafe code, and it only forwards to `System`.
 #![allow(unsafe_code)]
 //! Property/fuzz tests of the `.rec` parser (`redod::store::recfile`), which reads files anybody could
-//! have damaged (DESIGN.md §7: a corrupt `.rec` is "out of date", never a crash): random
+//! have damaged (docs/DESIGN.md §7: a corrupt `.rec` is "out of date", never a crash): random
 //! bytes, recfile-shaped noise and mutated valid files never panic and allocate in proportion
 //! to the input; every record encodes and parses back to itself, odd target bytes included
 //! (newlines, `+`, `:`, non-UTF-8); and GNU recutils reads what we write.

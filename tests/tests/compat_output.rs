@@ -1,4 +1,4 @@
-//! Where a build's output goes (SPEC.md §15): to the nearest command that asked for it, which
+//! Where a build's output goes (docs/BEHAVIOUR.md §15): to the nearest command that asked for it, which
 //! writes it to its own stderr. A nested `redo` whose stderr a `.do` redirects (`$(redo x 2>&1)`,
 //! `2>/dev/null`) gets the output of what it builds there, not on the top-level terminal; one
 //! that is not redirected shows it on the terminal exactly once, as before.

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Crash safety (DESIGN.md §5 "Commit": no partially written target or `.rec` is ever
+//! Crash safety (docs/DESIGN.md §5 "Commit": no partially written target or `.rec` is ever
 //! visible, whatever is killed when): the daemon is SIGKILLed at random moments while it
 //! builds a tree of 201 targets, round after round.
 //!

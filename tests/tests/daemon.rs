@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The daemon seen from outside: shared builds, cycles, Ctrl-C, start-up races, damaged state
 //! files, the requester's environment, hostile socket input, lifecycle and access control
-//! (DESIGN.md §4, §5, §7; SPEC.md §12.3, §14).
+//! (docs/DESIGN.md §4, §5, §7; docs/BEHAVIOUR.md §12, §14).
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! Fault injection against the real daemon and clients: cancellation by signal, a `.do`
 //! killed under the daemon, start-up races and leftovers of dead daemons, daemons of another
 //! version, the idle timer and the runtime directory's life, access control and symlinks,
-//! hostile bytes on the socket, read-only and full file systems (DESIGN.md §4, §5, §7).
+//! hostile bytes on the socket, read-only and full file systems (docs/DESIGN.md §4, §5, §7).
 //!
 //! Companion files: `crash.rs` (SIGKILL of the daemon during builds, seeded rounds) and
 //! `soak.rs` (thousands of builds through one daemon). Those two have a reduced default form
@@ -1190,7 +1190,7 @@ fn read_only_target_directory_fails_cleanly() {
 }
 
 /// The target's directory is writable, its `.redo/` is not: the commit cannot write the
-/// `.rec`. The old target must survive (DESIGN.md §5: no partial state), and after the fault
+/// `.rec`. The old target must survive (docs/DESIGN.md §5: no partial state), and after the fault
 /// is gone, the next build must rebuild normally.
 #[test]
 fn read_only_state_directory_fails_cleanly() {

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Parallel builds, end to end (SPEC.md §8.3, §13, §15; DESIGN.md §6): how many `.do` files
+//! Parallel builds, end to end (docs/BEHAVIOUR.md §8, §13, §15; docs/DESIGN.md §6): how many `.do` files
 //! really run at once under `-j`, GNU make sharing the build's job tokens both ways (make run
 //! by a `.do`, redo run by make), nesting, builds shared by two clients, failures among
 //! parallel siblings, and the terminal output of parallel builds (status line, `[target] `
@@ -555,7 +555,7 @@ fn nested_j_uses_the_builds_pool_and_a_waiting_parent_lends_its_token() {
     assert_eq!(r.code, 0, "{}", show(&r));
     assert_eq!(p.read("top"), "done\n");
     let (max, log) = peak(&p);
-    // README: "-j given to a nested command does not create a new pool"; SPEC.md §13.3: a .do
+    // README: "-j given to a nested command does not create a new pool"; docs/BEHAVIOUR.md §13: a .do
     // waiting for its dependencies does not occupy a slot.
     assert_eq!(
         max, 2,

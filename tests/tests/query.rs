@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The query and maintenance commands, end to end (SPEC.md §3, §12.7, §15.3-15.5, §16): the
+//! The query and maintenance commands, end to end (docs/BEHAVIOUR.md §3, §12, §15, §16): the
 //! exact lines `redo-targets`, `redo-sources`, `redo-ood`, `redo-affects` and `redo-dot` print
 //! on a real tree, `redo-ood` checked against what a following build really rebuilds on random
 //! edits, kept logs (`-k`) and `redo-log`, `redo-cleanup`, `redo-depfix`, every command's

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Build semantics, end to end: the behaviours of SPEC.md §5-12, §15.1, §19 and §23 as a user
+//! Build semantics, end to end: the behaviours of docs/BEHAVIOUR.md §7-§14, §15 as a user
 //! sees them (file contents, exit codes, exact messages, `.rec` contents and how many times each
 //! `.do` ran).
 //!
@@ -23,7 +23,7 @@ use std::time::Duration;
 /// into the value with `\n`.
 type Record = Vec<(String, Vec<u8>)>;
 
-/// Parses the recfile subset goredo writes (SPEC.md §12.1).
+/// Parses the recfile subset goredo writes (docs/BEHAVIOUR.md §12).
 fn parse_rec(bytes: &[u8]) -> Vec<Record> {
     let mut out: Vec<Record> = Vec::new();
     let mut cur: Record = Vec::new();
@@ -222,7 +222,7 @@ fn count(p: &Project, rel: &Path) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Unchanged output keeps the old file (SPEC §9 step 26, §23.1)
+// 1. Unchanged output keeps the old file (docs/BEHAVIOUR.md §9)
 
 /// a -> b -> src; b's output is the first line of src with digits removed.
 fn cutoff_project() -> Project {
@@ -319,7 +319,7 @@ fn forced_redo_with_same_output_keeps_inode() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Empty output means "no target" (SPEC §6, §9 step 25, §23.2)
+// 2. Empty output means "no target" (docs/BEHAVIOUR.md §6, §9)
 
 #[test]
 fn empty_output_deletes_target_and_is_always_out_of_date() {
@@ -378,7 +378,7 @@ fn empty_dollar3_makes_an_empty_up_to_date_target() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. .do search side effects (SPEC §7, §23.3)
+// 3. .do search side effects (docs/BEHAVIOUR.md §7)
 
 #[test]
 fn default_do_in_parent_directory_arguments_cwd_and_records() {
@@ -515,7 +515,7 @@ fn dollar2_strips_the_matched_extension() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Build UUID and redo-always (SPEC §11.1, §14, §23.4)
+// 4. Build UUID and redo-always (docs/BEHAVIOUR.md §11, §14)
 
 #[test]
 fn redo_always_runs_once_per_session_and_builds_share_the_uuid() {
@@ -557,7 +557,7 @@ fn redo_always_runs_once_per_session_and_builds_share_the_uuid() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. External modification guard (SPEC §9 steps 5-6, §23.5)
+// 5. External modification guard (docs/BEHAVIOUR.md §9)
 
 #[test]
 fn externally_modified_target_is_not_redone() {
@@ -616,7 +616,7 @@ fn externally_modified_target_is_not_redone() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Post-run checks (SPEC §9 steps 22-24, §19)
+// 6. Post-run checks (docs/BEHAVIOUR.md §9, §15)
 
 /// Builds `x` with a good .do, swaps in `bad`, runs `redo x` and returns the run plus the
 /// `.rec` bytes before.
@@ -697,7 +697,7 @@ fn failure_inside_nested_do_propagates() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 7. redo vs redo-ifchange (SPEC §8.2-8.4, §11.5, §23.7)
+// 7. redo vs redo-ifchange (docs/BEHAVIOUR.md §8, §11)
 
 #[test]
 fn redo_is_sequential_and_stops_at_first_failure() {
@@ -836,7 +836,7 @@ fn non_existent_dependency_makes_dependant_always_out_of_date() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 8. Parallelism basics (SPEC §13.3)
+// 8. Parallelism basics (docs/BEHAVIOUR.md §13)
 
 #[test]
 fn nested_build_with_one_job_does_not_deadlock() {
@@ -886,7 +886,7 @@ fn nested_build_with_one_job_does_not_deadlock() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. Atomic commit (SPEC §9 steps 26-28, §18)
+// 9. Atomic commit (docs/BEHAVIOUR.md §9)
 
 #[test]
 fn commit_with_fsync_enabled() {
@@ -979,7 +979,7 @@ fn commit_with_fsync_enabled() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. Output conventions (SPEC §15.1-15.2)
+// 10. Output conventions (docs/BEHAVIOUR.md §15)
 
 /// a -> b -> c, each `.do` writing to stderr before (and a also after) its nested build.
 fn chain_with_stderr() -> Project {
@@ -1225,7 +1225,7 @@ fn environment_is_the_requesters() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Odd file names (DESIGN.md §7; SPEC §12.1 continuation lines)
+// Odd file names (docs/DESIGN.md §7; docs/BEHAVIOUR.md §12 continuation lines)
 
 #[test]
 fn odd_file_names_build_and_are_tracked() {

@@ -20,7 +20,7 @@ pub(super) struct AfterRun<'a> {
     pub(super) rec_path: &'a Path,
 }
 
-/// The end of a job whose `.do` exited: its status, the checks of SPEC.md §9 (`$1` touched,
+/// The end of a job whose `.do` exited: its status, the checks of docs/BEHAVIOUR.md §9 (`$1` touched,
 /// both stdout and `$3`), then the commit. Returns the committed state.
 pub(super) async fn conclude(
     engine: &Arc<Engine>,

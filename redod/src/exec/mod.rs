@@ -1,4 +1,4 @@
-//! Running one `.do` and committing its result (SPEC.md §9).
+//! Running one `.do` and committing its result (docs/BEHAVIOUR.md §9).
 //!
 //! Order: `.redo/` created; a job token taken; the fcntl lock taken; the external-modification
 //! guard; the `.do` looked up (missing candidates become ifcreate records); its interpreter

@@ -1,4 +1,4 @@
-//! Job tokens (SPEC.md §13, DESIGN.md §6): `-j N` bounds how many `.do` processes, and the
+//! Job tokens (docs/BEHAVIOUR.md §13, docs/DESIGN.md §6): `-j N` bounds how many `.do` processes, and the
 //! jobs of the `make`s they run, execute their own code at once in one build session.
 //!
 //! A session's free tokens are bytes in a pipe, exactly as in GNU make's jobserver, so that a

@@ -1,4 +1,4 @@
-//! Out-of-date decisions (SPEC.md §11), as pure logic over [`Fs`].
+//! Out-of-date decisions (docs/BEHAVIOUR.md §11), as pure logic over [`Fs`].
 //!
 //! A target is up to date when its `.rec` exists and parses, the target file exists (or the
 //! target was committed without output after a `redo-stamp`: its stamp is then its content),

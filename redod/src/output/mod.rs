@@ -1,4 +1,4 @@
-//! What the daemon writes to a client's terminal (SPEC.md §15.1).
+//! What the daemon writes to a client's terminal (docs/BEHAVIOUR.md §15).
 //!
 //! ```text
 //! redo . . sub/foo.o (../default.o.do) (0.012s)

@@ -1,4 +1,4 @@
-//! The listing commands (SPEC.md §16): `redo-targets`, `redo-sources`, `redo-ood`,
+//! The listing commands (docs/BEHAVIOUR.md §16): `redo-targets`, `redo-sources`, `redo-ood`,
 //! `redo-affects`, `redo-dot`, answered from the state files through the daemon's caches.
 //!
 //! A *known target* is a file `X` with a state file `.redo/X.rec` (it need not exist: phony

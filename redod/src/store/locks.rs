@@ -1,4 +1,4 @@
-//! The per-target fcntl lock on `DIR/.redo/T.lock` (SPEC.md §14).
+//! The per-target fcntl lock on `DIR/.redo/T.lock` (docs/BEHAVIOUR.md §14).
 //!
 //! Inside the daemon, one build per target is guaranteed by the flight table (`engine`); the
 //! fcntl lock is for everybody else: another daemon whose project overlaps this one, or goredo

@@ -1,4 +1,4 @@
-//! Kept job logs (`-k`, `REDO_LOGS=1`; SPEC.md §12.7, §15.3, §15.5) and `redo-log`.
+//! Kept job logs (`-k`, `REDO_LOGS=1`; docs/BEHAVIOUR.md §12, §15) and `redo-log`.
 //!
 //! * `DIR/.redo/T.log`: every stderr line of the `.do`, as `@<TAI64N> <line>`, truncated when
 //!   the job starts.

@@ -1,4 +1,4 @@
-//! goredo 1.x state files: `DIR/.redo/T.rec`, GNU recutils format (SPEC.md §12).
+//! goredo 1.x state files: `DIR/.redo/T.rec`, GNU recutils format (docs/BEHAVIOUR.md §12).
 //!
 //! ```text
 //! Build: 80143f04-bfff-4673-950c-081d712f573d
