@@ -93,28 +93,7 @@ impl Engine {
         client: &Client<'_>,
     ) -> i32 {
         let (sink, tool) = (&client.sink, client.tool);
-        let (session, level) = match &job {
-            Some(j) => {
-                // What the .do changed before asking must be seen (see `watch`).
-                if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
-                    w.sync();
-                }
-                (j.flight.session.clone(), j.flight.level + 1)
-            }
-            None => {
-                let (fs, watched) = self.session_fs(&origin.settings);
-                let tokens = self.session_tokens(&b, &origin, client);
-                (
-                    Arc::new(Session::new(
-                        tokens,
-                        fs,
-                        watched,
-                        self.session_verdicts(watched),
-                    )),
-                    0,
-                )
-            }
-        };
+        let (session, level) = self.session_for(&b, &origin, job.as_ref(), client);
         let _status = job
             .is_none()
             .then(|| StatusLine::start(session.clone(), sink.clone()));
@@ -124,199 +103,42 @@ impl Engine {
             targets.push(b"all");
         }
         if job.is_none() {
-            let names: Vec<String> = targets
-                .iter()
-                .map(|t| String::from_utf8_lossy(t).into_owned())
-                .collect();
             sink.event(&BuildEvent::Session(SessionEvent::Started {
                 build: session.uuid.clone(),
-                targets: names,
+                targets: targets
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .collect(),
                 jobs: session.tokens.limit(),
             }));
         }
-        // A nested request answered in full before, nothing it depends on changed since: its
-        // records again, from one lookup (see `verdict`, batches).
-        let batch = match (&job, &session.verdicts) {
-            (Some(j), Some(v)) if b.mode == BuildMode::Ifchange && !b.options.force => {
-                let since = v.generation();
-                let key = crate::verdict::batch_key(
-                    &j.flight.dir,
-                    &origin.cwd,
-                    origin.settings.trust,
-                    b.targets.as_bytes(),
-                );
-                if let Some(records) = v.batch(&key, |members| self.any_in_flight(members)) {
-                    // Nothing is printed on this path, so the `.do`'s earlier stderr needs no
-                    // flush to stay in order (a flush is a round trip to the relay task).
-                    j.record_shared(records);
-                    j.reclaim_token().await;
-                    return 0;
-                }
-                Some((v.clone(), key, since))
-            }
-            _ => None,
+        let batch = match self.batch(&b, &origin, job.as_ref(), &session).await {
+            Batch::Answered => return 0,
+            Batch::Keep(k) => k,
         };
-        // Resolve and de-duplicate (by path: `a` and `./a` are one target). Each wanted target
-        // keeps the index of its name as given, which messages show.
-        let mut wanted: Vec<(PathBuf, usize)> = Vec::with_capacity(targets.len());
-        for (i, t) in targets.iter().enumerate() {
-            let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(t));
-            if paths::split(&abs).is_none() {
-                sink.error(&format!(
-                    "{tool}: {}: not a file name",
-                    String::from_utf8_lossy(t)
-                ));
-                return 1;
-            }
-            wanted.push((abs, i));
-        }
-        if b.mode == BuildMode::Ifchange {
-            let mut seen = HashSet::with_capacity_and_hasher(wanted.len(), Default::default());
-            let first: Vec<bool> = wanted
-                .iter()
-                .map(|(abs, _)| seen.insert(abs.as_os_str()))
-                .collect();
-            drop(seen);
-            let mut first = first.into_iter();
-            wanted.retain(|_| first.next().unwrap_or(true));
-        }
-        // Asked after the batch answer, which prints nothing: no look at the client's stderr.
-        let waiter = match &job {
-            Some(j) => {
-                let redirected = !j.relays_stderr_of(client.pid);
-                if !redirected {
-                    // What the .do wrote before asking must reach the terminal before what
-                    // this request prints, which does not go through its pipe. (A redirected
-                    // client prints after what the .do wrote there before asking, by itself.)
-                    j.flush_stderr().await;
-                }
-                Waiter::Job {
-                    job: j.clone(),
-                    sink: sink.clone(),
-                    redirected,
-                }
-            }
-            None => Waiter::Client(sink.clone()),
+        let Some(wanted) = resolve(&targets, &origin.cwd, b.mode, sink, tool) else {
+            return 1;
         };
-        let want = |abs: &PathBuf, name: usize, force: bool| Want {
-            since: 0, // Read by `bring`.
-            target_meta: None,
-            rec: None,
-            target: abs.clone(),
-            display: String::from_utf8_lossy(targets[name]).into_owned(),
+        let asking = Asking {
+            targets: &targets,
             level,
-            force,
             session: session.clone(),
             origin: origin.clone(),
-            waiter: waiter.clone(),
-            start: None,
+            waiter: waiter_for(job.as_ref(), sink, client).await,
         };
-        let (keep_going, shuffle) = (origin.settings.keep_going, origin.settings.shuffle);
-        let mut code = 0;
-        let mut all_held = false;
-        let mut recorded: Vec<(&PathBuf, Option<Known>)> = Vec::new();
-        match b.mode {
+        let (mut code, recorded, all_held) = match b.mode {
             BuildMode::Redo => {
-                let mut order: Vec<&(PathBuf, usize)> = wanted.iter().collect();
-                if shuffle {
-                    shuffled(&mut order);
-                }
-                for (abs, name) in order {
-                    match self.bring(want(abs, *name, true)).await {
-                        Ok(known) => recorded.push((abs, known)),
-                        Err(Reported) => {
-                            code = 1;
-                            if !keep_going {
-                                break;
-                            }
-                        }
-                    }
-                }
+                let (code, recorded) = self.redo_each(&asking, &wanted).await;
+                (code, recorded, false)
             }
-            BuildMode::Ifchange => {
-                let force = b.options.force;
-                // Targets a verdict vouches for are answered here, without a flight or even a
-                // future each: the no-op of a large `all` is mostly these.
-                let mut results: Vec<Option<Result<Option<Known>, Reported>>> =
-                    vec![None; wanted.len()];
-                if !force {
-                    let trust = origin.settings.trust;
-                    for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
-                        if let Some((meta, hash)) = self.held(&session, abs, trust) {
-                            *r = Some(Ok(Some(Known {
-                                meta: Some(meta),
-                                hash,
-                            })));
-                        }
-                    }
-                }
-                let mut rest: Vec<usize> = (0..wanted.len())
-                    .filter(|i| results[*i].is_none())
-                    .collect();
-                all_held = rest.is_empty();
-                if shuffle {
-                    shuffled(&mut rest);
-                }
-                // Each target starts once the one before it has (see `wait_landed`): in
-                // argument order, whatever order the flights' tasks happen to run in.
-                let mut after: Option<oneshot::Receiver<()>> = None;
-                let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
-                    .iter()
-                    .map(|&i| {
-                        let (tx, rx) = oneshot::channel();
-                        let w = Want {
-                            start: Some(tx),
-                            ..want(&wanted[i].0, wanted[i].1, force)
-                        };
-                        (w, after.replace(rx))
-                    })
-                    .collect();
-                let brought: Vec<_> = futures_util::stream::iter(wants)
-                    .map(|(w, after)| async move {
-                        if let Some(previous) = after {
-                            // Sent or dropped: either way the previous target has started.
-                            let _ = previous.await;
-                        }
-                        self.bring(w).await
-                    })
-                    .buffered(window(session.tokens.limit()))
-                    .collect()
-                    .await;
-                for (i, r) in rest.into_iter().zip(brought) {
-                    results[i] = Some(r);
-                }
-                let results: Vec<_> = results.into_iter().flatten().collect();
-                if results.iter().all(Result::is_ok) {
-                    recorded.extend(
-                        wanted
-                            .iter()
-                            .zip(results)
-                            .map(|((a, _), r)| (a, r.ok().flatten())),
-                    );
-                } else {
-                    code = 1;
-                }
-            }
-        }
+            BuildMode::Ifchange => self.ifchange_all(&asking, &wanted, b.options.force).await,
+        };
         if let Some(j) = &job {
             if code == 0 {
-                match self.dependency_records(&j.flight.dir, &recorded, &session, &origin.settings)
-                {
-                    Ok(deps) => match (all_held, batch) {
-                        // Kept once, shared by the batch and this job's records.
-                        (true, Some((v, key, since))) => {
-                            let deps: Arc<[Dep]> = deps.into();
-                            let members: Vec<&Path> =
-                                wanted.iter().map(|(abs, _)| abs.as_path()).collect();
-                            v.record_batch(key, &members, deps.clone(), since);
-                            j.record_shared(deps);
-                        }
-                        _ => j.record(deps),
-                    },
-                    Err(e) => {
-                        sink.error(&format!("{tool}: {e}"));
-                        code = 1;
-                    }
+                let held = all_held.then_some(batch).flatten();
+                if let Err(e) = self.record_into(j, &recorded, &wanted, held, &asking) {
+                    sink.error(&format!("{tool}: {e}"));
+                    code = 1;
                 }
             }
             j.reclaim_token().await;
@@ -332,6 +154,191 @@ impl Engine {
             }));
         }
         code
+    }
+
+    /// The session a request builds in, and the level of its messages: a nested request's
+    /// job's, or a new one for a top-level request.
+    fn session_for(
+        &self,
+        b: &Build,
+        origin: &Origin,
+        job: Option<&Arc<Job>>,
+        client: &Client<'_>,
+    ) -> (Arc<Session>, usize) {
+        match job {
+            Some(j) => {
+                // What the .do changed before asking must be seen (see `watch`).
+                if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
+                    w.sync();
+                }
+                (j.flight.session.clone(), j.flight.level + 1)
+            }
+            None => {
+                let (fs, watched) = self.session_fs(&origin.settings);
+                let tokens = self.session_tokens(b, origin, client);
+                let verdicts = self.session_verdicts(watched);
+                (Arc::new(Session::new(tokens, fs, watched, verdicts)), 0)
+            }
+        }
+    }
+
+    /// A nested request answered in full before, nothing it depends on changed since: its
+    /// records again, from one lookup (see `verdict`, batches). Otherwise where to keep this
+    /// answer if it turns out to be one.
+    async fn batch(
+        &self,
+        b: &Build,
+        origin: &Origin,
+        job: Option<&Arc<Job>>,
+        session: &Session,
+    ) -> Batch {
+        let (Some(j), Some(v)) = (job, &session.verdicts) else {
+            return Batch::Keep(None);
+        };
+        if b.mode != BuildMode::Ifchange || b.options.force {
+            return Batch::Keep(None);
+        }
+        let since = v.generation();
+        let key = crate::verdict::batch_key(
+            &j.flight.dir,
+            &origin.cwd,
+            origin.settings.trust,
+            b.targets.as_bytes(),
+        );
+        if let Some(records) = v.batch(&key, |members| self.any_in_flight(members)) {
+            // Nothing is printed on this path, so the `.do`'s earlier stderr needs no flush to
+            // stay in order (a flush is a round trip to the relay task).
+            j.record_shared(records);
+            j.reclaim_token().await;
+            return Batch::Answered;
+        }
+        Batch::Keep(Some((v.clone(), key, since)))
+    }
+
+    /// `redo a b c`: each target rebuilt, one after another; the first failure stops the rest
+    /// (`--keep-going`: not).
+    async fn redo_each<'w>(
+        self: &Arc<Self>,
+        asking: &Asking<'_>,
+        wanted: &'w [(PathBuf, usize)],
+    ) -> (i32, Vec<(&'w PathBuf, Option<Known>)>) {
+        let settings = &asking.origin.settings;
+        let mut order: Vec<&(PathBuf, usize)> = wanted.iter().collect();
+        if settings.shuffle {
+            shuffled(&mut order);
+        }
+        let (mut code, mut recorded) = (0, Vec::new());
+        for (abs, name) in order {
+            match self.bring(asking.want(abs, *name, true)).await {
+                Ok(known) => recorded.push((abs, known)),
+                Err(Reported) => {
+                    code = 1;
+                    if !settings.keep_going {
+                        break;
+                    }
+                }
+            }
+        }
+        (code, recorded)
+    }
+
+    /// `redo-ifchange a b c`: the targets brought up to date in parallel, started in argument
+    /// order. Also says whether verdicts answered for all of them (a batch to keep).
+    async fn ifchange_all<'w>(
+        self: &Arc<Self>,
+        asking: &Asking<'_>,
+        wanted: &'w [(PathBuf, usize)],
+        force: bool,
+    ) -> (i32, Vec<(&'w PathBuf, Option<Known>)>, bool) {
+        let session = &asking.session;
+        // Targets a verdict vouches for are answered here, without a flight or even a future
+        // each: the no-op of a large `all` is mostly these.
+        let mut results: Vec<Option<Result<Option<Known>, Reported>>> = vec![None; wanted.len()];
+        if !force {
+            let trust = asking.origin.settings.trust;
+            for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
+                if let Some((meta, hash)) = self.held(session, abs, trust) {
+                    *r = Some(Ok(Some(Known {
+                        meta: Some(meta),
+                        hash,
+                    })));
+                }
+            }
+        }
+        let mut rest: Vec<usize> = (0..wanted.len())
+            .filter(|i| results[*i].is_none())
+            .collect();
+        let all_held = rest.is_empty();
+        if asking.origin.settings.shuffle {
+            shuffled(&mut rest);
+        }
+        // Each target starts once the one before it has (see `wait_landed`): in argument
+        // order, whatever order the flights' tasks happen to run in.
+        let mut after: Option<oneshot::Receiver<()>> = None;
+        let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
+            .iter()
+            .map(|&i| {
+                let (tx, rx) = oneshot::channel();
+                let w = Want {
+                    start: Some(tx),
+                    ..asking.want(&wanted[i].0, wanted[i].1, force)
+                };
+                (w, after.replace(rx))
+            })
+            .collect();
+        let brought: Vec<_> = futures_util::stream::iter(wants)
+            .map(|(w, after)| async move {
+                if let Some(previous) = after {
+                    // Sent or dropped: either way the previous target has started.
+                    let _ = previous.await;
+                }
+                self.bring(w).await
+            })
+            .buffered(window(session.tokens.limit()))
+            .collect()
+            .await;
+        for (i, r) in rest.into_iter().zip(brought) {
+            results[i] = Some(r);
+        }
+        let results: Vec<_> = results.into_iter().flatten().collect();
+        if !results.iter().all(Result::is_ok) {
+            return (1, Vec::new(), all_held);
+        }
+        let recorded = wanted
+            .iter()
+            .zip(results)
+            .map(|((a, _), r)| (a, r.ok().flatten()))
+            .collect();
+        (0, recorded, all_held)
+    }
+
+    /// A nested request's targets recorded as dependencies of its job; kept as a batch too
+    /// when verdicts answered for all of them.
+    fn record_into(
+        &self,
+        j: &Job,
+        recorded: &[(&PathBuf, Option<Known>)],
+        wanted: &[(PathBuf, usize)],
+        batch: Option<KeptBatch>,
+        asking: &Asking<'_>,
+    ) -> Result<(), String> {
+        let deps = self.dependency_records(
+            &j.flight.dir,
+            recorded,
+            &asking.session,
+            &asking.origin.settings,
+        )?;
+        match batch {
+            // Kept once, shared by the batch and this job's records.
+            Some((v, key, since)) => {
+                let deps: Arc<[Dep]> = deps.into();
+                let members: Vec<&Path> = wanted.iter().map(|(abs, _)| abs.as_path()).collect();
+                v.record_batch(key, &members, deps.clone(), since);
+                j.record_shared(deps);
+            }
+            None => j.record(deps),
+        }
+        Ok(())
     }
 
     /// `ifchange` records for the given files, relative to the target directory `dir`. A
@@ -381,5 +388,96 @@ impl Engine {
             }
         }
         Ok(deps)
+    }
+}
+
+/// Where a batch answer would be kept: the verdicts, its key, their generation before.
+type KeptBatch = (Arc<crate::verdict::Verdicts>, crate::verdict::BatchKey, u64);
+
+enum Batch {
+    /// The request was answered from a kept batch.
+    Answered,
+    Keep(Option<KeptBatch>),
+}
+
+/// What every target of one request shares: how it is named, its level, session, origin and
+/// waiter.
+struct Asking<'a> {
+    targets: &'a [&'a [u8]],
+    level: usize,
+    session: Arc<Session>,
+    origin: Arc<Origin>,
+    waiter: Waiter,
+}
+
+impl Asking<'_> {
+    fn want(&self, abs: &Path, name: usize, force: bool) -> Want {
+        Want {
+            since: 0, // Read by `bring`.
+            target_meta: None,
+            rec: None,
+            target: abs.to_path_buf(),
+            display: String::from_utf8_lossy(self.targets[name]).into_owned(),
+            level: self.level,
+            force,
+            session: self.session.clone(),
+            origin: self.origin.clone(),
+            waiter: self.waiter.clone(),
+            start: None,
+        }
+    }
+}
+
+/// The targets resolved against `cwd` and, for `redo-ifchange`, de-duplicated by path (`a`
+/// and `./a` are one target); each keeps the index of its name as given, which messages show.
+fn resolve(
+    targets: &[&[u8]],
+    cwd: &Path,
+    mode: BuildMode,
+    sink: &Sink,
+    tool: &str,
+) -> Option<Vec<(PathBuf, usize)>> {
+    let mut wanted: Vec<(PathBuf, usize)> = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        let abs = paths::resolve(cwd, OsStr::from_bytes(t));
+        if paths::split(&abs).is_none() {
+            sink.error(&format!(
+                "{tool}: {}: not a file name",
+                String::from_utf8_lossy(t)
+            ));
+            return None;
+        }
+        wanted.push((abs, i));
+    }
+    if mode == BuildMode::Ifchange {
+        let mut seen = HashSet::with_capacity_and_hasher(wanted.len(), Default::default());
+        let first: Vec<bool> = wanted
+            .iter()
+            .map(|(abs, _)| seen.insert(abs.as_os_str()))
+            .collect();
+        drop(seen);
+        let mut first = first.into_iter();
+        wanted.retain(|_| first.next().unwrap_or(true));
+    }
+    Some(wanted)
+}
+
+/// Who waits for this request's targets. Asked after the batch answer, which prints nothing:
+/// no look at the client's stderr on that path.
+async fn waiter_for(job: Option<&Arc<Job>>, sink: &Sink, client: &Client<'_>) -> Waiter {
+    let Some(j) = job else {
+        return Waiter::Client(sink.clone());
+    };
+    let redirected = !j.relays_stderr_of(client.pid);
+    if !redirected {
+        // What the .do wrote before asking must reach the terminal before what this request
+        // prints, which does not go through its pipe. (A redirected client prints after what
+        // the .do wrote there before asking, by itself.)
+        j.flush_stderr().await;
+    }
+    Waiter::Job {
+        job: j.clone(),
+        sink: sink.clone(),
+        redirected,
     }
 }

@@ -24,6 +24,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{broadcast, oneshot};
 
 mod build;
+mod listing;
+mod maintain;
+mod record;
 mod watch_mode;
 mod whichdo;
 
@@ -44,200 +47,143 @@ pub(crate) struct Client<'a> {
     pid: Option<i32>,
 }
 
+/// One request, accepted: who asked (for messages), where its output goes, whose
+/// environment and directory its work uses, and the job it runs in (a client inside a `.do`).
+pub(crate) struct Asked {
+    pub(crate) tool: String,
+    pub(crate) sink: Sink,
+    pub(crate) origin: Arc<Origin>,
+    pub(crate) job: Option<Arc<Job>>,
+}
+
+impl Asked {
+    /// `tool: msg` on the client's stderr; the exit code 1.
+    pub(crate) fn fail(&self, msg: impl std::fmt::Display) -> i32 {
+        self.sink.error(&format!("{}: {msg}", self.tool));
+        1
+    }
+
+    /// The running job of a command that only works inside a `.do`.
+    pub(crate) fn job(&self, what: &str) -> Result<&Arc<Job>, i32> {
+        self.job.as_ref().ok_or_else(|| {
+            self.fail(format!(
+                "{what} only works inside a .do (no running target: REDO_JOB is not set)"
+            ))
+        })
+    }
+}
+
 impl Engine {
     /// Serves one client request; returns the exit code. `peer_pid` is the client's process
     /// (whose make jobserver descriptors the daemon may open).
     pub async fn handle(self: &Arc<Self>, req: Request, sink: Sink, peer_pid: Option<i32>) -> i32 {
-        let tool = Some(&req.program)
+        let Request {
+            command,
+            program,
+            cwd,
+            env,
+            umask,
+            parent_job,
+            make_jobserver,
+            client_dir,
+            terminal: _,
+        } = req;
+        let tool = Some(&program)
             .filter(|p| !p.is_empty())
             .map(|a| show(Path::new(OsStr::from_bytes(a))))
             .unwrap_or_else(|| "redo".into());
         let tool = tool.rsplit('/').next().unwrap_or("redo").to_string();
-        let fail = |msg: String| {
-            sink.error(&format!("{tool}: {msg}"));
-            1
+        let trace = matches!(&command, Command::Build(b) if b.options.trace);
+        let accepted = self.accept(cwd.into_vec(), env, umask, parent_job, client_dir, trace);
+        let (origin, job) = match accepted {
+            Ok(o) => o,
+            Err(msg) => {
+                sink.error(&format!("{tool}: {msg}"));
+                return 1;
+            }
         };
-        let cwd = PathBuf::from(OsString::from_vec(req.cwd.into_vec()));
+        let asked = Asked {
+            tool,
+            sink,
+            origin,
+            job,
+        };
+        match command {
+            Command::Build(b) => {
+                let client = Client {
+                    sink: asked.sink.clone(),
+                    tool: &asked.tool,
+                    make: make_jobserver,
+                    pid: peer_pid,
+                };
+                if b.options.watch && asked.job.is_none() {
+                    self.watch_loop(b, asked.origin.clone(), client).await
+                } else {
+                    self.build(b, asked.origin.clone(), asked.job.clone(), &client)
+                        .await
+                }
+            }
+            Command::WatchControl(op) => self.watch_control(&asked, op),
+            Command::Ifcreate { targets } => record::ifcreate(&asked, &targets),
+            Command::Always => record::always(&asked),
+            Command::Stamp { hash } => record::stamp(&asked, hash),
+            Command::WhichDo { target } => {
+                self.whichdo(&asked.origin, &target, &asked.sink, &asked.tool)
+            }
+            Command::Query { kind, args } => self.query(&asked, kind, args).await,
+            Command::Log {
+                target,
+                recursive,
+                details,
+            } => self.log(&asked, &target, recursive, details).await,
+            Command::Cleanup { what, dry_run } => self.cleanup(&asked, what, dry_run).await,
+            Command::Depfix => self.depfix(&asked).await,
+            Command::DaemonStatus | Command::DaemonStop => asked.fail("not a build request"),
+        }
+    }
+
+    /// The request's directory, environment, settings and job, or why it cannot be served.
+    fn accept(
+        &self,
+        cwd: Vec<u8>,
+        env: Vec<(redo_proto::msg::ByteBuf, redo_proto::msg::ByteBuf)>,
+        umask: u32,
+        parent_job: Option<u64>,
+        client_dir: redo_proto::msg::ByteBuf,
+        trace: bool,
+    ) -> Result<(Arc<Origin>, Option<Arc<Job>>), String> {
+        let cwd = PathBuf::from(OsString::from_vec(cwd));
         if !cwd.is_absolute() {
-            return fail(format!(
+            return Err(format!(
                 "working directory '{}' is not absolute",
                 show(&cwd)
             ));
         }
         let cwd = paths::clean(&cwd);
         let env = Env::from_bytes(
-            req.env
-                .into_iter()
+            env.into_iter()
                 .map(|(k, v)| (k.into_vec(), v.into_vec()))
                 .collect(),
         );
-        let settings = match Settings::from_env(&env, &cwd) {
-            Ok(s) => s,
-            Err(e) => return fail(e.to_string()),
-        };
-        let job = match req.parent_job {
+        let settings = Settings::from_env(&env, &cwd).map_err(|e| e.to_string())?;
+        let job = match parent_job {
             None => None,
-            Some(id) => match self.job(id) {
-                Some(j) => Some(j),
-                None => {
-                    return fail(format!(
-                        "REDO_JOB={id} names no running job of this daemon: was the build that \
-                         ran this .do interrupted? Run redo from a shell, not from a stale environment"
-                    ));
-                }
-            },
+            Some(id) => Some(self.job(id).ok_or_else(|| {
+                format!(
+                    "REDO_JOB={id} names no running job of this daemon: was the build that \
+                     ran this .do interrupted? Run redo from a shell, not from a stale environment"
+                )
+            })?),
         };
-        let trace = matches!(&req.command, Command::Build(b) if b.options.trace);
         let origin = Arc::new(Origin {
             cwd,
             env,
-            umask: req.umask,
-            client_dir: PathBuf::from(OsString::from_vec(req.client_dir.into_vec())),
+            umask,
+            client_dir: PathBuf::from(OsString::from_vec(client_dir.into_vec())),
             settings,
             trace,
         });
-        let needs_job = |what: &str| -> Result<Arc<Job>, i32> {
-            job.clone().ok_or_else(|| {
-                fail(format!(
-                    "{what} only works inside a .do (no running target: REDO_JOB is not set)"
-                ))
-            })
-        };
-        match req.command {
-            Command::Build(b) => {
-                let client = Client {
-                    sink: sink.clone(),
-                    tool: &tool,
-                    make: req.make_jobserver,
-                    pid: peer_pid,
-                };
-                if b.options.watch && job.is_none() {
-                    self.watch_loop(b, origin, client).await
-                } else {
-                    self.build(b, origin, job, &client).await
-                }
-            }
-            Command::WatchControl(op) => match &self.watcher {
-                Some(w) => {
-                    match op {
-                        redo_proto::WatchOp::Off => w.set_enabled(false),
-                        redo_proto::WatchOp::On => w.set_enabled(true),
-                        redo_proto::WatchOp::Overflow => w.simulate_overflow(),
-                    }
-                    0
-                }
-                None => fail(
-                    "this daemon has no file watcher (REDO_NO_WATCH=1, or inotify unavailable)"
-                        .into(),
-                ),
-            },
-            // Nothing to record: done, in a .do or not (`redo-ifcreate $(list)` of an empty list).
-            Command::Ifcreate { targets } if targets.is_empty() => 0,
-            Command::Ifcreate { targets } => {
-                let job = match needs_job("redo-ifcreate") {
-                    Ok(j) => j,
-                    Err(c) => return c,
-                };
-                let mut deps = Vec::new();
-                for t in targets {
-                    let abs = paths::resolve(&origin.cwd, OsStr::from_bytes(&t));
-                    match job.flight.session.fs.exists(&abs) {
-                        Ok(false) => deps.push(Dep::Ifcreate {
-                            target: paths::bytes(&paths::relative(&job.flight.dir, &abs)).to_vec(),
-                        }),
-                        Ok(true) => {
-                            return fail(format!(
-                                "{} exists: a dependency on its creation would keep the target out of date \
-                                 forever; use redo-ifchange for existing files",
-                                String::from_utf8_lossy(&t)
-                            ));
-                        }
-                        Err(e) => return fail(format!("cannot stat {}: {e}", show(&abs))),
-                    }
-                }
-                job.record(deps);
-                0
-            }
-            Command::Always => match needs_job("redo-always") {
-                Ok(j) => {
-                    j.record([Dep::Always]);
-                    0
-                }
-                Err(c) => c,
-            },
-            Command::Stamp { hash } => match needs_job("redo-stamp") {
-                Ok(j) => {
-                    j.record([Dep::Stamp { hash }]);
-                    0
-                }
-                Err(c) => c,
-            },
-            Command::WhichDo { target } => self.whichdo(&origin, &target, &sink, &tool),
-            Command::Query { kind, args } => {
-                let args: Vec<Vec<u8>> = args.into_iter().map(|a| a.into_vec()).collect();
-                let engine = self.clone();
-                let o = origin.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    let g = engine.graph(&o.settings);
-                    query::run(&g, kind, &o.cwd, &args)
-                })
-                .await;
-                self.answer(out, &sink, &tool)
-            }
-            Command::Log {
-                target,
-                recursive,
-                details,
-            } => {
-                let t = paths::resolve(&origin.cwd, OsStr::from_bytes(&target));
-                let o = origin.clone();
-                let out =
-                    tokio::task::spawn_blocking(move || logs::show(&t, &o.cwd, recursive, details))
-                        .await;
-                self.answer(out, &sink, &tool)
-            }
-            Command::Cleanup { what, dry_run } => {
-                if let Some(busy) = self.busy(job.is_some()) {
-                    return fail(busy);
-                }
-                let o = origin.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    maintenance::cleanup(&o.cwd, &what, dry_run)
-                })
-                .await;
-                let out = out.map(|r| {
-                    r.map(|c| {
-                        for k in &c.kept {
-                            let rel = show(&paths::relative(&origin.cwd, k));
-                            sink.message(Msg::Warn, 0, &format!("{rel} changed since redo built it: kept (remove it yourself if it is not needed)"));
-                        }
-                        lines_relative(&c.removed, &origin.cwd)
-                    })
-                });
-                self.answer(out, &sink, &tool)
-            }
-            Command::Depfix => {
-                if let Some(busy) = self.busy(job.is_some()) {
-                    return fail(busy);
-                }
-                let engine = self.clone();
-                let o = origin.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    let d = maintenance::Depfix {
-                        fs: &*engine.fs,
-                        recs: &engine.recs,
-                        hashes: &engine.hashes,
-                        gate: &engine.umask,
-                        umask: o.umask,
-                        sync: !o.settings.no_sync,
-                    };
-                    Ok(lines_relative(&d.run(&o.cwd)?, &o.cwd))
-                })
-                .await;
-                self.answer(out, &sink, &tool)
-            }
-            Command::DaemonStatus | Command::DaemonStop => fail("not a build request".into()),
-        }
+        Ok((origin, job))
     }
 
     /// A read-only view for the listing commands.
