@@ -297,51 +297,60 @@ impl<'r> Walk<'r> {
         self
     }
 
+    /// What is decided before any ifchange dependency: the target's own existence, its
+    /// ifcreate records, `always`.
+    fn prelude(&mut self, c: &Checker) -> io::Result<Option<Step>> {
+        let mut meta = match self.target {
+            Some(m) => m,
+            None => c.fs.stat(&self.dir.join(self.name))?,
+        };
+        // A target that is a symbolic link is the link (it may point nowhere).
+        if meta.is_none_or(|m| m.link) {
+            meta = c.fs.lstat(&self.dir.join(self.name))?;
+        }
+        self.target = Some(meta);
+        // No file is "does not exist" (goredo), unless the target was committed without
+        // output and stamped: then the stamp is its content, and its dependencies decide.
+        if meta.is_none() && self.rec.phony_stamp(self.name.as_bytes()).is_none() {
+            return Ok(Some(Step::OutOfDate(Reason::Missing)));
+        }
+        if self.observed.is_some() {
+            let own = self.dir.join(self.name);
+            let rec = rec_path(self.dir, self.name);
+            // The state file was read after the caller took the verdicts' generation, so
+            // any change to it since is caught by that; it must be watched, though.
+            let rec_now = c.fs.stat(&rec)?;
+            let vouched = c.fs.vouches_stat(&own, meta.as_ref())
+                && rec_now.is_some()
+                && c.fs.vouches_stat(&rec, rec_now.as_ref());
+            self.saw(&own, vouched);
+            self.saw(&rec, vouched);
+        }
+        let rec = self.rec;
+        for d in &rec.deps {
+            if let Dep::Ifcreate { target } = d {
+                let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
+                if c.exists(&abs)? {
+                    return Ok(Some(Step::OutOfDate(Reason::Created(PathBuf::from(
+                        OsStr::from_bytes(target),
+                    )))));
+                }
+                if self.observed.is_some() {
+                    self.saw(&abs, c.absence_vouched(&abs));
+                }
+            }
+        }
+        if self.rec.always() {
+            return Ok(Some(Step::OutOfDate(Reason::Always)));
+        }
+        Ok(None)
+    }
+
     pub fn next(&mut self, c: &Checker) -> io::Result<Step> {
         if !self.prelude_done {
             self.prelude_done = true;
-            let mut meta = match self.target {
-                Some(m) => m,
-                None => c.fs.stat(&self.dir.join(self.name))?,
-            };
-            // A target that is a symbolic link is the link (it may point nowhere).
-            if meta.is_none_or(|m| m.link) {
-                meta = c.fs.lstat(&self.dir.join(self.name))?;
-            }
-            self.target = Some(meta);
-            // No file is "does not exist" (goredo), unless the target was committed without
-            // output and stamped: then the stamp is its content, and its dependencies decide.
-            if meta.is_none() && self.rec.phony_stamp(self.name.as_bytes()).is_none() {
-                return Ok(Step::OutOfDate(Reason::Missing));
-            }
-            if self.observed.is_some() {
-                let own = self.dir.join(self.name);
-                let rec = rec_path(self.dir, self.name);
-                // The state file was read after the caller took the verdicts' generation, so
-                // any change to it since is caught by that; it must be watched, though.
-                let rec_now = c.fs.stat(&rec)?;
-                let vouched = c.fs.vouches_stat(&own, meta.as_ref())
-                    && rec_now.is_some()
-                    && c.fs.vouches_stat(&rec, rec_now.as_ref());
-                self.saw(&own, vouched);
-                self.saw(&rec, vouched);
-            }
-            let rec = self.rec;
-            for d in &rec.deps {
-                if let Dep::Ifcreate { target } = d {
-                    let abs = paths::resolve(self.dir, OsStr::from_bytes(target));
-                    if c.exists(&abs)? {
-                        return Ok(Step::OutOfDate(Reason::Created(PathBuf::from(
-                            OsStr::from_bytes(target),
-                        ))));
-                    }
-                    if self.observed.is_some() {
-                        self.saw(&abs, c.absence_vouched(&abs));
-                    }
-                }
-            }
-            if self.rec.always() {
-                return Ok(Step::OutOfDate(Reason::Always));
+            if let Some(step) = self.prelude(c)? {
+                return Ok(step);
             }
         }
         let rec = self.rec;
