@@ -138,7 +138,6 @@ impl Engine {
         if self.verdict(want).is_some() {
             return true;
         }
-        let trust = want.origin.settings.trust;
         let Some((dir, name)) = paths::split(&want.target) else {
             return false;
         };
@@ -160,23 +159,45 @@ impl Engine {
         if want.session.verdicts.is_some() {
             walk = walk.observing();
         }
+        // Only what needs nothing built is answered here: a dependency to visit ends it.
+        matches!(
+            self.advance(
+                &mut walk,
+                &checker,
+                &want.session,
+                &want.origin,
+                &want.target,
+                want.since
+            ),
+            Ok(Advance::Done(None))
+        )
+    }
+
+    /// The one walk driver: steps `walk` until it decides, or until it reaches a dependency
+    /// that is a target and must be brought up to date first. A dependency built in this
+    /// session, or that a verdict vouches for, needs no visit: the walk goes on and compares
+    /// it. An up-to-date decision is kept as a verdict when what it read is vouched for.
+    pub(crate) fn advance(
+        &self,
+        walk: &mut Walk<'_>,
+        checker: &Checker<'_>,
+        session: &Session,
+        origin: &Origin,
+        target: &Path,
+        since: u64,
+    ) -> std::io::Result<Advance> {
+        let trust = origin.settings.trust;
         loop {
-            match walk.next(&checker) {
-                Ok(Step::UpToDate) => {
-                    self.keep_verdict(
-                        &want.session,
-                        &want.origin,
-                        &want.target,
-                        &mut walk,
-                        want.since,
-                    );
-                    return true;
+            match walk.next(checker)? {
+                Step::UpToDate => {
+                    self.keep_verdict(session, origin, target, walk, since);
+                    return Ok(Advance::Done(None));
                 }
-                // A dependency a verdict vouches for is up to date just as well.
-                Ok(Step::Visit(dep))
-                    if self.built_here(&want.session, &dep)
-                        || self.held(&want.session, &dep, trust).is_some() => {}
-                _ => return false,
+                Step::OutOfDate(r) => return Ok(Advance::Done(Some(r))),
+                Step::Visit(dep)
+                    if self.built_here(session, &dep)
+                        || self.held(session, &dep, trust).is_some() => {}
+                Step::Visit(dep) => return Ok(Advance::Visit(dep)),
             }
         }
     }
@@ -324,35 +345,18 @@ impl Engine {
             walk = walk.observing();
         }
         loop {
-            let step = walk.next(&checker);
+            let step = self.advance(
+                &mut walk,
+                &checker,
+                &flight.session,
+                &flight.origin,
+                &flight.target,
+                since,
+            );
             match step {
-                Ok(Step::UpToDate) => {
-                    self.keep_verdict(
-                        &flight.session,
-                        &flight.origin,
-                        &flight.target,
-                        &mut walk,
-                        since,
-                    );
-                    return Ok(None);
-                }
-                Ok(Step::OutOfDate(r)) => return Ok(Some(r)),
-                Ok(Step::Visit(dep)) => {
-                    let display = show(&paths::shown(&flight.origin.cwd, &dep));
-                    let want = Want {
-                        since: Self::generation(&flight.session),
-                        target_meta: None,
-                        rec: None,
-                        target: dep,
-                        display,
-                        level: flight.level + 1,
-                        force: false,
-                        session: flight.session.clone(),
-                        origin: flight.origin.clone(),
-                        waiter: Waiter::Flight(flight.clone()),
-                        start: None,
-                    };
-                    let o = self.ensure(want).await;
+                Ok(Advance::Done(decided)) => return Ok(decided),
+                Ok(Advance::Visit(dep)) => {
+                    let o = self.ensure(dependency(flight, dep)).await;
                     if !o.ok() {
                         if o == Outcome::Failed && flight.origin.settings.keep_going {
                             self.build_the_rest(flight, &rec, &checker).await;
@@ -386,20 +390,7 @@ impl Engine {
             if checker.is_source(&dep, meta.as_ref()).unwrap_or(true) {
                 continue;
             }
-            let want = Want {
-                since: Self::generation(&flight.session),
-                target_meta: None,
-                rec: None,
-                display: show(&paths::shown(&flight.origin.cwd, &dep)),
-                target: dep,
-                level: flight.level + 1,
-                force: false,
-                session: flight.session.clone(),
-                origin: flight.origin.clone(),
-                waiter: Waiter::Flight(flight.clone()),
-                start: None,
-            };
-            self.ensure(want).await;
+            self.ensure(dependency(flight, dep)).await;
         }
     }
 
@@ -476,5 +467,30 @@ impl Engine {
             Outcome::Built => Ok(None),
             Outcome::Failed | Outcome::Cancelled => Err(Reported),
         }
+    }
+}
+
+/// Where a walk stands after [`Engine::advance`].
+pub(crate) enum Advance {
+    /// Decided: `None` up to date, else why not.
+    Done(Option<Reason>),
+    /// This dependency is a target to bring up to date before the walk goes on.
+    Visit(PathBuf),
+}
+
+/// What a flight's check asks of a dependency that is a target.
+pub(crate) fn dependency(flight: &Arc<Flight>, dep: PathBuf) -> Want {
+    Want {
+        since: Engine::generation(&flight.session),
+        target_meta: None,
+        rec: None,
+        display: show(&paths::shown(&flight.origin.cwd, &dep)),
+        target: dep,
+        level: flight.level + 1,
+        force: false,
+        session: flight.session.clone(),
+        origin: flight.origin.clone(),
+        waiter: Waiter::Flight(flight.clone()),
+        start: None,
     }
 }
