@@ -68,7 +68,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: &Env, cwd: &Path) -> Result<Settings, SettingsError> {
-        let trust = Trust::parse(env.get("REDO_INODE_TRUST").map(OsStr::as_bytes))?;
+        let trust = parse_trust(env.get("REDO_INODE_TRUST").map(OsStr::as_bytes))?;
         let jobs = match env.get("REDO_JOBS").filter(|v| !v.is_empty()) {
             None => None,
             // A goredo parent in unlimited mode tells its children "NO".
@@ -100,11 +100,36 @@ impl Settings {
                 .get("REDO_TOP_DIR")
                 .filter(|v| !v.is_empty())
                 .map(|t| paths::resolve(cwd, t)),
-            make: MakeStyle::parse(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
+            make: parse_make(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
             no_watch: env.is_one("REDO_NO_WATCH"),
             keep_going: env.is_one("REDO_KEEP_GOING"),
             shuffle: env.is_one("REDO_SHUFFLE"),
         })
+    }
+}
+
+/// `REDO_INODE_TRUST`.
+fn parse_trust(v: Option<&[u8]>) -> Result<Trust, SettingsError> {
+    match v {
+        None | Some(b"") | Some(b"ctime") => Ok(Trust::Ctime),
+        Some(b"none") => Ok(Trust::None),
+        Some(b"mtime") => Ok(Trust::Mtime),
+        Some(other) => Err(SettingsError::Trust(
+            String::from_utf8_lossy(other).into_owned(),
+        )),
+    }
+}
+
+/// `REDO_MAKE`.
+fn parse_make(v: Option<&[u8]>) -> Result<MakeStyle, SettingsError> {
+    match v {
+        None | Some(b"") | Some(b"gmake") => Ok(MakeStyle::Gmake),
+        Some(b"fifo") => Ok(MakeStyle::Fifo),
+        Some(b"bmake") => Ok(MakeStyle::Bmake),
+        Some(b"none") => Ok(MakeStyle::None),
+        Some(other) => Err(SettingsError::Make(
+            String::from_utf8_lossy(other).into_owned(),
+        )),
     }
 }
 
@@ -158,6 +183,15 @@ mod tests {
         .unwrap();
         assert_eq!(s.jobs, Some(0));
         assert_eq!(s.top_dir, Some(PathBuf::from("/p")));
+    }
+
+    #[test]
+    fn trust_and_make_values() {
+        assert_eq!(parse_trust(Some(b"mtime")), Ok(Trust::Mtime));
+        assert!(parse_trust(Some(b"sometimes")).is_err());
+        assert_eq!(parse_trust(None), Ok(Trust::Ctime));
+        assert_eq!(parse_make(Some(b"fifo")), Ok(MakeStyle::Fifo));
+        assert!(parse_make(Some(b"cmake")).is_err());
     }
 
     #[test]

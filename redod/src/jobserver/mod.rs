@@ -384,20 +384,6 @@ pub enum MakeStyle {
     None,
 }
 
-impl MakeStyle {
-    pub fn parse(v: Option<&[u8]>) -> Result<MakeStyle, crate::settings::SettingsError> {
-        match v {
-            None | Some(b"") | Some(b"gmake") => Ok(MakeStyle::Gmake),
-            Some(b"fifo") => Ok(MakeStyle::Fifo),
-            Some(b"bmake") => Ok(MakeStyle::Bmake),
-            Some(b"none") => Ok(MakeStyle::None),
-            Some(other) => Err(crate::settings::SettingsError::Make(
-                String::from_utf8_lossy(other).into_owned(),
-            )),
-        }
-    }
-}
-
 /// `MAKEFLAGS` words other than an outer make's jobserver (and `-jN` with `drop_jobs`),
 /// each followed by a space.
 fn filter_words(existing: &[u8], drop_jobs: bool) -> Vec<u8> {
@@ -519,7 +505,6 @@ mod tests {
             "--jobserver-auth=7,8"
         );
         assert!(inherit);
-        assert!(MakeStyle::parse(Some(b"cmake")).is_err());
     }
 
     #[tokio::test]

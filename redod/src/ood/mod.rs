@@ -38,19 +38,6 @@ pub enum Trust {
     Mtime,
 }
 
-impl Trust {
-    pub fn parse(v: Option<&[u8]>) -> Result<Trust, crate::settings::SettingsError> {
-        match v {
-            None | Some(b"") | Some(b"ctime") => Ok(Trust::Ctime),
-            Some(b"none") => Ok(Trust::None),
-            Some(b"mtime") => Ok(Trust::Mtime),
-            Some(other) => Err(crate::settings::SettingsError::Trust(
-                String::from_utf8_lossy(other).into_owned(),
-            )),
-        }
-    }
-}
-
 /// goredo's `Inode.Equals`: the file is "the same" as when recorded.
 pub fn same_file(now: &Stamp, then: &Stamp, trust: Trust) -> bool {
     if now.size != then.size || now.ino != then.ino {
