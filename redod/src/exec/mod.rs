@@ -15,6 +15,15 @@
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
 //! target and returns the token; nothing half-written is ever visible under a final name.
+//!
+//! Three views of the filesystem, each for a reason: the session's `Fs` (the watcher's memory
+//! when watched) for what the out-of-date decision also reads (the target's stat, the `.do`
+//! lookup), so both agree; `std::fs` and `store::durable` for what only the runner does
+//! (creating, writing, renaming: never cached); and after a write, `Engine::wrote` tells the
+//! watcher at once, so the next check in the same request does not wait for the event.
+//! From the engine it uses only services (the umask gate, the caches of state files and
+//! hashes, the job registry and journal, the socket path); it never touches the scheduling
+//! tables.
 
 use crate::engine::{Engine, Flight, JobHandle};
 use crate::fs::paths::{self, show};
