@@ -7,6 +7,7 @@ use crate::fs::umask::UmaskGate;
 use crate::fs::{Fs, Kind};
 use crate::ood;
 use crate::query::Graph;
+use crate::store::Error;
 use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::durable;
 use crate::store::recfile::{Dep, Rec};
@@ -61,7 +62,7 @@ fn built_output(rec_path: &Path) -> Option<(PathBuf, bool)> {
 
 /// Removes (or with `dry_run` only lists) redo's files beneath `root`. Symlinks are never
 /// followed.
-pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Cleaned, String> {
+pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Cleaned, Error> {
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     let mut stack = vec![(root.to_path_buf(), false)];
@@ -72,22 +73,19 @@ pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Clean
                 tracing::debug!("skipping {}: {e}", dir.display());
                 continue;
             }
-            Err(e) => return Err(durable::io_msg("read", &dir, &e)),
+            Err(e) => return Err(Error::io("read", &dir)(e)),
         };
         for e in entries {
-            let e = e.map_err(|e| durable::io_msg("read", &dir, &e))?;
+            let e = e.map_err(Error::io("read", &dir))?;
             let path = e.path();
-            let ft = e
-                .file_type()
-                .map_err(|e| durable::io_msg("stat", &path, &e))?;
+            let ft = e.file_type().map_err(Error::io("stat", &path))?;
             let name = e.file_name();
             if doomed(what, in_redo, name.as_bytes()) {
                 if in_redo && what.contains(&CleanupWhat::Full) && ft.is_file() {
                     match built_output(&path) {
                         Some((out, true)) => {
                             if !dry_run {
-                                fs::remove_file(&out)
-                                    .map_err(|e| durable::io_msg("remove", &out, &e))?;
+                                fs::remove_file(&out).map_err(Error::io("remove", &out))?;
                             }
                             removed.push(out);
                         }
@@ -101,7 +99,7 @@ pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Clean
                     } else {
                         fs::remove_file(&path)
                     };
-                    r.map_err(|e| durable::io_msg("remove", &path, &e))?;
+                    r.map_err(Error::io("remove", &path))?;
                 }
                 removed.push(path);
             } else if ft.is_dir() && !in_redo {
@@ -137,7 +135,7 @@ impl Depfix<'_> {
     /// included) whose content still has the recorded hash, in every state file beneath
     /// `root`. Files whose content changed keep their old record: they stay out of date.
     /// Returns the state files rewritten.
-    pub fn run(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
+    pub fn run(&self, root: &Path) -> Result<Vec<PathBuf>, Error> {
         let graph = Graph {
             fs: self.fs,
             recs: self.recs,
@@ -145,9 +143,7 @@ impl Depfix<'_> {
             trust: ood::Trust::None,
             attempts: None,
         };
-        let targets = graph
-            .known_targets(root)
-            .map_err(|e| durable::io_msg("read", root, &e))?;
+        let targets = graph.known_targets(root).map_err(Error::io("read", root))?;
         let mut rewritten = Vec::new();
         for t in targets {
             let Some((dir, name)) = paths::split(&t) else {
@@ -157,7 +153,7 @@ impl Depfix<'_> {
             let rec = match self
                 .recs
                 .load(self.fs, &rec_path)
-                .map_err(|e| durable::io_msg("read", &rec_path, &e))?
+                .map_err(Error::io("read", &rec_path))?
             {
                 Loaded::Ok(r) => r,
                 // Nothing trustworthy to fix in a damaged file; the next build rebuilds it.
@@ -177,7 +173,7 @@ impl Depfix<'_> {
 
     /// `rec` (of a target in `dir`) with the inode data of its unchanged dependencies
     /// re-recorded; `None` when nothing needs fixing.
-    pub fn fix(&self, dir: &Path, rec: &Rec) -> Result<Option<Rec>, String> {
+    pub fn fix(&self, dir: &Path, rec: &Rec) -> Result<Option<Rec>, Error> {
         let mut fixed = rec.clone();
         let mut changed = false;
         for d in &mut fixed.deps {
@@ -190,11 +186,7 @@ impl Depfix<'_> {
                 continue;
             };
             let abs = paths::resolve(dir, OsStr::from_bytes(target));
-            let Some(now) = self
-                .fs
-                .stat(&abs)
-                .map_err(|e| durable::io_msg("stat", &abs, &e))?
-            else {
+            let Some(now) = self.fs.stat(&abs).map_err(Error::io("stat", &abs))? else {
                 continue;
             };
             if now.kind != Kind::File || now.stamp == *stamp {
@@ -207,7 +199,7 @@ impl Depfix<'_> {
                     changed = true;
                 }
                 Ok(_) => {}
-                Err(e) => return Err(durable::io_msg("read", &abs, &e)),
+                Err(e) => return Err(Error::io("read", &abs)(e)),
             }
         }
         Ok(changed.then_some(fixed))

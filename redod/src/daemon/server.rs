@@ -39,6 +39,8 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>)
     }
 }
 
+/// One client connection: uid check, hello, one request, its events, `Done`. One function:
+/// the steps are the protocol's order (docs/DESIGN.md §3), each a few lines.
 async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>) {
     let _counted = life.connection();
     let peer_pid = match stream.peer_cred() {

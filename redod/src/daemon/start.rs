@@ -23,6 +23,8 @@ fn watch_lag() -> std::time::Duration {
     std::time::Duration::from_millis(ms.min(60_000))
 }
 
+/// Serves the project at `root` until told to stop or idle. One function, longer than most,
+/// because the start-up order (module header) reads best top to bottom.
 pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     anyhow::ensure!(
         root.is_absolute() && rundir.is_absolute(),

@@ -32,6 +32,7 @@ impl Engine {
                 }
                 lines_relative(&c.removed, cwd)
             })
+            .map_err(String::from)
         });
         self.answer(out, &asked.sink, &asked.tool)
     }
@@ -51,7 +52,7 @@ impl Engine {
                 umask: o.umask,
                 sync: !o.settings.no_sync,
             };
-            Ok(lines_relative(&d.run(&o.cwd)?, &o.cwd))
+            Ok(lines_relative(&d.run(&o.cwd)?, &o.cwd)) as Result<Vec<u8>, String>
         })
         .await;
         self.answer(out, &asked.sink, &asked.tool)

@@ -6,7 +6,8 @@ impl Engine {
     /// `redo --watch`: builds, then builds again whenever an input of the targets changes
     /// (debounced), until the client goes away. Rounds after the first bring the targets up to
     /// date (`redo-ifchange`), whatever the command. Two watchers of the same targets share
-    /// each round's work (their requests meet in the same flights).
+    /// each round's work (their requests meet in the same flights). One loop, a round per turn:
+    /// build, gather the inputs, wait for one to change, debounce.
     pub(crate) async fn watch_loop(
         self: &Arc<Self>,
         mut b: Build,
