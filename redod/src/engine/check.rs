@@ -236,10 +236,16 @@ impl Engine {
                 took,
                 do_rel,
                 do_path,
+                cached,
             }) => {
+                let how = if cached {
+                    "(cached)".into()
+                } else {
+                    secs(took)
+                };
                 flight.say(
                     Kind::Redo,
-                    &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
+                    &format!("{} {how}", flight.name_with_do(do_rel.as_deref())),
                 );
                 flight
                     .session
@@ -247,7 +253,11 @@ impl Engine {
                     .built
                     .fetch_add(1, Ordering::Relaxed);
                 flight.event(|s| {
-                    serde_json::json!({"type": "target", "event": "finished", "target": s.rel(&flight.target), "do": s.rel(&do_path), "duration": took.as_secs_f64(), "level": flight.level})
+                    let mut ev = serde_json::json!({"type": "target", "event": "finished", "target": s.rel(&flight.target), "do": s.rel(&do_path), "duration": took.as_secs_f64(), "level": flight.level});
+                    if cached {
+                        ev["cached"] = true.into();
+                    }
+                    ev
                 });
                 Outcome::Built
             }

@@ -119,6 +119,9 @@ pub struct Engine {
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
     pub(crate) attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
     pub(crate) registry: std::sync::OnceLock<Arc<crate::store::orphans::Registry>>,
+    /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
+    /// configuration, so connections and counters outlive a build.
+    pub caches: crate::remote::Caches,
 }
 
 impl Engine {
@@ -144,6 +147,7 @@ impl Engine {
             hashes: Hashes::default(),
             attempts: Mutex::default(),
             registry: std::sync::OnceLock::new(),
+            caches: crate::remote::Caches::default(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,
@@ -260,5 +264,11 @@ impl Engine {
             self.recs.len(),
             self.hashes.len()
         ) + &watch
+            + &self
+                .caches
+                .stats_lines()
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
     }
 }

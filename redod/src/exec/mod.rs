@@ -44,6 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
+mod cached;
 mod commit;
 mod conclude;
 mod relay;
@@ -62,10 +63,13 @@ use spawn::{child_env, read_head, spawn};
 pub enum Ran {
     /// `do_rel`: the `.do` relative to the target's directory, when a `default*.do` (shown in
     /// the completion line); `do_path`: the `.do`, absolute (for events).
+    ///
+    /// `cached`: the output came from the shared cache ([`crate::remote`]), no `.do` ran.
     Built {
         took: Duration,
         do_rel: Option<PathBuf>,
         do_path: PathBuf,
+        cached: bool,
     },
     /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
     /// another process holding its lock in this session.

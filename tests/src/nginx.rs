@@ -1,0 +1,198 @@
+//! A real nginx serving WebDAV on 127.0.0.1 (an ephemeral port, its config and files in a
+//! temporary directory): the shared build cache's server in the end-to-end tests. Without
+//! nginx the tests that need it fail and say how to install it.
+
+use crate::TempDir;
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// An nginx process, killed on drop.
+pub struct Nginx {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub port: u16,
+    https: bool,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Nginx {
+    /// Plain http, or https with a private CA made by `openssl` ([`Nginx::ca`]).
+    pub fn start(https: bool) -> Nginx {
+        assert!(
+            Path::new(NGINX).exists(),
+            "{NGINX} is missing: the shared-cache tests need nginx (with WebDAV) and openssl; \
+             run tests/setup-and-test.sh, which installs them"
+        );
+        let dir = TempDir::new("nginx");
+        let d = dir.0.clone();
+        fs::create_dir_all(d.join("root")).unwrap();
+        fs::create_dir_all(d.join("tmp")).unwrap();
+        let mut server_tls = String::new();
+        if https {
+            make_certs(&d);
+            server_tls = format!(
+                "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
+                d.display()
+            );
+        }
+        for _attempt in 0..20 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let ssl = if https { " ssl" } else { "" };
+            let conf = format!(
+                "daemon off;\nmaster_process off;\nworker_processes 1;\n\
+                 pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{\n  access_log {d}/access.log;\n\
+                   client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+                   fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+                   scgi_temp_path {d}/tmp/scgi;\n\
+                   server {{\n    listen 127.0.0.1:{port}{ssl};\n    {server_tls}\n\
+                     root {d}/root;\n    client_max_body_size 0;\n\
+                     location / {{\n      dav_methods PUT DELETE;\n      create_full_put_path on;\n\
+                       dav_access user:rw group:r all:r;\n    }}\n  }}\n}}\n",
+                d = d.display()
+            );
+            fs::write(d.join("nginx.conf"), conf).unwrap();
+            let mut child = Command::new(NGINX)
+                .arg("-p")
+                .arg(&d)
+                .arg("-c")
+                .arg(d.join("nginx.conf"))
+                .arg("-e")
+                .arg(d.join("error.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port was taken meanwhile; retry
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Nginx {
+                        child: Some(child),
+                        dir,
+                        port,
+                        https,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!(
+            "nginx did not start: {}",
+            fs::read_to_string(d.join("error.log")).unwrap_or_default()
+        );
+    }
+
+    /// `http(s)://127.0.0.1:PORT/cache`.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/cache", self.port)
+    }
+
+    /// Where nginx keeps `/cache/{area}/…`.
+    pub fn area(&self, area: &str) -> PathBuf {
+        self.dir.0.join("root/cache").join(area)
+    }
+
+    /// The private CA's certificate (https).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.0.join("ca.pem")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(d: &Path) {
+    let o = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
+    o(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=redo test CA",
+        "-days",
+        "2",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    o(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    o(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]);
+}
