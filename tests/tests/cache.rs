@@ -126,6 +126,26 @@ fn file_cache_serves_a_second_checkout() {
 }
 
 #[test]
+fn a_hit_is_a_cached_event_and_counted_in_the_daemon_status() {
+    let (_d, url) = file_cache();
+    let cache = [("REDO_CACHE", url.as_str())];
+    build_and_upload(&checkout(), &cache);
+    let b = checkout();
+    let r = with_cache(&b, &cache, &["--events=json", "c"]).ok();
+    let finished: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|e: &serde_json::Value| e["type"] == "target" && e["event"] == "finished")
+        .collect();
+    assert_eq!(finished.len(), 3, "{}", r.stdout);
+    assert!(finished.iter().all(|e| e["cached"] == true), "{}", r.stdout);
+    let status = b.redo(&["--daemon-status"]).ok();
+    let all = format!("{}{}", status.stdout, status.stderr);
+    assert!(all.contains("remote cache: 3 hits"), "{all}");
+}
+
+#[test]
 fn nginx_serves_a_second_checkout() {
     let n = Nginx::start(false);
     second_checkout_from(&[("REDO_CACHE", &n.url())]);
