@@ -248,8 +248,8 @@ fn a_server_stopped_mid_build_leaves_a_correct_build() {
     let a = checkout();
     build_and_upload(&a, &cache);
     let b = checkout();
-    // `a` comes from the cache; then `b.do`... never runs: kill the server from a `.do`
-    // that runs before the rest is looked up.
+    // `b.do` (changed, so a miss) kills the server before it asks for `a`: the lookups
+    // after that fail, and everything is built locally.
     let pid = n.pid().unwrap();
     b.do_file(
         "b.do",
