@@ -19,47 +19,58 @@ pub struct Nginx {
     https: bool,
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
+fn io<T>(what: &str, p: &Path, r: std::io::Result<T>) -> Result<T, String> {
+    r.map_err(|e| format!("cannot {what} {}: {e}", p.display()))
 }
 
 impl Nginx {
-    /// Plain http, or https with a private CA made by `openssl` ([`Nginx::ca`]).
+    /// Plain http, or https with a private CA made by `openssl` ([`Nginx::ca`]). Panics
+    /// (the tests' way to fail) when it cannot.
     pub fn start(https: bool) -> Nginx {
-        assert!(
-            Path::new(NGINX).exists(),
-            "{NGINX} is missing: the shared-cache tests need nginx (with WebDAV) and openssl; \
-             run tests/setup-and-test.sh, which installs them"
-        );
+        Nginx::try_start(https).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Nginx::start`], with the reason it could not as an error (for the benchmark).
+    pub fn try_start(https: bool) -> Result<Nginx, String> {
+        if !Path::new(NGINX).exists() {
+            return Err(format!(
+                "{NGINX} is missing: the shared-cache tests and benchmark need nginx (with \
+                 WebDAV) and openssl; run tests/setup-and-test.sh, which installs them"
+            ));
+        }
         let dir = TempDir::new("nginx");
         let d = dir.0.clone();
-        fs::create_dir_all(d.join("root")).unwrap();
-        fs::create_dir_all(d.join("tmp")).unwrap();
+        io("create", &d, fs::create_dir_all(d.join("root")))?;
+        io("create", &d, fs::create_dir_all(d.join("tmp")))?;
         let mut server_tls = String::new();
         if https {
-            make_certs(&d);
+            make_certs(&d)?;
             server_tls = format!(
                 "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
                 d.display()
             );
         }
         for _attempt in 0..20 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = io(
+                "bind a port on",
+                Path::new("127.0.0.1"),
+                TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()),
+            )?
+            .port();
             let ssl = if https { " ssl" } else { "" };
             let conf = format!(
                 "daemon off;\nmaster_process off;\nworker_processes 1;\n\
                  pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
                  events {{ worker_connections 256; }}\n\
-                 http {{\n  access_log {d}/access.log;\n\
+                 http {{\n  access_log off;\n\
                    client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
                    fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
                    scgi_temp_path {d}/tmp/scgi;\n\
@@ -69,31 +80,35 @@ impl Nginx {
                        dav_access user:rw group:r all:r;\n    }}\n  }}\n}}\n",
                 d = d.display()
             );
-            fs::write(d.join("nginx.conf"), conf).unwrap();
-            let mut child = Command::new(NGINX)
-                .arg("-p")
-                .arg(&d)
-                .arg("-c")
-                .arg(d.join("nginx.conf"))
-                .arg("-e")
-                .arg(d.join("error.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let conf_path = d.join("nginx.conf");
+            io("write", &conf_path, fs::write(&conf_path, conf))?;
+            let mut child = io(
+                "start",
+                Path::new(NGINX),
+                Command::new(NGINX)
+                    .arg("-p")
+                    .arg(&d)
+                    .arg("-c")
+                    .arg(&conf_path)
+                    .arg("-e")
+                    .arg(d.join("error.log"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn(),
+            )?;
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: most likely the port was taken meanwhile; retry
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nginx {
+                    return Ok(Nginx {
                         child: Some(child),
                         dir,
                         port,
                         https,
-                    };
+                    });
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -103,10 +118,10 @@ impl Nginx {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        panic!(
+        Err(format!(
             "nginx did not start: {}",
             fs::read_to_string(d.join("error.log")).unwrap_or_default()
-        );
+        ))
     }
 
     /// `http(s)://127.0.0.1:PORT/cache`.
@@ -144,7 +159,7 @@ impl Drop for Nginx {
 }
 
 /// A private CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certs(d: &Path) {
+fn make_certs(d: &Path) -> Result<(), String> {
     let o = |args: &[&str]| run(Command::new("openssl").current_dir(d).args(args));
     o(&[
         "req",
@@ -160,7 +175,7 @@ fn make_certs(d: &Path) {
         "ca.key",
         "-out",
         "ca.pem",
-    ]);
+    ])?;
     o(&[
         "req",
         "-newkey",
@@ -172,12 +187,16 @@ fn make_certs(d: &Path) {
         "server.key",
         "-out",
         "server.csr",
-    ]);
-    fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
+    ])?;
+    let ext = d.join("ext.cnf");
+    io(
+        "write",
+        &ext,
+        fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        ),
+    )?;
     o(&[
         "x509",
         "-req",
@@ -194,5 +213,5 @@ fn make_certs(d: &Path) {
         "ext.cnf",
         "-out",
         "server.pem",
-    ]);
+    ])
 }
