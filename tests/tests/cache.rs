@@ -132,11 +132,23 @@ fn a_hit_is_a_cached_event_and_counted_in_the_daemon_status() {
     build_and_upload(&checkout(), &cache);
     let b = checkout();
     let r = with_cache(&b, &cache, &["--events=json", "c"]).ok();
-    let finished: Vec<serde_json::Value> = r
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contrib/events/redo-events.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(schema).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let events: Vec<serde_json::Value> = r
         .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|e: &serde_json::Value| e["type"] == "target" && e["event"] == "finished")
+        .collect();
+    for e in &events {
+        let errors: Vec<String> = validator.iter_errors(e).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{e}: {errors:?}");
+    }
+    let finished: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "target" && e["event"] == "finished")
         .collect();
     assert_eq!(finished.len(), 3, "{}", r.stdout);
     assert!(finished.iter().all(|e| e["cached"] == true), "{}", r.stdout);
