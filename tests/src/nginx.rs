@@ -38,8 +38,17 @@ impl Nginx {
         Nginx::try_start(https).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`Nginx::start`] with HTTP basic authentication (`user`, `password`) on everything.
+    pub fn start_with_auth(https: bool, user: &str, password: &str) -> Nginx {
+        Nginx::try_start_with(https, Some((user, password))).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// [`Nginx::start`], with the reason it could not as an error (for the benchmark).
     pub fn try_start(https: bool) -> Result<Nginx, String> {
+        Nginx::try_start_with(https, None)
+    }
+
+    fn try_start_with(https: bool, auth: Option<(&str, &str)>) -> Result<Nginx, String> {
         if !Path::new(NGINX).exists() {
             return Err(format!(
                 "{NGINX} is missing: the shared-cache tests and benchmark need nginx (with \
@@ -55,6 +64,30 @@ impl Nginx {
             make_certs(&d)?;
             server_tls = format!(
                 "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
+                d.display()
+            );
+        }
+        let mut auth_conf = String::new();
+        if let Some((user, pass)) = auth {
+            let out = io(
+                "run",
+                Path::new("openssl"),
+                Command::new("openssl")
+                    .args(["passwd", "-apr1", pass])
+                    .output(),
+            )?;
+            if !out.status.success() {
+                return Err("openssl passwd failed".into());
+            }
+            let hash = String::from_utf8_lossy(&out.stdout);
+            let htpasswd = d.join("htpasswd");
+            io(
+                "write",
+                &htpasswd,
+                fs::write(&htpasswd, format!("{user}:{}", hash.trim())),
+            )?;
+            auth_conf = format!(
+                "auth_basic cache; auth_basic_user_file {}/htpasswd;",
                 d.display()
             );
         }
@@ -77,7 +110,7 @@ impl Nginx {
                    server {{\n    listen 127.0.0.1:{port}{ssl};\n    {server_tls}\n\
                      root {d}/root;\n    client_max_body_size 0;\n\
                      location / {{\n      dav_methods PUT DELETE;\n      create_full_put_path on;\n\
-                       dav_access user:rw group:r all:r;\n    }}\n  }}\n}}\n",
+                       dav_access user:rw group:r all:r;\n      {auth_conf}\n    }}\n  }}\n}}\n",
                 d = d.display()
             );
             let conf_path = d.join("nginx.conf");
@@ -126,8 +159,18 @@ impl Nginx {
 
     /// `http(s)://127.0.0.1:PORT/cache`.
     pub fn url(&self) -> String {
+        self.url_with("")
+    }
+
+    /// [`Nginx::url`] with `userinfo` (`user:password@`) before the host.
+    pub fn url_with(&self, userinfo: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}/cache", self.port)
+        format!("{scheme}://{userinfo}127.0.0.1:{}/cache", self.port)
+    }
+
+    /// Where nginx keeps `/cache/{area}/{hex}`.
+    pub fn file(&self, area: &str, hex: &str) -> PathBuf {
+        self.area(area).join(hex)
     }
 
     /// Where nginx keeps `/cache/{area}/…`.

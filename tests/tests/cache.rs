@@ -132,8 +132,8 @@ fn a_hit_is_a_cached_event_and_counted_in_the_daemon_status() {
     build_and_upload(&checkout(), &cache);
     let b = checkout();
     let r = with_cache(&b, &cache, &["--events=json", "c"]).ok();
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../contrib/events/redo-events.schema.json");
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/events/redo-events.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(schema).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
