@@ -49,6 +49,20 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
         not("outside the project root");
         return None;
     }
+    // What its last build recorded: a target that had no output or asked for `redo-always`
+    // is never in the cache, and asking for it would cost a round trip per build (`all`).
+    if let Ok(Loaded::Ok(prev)) = engine.recs.load(&*flight.session.fs, &ready.rec_path) {
+        let name = flight.name.as_bytes();
+        let never = prev.deps.iter().any(|d| match d {
+            Dep::Always => true,
+            Dep::Ifcreate { target } => target == name,
+            _ => false,
+        });
+        if never {
+            not("its last build had no output or was redo-always");
+            return None;
+        }
+    }
     match fs::read(&ready.dof.path) {
         Ok(c) if opts_out(&c) => {
             not("its .do says `# redo: no-cache`");
