@@ -260,6 +260,8 @@ pub(super) async fn restore(
         }
     };
     conclude::note_commit(engine, flight, &ready.target, &ready.rec_path, &committed);
+    // Landed: what an earlier failed attempt declared no longer matters (`--watch`).
+    crate::engine::lock(&engine.attempts).remove(&flight.target);
     drop(running);
     flight.say(
         Kind::Dbg,
