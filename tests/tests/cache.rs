@@ -383,3 +383,46 @@ fn the_c_example_from_the_cache_runs() {
     assert!(out.status.success());
     assert_eq!(out.stdout, fs::read(a.path("all")).unwrap());
 }
+
+#[test]
+fn a_cycle_met_while_matching_a_trace_is_reported_not_waited_on() {
+    let (_d, url) = file_cache();
+    let cache = [("REDO_CACHE", url.as_str())];
+    let a = Project::new();
+    a.write("src", "s\n")
+        .do_file("x.do", "redo-ifchange y\ncat y\n")
+        .do_file("y.do", "redo-ifchange src\ncat src\n");
+    build_and_upload_target(&a, &cache, "x");
+    // The second checkout's y asks for x: x's trace names y, so matching it builds y, which
+    // waits for x, which is matching its trace: a cycle.
+    let b = Project::new();
+    b.write("src", "s\n")
+        .do_file("x.do", "redo-ifchange y\ncat y\n")
+        .do_file("y.do", "redo-ifchange x\ncat src\n");
+    let mut c = b.command("redo-ifchange");
+    for (k, v) in cache {
+        c.env(k, v);
+    }
+    let mut child = c
+        .arg("x")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = redo_tests::wait_until(std::time::Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !done {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(done, "the build hung: {stderr}");
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("cycle"), "{stderr}");
+}
+
+fn build_and_upload_target(p: &Project, cache: &[(&str, &str)], target: &str) {
+    with_cache(p, cache, &[target]).ok();
+    p.stop_daemon();
+}
