@@ -4,20 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use redo_tests::nginx::Nginx;
 use redod::remote::backend::{Area, Backend};
 use redod::remote::http::HttpBackend;
 use redod::remote::{
     ActionKey, CacheConfig, Observed, Probe, ProbeKind, RemoteCache, Restore, TraceDep, Upload,
 };
 use redod::settings::Env;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const NGINX: &str = "/usr/sbin/nginx";
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -25,211 +23,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Tls {
-    Plain,
-    Https,
-}
-
-/// An nginx serving WebDAV from `root` on 127.0.0.1, killed on drop.
-struct Nginx {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    port: u16,
-    tls: Tls,
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Nginx {
-    fn start(tls: Tls, auth: Option<(&str, &str)>) -> Nginx {
-        assert!(
-            Path::new(NGINX).exists(),
-            "{NGINX} is missing: these tests need nginx with WebDAV; run the setup \
-             (`apt-get install -y nginx openssl`, as .ci/run does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("root")).unwrap();
-        std::fs::create_dir_all(d.join("tmp")).unwrap();
-        let mut server_tls = String::new();
-        if tls == Tls::Https {
-            make_certs(d);
-            server_tls = format!(
-                "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
-                d.display()
-            );
-        }
-        let mut auth_conf = String::new();
-        if let Some((user, pass)) = auth {
-            let out = Command::new("openssl")
-                .args(["passwd", "-apr1", pass])
-                .output()
-                .unwrap();
-            assert!(out.status.success());
-            let hash = String::from_utf8(out.stdout).unwrap();
-            std::fs::write(d.join("htpasswd"), format!("{user}:{}", hash.trim())).unwrap();
-            auth_conf = format!(
-                "auth_basic cache; auth_basic_user_file {}/htpasswd;",
-                d.display()
-            );
-        }
-        for _attempt in 0..20 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let ssl = if tls == Tls::Https { " ssl" } else { "" };
-            let conf = format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\n\
-                 pid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-                 events {{ worker_connections 256; }}\n\
-                 http {{\n  access_log {d}/access.log;\n\
-                   client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
-                   fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
-                   scgi_temp_path {d}/tmp/scgi;\n\
-                   server {{\n    listen 127.0.0.1:{port}{ssl};\n    {server_tls}\n\
-                     root {d}/root;\n    client_max_body_size 0;\n\
-                     location / {{\n      dav_methods PUT DELETE;\n      create_full_put_path on;\n\
-                       dav_access user:rw group:r all:r;\n      {auth_conf}\n    }}\n  }}\n}}\n",
-                d = d.display()
-            );
-            std::fs::write(d.join("nginx.conf"), conf).unwrap();
-            let mut child = Command::new(NGINX)
-                .arg("-p")
-                .arg(d)
-                .arg("-c")
-                .arg(d.join("nginx.conf"))
-                .arg("-e")
-                .arg(d.join("error.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: most likely the port was taken meanwhile; retry
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nginx {
-                        child: Some(child),
-                        dir,
-                        port,
-                        tls,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!(
-            "nginx did not start: {}",
-            std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
-        );
-    }
-
-    fn url(&self, userinfo: &str) -> String {
-        let scheme = if self.tls == Tls::Https {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://{userinfo}127.0.0.1:{}/cache", self.port)
-    }
-
-    /// Where nginx keeps `{prefix}/{area}/{hex}`.
-    fn file(&self, area: &str, hex: &str) -> PathBuf {
-        self.dir.path().join("root/cache").join(area).join(hex)
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A private CA and a server certificate for 127.0.0.1 signed by it.
-fn make_certs(d: &Path) {
-    let o = |args: &[&str]| {
-        run(Command::new("openssl").current_dir(d).args(args));
-    };
-    o(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=redo test CA",
-        "-days",
-        "2",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    o(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    o(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]);
 }
 
 fn env(pairs: &[(&str, &str)]) -> Env {
@@ -360,9 +153,9 @@ fn round_trip(c: &Arc<RemoteCache>) -> (Checkout, ActionKey) {
 
 #[test]
 fn blobs_and_entries_over_http() {
-    let ng = Nginx::start(Tls::Plain, None);
+    let ng = Nginx::start(false);
     let rt = rt();
-    let b = Backend::Http(HttpBackend::new(&ng.url(""), None, None, None).unwrap());
+    let b = Backend::Http(HttpBackend::new(&ng.url(), None, None, None).unwrap());
     let hex = "ab".repeat(32);
     rt.block_on(async {
         for area in [Area::Cas, Area::Ac] {
@@ -395,8 +188,8 @@ fn blobs_and_entries_over_http() {
 
 #[test]
 fn http_round_trip_and_changed_dependency() {
-    let ng = Nginx::start(Tls::Plain, None);
-    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let ng = Nginx::start(false);
+    let c = cache(&[("REDO_CACHE", &ng.url())]);
     let (other, k) = round_trip(&c);
     // The entry is a valid ActionResult naming the trace list and the output.
     let ar = std::fs::read(ng.file("ac", &k.hex())).unwrap();
@@ -443,8 +236,8 @@ fn http_round_trip_and_changed_dependency() {
 
 #[test]
 fn a_flipped_blob_is_a_miss() {
-    let ng = Nginx::start(Tls::Plain, None);
-    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let ng = Nginx::start(false);
+    let c = cache(&[("REDO_CACHE", &ng.url())]);
     let built = Checkout::new(b"the real output\n");
     let k = key(&c, "out");
     upload(&c, built.upload(k));
@@ -477,8 +270,8 @@ fn a_flipped_blob_is_a_miss() {
 
 #[test]
 fn corrupt_or_foreign_entries_are_ignored() {
-    let ng = Nginx::start(Tls::Plain, None);
-    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let ng = Nginx::start(false);
+    let c = cache(&[("REDO_CACHE", &ng.url())]);
     let built = Checkout::new(b"out\n");
     let k = key(&c, "out");
     upload(&c, built.upload(k));
@@ -511,8 +304,8 @@ fn corrupt_or_foreign_entries_are_ignored() {
 
 #[test]
 fn a_stopped_server_is_a_quick_miss() {
-    let mut ng = Nginx::start(Tls::Plain, None);
-    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let mut ng = Nginx::start(false);
+    let c = cache(&[("REDO_CACHE", &ng.url())]);
     let built = Checkout::new(b"out\n");
     let k = key(&c, "out");
     ng.stop();
@@ -561,13 +354,13 @@ fn a_server_that_never_answers_times_out() {
 
 #[test]
 fn https_with_a_private_ca() {
-    let ng = Nginx::start(Tls::Https, None);
+    let ng = Nginx::start(true);
     let ca = ng.ca();
     let ca = ca.to_str().unwrap();
-    let c = cache(&[("REDO_CACHE", &ng.url("")), ("REDO_CACHE_CA", ca)]);
+    let c = cache(&[("REDO_CACHE", &ng.url()), ("REDO_CACHE_CA", ca)]);
     round_trip(&c);
     // Without the CA the server is not trusted: a miss, an error.
-    let untrusting = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let untrusting = cache(&[("REDO_CACHE", &ng.url())]);
     let built = Checkout::new(b"x");
     let tmp = built.path(".redo.out.tmp");
     let k = key(&untrusting, "sub/out");
@@ -580,7 +373,7 @@ fn https_with_a_private_ca() {
     let bogus = built.path("bogus.pem");
     std::fs::write(&bogus, "not a certificate").unwrap();
     let cfg = CacheConfig::from_env(&env(&[
-        ("REDO_CACHE", &ng.url("")),
+        ("REDO_CACHE", &ng.url()),
         ("REDO_CACHE_CA", bogus.to_str().unwrap()),
     ]))
     .unwrap()
@@ -591,11 +384,11 @@ fn https_with_a_private_ca() {
 
 #[test]
 fn basic_auth_from_the_url() {
-    let ng = Nginx::start(Tls::Plain, Some(("builder", "s3cr:t")));
-    let c = cache(&[("REDO_CACHE", &ng.url("builder:s3cr%3At@"))]);
+    let ng = Nginx::start_with_auth(false, "builder", "s3cr:t");
+    let c = cache(&[("REDO_CACHE", &ng.url_with("builder:s3cr%3At@"))]);
     round_trip(&c);
     // Without credentials: 401, a miss with an error, and no upload.
-    let anon = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let anon = cache(&[("REDO_CACHE", &ng.url())]);
     let built = Checkout::new(b"x");
     let tmp = built.path(".redo.out.tmp");
     let k = key(&anon, "sub/out");
@@ -650,7 +443,7 @@ fn an_output_changed_since_its_commit_is_not_uploaded() {
 
 #[test]
 fn concurrent_uploads_of_one_key_are_harmless() {
-    let ng = Nginx::start(Tls::Plain, None);
+    let ng = Nginx::start(false);
     let rt = rt();
     let checkouts: Vec<Checkout> = (0..8)
         .map(|i| {
@@ -660,7 +453,7 @@ fn concurrent_uploads_of_one_key_are_harmless() {
         })
         .collect();
     let caches: Vec<Arc<RemoteCache>> = (0..8)
-        .map(|_| cache(&[("REDO_CACHE", &ng.url(""))]))
+        .map(|_| cache(&[("REDO_CACHE", &ng.url())]))
         .collect();
     let k = key(&caches[0], "out");
     let _in = rt.enter();
@@ -694,8 +487,8 @@ fn concurrent_uploads_of_one_key_are_harmless() {
 
 #[test]
 fn a_big_output_streams_through() {
-    let ng = Nginx::start(Tls::Plain, None);
-    let c = cache(&[("REDO_CACHE", &ng.url(""))]);
+    let ng = Nginx::start(false);
+    let c = cache(&[("REDO_CACHE", &ng.url())]);
     let big: Vec<u8> = (0..24u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();

@@ -48,6 +48,24 @@ pub struct Size {
     /// Present when redo is among the tools and its memory could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<Daemon>,
+    /// The shared-cache case, per backend (redo only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache: Vec<Cache>,
+}
+
+/// The shared-cache case over one backend: cold build with uploads, warm second checkout.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Cache {
+    /// `file` or `nginx`.
+    pub backend: String,
+    pub cold_ms: Stats,
+    pub warm_ms: Stats,
+    /// Cold with uploads over the clean build -j1 without a cache (target: at most 1.10).
+    pub cold_over_clean: Ms,
+    /// The clean build -j1 without a cache over the warm one (target: at least 4).
+    pub clean_over_warm: Ms,
+    /// `.do` runs for `out/` targets in a warm build (target: 0).
+    pub warm_do_runs: usize,
 }
 
 /// One case of one tool, in milliseconds.

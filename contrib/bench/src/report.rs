@@ -134,6 +134,23 @@ pub fn table(r: &Report) -> String {
                     r.options.runs
                 );
             }
+            for c in &redo.cache {
+                let (cold, warm) = cache_ratios(redo, c);
+                let _ = writeln!(
+                    out,
+                    "cache over {}: clean build -j1 from an empty cache, uploads on: {} ms, \
+                     {cold:.2}x the build without a cache (target: at most 1.10x); second \
+                     checkout from the warm cache: {} ms, {warm:.1}x faster than without \
+                     (target: at least 4x), {} .do runs for out/ targets (target: 0)",
+                    c.backend,
+                    cell(&c.cold),
+                    cell(&c.warm),
+                    c.warm_do_runs
+                );
+            }
+            for s in &redo.cache_skipped {
+                let _ = writeln!(out, "{s}");
+            }
             if let Some(mem) = &redo.memory {
                 let _ = writeln!(
                     out,
@@ -205,6 +222,13 @@ fn stats_json(s: &Stats) -> json::Stats {
     }
 }
 
+/// The cache case against redo's clean build -j1 without a cache: (cold with uploads over
+/// clean, clean over warm second checkout).
+fn cache_ratios(redo: &crate::run::ToolResult, c: &crate::run::CacheCase) -> (f64, f64) {
+    let clean = redo.case(Case::CleanJ1).map_or(f64::NAN, Stats::median);
+    (c.cold.median() / clean, clean / c.warm.median())
+}
+
 /// The report as the `--json` object.
 pub fn json(r: &Report) -> json::Bench {
     let m = &r.machine;
@@ -259,6 +283,24 @@ pub fn json(r: &Report) -> json::Bench {
                         cached_state_files: mem.cached_state_files,
                         cached_hashes: mem.cached_hashes,
                     }),
+                cache: redo
+                    .map(|t| {
+                        t.cache
+                            .iter()
+                            .map(|c| {
+                                let (cold, warm) = cache_ratios(t, c);
+                                json::Cache {
+                                    backend: c.backend.to_string(),
+                                    cold_ms: stats_json(&c.cold),
+                                    warm_ms: stats_json(&c.warm),
+                                    cold_over_clean: Ms(cold),
+                                    clean_over_warm: Ms(warm),
+                                    warm_do_runs: c.warm_do_runs,
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect();

@@ -68,12 +68,30 @@ pub struct Memory {
     pub cached_hashes: Option<u64>,
 }
 
+/// The shared-cache case over one backend (redo only): `all` built in one checkout with
+/// `REDO_CACHE` set, from an empty cache with uploads on, then clean builds in a second
+/// checkout from that cache.
+#[derive(Debug, Clone)]
+pub struct CacheCase {
+    /// `file` or `nginx`.
+    pub backend: &'static str,
+    /// Clean build -j1 from an empty cache, uploads on (compare with `clean_j1`).
+    pub cold: Stats,
+    /// Clean build -j1 of the second checkout from the warm cache (compare with `clean_j1`).
+    pub warm: Stats,
+    /// `.do` runs for `out/` targets in one warm build (0 when everything came from the cache).
+    pub warm_do_runs: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct ToolResult {
     pub tool: Tool,
     pub cases: Vec<(Case, Stats)>,
     pub client: Option<Client>,
     pub memory: Option<Memory>,
+    pub cache: Vec<CacheCase>,
+    /// Why a cache backend was not measured (nginx missing).
+    pub cache_skipped: Vec<String>,
 }
 
 impl ToolResult {
@@ -458,6 +476,8 @@ impl Bench<'_> {
             cases: Vec::new(),
             client: None,
             memory: None,
+            cache: Vec::new(),
+            cache_skipped: Vec::new(),
         };
         progress(self.n, self.tool, "generating", None);
         work::generate(self.tool, &self.dir, self.n, self.opts.calls)?;
@@ -490,8 +510,145 @@ impl Bench<'_> {
                 None,
             );
             r.client = Some(self.client()?);
+            self.cache_cases(&mut r)?;
         }
         Ok(r)
+    }
+
+    /// `REDO_CACHE=url` builds of `all` -j1: `cold` in this checkout (the cache emptied by
+    /// `empty` before each run), then `warm` in a second checkout generated beside it.
+    fn cache_case(
+        &self,
+        backend: &'static str,
+        url: &str,
+        empty: &dyn Fn() -> Res<()>,
+    ) -> Res<CacheCase> {
+        let with_cache = |dir: &Path, extra: &[(&str, &str)]| {
+            let mut c = self
+                .env
+                .build(Tool::Redo, dir, "all", Some(1), Knobs::Plain);
+            c.env("REDO_CACHE", url);
+            for (k, v) in extra {
+                c.env(k, v);
+            }
+            c
+        };
+        let mut uploaded = self.uploads(url)?;
+        let cold = self.repeat(&format!("cache {backend}: cold, uploads"), || {
+            work::clean(Tool::Redo, &self.dir)?;
+            empty()?;
+            let ms = timed(with_cache(&self.dir, &[]))?;
+            work::verify_outputs(&self.dir, 1..=self.n)?;
+            // The uploads run in the background: let them finish before the next run.
+            uploaded += self.n as u64;
+            self.wait_uploads(url, uploaded)?;
+            Ok(ms)
+        })?;
+        let second = self.dir.with_file_name(format!(
+            "{}-second",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        work::generate(Tool::Redo, &second, self.n, self.opts.calls)?;
+        let read = [("REDO_CACHE_MODE", "read")];
+        let warm = self.repeat(&format!("cache {backend}: warm, 2nd checkout"), || {
+            work::clean(Tool::Redo, &second)?;
+            let ms = timed(with_cache(&second, &read))?;
+            work::verify_outputs(&second, 1..=self.n)?;
+            Ok(ms)
+        });
+        let runs = (|| {
+            work::clean(Tool::Redo, &second)?;
+            let mut c = with_cache(&second, &read);
+            let out = c
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", describe(&c)))?;
+            let text = String::from_utf8_lossy(&out.stderr);
+            Ok::<usize, String>(
+                text.lines()
+                    .filter(|l| l.starts_with("redo ") && l.contains("out/f"))
+                    .filter(|l| !l.ends_with("(cached)"))
+                    .count(),
+            )
+        })();
+        let _ = capture({
+            let mut c = self.env.command(
+                Tool::Redo,
+                &second,
+                &self.env.redo_bin("redo"),
+                Knobs::Plain,
+            );
+            c.arg("--daemon-stop");
+            c
+        });
+        if !self.opts.keep {
+            let _ = fs::remove_dir_all(&second);
+        }
+        Ok(CacheCase {
+            backend,
+            cold,
+            warm: warm?,
+            warm_do_runs: runs?,
+        })
+    }
+
+    /// The uploads this checkout's daemon counts for the cache at `url` (`--daemon-status`).
+    fn uploads(&self, url: &str) -> Res<u64> {
+        let out = capture(self.redo_cmd(&["--daemon-status"]))?;
+        Ok(out
+            .lines()
+            .filter(|l| l.starts_with("remote cache:") && l.contains(url))
+            .find_map(|l| {
+                l.split(", ")
+                    .find_map(|f| f.strip_suffix(" uploads").or(f.strip_suffix(" upload")))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0))
+    }
+
+    fn wait_uploads(&self, url: &str, want: u64) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let n = self.uploads(url)?;
+            if n >= want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the daemon uploaded {n} of {want} outputs to {url} in 2 minutes"
+                ));
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The cache case over a directory, and over nginx when it is installed.
+    fn cache_cases(&self, r: &mut ToolResult) -> Res<()> {
+        let dir = self.dir.with_file_name(format!(
+            "{}-cache",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let url = format!("file://{}", dir.display());
+        let empty = || -> Res<()> {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+        };
+        r.cache.push(self.cache_case("file", &url, &empty)?);
+        let _ = fs::remove_dir_all(&dir);
+        match redo_tests::nginx::Nginx::try_start(false) {
+            Ok(nginx) => {
+                let root = nginx.area("");
+                let empty = || -> Res<()> {
+                    let _ = fs::remove_dir_all(&root);
+                    Ok(())
+                };
+                r.cache
+                    .push(self.cache_case("nginx", &nginx.url(), &empty)?);
+            }
+            Err(e) => r
+                .cache_skipped
+                .push(format!("cache over nginx not measured: {e}")),
+        }
+        Ok(())
     }
 }
 

@@ -118,5 +118,21 @@ fn benchmark_runs_at_n_50() {
     assert!(client.difference_per_call_ms.0.is_finite());
     let daemon = size.daemon.as_ref().expect("no daemon object");
     assert!(daemon.rss_kib > 0, "daemon rss");
+    let backends: Vec<&str> = size.cache.iter().map(|c| c.backend.as_str()).collect();
+    assert_eq!(
+        backends,
+        ["file", "nginx"],
+        "the cache case, over both backends"
+    );
+    for c in &size.cache {
+        positive(c.cold_ms.median_ms, "cache cold");
+        positive(c.warm_ms.median_ms, "cache warm");
+        positive(c.clean_over_warm, "clean/warm");
+        assert_eq!(
+            c.warm_do_runs, 0,
+            "{} warm build ran .do files:\n{text}",
+            c.backend
+        );
+    }
     assert!(!work.exists());
 }

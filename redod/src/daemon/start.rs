@@ -114,6 +114,16 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     })?;
     tracing::info!("exiting: {why}");
     engine.kill_all();
+    // Uploads to the shared cache still queued are finished, within reason.
+    runtime.block_on(async {
+        let flush = engine.caches.flush();
+        if tokio::time::timeout(std::time::Duration::from_secs(20), flush)
+            .await
+            .is_err()
+        {
+            tracing::warn!("gave up waiting for the shared cache's uploads");
+        }
+    });
     // Still holding the pid lock: the socket is ours to remove.
     let _ = std::fs::remove_file(&socket);
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));

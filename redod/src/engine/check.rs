@@ -262,10 +262,16 @@ impl Engine {
                 took,
                 do_rel,
                 do_path,
+                cached,
             }) => {
+                let how = if cached {
+                    "(cached)".into()
+                } else {
+                    secs(took)
+                };
                 flight.say(
                     Msg::Redo,
-                    &format!("{} {}", flight.name_with_do(do_rel.as_deref()), secs(took)),
+                    &format!("{} {how}", flight.name_with_do(do_rel.as_deref())),
                 );
                 flight
                     .session
@@ -278,6 +284,7 @@ impl Engine {
                         do_file: s.rel(&do_path),
                         duration: took.as_secs_f64(),
                         level: flight.level,
+                        cached,
                     })
                 });
                 Outcome::Built

@@ -197,6 +197,7 @@ impl Executor for Fake {
                 took: s.delay,
                 do_rel: None,
                 do_path: flight.dir.join("fake.do"),
+                cached: false,
             })
         })
     }

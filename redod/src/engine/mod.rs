@@ -82,10 +82,13 @@ impl Outcome {
 pub enum Ran {
     /// `do_rel`: the `.do` relative to the target's directory, when a `default*.do` (shown in
     /// the completion line); `do_path`: the `.do`, absolute (for events).
+    ///
+    /// `cached`: the output came from the shared cache ([`crate::remote`]), no `.do` ran.
     Built {
         took: Duration,
         do_rel: Option<PathBuf>,
         do_path: PathBuf,
+        cached: bool,
     },
     /// Not rebuilt, and that is a success: externally modified (with a warning), or built by
     /// another process holding its lock in this session.
@@ -143,6 +146,9 @@ pub struct Engine {
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
     pub(crate) attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
     pub(crate) registry: std::sync::OnceLock<Arc<crate::store::orphans::Registry>>,
+    /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
+    /// configuration, so connections and counters outlive a build.
+    pub caches: crate::remote::Caches,
 }
 
 impl Engine {
@@ -168,6 +174,7 @@ impl Engine {
             hashes: Hashes::default(),
             attempts: Mutex::default(),
             registry: std::sync::OnceLock::new(),
+            caches: crate::remote::Caches::default(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,
@@ -286,5 +293,11 @@ impl Engine {
             self.recs.len(),
             self.hashes.len()
         ) + &watch
+            + &self
+                .caches
+                .stats_lines()
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
     }
 }

@@ -113,15 +113,28 @@ pub(super) async fn conclude(
             &format!("{} has same hash, not renaming", flight.display),
         );
     }
-    engine.wrote(a.target);
+    note_commit(engine, flight, a.target, a.rec_path, &committed);
+    Ok(committed.rec)
+}
+
+/// After a commit (of a build, or of an output fetched from the cache): what the daemon
+/// keeps in memory is told of the new state, and contradictory records are warned about.
+pub(super) fn note_commit(
+    engine: &Engine,
+    flight: &Flight,
+    target: &Path,
+    rec_path: &Path,
+    committed: &commit::Committed,
+) {
+    engine.wrote(target);
     if let Some(stamp) = committed.rec_stamp {
-        engine.wrote(a.rec_path);
+        engine.wrote(rec_path);
         engine
             .recs
-            .store(a.rec_path.to_path_buf(), stamp, committed.rec.clone());
+            .store(rec_path.to_path_buf(), stamp, committed.rec.clone());
     }
     if let Some((stamp, hash)) = committed.target {
-        engine.hashes.store(a.target.to_path_buf(), stamp, hash);
+        engine.hashes.store(target.to_path_buf(), stamp, hash);
     }
     for t in committed.rec.contradictions() {
         flight.say(
@@ -132,7 +145,6 @@ pub(super) async fn conclude(
             ),
         );
     }
-    Ok(committed.rec)
 }
 
 /// Another process (a second daemon, goredo) holds the lock: wait for it, never build

@@ -12,6 +12,11 @@
 //! when the hash is the same), directory fsynced, `.rec` written to a temp, fsynced, renamed,
 //! directory fsynced.
 //!
+//! With `REDO_CACHE` set, the shared cache is asked between the `.do` lookup and the spawn
+//! (the job token lent back meanwhile): a matching trace's output is committed the same way
+//! and no `.do` runs; after a real build's commit the output is uploaded in the background
+//! ([`cached`]).
+//!
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
 //! target and returns the token; nothing half-written is ever visible under a final name.
@@ -54,6 +59,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
+mod cached;
 mod commit;
 mod conclude;
 mod relay;

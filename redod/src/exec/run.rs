@@ -7,11 +7,28 @@ use super::*;
 
 /// Runs the `.do` for `flight`'s target.
 pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
-    let p = match prepare(engine, flight).await? {
-        Prepared::Ready(p, token) => (p, token),
+    let (ready, mut token) = match prepare(engine, flight).await? {
+        Prepared::Ready(p, token) => (*p, token),
         Prepared::Done(ran) => return Ok(ran),
     };
-    let mut l = launch(engine, flight, *p.0, p.1).await?;
+    let cache = cached::cache_use(engine, flight, &ready);
+    if let Some(cu) = &cache {
+        // The lookup needs no job slot, and may wait for dependencies that need one (at
+        // `-j1`, the only one): the token goes back meanwhile.
+        drop(token);
+        if let Some(ran) = cached::restore(engine, flight, &ready, cu).await {
+            flight.session.progress.done.fetch_add(1, Ordering::Relaxed);
+            drop(ready.lock);
+            flight.say(Msg::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
+            return Ok(ran);
+        }
+        token = {
+            let _queued = Gauge::new(&flight.session.progress.queued);
+            flight.session.tokens.acquire().await
+        };
+    }
+    let mut l = launch(engine, flight, ready, token).await?;
+    l.cache = cache;
     let progress = &flight.session.progress;
     flight.mark_started();
     let _running = Gauge::new(&progress.running);
@@ -289,6 +306,8 @@ pub(super) struct Launched {
     pub(super) args: Vec<OsString>,
     pub(super) started: Instant,
     pub(super) started_at: SystemTime,
+    /// Where the output goes after its commit ([`cached::upload`]).
+    pub(super) cache: Option<cached::CacheUse>,
 }
 
 /// Temporaries, the stdout capture, the interpreter, the environment, the spawn. One function
@@ -416,6 +435,7 @@ async fn launch(
         args,
         started,
         started_at,
+        cache: None,
     })
 }
 
@@ -516,15 +536,24 @@ async fn finish(
             );
         }
     }
-    result?;
+    let rec = result?;
     // As before the split: the lock goes first, the journal entry when the job is over.
-    let Launched { ready, running, .. } = l;
+    let Launched {
+        ready,
+        running,
+        cache,
+        ..
+    } = l;
     drop(ready.lock);
     flight.say(Msg::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
     drop(running);
+    if let Some(cu) = cache {
+        cached::upload(flight, &ready.target, &rec, cu);
+    }
     Ok(Ran::Built {
         took,
         do_rel: ready.do_rel,
         do_path: ready.dof.path,
+        cached: false,
     })
 }

@@ -66,6 +66,9 @@ pub(crate) enum TargetEvent {
         do_file: String,
         duration: f64,
         level: usize,
+        /// Served from the shared cache: no `.do` ran.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     Failed {
         target: String,
@@ -142,6 +145,14 @@ mod tests {
                 do_file: "default.o.do".into(),
                 duration: 0.01,
                 level: 1,
+                cached: false,
+            }),
+            BuildEvent::Target(TargetEvent::Finished {
+                target: "out/b.o".into(),
+                do_file: "default.o.do".into(),
+                duration: 0.001,
+                level: 1,
+                cached: true,
             }),
             BuildEvent::Target(TargetEvent::Failed {
                 target: "b".into(),

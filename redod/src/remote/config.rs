@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `REDO_CACHE` | `file:///abs/dir`, `http://host:port/prefix` or `https://…`; unset or empty: no cache |
+//! | `REDO_CACHE` | `file:///abs/dir`, `http://host:port/prefix` or `https://…`; unset, empty or `off`: no cache |
 //! | `REDO_CACHE_MODE` | `readwrite` (default) or `read` (never uploads) |
 //! | `REDO_CACHE_ENV` | `CC,CFLAGS`: variables whose values are part of every key |
 //! | `REDO_CACHE_CA` | `/path/ca.pem`: trust this CA (PEM, may hold several) for `https` |
@@ -114,7 +114,8 @@ impl CacheConfig {
     pub fn from_env(env: &Env) -> Result<Option<CacheConfig>, CacheError> {
         const URL_FIX: &str =
             "use file:///absolute/dir, http://host:port/prefix or https://host/prefix";
-        let Some(raw) = utf8(env, "REDO_CACHE")?.filter(|s| !s.is_empty()) else {
+        // `off`: a way to switch a cache set in a profile off for one build.
+        let Some(raw) = utf8(env, "REDO_CACHE")?.filter(|s| !s.is_empty() && *s != "off") else {
             return Ok(None);
         };
         let mode = match utf8(env, "REDO_CACHE_MODE")?.unwrap_or("") {

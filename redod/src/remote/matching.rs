@@ -12,7 +12,7 @@
 use super::format::{Trace, TraceDep};
 use crate::fs::Hash;
 use crate::fs::paths::{from_bytes, show};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 fn show_bytes(p: &[u8]) -> String {
@@ -83,7 +83,10 @@ pub struct Matcher<'t> {
     trace: usize,
     dep: usize,
     seen: HashMap<Vec<u8>, Observed>,
-    pending: Option<Vec<u8>>,
+    /// Paths whose content was asked for: an `Exists` answer to that (a directory, a
+    /// dependency that failed to build) is a difference, not a reason to ask again.
+    content_asked: HashSet<Vec<u8>>,
+    pending: Option<(Vec<u8>, ProbeKind)>,
     outcome: Outcome,
 }
 
@@ -131,6 +134,7 @@ impl<'t> Matcher<'t> {
             trace: 0,
             dep: 0,
             seen: HashMap::new(),
+            content_asked: HashSet::new(),
             pending: None,
             outcome: Outcome::default(),
         }
@@ -146,7 +150,16 @@ impl<'t> Matcher<'t> {
                 self.trace = self.traces.len();
                 return Step::Done(std::mem::take(&mut self.outcome));
             };
-            match judge(d, self.seen.get(d.path())) {
+            let seen = self.seen.get(d.path());
+            let unhashable =
+                matches!(seen, Some(Observed::Exists)) && self.content_asked.contains(d.path());
+            let verdict = match d {
+                TraceDep::Ifchange {
+                    content: Some(_), ..
+                } if unhashable => Some(Err(Reason::Changed(d.path().to_vec()))),
+                _ => judge(d, seen),
+            };
+            match verdict {
                 Some(Ok(())) => self.dep += 1,
                 Some(Err(r)) => {
                     self.outcome.rejected.push((self.trace, r));
@@ -158,7 +171,7 @@ impl<'t> Matcher<'t> {
                         TraceDep::Ifcreate { .. } => ProbeKind::Existence,
                         TraceDep::Ifchange { .. } => ProbeKind::Content,
                     };
-                    self.pending = Some(d.path().to_vec());
+                    self.pending = Some((d.path().to_vec(), kind));
                     return Step::Probe(Probe {
                         path: d.path().to_vec(),
                         kind,
@@ -170,7 +183,10 @@ impl<'t> Matcher<'t> {
 
     /// The answer to the last [`Step::Probe`]. An answer without a question is ignored.
     pub fn answer(&mut self, observed: Observed) {
-        if let Some(p) = self.pending.take() {
+        if let Some((p, kind)) = self.pending.take() {
+            if kind == ProbeKind::Content {
+                self.content_asked.insert(p.clone());
+            }
             self.seen.insert(p, observed);
         }
     }
@@ -236,6 +252,28 @@ mod tests {
             output: BlobDigest::of(b"out"),
             executable: false,
         }
+    }
+
+    #[test]
+    fn content_that_cannot_be_had_is_a_difference_not_a_question_again() {
+        // A dependency that is a directory, or a target that failed to build, answers a
+        // content probe with `Exists`: the trace does not match (and the probe is not asked
+        // again forever).
+        let traces = [trace(vec![chg("d", Some(1))]), trace(vec![cre("x")])];
+        let mut asked = 0;
+        let o = find_match(&traces, |p| {
+            asked += 1;
+            assert!(asked < 10, "asked again: {p:?}");
+            Observed::Exists
+        });
+        assert_eq!(o.matched, None);
+        assert_eq!(
+            o.rejected,
+            vec![
+                (0, Reason::Changed(b"d".to_vec())),
+                (1, Reason::NowExists(b"x".to_vec()))
+            ]
+        );
     }
 
     /// A checkout: path -> content (absent when not listed).

@@ -97,6 +97,12 @@ impl Engine {
         let _status = job
             .is_none()
             .then(|| StatusLine::start(session.clone(), sink.clone()));
+        if job.is_none() {
+            if let Err(e) = self.caches.for_env(&origin.env) {
+                // Said once per build; the build goes on without the cache.
+                sink.message(Msg::Warn, 0, &format!("{e}: building without the cache"));
+            }
+        }
         let started = std::time::Instant::now();
         let mut targets: Vec<&[u8]> = b.targets.iter().collect();
         if targets.is_empty() && job.is_none() {
@@ -144,6 +150,15 @@ impl Engine {
             j.reclaim_token().await;
         }
         if job.is_none() {
+            if let Some(w) = self
+                .caches
+                .for_env(&origin.env)
+                .ok()
+                .flatten()
+                .and_then(|c| c.take_warning())
+            {
+                sink.message(Msg::Warn, 0, &w);
+            }
             let p = &session.progress;
             sink.event(&BuildEvent::Session(SessionEvent::Finished {
                 build: session.uuid.clone(),

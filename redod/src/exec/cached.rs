@@ -1,0 +1,329 @@
+//! The shared build cache in the runner ([`crate::remote`]): a target whose flight decided to
+//! run it is first looked up (after [`super::run`]'s `prepare`: lock held, `.do` found and
+//! hashed), and a matching trace's output is committed as a build would commit it; after a
+//! real build's commit the output and its trace are uploaded in the background.
+//!
+//! Not cached: targets outside the project root or built by a `.do` outside it (their key
+//! would name absolute paths that differ between checkouts), `redo-always` targets, targets
+//! without output, directories and symbolic links, failed builds, and targets whose `.do`
+//! has a line `# redo: no-cache` (read from the `.do` itself, so no protocol change and no
+//! new file: the opt-out travels with the script it is about).
+
+use super::run::Ready;
+use super::*;
+use crate::engine::{Waiter, Want};
+use crate::remote::{
+    ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, TraceDep, find_match_async,
+};
+use crate::store::orphans::{JobFiles, RunningJob};
+
+/// The line a `.do` carries to opt out of the cache.
+pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
+
+/// The cache a target is looked up in and uploaded to, with its key.
+pub(super) struct CacheUse {
+    pub(super) cache: Arc<RemoteCache>,
+    pub(super) key: ActionKey,
+}
+
+/// Whether the `.do`'s content opts out: a line that is [`NO_CACHE`], leading and trailing
+/// blanks aside.
+pub(crate) fn opts_out(content: &[u8]) -> bool {
+    content
+        .split(|&c| c == b'\n')
+        .any(|l| l.trim_ascii() == NO_CACHE)
+}
+
+/// The cache and key for the target of `ready`, or `None` when the request asked for no
+/// cache (or a bad one: the request warned about that once) or the target is not cacheable.
+pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Option<CacheUse> {
+    let cache = engine.caches.for_env(&flight.origin.env).ok().flatten()?;
+    let not = |why: &str| {
+        flight.say(
+            Msg::Dbg,
+            &format!("cache: {}: not cached: {why}", flight.display),
+        );
+    };
+    let root = paths::root()?;
+    if !paths::inside(Some(root), &ready.target) || !paths::inside(Some(root), &ready.dof.path) {
+        not("outside the project root");
+        return None;
+    }
+    // What its last build recorded: a target that had no output or asked for `redo-always`
+    // is never in the cache, and asking for it would cost a round trip per build (`all`).
+    if let Ok(Loaded::Ok(prev)) = engine.recs.load(&*flight.session.fs, &ready.rec_path) {
+        let name = flight.name.as_bytes();
+        let never = prev.deps.iter().any(|d| match d {
+            Dep::Always => true,
+            Dep::Ifcreate { target } => target == name,
+            _ => false,
+        });
+        if never {
+            not("its last build had no output or was redo-always");
+            return None;
+        }
+    }
+    match fs::read(&ready.dof.path) {
+        Ok(c) if opts_out(&c) => {
+            not("its .do says `# redo: no-cache`");
+            return None;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            not(&io_msg("read", &ready.dof.path, &e));
+            return None;
+        }
+    }
+    // `find_do` records the `.do` itself last, with the hash it was judged by.
+    let do_hash = ready.deps.iter().rev().find_map(|d| match d {
+        Dep::Ifchange { hash, .. } => *hash,
+        _ => None,
+    })?;
+    let key = cache.key(
+        paths::bytes(&paths::relative(root, &ready.target)),
+        paths::bytes(&paths::relative(root, &ready.dof.path)),
+        do_hash,
+        &flight.origin.env,
+    );
+    Some(CacheUse { cache, key })
+}
+
+/// What the checkout has at a trace's dependency now. A dependency that is a target of this
+/// project is brought up to date first, as the out-of-date check would (possibly from the
+/// cache itself), through the engine: a cycle is reported, not waited on. Paths come from
+/// the cache: they are only resolved against the target's directory, looked at and hashed.
+async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Observed {
+    let path = paths::resolve(&flight.dir, OsStr::from_bytes(&probe.path));
+    let session = &flight.session;
+    if probe.kind == ProbeKind::Content && paths::inside(paths::root(), &path) {
+        let want = Want {
+            since: 0, // Read by `bring`.
+            target_meta: None,
+            rec: None,
+            display: show(&paths::shown(&flight.origin.cwd, &path)),
+            target: path.clone(),
+            level: flight.level + 1,
+            force: false,
+            session: session.clone(),
+            origin: flight.origin.clone(),
+            waiter: Waiter::Flight(flight.clone()),
+            start: None,
+        };
+        if engine.bring(want).await.is_err() {
+            // Failed (and reported): no trace can vouch for it; the `.do` runs and meets
+            // the failure itself.
+            return Observed::Exists;
+        }
+    }
+    let checker = engine.checker(session, &flight.origin.settings);
+    match session.fs.stat(&path) {
+        Ok(None) if probe.kind == ProbeKind::Content => match checker.phony_stamp(&path) {
+            Ok(Some(h)) => Observed::Content(h),
+            Ok(None) => Observed::Absent,
+            Err(_) => Observed::Exists,
+        },
+        Ok(None) => Observed::Absent,
+        Ok(Some(m)) if probe.kind == ProbeKind::Content && m.kind != Kind::Dir => {
+            match checker.hash(&path, &m.stamp) {
+                Ok(h) => Observed::Content(h),
+                Err(_) => Observed::Exists,
+            }
+        }
+        Ok(Some(_)) | Err(_) => Observed::Exists,
+    }
+}
+
+/// Looks the target up and, on a match, installs the fetched output and its state exactly as
+/// a build's commit would. `None`: a miss (why, with `-d`), build locally; every fault of
+/// the cache lands here, counted for the build's one warning.
+pub(super) async fn restore(
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+    ready: &Ready,
+    cu: &CacheUse,
+) -> Option<Ran> {
+    let started = Instant::now();
+    let origin = &flight.origin;
+    let settings = &origin.settings;
+    let (dir, name) = (&flight.dir, flight.name.as_os_str());
+    let miss = |why: &str| {
+        flight.say(Msg::Dbg, &format!("cache: {}: miss: {why}", flight.display));
+    };
+    let Some(traces) = cu.cache.lookup(&cu.key).await else {
+        miss("no usable entry");
+        return None;
+    };
+    let outcome = find_match_async(&traces, |p| {
+        let (e, f) = (engine.clone(), flight.clone());
+        async move { observe(&e, &f, p).await }
+    })
+    .await;
+    for (i, r) in &outcome.rejected {
+        miss(&format!("trace {i}: {r}"));
+    }
+    let Some(trace) = outcome.matched.and_then(|i| traces.get(i)) else {
+        cu.cache.note_miss();
+        return None;
+    };
+    let sync = !settings.no_sync;
+    let tmp = temp_path(dir, name);
+    // Journaled, so that a daemon killed mid-download leaves nothing behind; dropped (early
+    // return, or the client went away), it removes the temporary.
+    let running = RunningJob::new(
+        engine.registry(),
+        engine.next_id(),
+        JobFiles {
+            target: ready.target.clone(),
+            rec_path: ready.rec_path.clone(),
+            umask: origin.umask,
+            sync,
+            temps: vec![tmp.clone()],
+        },
+    );
+    let file = match engine
+        .umask
+        .with(origin.umask, || durable::create_new(&tmp))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            cu.cache.note_miss();
+            miss(&io_msg("create", &tmp, &e));
+            return None;
+        }
+    };
+    if let Err(e) = cu
+        .cache
+        .fetch_into(&trace.output, trace.executable, file, sync)
+        .await
+    {
+        miss(&e.to_string());
+        return None;
+    }
+    // The records: the `.do` lookup's and the `.do`'s own (fresh), then the trace's, each
+    // stat'ed for its stamp as a nested request would record it.
+    let mut deps = ready.deps.clone();
+    for d in &trace.deps {
+        let path = d.path();
+        let seen = deps.iter().any(|r| match r {
+            Dep::Ifchange { target, .. } | Dep::Ifcreate { target } => target == path,
+            _ => false,
+        });
+        if seen || path == name.as_bytes() {
+            continue;
+        }
+        deps.push(match d {
+            TraceDep::Ifchange { path, content } => {
+                let abs = paths::resolve(dir, OsStr::from_bytes(path));
+                let stamp = match flight.session.fs.stat(&abs) {
+                    Ok(Some(m)) => m.stamp,
+                    _ => Stamp::default(),
+                };
+                Dep::Ifchange {
+                    target: path.clone(),
+                    stamp,
+                    hash: *content,
+                }
+            }
+            TraceDep::Ifcreate { path } => Dep::Ifcreate {
+                target: path.clone(),
+            },
+        });
+    }
+    let mut records = Records::default();
+    records.extend(deps);
+    let commit = Commit {
+        dir: dir.clone(),
+        name: name.to_os_string(),
+        output: Output::Arg3(tmp.clone()),
+        stdout_tmp: tmp,
+        prev_hash: ready.prev_hash,
+        sync,
+        umask: origin.umask,
+        rec_path: ready.rec_path.clone(),
+        build: flight.session.uuid.clone(),
+        deps: records,
+        prev: None,
+    };
+    let eng = engine.clone();
+    let committed = match tokio::task::spawn_blocking(move || commit.run(&eng.umask)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            miss(&format!("cannot commit the fetched output: {e}"));
+            return None;
+        }
+        Err(e) => {
+            miss(&format!("commit failed: {e}"));
+            return None;
+        }
+    };
+    conclude::note_commit(engine, flight, &ready.target, &ready.rec_path, &committed);
+    // Landed: what an earlier failed attempt declared no longer matters (`--watch`).
+    crate::sync::lock(&engine.attempts).remove(&flight.target);
+    drop(running);
+    flight.say(
+        Msg::Dbg,
+        &format!(
+            "cache: {}: hit, {} bytes{}",
+            flight.display,
+            trace.output.size,
+            if committed.kept_same {
+                ", same content as before"
+            } else {
+                ""
+            }
+        ),
+    );
+    Some(Ran::Built {
+        took: started.elapsed(),
+        do_rel: ready.do_rel.clone(),
+        do_path: ready.dof.path.clone(),
+        cached: true,
+    })
+}
+
+/// After a real build's commit: queues the upload of a regular-file output with its trace
+/// (readwrite mode only). Returns at once.
+pub(super) fn upload(flight: &Flight, target: &Path, rec: &Rec, cu: CacheUse) {
+    if cu.cache.config().mode == Mode::Read {
+        return;
+    }
+    let name = flight.name.as_bytes();
+    let not = |why: &str| {
+        flight.say(
+            Msg::Dbg,
+            &format!("cache: {}: not uploaded: {why}", flight.display),
+        );
+    };
+    let Some((_, Some(hash))) = rec.own(name) else {
+        not("no output");
+        return;
+    };
+    if !fs::symlink_metadata(target).is_ok_and(|m| m.is_file()) {
+        not("not a regular file");
+        return;
+    }
+    match TraceDep::from_deps(name, rec.deps.iter()) {
+        Ok(deps) => {
+            cu.cache.upload(crate::remote::Upload {
+                key: cu.key,
+                output: target.to_path_buf(),
+                output_hash: *hash,
+                deps,
+            });
+        }
+        Err(e) => not(&e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opts_out;
+
+    #[test]
+    fn the_opt_out_is_a_line_of_its_own() {
+        assert!(opts_out(b"#!/bin/sh\n# redo: no-cache\ndate\n"));
+        assert!(opts_out(b"  # redo: no-cache  \r"));
+        assert!(!opts_out(b"echo '# redo: no-cache please'\n"));
+        assert!(!opts_out(b"date\n"));
+    }
+}
