@@ -47,6 +47,8 @@ impl Commit {
     /// directory that cannot be written therefore fails before the old target is touched, and
     /// a crash between the two renames leaves a pending record that identifies the new target
     /// as ours ([`durable::interrupted_commit`]).
+    /// One function: the order of the writes (output temp, `.rec` temp with its pending record,
+    /// rename, rename) is the crash guarantee, and reads best in one place.
     pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
         // The .do may have removed the target's directory, `.redo` in it with it, and made

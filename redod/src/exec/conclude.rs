@@ -22,6 +22,8 @@ pub(super) struct AfterRun<'a> {
 
 /// The end of a job whose `.do` exited: its status, the checks of docs/BEHAVIOUR.md §9 (`$1` touched,
 /// both stdout and `$3`), then the commit. Returns the committed state.
+/// One function: goredo's checks are an ordered list (`$1` touched, both outputs, the output
+/// kind), each a few lines, and the commit must follow the last of them.
 pub(super) async fn conclude(
     engine: &Arc<Engine>,
     flight: &Flight,

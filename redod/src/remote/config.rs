@@ -111,6 +111,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 impl CacheConfig {
     /// Reads `REDO_CACHE*` from a request's environment. `Ok(None)`: no cache asked for.
+    /// One function: one variable after another, each with its own error message.
     pub fn from_env(env: &Env) -> Result<Option<CacheConfig>, CacheError> {
         const URL_FIX: &str =
             "use file:///absolute/dir, http://host:port/prefix or https://host/prefix";

@@ -265,6 +265,7 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
 /// `redo-log [-r] [-c] target`: the target's kept log with readable timestamps; with
 /// `recursive`, first the logs of its dependencies built in the same build, in the order they
 /// finished; with `details`, how each job ran.
+/// One function: the listing is one pass over the jobs of a build, in finishing order.
 pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result<Vec<u8>, String> {
     let rel = |p: &Path| paths::show(&paths::shown(cwd, p));
     let Some(top) = read_kept(target)? else {
