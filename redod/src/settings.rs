@@ -28,6 +28,17 @@ impl Env {
             .map(|(_, v)| v.as_os_str())
     }
 
+    /// An environment from `NAME=value` pairs, for tests.
+    #[cfg(test)]
+    pub(crate) fn of(pairs: &[(&str, &str)]) -> Env {
+        Env::from_bytes(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
     /// goredo's toggles are on only when exactly "1".
     pub fn is_one(&self, name: &str) -> bool {
         self.get(name).is_some_and(|v| v.as_bytes() == b"1")

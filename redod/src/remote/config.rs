@@ -247,12 +247,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_bytes(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-                .collect(),
-        )
+        Env::of(pairs)
     }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Option<CacheConfig>, CacheError> {
