@@ -32,6 +32,9 @@ pub struct Machine {
     pub cpu_model: String,
     pub kernel: String,
     pub work_fs: String,
+    /// Clock ticks per second of `/proc/PID/stat` (the daemon's CPU time).
+    #[serde(default)]
+    pub clk_tck: u64,
 }
 
 /// The results for one N.
@@ -45,6 +48,16 @@ pub struct Size {
     /// Present when redo is among the tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<Client>,
+    /// The same loop with redo-c's `redo-ifchange`, when redo-c is among the tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_redo_c: Option<Client>,
+    /// Case key (`clean_j1`, `clean_j2`) → median of redo's daemon CPU time over the targets
+    /// built, in milliseconds per target; present when redo is among the tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_cpu_ms_per_target: Option<Ordered<Ms>>,
+    /// The project's bounds on the clean builds, checked (when the tools they need ran).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
     /// Present when redo is among the tools and its memory could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<Daemon>,
@@ -68,6 +81,18 @@ pub struct Cache {
     pub warm_do_runs: usize,
 }
 
+/// One of the project's bounds: `value` (a ratio, or ms per target) at most `at_most`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Target {
+    /// `clean_j1` or `clean_j2`.
+    pub case: String,
+    /// `redo/redo-c`, `redo/ninja` or `daemon_cpu_ms_per_target`.
+    pub measure: String,
+    pub value: Ms,
+    pub at_most: Ms,
+    pub met: bool,
+}
+
 /// One case of one tool, in milliseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -77,7 +102,8 @@ pub struct Stats {
     pub samples_ms: Vec<Ms>,
 }
 
-/// The client loop: `redo-ifchange` calls from one `.do` next to `/bin/true`.
+/// The client loop: `redo-ifchange` calls from one `.do` next to `/bin/true` (this redo's in
+/// `client`, redo-c's in `client_redo_c`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Client {
     pub calls: usize,

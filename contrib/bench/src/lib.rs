@@ -1,9 +1,10 @@
-//! `redo-bench`: this redo against GNU make and ninja on identical generated work.
+//! `redo-bench`: this redo against redo-c, GNU make and ninja on identical generated work.
 //!
 //! See `contrib/bench/README.md` (and the "Performance" section of the top-level README) for
 //! what is measured and how; `redo-bench --help` for the options.
 
 pub mod json;
+pub mod redo_c;
 pub mod report;
 pub mod run;
 pub mod work;
@@ -17,6 +18,9 @@ pub type Res<T> = Result<T, String>;
 pub enum Tool {
     /// This repository's redo (`redo-ifchange`, the daemon started by itself).
     Redo,
+    /// Leah Neukirchen's redo-c (vendored in `contrib/bench/peers/redo-c`): one C program, no
+    /// daemon, state in `.dep.TARGET` files beside the targets.
+    RedoC,
     /// GNU make with its built-in implicit rules (plain `make`).
     Make,
     /// GNU make with `-r` (no built-in rules: the fair comparison, nothing here needs them).
@@ -27,12 +31,19 @@ pub enum Tool {
 
 impl Tool {
     /// Table order.
-    pub const ALL: [Tool; 4] = [Tool::Redo, Tool::Ninja, Tool::MakeR, Tool::Make];
+    pub const ALL: [Tool; 5] = [
+        Tool::Redo,
+        Tool::RedoC,
+        Tool::Ninja,
+        Tool::MakeR,
+        Tool::Make,
+    ];
 
     /// Name in `--tools` and in the JSON.
     pub fn key(self) -> &'static str {
         match self {
             Tool::Redo => "redo",
+            Tool::RedoC => "redo-c",
             Tool::Make => "make",
             Tool::MakeR => "make-r",
             Tool::Ninja => "ninja",
@@ -43,6 +54,7 @@ impl Tool {
     pub fn label(self) -> &'static str {
         match self {
             Tool::Redo => "redo",
+            Tool::RedoC => "redo-c",
             Tool::Make => "make",
             Tool::MakeR => "make -r",
             Tool::Ninja => "ninja",
@@ -52,7 +64,20 @@ impl Tool {
     pub fn parse(s: &str) -> Option<Tool> {
         Tool::ALL.into_iter().find(|t| t.key() == s)
     }
+
+    /// Whether the tool builds from the generated `.do` files (redo and redo-c share them),
+    /// and so runs the client loop (`loop.do`, `loop-true.do`).
+    pub fn uses_do_files(self) -> bool {
+        matches!(self, Tool::Redo | Tool::RedoC)
+    }
 }
+
+/// The project's bounds on redo's clean builds (`clean_j1` and `clean_j2`): redo's median
+/// over the tool's at most this much.
+pub const CLEAN_BOUNDS: [(Tool, f64); 2] = [(Tool::RedoC, 0.9), (Tool::Ninja, 1.6)];
+
+/// The project's bound on the daemon's CPU time per target in a clean build, milliseconds.
+pub const DAEMON_CPU_BOUND_MS: f64 = 0.4;
 
 /// What is timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,25 +164,32 @@ pub struct Options {
     pub keep: bool,
     pub work: Option<PathBuf>,
     pub calls: usize,
+    /// `--redo-c DIR`: an already built redo-c (`DIR/redo`, `DIR/redo-ifchange`); without it
+    /// the vendored source is compiled into `WORK/redo-c` when `cc` is on `PATH`.
+    pub redo_c: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "\
 usage: redo-bench [options]
 
-Generates the same work for redo, GNU make and ninja (N sources, N targets made by one rule,
-an `all` target, a three-level aggregation tree) and times clean builds (-j1, -j2), no-op
-rebuilds and rebuilds after one source changed; then the cost of one redo-ifchange call from
-inside a .do, and the daemon's resident memory.
+Generates the same work for redo, redo-c, GNU make and ninja (N sources, N targets made by
+one rule, an `all` target, a three-level aggregation tree) and times clean builds (-j1, -j2),
+no-op rebuilds and rebuilds after one source changed; then the cost of one redo-ifchange call
+from inside a .do (this redo's and redo-c's), the daemon's CPU time per target in the clean
+builds and its resident memory.
 
 options:
   --n LIST          sizes to measure, comma-separated (default 1000,10000)
   --runs K          measured runs per case, after one warm-up run (default 5)
-  --tools LIST      among redo,ninja,make-r,make (default: all four;
+  --tools LIST      among redo,redo-c,ninja,make-r,make (default: all five;
                     make-r is `make -r`, make is plain make with its built-in rules)
   --calls K         redo-ifchange calls in the client loop (default 1000)
   --json            print one JSON object instead of the table
   --redo-dir DIR    where redo, redo-ifchange and redod are
                     (default: the directory of this executable)
+  --redo-c DIR      an already built redo-c (DIR/redo, DIR/redo-ifchange); default: the
+                    vendored redo.c compiled with `cc -O2` into WORK/redo-c (redo-c is
+                    skipped, with a note, when there is no cc)
   --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR)
   --keep            keep the generated trees
   -h, --help        this help
@@ -178,6 +210,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
         keep: false,
         work: None,
         calls: 1000,
+        redo_c: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -218,7 +251,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
             }
             "--tools" => {
                 let mut tools = list(&value("--tools")?, Tool::parse)
-                    .ok_or("--tools wants names among redo,ninja,make-r,make")?;
+                    .ok_or("--tools wants names among redo,redo-c,ninja,make-r,make")?;
                 tools.dedup();
                 // Keep the table order whatever the order given.
                 o.tools = Tool::ALL
@@ -230,6 +263,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
             "--keep" => o.keep = true,
             "--redo-dir" => o.redo_dir = PathBuf::from(value("--redo-dir")?),
             "--work" => o.work = Some(PathBuf::from(value("--work")?)),
+            "--redo-c" => o.redo_c = Some(PathBuf::from(value("--redo-c")?)),
             _ => return Err(format!("unknown option {arg} (see --help)")),
         }
     }
@@ -239,4 +273,32 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
 fn list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
     let v: Option<Vec<T>> = s.split(',').map(|p| f(p.trim())).collect();
     v.filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Res<Option<Options>> {
+        parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn tools_and_redo_c_options() {
+        let o = args(&[]).unwrap().unwrap();
+        assert_eq!(o.tools, Tool::ALL);
+        assert_eq!(o.tools[1], Tool::RedoC);
+        assert_eq!(o.redo_c, None);
+        // Table order whatever the order given.
+        let o = args(&["--tools", "ninja,redo-c,redo", "--redo-c=/opt/rc"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.tools, [Tool::Redo, Tool::RedoC, Tool::Ninja]);
+        assert_eq!(o.redo_c, Some(PathBuf::from("/opt/rc")));
+        assert_eq!(Tool::parse("redo-c").map(Tool::label), Some("redo-c"));
+        let e = args(&["--tools", "redo_c"]).unwrap_err();
+        assert!(e.contains("redo,redo-c,ninja,make-r,make"), "{e}");
+        assert!(args(&["--redo-c"]).unwrap_err().contains("needs a value"));
+        assert!(Case::CleanJ1.applies(Tool::RedoC) && !Case::NoopStat.applies(Tool::RedoC));
+    }
 }

@@ -1,15 +1,18 @@
 //! Running the tools: the environment each one gets, the timed cases, the checks of their
-//! outputs, redo's client loop and the daemon's memory.
+//! outputs, the client loop (redo and redo-c), the daemon's CPU time in the clean builds and
+//! its memory.
 
+use crate::redo_c::{self, Found};
 use crate::work::{self, output_name, source_name};
 use crate::{Case, Options, Res, Tool};
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Samples of one case, in milliseconds (the warm-up run is not among them).
 #[derive(Debug, Clone)]
@@ -40,8 +43,9 @@ impl Stats {
     }
 }
 
-/// redo's client loop: `calls` sequential `redo-ifchange out/f1.out` (up to date) from one
-/// `.do`, and the same loop running `/bin/true`; totals per run in milliseconds.
+/// The client loop (redo and redo-c): `calls` sequential `redo-ifchange out/f1.out` (up to
+/// date) from one `.do`, and the same loop running `/bin/true`; totals per run in
+/// milliseconds.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub calls: usize,
@@ -87,6 +91,9 @@ pub struct CacheCase {
 pub struct ToolResult {
     pub tool: Tool,
     pub cases: Vec<(Case, Stats)>,
+    /// redo only: the daemon's CPU time (utime + stime) during each measured clean build over
+    /// the targets it built, in milliseconds per target (`clean_j1`, `clean_j2`).
+    pub daemon_cpu: Vec<(Case, Stats)>,
     pub client: Option<Client>,
     pub memory: Option<Memory>,
     pub cache: Vec<CacheCase>,
@@ -97,6 +104,13 @@ pub struct ToolResult {
 impl ToolResult {
     pub fn case(&self, case: Case) -> Option<&Stats> {
         self.cases.iter().find(|(c, _)| *c == case).map(|(_, s)| s)
+    }
+
+    pub fn daemon_cpu(&self, case: Case) -> Option<&Stats> {
+        self.daemon_cpu
+            .iter()
+            .find(|(c, _)| *c == case)
+            .map(|(_, s)| s)
     }
 }
 
@@ -121,13 +135,51 @@ pub struct Machine {
     pub kernel: String,
     pub work_fs: String,
     pub versions: Vec<(Tool, String)>,
+    /// Clock ticks per second of `/proc/PID/stat` (`getconf CLK_TCK`).
+    pub clk_tck: u64,
+    /// Whether `clk_tck` was read (`getconf CLK_TCK`) rather than assumed (100).
+    pub clk_tck_read: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The options, `tools` being the tools measured (a tool skipped is not among them).
     pub options: Options,
     pub machine: Machine,
     pub sizes: Vec<SizeResult>,
+    /// Tools asked for and not measured, with why (redo-c without a compiler).
+    pub skipped: Vec<String>,
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The command
+/// name (field 2, in parentheses) may hold spaces and parentheses: fields are counted from
+/// the last `)`.
+pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts with field 3 (the state).
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `ticks` of CPU time at `clk_tck` ticks per second spread over `targets`, in milliseconds
+/// per target.
+pub fn ms_per_target(ticks: u64, clk_tck: u64, targets: usize) -> f64 {
+    ticks as f64 * 1000.0 / clk_tck as f64 / targets as f64
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, through `getconf CLK_TCK` since the
+/// benchmark does not link libc itself) and whether it was read; 100 when it cannot be.
+pub fn clock_ticks() -> (u64, bool) {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|&t: &u64| t > 0)
+        .map_or((100, false), |t| (t, true))
 }
 
 /// How redo is configured for one command (other tools ignore it).
@@ -166,10 +218,12 @@ struct Env {
     base: Vec<(OsString, OsString)>,
     redo_dir: PathBuf,
     runtime: PathBuf,
+    /// Where redo-c's `redo` and its links are, when it is measured.
+    redo_c_dir: Option<PathBuf>,
 }
 
 impl Env {
-    fn new(redo_dir: &Path, runtime: &Path) -> Env {
+    fn new(redo_dir: &Path, runtime: &Path, redo_c_dir: Option<&Path>) -> Env {
         let drop = |k: &str| {
             k.starts_with("REDO_")
                 || matches!(
@@ -184,6 +238,8 @@ impl Env {
                         | "NINJA_STATUS"
                         | "XDG_RUNTIME_DIR"
                         | "LC_ALL"
+                        // redo-c's job count (`-j N` sets it).
+                        | "JOBS"
                 )
         };
         let base = std::env::vars_os()
@@ -194,6 +250,7 @@ impl Env {
             base,
             redo_dir: redo_dir.to_path_buf(),
             runtime: runtime.to_path_buf(),
+            redo_c_dir: redo_c_dir.map(Path::to_path_buf),
         }
     }
 
@@ -201,20 +258,36 @@ impl Env {
         self.redo_dir.join(name)
     }
 
+    fn redo_c_bin(&self, name: &str) -> PathBuf {
+        self.redo_c_dir
+            .as_deref()
+            .unwrap_or(Path::new(""))
+            .join(name)
+    }
+
+    /// `PATH` with `dir` first.
+    fn path_with(dir: &Path) -> OsString {
+        let mut path = OsString::from(dir.as_os_str());
+        if let Some(p) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(p);
+        }
+        path
+    }
+
     /// A command run in `dir` with this environment. For redo: the private runtime
     /// directory (so a private daemon), the client directory first in `PATH`, and `knobs`.
+    /// For redo-c: its directory first in `PATH` (the `.do` files' `redo-ifchange` is its).
     fn command(&self, tool: Tool, dir: &Path, prog: &Path, knobs: Knobs) -> Command {
         let mut c = Command::new(prog);
         c.current_dir(dir)
             .env_clear()
             .envs(self.base.iter().cloned());
+        if let (Tool::RedoC, Some(d)) = (tool, &self.redo_c_dir) {
+            c.env("PATH", Self::path_with(d));
+        }
         if tool == Tool::Redo {
-            let mut path = OsString::from(self.redo_dir.as_os_str());
-            if let Some(p) = std::env::var_os("PATH") {
-                path.push(":");
-                path.push(p);
-            }
-            c.env("PATH", path)
+            c.env("PATH", Self::path_with(&self.redo_dir))
                 .env("XDG_RUNTIME_DIR", &self.runtime)
                 .env("REDO_DAEMON", self.redo_bin("redod"));
             if knobs != Knobs::Sync {
@@ -242,6 +315,7 @@ impl Env {
     ) -> Command {
         let (prog, mut args): (PathBuf, Vec<String>) = match tool {
             Tool::Redo => (self.redo_bin("redo-ifchange"), vec![]),
+            Tool::RedoC => (self.redo_c_bin("redo-ifchange"), vec![]),
             Tool::Make => ("make".into(), vec![]),
             Tool::MakeR => ("make".into(), vec!["-r".into()]),
             Tool::Ninja => ("ninja".into(), vec![format!("-j{}", jobs.unwrap_or(1))]),
@@ -267,6 +341,7 @@ pub fn command_line(tool: Tool, case: Case) -> String {
     let j = jobs.map(|j| format!("-j{j} ")).unwrap_or_default();
     match tool {
         Tool::Redo => format!("{}redo-ifchange {j}{target}", Knobs::of(case).prefix()),
+        Tool::RedoC => format!("redo-ifchange {j}{target}"),
         Tool::Make => format!("make {j}{target}"),
         Tool::MakeR => format!("make -r {j}{target}"),
         Tool::Ninja => format!("ninja -j{} {target}", jobs.unwrap_or(1)),
@@ -340,6 +415,19 @@ fn settle() {
     sleep(Duration::from_millis(20));
 }
 
+/// redo-c compares a dependency's ctime in whole seconds, and its hash only when the seconds
+/// differ: a file written in the same second as the build that recorded it looks unchanged
+/// (and is not rebuilt, nor is what depends on it). Before it edits a source for redo-c, the
+/// benchmark waits for the next second (and 30 ms, more than one tick of the kernel's coarse
+/// clock), after everything the last build wrote.
+fn next_second() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let next = Duration::from_secs(now.as_secs() + 1) + Duration::from_millis(30);
+    sleep(next.saturating_sub(now));
+}
+
 fn progress(n: usize, tool: Tool, what: &str, s: Option<&Stats>) {
     match s {
         Some(s) => eprintln!(
@@ -360,6 +448,9 @@ struct Bench<'a> {
     tool: Tool,
     dir: PathBuf,
     n: usize,
+    clk_tck: u64,
+    /// redo's daemon, once `--daemon-status` has named it (it stays up across runs).
+    daemon_pid: Cell<Option<u64>>,
 }
 
 impl Bench<'_> {
@@ -380,13 +471,57 @@ impl Bench<'_> {
         Ok(s)
     }
 
-    fn clean_build(&self, case: Case, jobs: u32) -> Res<Stats> {
-        self.repeat(case.label(), || {
+    /// The clean build of `all`; for redo also the daemon's CPU time per target of each
+    /// measured run (its `/proc/PID/stat` just before and just after the timed command).
+    fn clean_build(&self, case: Case, jobs: u32) -> Res<(Stats, Option<Stats>)> {
+        let targets = work::targets_built(self.n, "all");
+        let mut ticks = Vec::new();
+        let s = self.repeat(case.label(), || {
             work::clean(self.tool, &self.dir)?;
+            let before = self.daemon_ticks();
             let ms = timed(self.build("all", Some(jobs), Knobs::Plain))?;
+            let after = self.daemon_ticks();
+            ticks.push(before.zip(after).and_then(|(b, a)| a.checked_sub(b)));
             work::verify_outputs(&self.dir, 1..=self.n)?;
             Ok(ms)
-        })
+        })?;
+        if self.tool != Tool::Redo {
+            return Ok((s, None));
+        }
+        // The first run is the warm-up (and, in clean_j1, starts the daemon).
+        let per_target = ticks.iter().skip(1).flatten();
+        let cpu = Stats {
+            samples: per_target
+                .map(|&t| ms_per_target(t, self.clk_tck, targets))
+                .collect(),
+        };
+        let what = format!("daemon CPU/target, {}", case.key());
+        progress(self.n, self.tool, &what, Some(&cpu));
+        Ok((s, Some(cpu)))
+    }
+
+    /// redo only: the daemon's utime + stime in clock ticks, `None` when it is not running
+    /// (or for another tool).
+    fn daemon_ticks(&self) -> Option<u64> {
+        if self.tool != Tool::Redo {
+            return None;
+        }
+        if self.daemon_pid.get().is_none() {
+            let pid = self
+                .daemon_status()
+                .ok()
+                .and_then(|s| status_field(&s, "pid:"));
+            self.daemon_pid.set(pid);
+        }
+        let pid = self.daemon_pid.get()?;
+        let ticks = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| stat_cpu_ticks(&s));
+        if ticks.is_none() {
+            // Gone (stopped, or restarted under another pid): ask again next time.
+            self.daemon_pid.set(None);
+        }
+        ticks
     }
 
     /// Times rebuilding `target` with nothing changed and checks that nothing was rebuilt.
@@ -418,6 +553,10 @@ impl Bench<'_> {
             }
             Ok(())
         };
+        let settle = || match self.tool {
+            Tool::RedoC => next_second(),
+            _ => settle(),
+        };
         self.repeat(case.label(), || {
             settle();
             fs::write(&src, format!("{original}x"))
@@ -444,13 +583,13 @@ impl Bench<'_> {
         c
     }
 
+    fn daemon_status(&self) -> Res<String> {
+        capture(self.redo_cmd(&["--daemon-status"]))
+    }
+
     fn memory(&self) -> Res<Memory> {
-        let out = capture(self.redo_cmd(&["--daemon-status"]))?;
-        let field = |name: &str| -> Option<u64> {
-            out.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("KiB").trim().parse().ok())
-        };
+        let out = self.daemon_status()?;
+        let field = |name: &str| status_field(&out, name);
         Ok(Memory {
             rss_kib: field("resident memory:")
                 .ok_or_else(|| format!("no resident memory in redo --daemon-status:\n{out}"))?,
@@ -460,9 +599,24 @@ impl Bench<'_> {
         })
     }
 
+    /// `redo TARGET` with this tool's `redo` (redo or redo-c).
+    fn redo_target(&self, target: &str) -> Command {
+        match self.tool {
+            Tool::RedoC => {
+                let redo = self.env.redo_c_bin("redo");
+                let mut c = self
+                    .env
+                    .command(Tool::RedoC, &self.dir, &redo, Knobs::Plain);
+                c.arg(target);
+                c
+            }
+            _ => self.redo_cmd(&[target]),
+        }
+    }
+
     fn client(&self) -> Res<Client> {
-        let ifchange = self.repeat("loop of redo-ifchange", || timed(self.redo_cmd(&["loop"])))?;
-        let bare = self.repeat("loop of /bin/true", || timed(self.redo_cmd(&["loop-true"])))?;
+        let ifchange = self.repeat("loop of redo-ifchange", || timed(self.redo_target("loop")))?;
+        let bare = self.repeat("loop of /bin/true", || timed(self.redo_target("loop-true")))?;
         Ok(Client {
             calls: self.opts.calls,
             ifchange,
@@ -474,6 +628,7 @@ impl Bench<'_> {
         let mut r = ToolResult {
             tool: self.tool,
             cases: Vec::new(),
+            daemon_cpu: Vec::new(),
             client: None,
             memory: None,
             cache: Vec::new(),
@@ -481,10 +636,13 @@ impl Bench<'_> {
         };
         progress(self.n, self.tool, "generating", None);
         work::generate(self.tool, &self.dir, self.n, self.opts.calls)?;
-        r.cases
-            .push((Case::CleanJ1, self.clean_build(Case::CleanJ1, 1)?));
-        r.cases
-            .push((Case::CleanJ2, self.clean_build(Case::CleanJ2, 2)?));
+        for (case, jobs) in [(Case::CleanJ1, 1), (Case::CleanJ2, 2)] {
+            let (s, cpu) = self.clean_build(case, jobs)?;
+            r.cases.push((case, s));
+            if let Some(cpu) = cpu {
+                r.daemon_cpu.push((case, cpu));
+            }
+        }
         let last = output_name(self.n);
         r.cases
             .push((Case::Noop, self.noop(Case::Noop, "all", &last)?));
@@ -502,7 +660,7 @@ impl Bench<'_> {
             .push((Case::TreeNoop, self.noop(Case::TreeNoop, "tree", "tree")?));
         r.cases
             .push((Case::TreeChanged, self.changed(Case::TreeChanged, "tree")?));
-        if self.tool == Tool::Redo {
+        if self.tool.uses_do_files() {
             progress(
                 self.n,
                 self.tool,
@@ -510,6 +668,8 @@ impl Bench<'_> {
                 None,
             );
             r.client = Some(self.client()?);
+        }
+        if self.tool == Tool::Redo {
             self.cache_cases(&mut r)?;
         }
         Ok(r)
@@ -652,11 +812,26 @@ impl Bench<'_> {
     }
 }
 
-/// Checks that every tool asked for is there, and returns their versions.
-fn versions(opts: &Options, env: &Env) -> Res<Vec<(Tool, String)>> {
+/// A `NAME: VALUE` line of `redo --daemon-status` as a number (`resident memory: 5060 KiB`).
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("KiB").trim().parse().ok())
+}
+
+/// Checks that every tool asked for is there, and returns their versions (redo-c has no
+/// `--version`: `redo_c` is the line [`redo_c::find`] gave).
+fn versions(opts: &Options, env: &Env, redo_c: &str) -> Res<Vec<(Tool, String)>> {
     let mut v = Vec::new();
     for &tool in &opts.tools {
         let (prog, hint) = match tool {
+            Tool::RedoC => {
+                let dir = env.redo_c_dir.as_deref().ok_or("redo-c was not found")?;
+                redo_c::check(dir)?;
+                v.push((tool, redo_c.to_string()));
+                continue;
+            }
             Tool::Redo => {
                 for b in ["redo", "redo-ifchange", "redod"] {
                     let p = opts.redo_dir.join(b);
@@ -720,6 +895,7 @@ pub fn utc_date(secs: u64) -> String {
 }
 
 fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
+    let (clk_tck, clk_tck_read) = clock_ticks();
     let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -742,6 +918,8 @@ fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
             .unwrap_or_default(),
         work_fs,
         versions,
+        clk_tck,
+        clk_tck_read,
     }
 }
 
@@ -773,10 +951,29 @@ pub fn run(opts: &Options) -> Res<Report> {
     fs::create_dir_all(&runtime)
         .and_then(|()| fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)))
         .map_err(|e| format!("cannot create {}: {e}", runtime.display()))?;
-    let env = Env::new(&opts.redo_dir, &runtime);
-
     let result = (|| -> Res<Report> {
-        let versions = versions(&opts, &env)?;
+        let mut opts = opts.clone();
+        let mut skipped = Vec::new();
+        let mut redo_c = None;
+        if opts.tools.contains(&Tool::RedoC) {
+            match redo_c::find(opts.redo_c.as_deref(), &work)? {
+                Found::Dir(dir, version) => redo_c = Some((dir, version)),
+                Found::Skipped(why) => {
+                    eprintln!("redo-bench: {why}");
+                    skipped.push(why);
+                    opts.tools.retain(|&t| t != Tool::RedoC);
+                    if opts.tools.is_empty() {
+                        return Err("no tool left to measure".into());
+                    }
+                }
+            }
+        }
+        let (redo_c_dir, redo_c_version) = match &redo_c {
+            Some((d, v)) => (Some(d.as_path()), v.as_str()),
+            None => (None, ""),
+        };
+        let env = Env::new(&opts.redo_dir, &runtime, redo_c_dir);
+        let versions = versions(&opts, &env, redo_c_version)?;
         let machine = machine(&work, versions);
         let mut sizes = Vec::new();
         for &n in &opts.ns {
@@ -788,6 +985,8 @@ pub fn run(opts: &Options) -> Res<Report> {
                     tool,
                     dir: work.join(format!("n{n}-{}", tool.key())),
                     n,
+                    clk_tck: machine.clk_tck,
+                    daemon_pid: Cell::new(None),
                 };
                 let r = b.all_cases();
                 if tool == Tool::Redo && b.dir.join(".redo").is_dir() {
@@ -805,6 +1004,7 @@ pub fn run(opts: &Options) -> Res<Report> {
             options: opts.clone(),
             machine,
             sizes,
+            skipped,
         })
     })();
 
@@ -814,6 +1014,7 @@ pub fn run(opts: &Options) -> Res<Report> {
         let _ = fs::remove_dir_all(&work);
     } else {
         let _ = fs::remove_dir_all(&runtime);
+        let _ = fs::remove_dir_all(work.join("redo-c"));
     }
     result
 }
@@ -827,6 +1028,35 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_date(951_782_400 + 3661), "2000-02-29 01:01 UTC");
         assert_eq!(utc_date(1_767_225_600), "2026-01-01 00:00 UTC");
+    }
+
+    #[test]
+    fn daemon_cpu_per_target() {
+        // A real line of /proc/PID/stat: utime 37 and stime 12 (fields 14 and 15), after a
+        // command name with a space and a parenthesis.
+        let line = "7368 (red)od x) S 1 7367 7367 0 -1 4194624 1201 0 0 0 37 12 3 4 20 0 \
+                    5 0 1053 21409792 1265 18446744073709551615 1 1 0 0 0 0 0 4096 17475 0 0 0 \
+                    17 1 0 0 0 0 0";
+        assert_eq!(stat_cpu_ticks(line), Some(49));
+        assert_eq!(stat_cpu_ticks("7368 (redod) S 1 2 3"), None);
+        assert_eq!(stat_cpu_ticks("no parenthesis"), None);
+        let own = fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(stat_cpu_ticks(&own).is_some(), "{own}");
+        // 49 ticks at 100 per second over N = 1000 outputs and `all`: 0.489 ms per target.
+        let v = ms_per_target(49, 100, work::targets_built(1000, "all"));
+        assert!((v - 490.0 / 1001.0).abs() < 1e-12, "{v}");
+        assert_eq!(ms_per_target(0, 100, 11), 0.0);
+        assert_eq!(ms_per_target(250, 250, 1000), 1.0);
+        let (tck, _) = clock_ticks();
+        assert!(tck > 0);
+    }
+
+    #[test]
+    fn daemon_status_fields() {
+        let status = "pid: 7368\nversion: 0.1.0\nresident memory: 5060 KiB\ncached hashes: 2\n";
+        assert_eq!(status_field(status, "pid:"), Some(7368));
+        assert_eq!(status_field(status, "resident memory:"), Some(5060));
+        assert_eq!(status_field(status, "cached state files:"), None);
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //!
 //! * `src/fK.in`, K = 1..=N: a few lines of lower-case text.
 //! * `out/fK.out`: `tr a-z A-Z` of `src/fK.in`.
-//! * `all`: every `out/fK.out` (a `.do` without output for redo, `.PHONY` for make, `phony`
-//!   for ninja).
+//! * `all`: every `out/fK.out` (a `.do` without output for redo and redo-c, `.PHONY` for
+//!   make, `phony` for ninja).
 //! * the three-level tree: `t1/gG.t1` cats ten `out/fK.out`, `t2/gH.t2` cats ten `t1/*.t1`,
 //!   `tree` cats every `t2/*.t2`.
 //!
-//! Every tool gets its own copy: redo `.do` files, a Makefile, or a build.ninja.
+//! Every tool gets its own copy: `.do` files (the same for redo and redo-c), a Makefile, or a
+//! build.ninja.
 
-use crate::Tool;
+use crate::{Tool, redo_c};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
@@ -72,6 +73,15 @@ impl TreeShape {
     }
 }
 
+/// The targets a build of `top` (`all` or `tree`) from nothing runs: the N outputs and the
+/// aggregation targets above them (`all` itself; or the groups and `tree`).
+pub fn targets_built(n: usize, top: &str) -> usize {
+    match top {
+        "tree" => n + TreeShape::new(n).nodes().len(),
+        _ => n + 1,
+    }
+}
+
 fn write(dir: &Path, rel: &str, text: &str) -> Result<(), String> {
     let p = dir.join(rel);
     fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
@@ -92,7 +102,7 @@ fn up(paths: &[String]) -> String {
 }
 
 /// Creates `dir` (removing an old one) with the sources and the build description for `tool`.
-/// `calls` is the length of redo's client loop (`loop.do`).
+/// `calls` is the length of the client loop (`loop.do`, redo and redo-c).
 pub fn generate(tool: Tool, dir: &Path, n: usize, calls: usize) -> Result<(), String> {
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
@@ -106,7 +116,8 @@ pub fn generate(tool: Tool, dir: &Path, n: usize, calls: usize) -> Result<(), St
     let shape = TreeShape::new(n);
     let outputs: Vec<String> = (1..=n).map(output_name).collect();
     match tool {
-        Tool::Redo => {
+        // redo-c reads the same `.do` files (they write `$3`); `.redo/top` means nothing to it.
+        Tool::Redo | Tool::RedoC => {
             mkdir(dir, ".redo")?;
             write(dir, ".redo/top", "")?;
             write(
@@ -170,7 +181,9 @@ pub fn generate(tool: Tool, dir: &Path, n: usize, calls: usize) -> Result<(), St
 }
 
 /// Removes everything a build made (outputs and the tool's state), keeping the sources, the
-/// build description and redo's `.redo/top` marker.
+/// build description and redo's `.redo/top` marker. For redo-c: also the empty `all` (and
+/// `loop`, `loop-true`) it makes of a `.do` that writes nothing, and its state files
+/// ([`redo_c::STATE_PREFIXES`]) in every directory of the tree.
 pub fn clean(tool: Tool, dir: &Path) -> Result<(), String> {
     for (sub, ext) in [("out", ".out"), ("t1", ".t1"), ("t2", ".t2")] {
         let d = dir.join(sub);
@@ -196,6 +209,22 @@ pub fn clean(tool: Tool, dir: &Path) -> Result<(), String> {
                 let e = e.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
                 if e.file_name() != "top" {
                     remove_file(&e.path())?;
+                }
+            }
+        }
+        Tool::RedoC => {
+            for top in ["all", "loop", "loop-true"] {
+                remove_file(&dir.join(top))?;
+            }
+            for sub in [".", "src", "out", "t1", "t2"] {
+                let d = dir.join(sub);
+                let entries =
+                    fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+                for e in entries {
+                    let e = e.map_err(|e| format!("cannot read {}: {e}", d.display()))?;
+                    if redo_c::is_state_file(&e.file_name().to_string_lossy()) {
+                        remove_file(&e.path())?;
+                    }
                 }
             }
         }
@@ -300,5 +329,152 @@ mod tests {
         clean(Tool::Make, &dir).unwrap();
         assert!(!dir.join(output_name(1)).exists() && dir.join("Makefile").exists());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn targets_built_counts_the_generated_rules() {
+        assert_eq!(targets_built(1000, "all"), 1001);
+        // 25 outputs, 3 level-1 groups, 1 level-2 group, tree.
+        assert_eq!(targets_built(25, "tree"), 30);
+        assert_eq!(targets_built(10000, "tree"), 10000 + 1000 + 100 + 1);
+    }
+
+    /// Every file under `dir` (relative paths, sorted).
+    fn listing(dir: &Path) -> Vec<String> {
+        fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
+            for e in fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.push(p.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(dir, dir, &mut v);
+        v.sort();
+        v
+    }
+
+    /// The redo-c clean against the real redo-c: build the tree's targets (and leave behind
+    /// the state of a failed and of a killed build), clean, and find exactly the generated
+    /// files again; then a build from there runs every `.do`.
+    #[test]
+    fn redo_c_builds_our_tree_and_clean_removes_all_its_state() {
+        use std::os::unix::process::CommandExt as _;
+        use std::process::{Command, Stdio};
+        if redo_c::cc_version().is_none() {
+            eprintln!("no cc on PATH: redo-c cannot be built, test skipped");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("redo-bench-unit-rc-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let bin = base.join("bin");
+        redo_c::build(&bin).unwrap();
+        let dir = base.join("tree");
+        let n = 25;
+        generate(Tool::RedoC, &dir, n, 3).unwrap();
+        let started = base.join("started");
+        write(&dir, "t1/fails.do", "exit 3\n").unwrap();
+        let hangs = format!(
+            "echo partial >$3\n: >{}\nexec sleep 600\n",
+            started.display()
+        );
+        write(&dir, "t1/hangs.do", &hangs).unwrap();
+        let generated = listing(&dir);
+
+        let mut path = bin.clone().into_os_string();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let redo_c = |args: &[&str]| {
+            let mut c = Command::new(bin.join(args[0]));
+            c.args(&args[1..])
+                .current_dir(&dir)
+                .env_clear()
+                .env("PATH", &path)
+                .stdin(Stdio::null());
+            c
+        };
+        let run = |args: &[&str]| {
+            let out = redo_c(args).output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (ok, err) = run(&["redo-ifchange", "-j2", "all"]);
+        assert!(ok, "{err}");
+        verify_outputs(&dir, 1..=n).unwrap();
+        assert_eq!(
+            fs::read(dir.join("all")).unwrap(),
+            b"",
+            "redo-c's `all` is an empty file"
+        );
+        let (ok, err) = run(&["redo-ifchange", "tree"]);
+        assert!(ok, "{err}");
+        verify_tree(&dir, n).unwrap();
+        for top in ["loop", "loop-true"] {
+            let (ok, err) = run(&["redo", top]);
+            assert!(ok, "{err}");
+        }
+        // A no-op runs no .do (redo-c prints one line per .do it runs).
+        let (ok, err) = run(&["redo-ifchange", "all", "tree"]);
+        assert!(ok && err.is_empty(), "{err}");
+        assert!(!run(&["redo-ifchange", "t1/fails"]).0);
+        // Killed while its .do runs: the temporaries and the lock stay.
+        let mut child = redo_c(&["redo-ifchange", "t1/hangs"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !started.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "t1/hangs.do never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let group = format!("-{}", child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let _ = child.wait();
+
+        let built = listing(&dir);
+        for prefix in redo_c::STATE_PREFIXES {
+            assert!(
+                built
+                    .iter()
+                    .any(|f| f.rsplit('/').next().unwrap().starts_with(prefix)),
+                "no {prefix}* file left by redo-c: {built:?}"
+            );
+        }
+        for f in [
+            "t1/.lock.fails",
+            "t1/.lock.hangs",
+            ".dep.all",
+            "out/.dep.f1.out",
+            "loop",
+        ] {
+            assert!(built.iter().any(|b| b == f), "no {f} in {built:?}");
+        }
+        clean(Tool::RedoC, &dir).unwrap();
+        assert_eq!(listing(&dir), generated);
+
+        // From nothing again: every output's .do runs.
+        let (ok, err) = run(&["redo-ifchange", "all"]);
+        assert!(ok, "{err}");
+        let runs = err
+            .lines()
+            .filter(|l| l.contains("# ./default.out.do"))
+            .count();
+        assert_eq!(runs, n, "{err}");
+        verify_outputs(&dir, 1..=n).unwrap();
+        fs::remove_dir_all(&base).unwrap();
     }
 }
