@@ -881,3 +881,105 @@ fn stale_redo_job_is_an_error() {
     p.ifchange(&["x"]).ok();
     assert_eq!(p.read("x"), "x\n");
 }
+
+// ------------------------------------------------------------------------------------------
+// 12. Cross-process locks (docs/BEHAVIOUR.md §14).
+
+/// A second daemon on the same tree (another runtime directory): `p.command` with it.
+fn second_daemon(p: &Project) -> (PathBuf, impl Fn(&str) -> Command + '_) {
+    let rundir = p.rundir.with_file_name("run2");
+    fs::create_dir_all(&rundir).unwrap();
+    set_mode(&rundir, 0o700);
+    let dir = rundir.clone();
+    (rundir, move |tool: &str| {
+        let mut c = p.command(tool);
+        c.env("XDG_RUNTIME_DIR", &dir);
+        c
+    })
+}
+
+#[test]
+fn two_daemons_on_one_tree_never_build_one_target_at_once() {
+    let p = Project::new();
+    p.do_file("slow.do", "sleep 1\necho slow\n");
+    p.do_file("quick.do", "echo quick\n");
+    let (_rundir2, other) = second_daemon(&p);
+    let first = spawn(&p, "redo-ifchange", &["slow"]);
+    assert!(wait_until(EVENTUALLY, || p.runs("slow.do") == 1));
+
+    // The second daemon waits for the first's build of `slow` and does not run it again;
+    // as goredo does, a target another process built is not this build's: an error.
+    let started = Instant::now();
+    let mut c = other("redo-ifchange");
+    c.arg("slow");
+    let second = Kid::spawn("second redo-ifchange slow", c);
+    // Meanwhile another target of the same directory is not held up by that lock.
+    let mut c = other("redo-ifchange");
+    c.arg("quick");
+    run_cmd(c).ok();
+    assert_eq!(p.read("quick"), "quick\n");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "quick waited for slow's lock: {:?}",
+        started.elapsed()
+    );
+
+    let second = second.finish(Duration::from_secs(30));
+    first.finish(Duration::from_secs(30)).ok();
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(second.stderr.contains("build differs"), "{}", second.stderr);
+    assert_eq!(p.runs("slow.do"), 1, "two daemons built slow at once");
+    assert_eq!(p.read("slow"), "slow\n");
+    // One lock file for the directory, none per target.
+    assert!(p.exists(".redo/.lock"));
+    assert!(!p.exists(".redo/slow.lock") && !p.exists(".redo/quick.lock"));
+
+    // The second daemon, asked again, finds it up to date (the first committed it).
+    let mut c = other("redo-ifchange");
+    c.arg("slow");
+    run_cmd(c).ok();
+    assert_eq!(p.runs("slow.do"), 1);
+    let mut c = other("redo");
+    c.arg("--daemon-stop");
+    run_cmd(c).ok();
+}
+
+#[test]
+fn goredos_lock_file_is_honoured_when_it_exists() {
+    let p = Project::new();
+    p.do_file("t.do", "echo t\n");
+    p.write(".redo/t.lock", "");
+    // goredo building `t`: a POSIX lock on its lock file, held for a second.
+    let holder = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl,sys,time\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f, fcntl.LOCK_EX)\n\
+             print('held', flush=True)\ntime.sleep(1)\n",
+        )
+        .arg(p.path(".redo/t.lock"))
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut holder = holder.expect("python3 (tests/setup-and-test.sh installs it)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held");
+    let started = Instant::now();
+    let r = p.ifchange(&["t"]);
+    let waited = started.elapsed();
+    holder.wait().unwrap();
+    // It waited for the lock, and since nobody built `t` meanwhile, says so.
+    assert!(
+        waited >= Duration::from_millis(500),
+        "did not wait: {waited:?}"
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("was not built"), "{}", r.stderr);
+    assert_eq!(p.runs("t.do"), 0, "built while goredo held the lock");
+    // Free now: built.
+    p.ifchange(&["t"]).ok();
+    assert_eq!(p.read("t"), "t\n");
+}

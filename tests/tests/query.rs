@@ -1429,6 +1429,18 @@ fn state_files(from: &str, suffixes: &[&str]) -> Vec<String> {
     v
 }
 
+/// The lock files a build of every target leaves: one `.redo/.lock` per directory with targets.
+fn lock_files(from: &str) -> Vec<String> {
+    let mut v: Vec<String> = TARGETS
+        .iter()
+        .filter_map(|t| t.strip_prefix(from))
+        .map(|t| format!("{}.redo/.lock", split_target(t).0))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 #[test]
 fn redo_cleanup_modes() {
     let p = fixed_tree();
@@ -1455,7 +1467,7 @@ fn redo_cleanup_modes() {
     assert_list(&p, ".", "redo-cleanup", &["tmp"], &[]);
 
     let logs = state_files("", &[".log", ".log-rec"]);
-    let locks = state_files("", &[".lock"]);
+    let locks = lock_files("");
     let mut both = [logs.clone(), locks.clone()].concat();
     both.sort();
     assert_list(
@@ -1472,7 +1484,7 @@ fn redo_cleanup_modes() {
         &["-n", "log"],
         &strs(&state_files("lib/", &[".log", ".log-rec"])),
     );
-    assert!(p.exists("lib/.redo/a.out.log") && p.exists(".redo/all.lock"));
+    assert!(p.exists("lib/.redo/a.out.log") && p.exists(".redo/.lock"));
     p.run("redo-log", &["lib/a.out"]).ok();
 
     assert_list(&p, ".", "redo-cleanup", &["log"], &strs(&logs));
@@ -1548,7 +1560,7 @@ fn redo_cleanup_modes() {
 fn build_after_redo_cleanup_full_rebuilds_everything() {
     let p = built_tree();
     let removed = list(&p, ".", "redo-cleanup", &["full"]);
-    let mut expected = state_files("", &[".lock", ".rec"]);
+    let mut expected = [state_files("", &[".rec"]), lock_files("")].concat();
     expected.extend(OUTPUTS.iter().map(|o| o.to_string()));
     expected.sort();
     assert_eq!(removed, strs(&expected));

@@ -167,6 +167,8 @@ pub struct Options {
     /// `--redo-c DIR`: an already built redo-c (`DIR/redo`, `DIR/redo-ifchange`); without it
     /// the vendored source is compiled into `WORK/redo-c` when `cc` is on `PATH`.
     pub redo_c: Option<PathBuf>,
+    /// Skip the shared-cache case (`--no-cache-case`).
+    pub no_cache_case: bool,
 }
 
 pub const USAGE: &str = "\
@@ -191,6 +193,7 @@ options:
                     vendored redo.c compiled with `cc -O2` into WORK/redo-c (redo-c is
                     skipped, with a note, when there is no cc)
   --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR)
+  --no-cache-case   skip the shared-cache case (REDO_CACHE cold and warm builds)
   --keep            keep the generated trees
   -h, --help        this help
 ";
@@ -211,6 +214,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
         work: None,
         calls: 1000,
         redo_c: None,
+        no_cache_case: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -261,6 +265,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
             }
             "--json" => o.json = true,
             "--keep" => o.keep = true,
+            "--no-cache-case" => o.no_cache_case = true,
             "--redo-dir" => o.redo_dir = PathBuf::from(value("--redo-dir")?),
             "--work" => o.work = Some(PathBuf::from(value("--work")?)),
             "--redo-c" => o.redo_c = Some(PathBuf::from(value("--redo-c")?)),

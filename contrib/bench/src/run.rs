@@ -669,7 +669,7 @@ impl Bench<'_> {
             );
             r.client = Some(self.client()?);
         }
-        if self.tool == Tool::Redo {
+        if self.tool == Tool::Redo && !self.opts.no_cache_case {
             self.cache_cases(&mut r)?;
         }
         Ok(r)

@@ -42,7 +42,7 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>)
 /// One client connection: uid check, hello, one request, its events, `Done`. One function:
 /// the steps are the protocol's order (docs/DESIGN.md §3), each a few lines.
 async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>) {
-    let _counted = life.connection();
+    let counted = life.connection();
     let peer_pid = match stream.peer_cred() {
         Ok(c) if c.uid() == life.uid => c.pid(),
         Ok(c) => {
@@ -80,6 +80,10 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         Answer::Accepted => {}
         Answer::Replacing => {
             life.drain("a client of another version asked to replace this daemon");
+            // A refused client keeps nothing busy: a replacing client retries every few
+            // milliseconds until this daemon is gone, and counting those connections would
+            // keep it from ever draining.
+            drop(counted);
             return discard_rest(stream).await;
         }
         Answer::Mismatch => {
@@ -87,6 +91,7 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
                 "refused a client of another version (protocol {})",
                 client.version
             );
+            drop(counted);
             return discard_rest(stream).await;
         }
     }

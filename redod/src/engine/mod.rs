@@ -145,6 +145,8 @@ pub struct Engine {
     /// lookup and nested requests. `--watch` watches these too, so that fixing a target that
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
     pub(crate) attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
+    /// How each `.do` seen is run, with the stat it was read at ([`crate::exec`]).
+    pub(crate) interpreters: Mutex<HashMap<PathBuf, (crate::fs::Stamp, crate::exec::How)>>,
     pub(crate) registry: std::sync::OnceLock<Arc<crate::store::orphans::Registry>>,
     /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
     /// configuration, so connections and counters outlive a build.
@@ -173,6 +175,7 @@ impl Engine {
             recs: RecCache::default(),
             hashes: Hashes::default(),
             attempts: Mutex::default(),
+            interpreters: Mutex::default(),
             registry: std::sync::OnceLock::new(),
             caches: crate::remote::Caches::default(),
             umask: UmaskGate::new(umask),

@@ -231,10 +231,16 @@ pub(super) async fn restore(
     }
     let mut records = Records::default();
     records.extend(deps);
+    let stat = |p: &Path| fs::symlink_metadata(p).ok().map(|m| Meta::from_std(&m));
+    let Some(fetched) = stat(&tmp) else {
+        miss(&format!("the fetched output {} vanished", show(&tmp)));
+        return None;
+    };
     let commit = Commit {
         dir: dir.clone(),
         name: name.to_os_string(),
-        output: Output::Arg3(tmp.clone()),
+        output: Output::Arg3(tmp.clone(), fetched),
+        target_kind: stat(&ready.target).map(|m| m.kind),
         stdout_tmp: tmp,
         prev_hash: ready.prev_hash,
         sync,
@@ -244,15 +250,10 @@ pub(super) async fn restore(
         deps: records,
         prev: None,
     };
-    let eng = engine.clone();
-    let committed = match tokio::task::spawn_blocking(move || commit.run(&eng.umask)).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            miss(&format!("cannot commit the fetched output: {e}"));
-            return None;
-        }
+    let committed = match commit.run_async(engine).await {
+        Ok(c) => c,
         Err(e) => {
-            miss(&format!("commit failed: {e}"));
+            miss(&format!("cannot commit the fetched output: {e}"));
             return None;
         }
     };

@@ -8,8 +8,8 @@ pub(super) enum Output {
     Nothing,
     /// Its stdout, captured outside the target's directory ([`durable::capture`]).
     Stdout(File),
-    /// `$3`: a file, a symbolic link or a directory.
-    Arg3(PathBuf),
+    /// `$3`: a file, a symbolic link or a directory, as stat'ed once the `.do` exited.
+    Arg3(PathBuf, Meta),
     /// A directory it made at `$1` itself.
     DirInPlace,
 }
@@ -19,6 +19,8 @@ pub(super) struct Commit {
     pub(super) dir: PathBuf,
     pub(super) name: OsString,
     pub(super) output: Output,
+    /// What is at the target's path now (`None`: nothing), as stat'ed once the `.do` exited.
+    pub(super) target_kind: Option<Kind>,
     /// Where a stdout output is written out, beside the target (a journaled temp name).
     pub(super) stdout_tmp: PathBuf,
     pub(super) prev_hash: Option<Hash>,
@@ -40,6 +42,20 @@ pub(super) struct Committed {
 }
 
 impl Commit {
+    /// Runs the commit where it costs least: a commit that syncs waits for the disk (often
+    /// milliseconds), so it runs on the blocking pool and the daemon goes on serving; one that
+    /// does not (`REDO_NO_SYNC`) is a few system calls on data in the page cache, cheaper than
+    /// the two thread hand-offs of the pool.
+    pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, String> {
+        if !self.sync {
+            return self.run(&engine.umask);
+        }
+        let eng = engine.clone();
+        tokio::task::spawn_blocking(move || self.run(&eng.umask))
+            .await
+            .map_err(|e| format!("commit failed: {e}"))?
+    }
+
     /// Installs the output and the new state. With output, the order is: the new state in
     /// the state file's temporary (the pending record, durable when syncing), the target
     /// (renamed, or its times set when the content is the same), the state file (the
@@ -51,26 +67,26 @@ impl Commit {
     /// rename, rename) is the crash guarantee, and reads best in one place.
     pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
         let target = self.dir.join(&self.name);
-        // The .do may have removed the target's directory, `.redo` in it with it, and made
-        // it again: the state goes where the target is.
-        let redo_dir = self.rec_path.parent().unwrap_or(Path::new("/"));
-        gate.with(self.umask, || fs::create_dir_all(redo_dir))
-            .map_err(|e| io_msg("create", redo_dir, &e))?;
         let out = match std::mem::replace(&mut self.output, Output::Nothing) {
             Output::Nothing => return self.phony(&target, gate),
             Output::DirInPlace => return self.directory(&target, None, gate),
-            Output::Arg3(p) if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) => {
+            Output::Arg3(p, m) if m.kind == Kind::Dir => {
                 return self.directory(&target, Some(p), gate);
             }
-            Output::Arg3(p) => Ok(p),
+            Output::Arg3(p, m) => Ok((p, m)),
             Output::Stdout(f) => Err(f),
         };
-        let target_is_file = fs::symlink_metadata(&target).is_ok_and(|m| m.is_file());
+        let target_is_file = self.target_kind == Some(Kind::File);
+        let mut out_stamp = None;
         let (out, hash, kept_same) = match out {
-            Ok(p) => {
-                let hash = hash_entry(&p).map_err(|e| io_msg("read", &p, &e))?;
-                let is_file = fs::symlink_metadata(&p).is_ok_and(|m| m.is_file());
-                let kept = is_file && target_is_file && self.prev_hash == Some(hash);
+            Ok((p, m)) => {
+                let hash = match m.kind {
+                    Kind::Link => crate::fs::link_hash(&p),
+                    _ => crate::fs::hash_file(&p),
+                }
+                .map_err(|e| io_msg("read", &p, &e))?;
+                let kept = m.kind == Kind::File && target_is_file && self.prev_hash == Some(hash);
+                out_stamp = Some(m.stamp);
                 (Some(p), hash, kept)
             }
             Err(capture) => {
@@ -90,7 +106,10 @@ impl Commit {
         let mut deps = self.deps.into_vec();
         deps.push(Dep::Ifchange {
             target: self.name.as_bytes().to_vec(),
-            stamp: stamp_of(out.as_deref().unwrap_or(&target))?,
+            stamp: match out_stamp {
+                Some(st) => st,
+                None => stamp_of(out.as_deref().unwrap_or(&target))?,
+            },
             hash: Some(hash),
         });
         let mut rec = Rec {
@@ -107,7 +126,10 @@ impl Commit {
                             .and_then(|f| f.sync_all())
                             .map_err(|e| io_msg("fsync", out, &e))?;
                     }
-                    durable::replace(out, &target)?;
+                    // A file or a link (a directory went to `directory`) over what the
+                    // target was when the `.do` exited.
+                    let target_dir = self.target_kind.map(|k| k == Kind::Dir);
+                    durable::replace_known(out, false, &target, target_dir)?;
                 }
                 _ => {
                     // Same content: keep the old file, so dependants see nothing new.

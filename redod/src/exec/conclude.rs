@@ -55,7 +55,10 @@ pub(super) async fn conclude(
         .metadata()
         .map(|m| m.len())
         .map_err(|e| format!("cannot stat the captured stdout of {}: {e}", flight.display))?;
-    let arg3_exists = fs::symlink_metadata(a.arg3_abs).is_ok();
+    let arg3 = fs::symlink_metadata(a.arg3_abs)
+        .ok()
+        .map(|m| crate::fs::Meta::from_std(&m));
+    let arg3_exists = arg3.is_some();
     // A directory left by an earlier build is replaced by a new output; one the .do made
     // while also writing an output is a mistake.
     let made_dir = is_dir && !(a.was_dir && (arg3_exists || stdout_size > 0));
@@ -72,8 +75,8 @@ pub(super) async fn conclude(
     }
     let output = if made_dir {
         Output::DirInPlace
-    } else if arg3_exists {
-        Output::Arg3(a.arg3_abs.to_path_buf())
+    } else if let Some(m) = arg3 {
+        Output::Arg3(a.arg3_abs.to_path_buf(), m)
     } else if stdout_size > 0 {
         let c = a
             .capture
@@ -96,6 +99,7 @@ pub(super) async fn conclude(
         dir: flight.dir.clone(),
         name: flight.name.clone(),
         output,
+        target_kind: now.map(|m| m.kind),
         stdout_tmp: a.stdout_tmp.to_path_buf(),
         prev_hash: a.prev_hash,
         sync: !settings.no_sync,
@@ -105,10 +109,7 @@ pub(super) async fn conclude(
         deps: job.take_records(),
         prev,
     };
-    let eng = engine.clone();
-    let committed = tokio::task::spawn_blocking(move || commit.run(&eng.umask))
-        .await
-        .map_err(|e| format!("commit failed: {e}"))??;
+    let committed = commit.run_async(engine).await?;
     if committed.kept_same {
         flight.say(
             Msg::Dbg,
@@ -154,7 +155,6 @@ pub(super) fn note_commit(
 pub(super) async fn wait_for_other(
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
-    lock_path: &Path,
     pid: Option<i32>,
 ) -> Result<Ran, JobError> {
     let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
@@ -166,16 +166,18 @@ pub(super) async fn wait_for_other(
     loop {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
-        match engine
-            .umask
-            .with(flight.origin.umask, || locks::try_lock(lock_path))
-        {
+        match engine.umask.with(flight.origin.umask, || {
+            locks::try_lock(&flight.dir, &flight.name)
+        }) {
             Ok(TryLock::Acquired(l)) => {
                 drop(l);
                 break;
             }
             Ok(TryLock::Held(_)) => {}
-            Err(e) => return Err(before_run(io_msg("lock", lock_path, &e))),
+            Err(e) => {
+                let what = locks::describe(&flight.dir, &flight.name);
+                return Err(before_run(format!("cannot lock {what}: {e}")));
+            }
         }
     }
     flight.say(Msg::Dbg, &format!("waiting done: {}", flight.display));

@@ -1,6 +1,6 @@
 //! Running one `.do` and committing its result (docs/BEHAVIOUR.md §9).
 //!
-//! Order: `.redo/` created; a job token taken; the fcntl lock taken; the external-modification
+//! Order: `.redo/` created; a job token taken; the target's lock taken (`store::locks`); the external-modification
 //! guard; the `.do` looked up (missing candidates become ifcreate records); its interpreter
 //! chosen (executable: itself; a `#!` line: that; else `sh -e`); the temps journaled and its
 //! stdout captured in a memfd (nothing is created beside the target before the run, so the
@@ -32,7 +32,7 @@
 
 use crate::engine::{Engine, Flight, JobHandle};
 use crate::fs::paths::{self, show};
-use crate::fs::{Hash, Kind, Stamp, hash_entry};
+use crate::fs::{Hash, Kind, Meta, Stamp};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
 use crate::output::Msg;
@@ -72,7 +72,7 @@ pub(crate) use crate::engine::{JobError, Ran};
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
 use relay::{Gauge, relay_stderr};
-pub(crate) use run::run;
+pub(crate) use run::{How, run};
 use spawn::{child_env, read_head, spawn};
 
 fn before_run(msg: impl Into<String>) -> JobError {

@@ -19,7 +19,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         if let Some(ran) = cached::restore(engine, flight, &ready, cu).await {
             flight.session.progress.done.fetch_add(1, Ordering::Relaxed);
             drop(ready.lock);
-            flight.say(Msg::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
+            flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
             return Ok(ran);
         }
         token = {
@@ -85,7 +85,8 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
 /// A target whose `.do` may run now: its lock is held, the guard passed, the `.do` found.
 pub(super) struct Ready {
     pub(super) lock: locks::TargetLock,
-    pub(super) lock_path: PathBuf,
+    /// The lock, as `LOCK_` lines name it.
+    pub(super) lock_desc: String,
     pub(super) target: PathBuf,
     pub(super) rec_path: PathBuf,
     /// The target's stat before the `.do` ran (when it had an own record).
@@ -127,7 +128,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     let settings = &origin.settings;
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
-    let redo_dir = make_redo_dir(engine, flight)?;
+    make_redo_dir(engine, flight)?;
 
     let progress = &flight.session.progress;
     let token = {
@@ -138,22 +139,20 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         Msg::Js,
         &format!("acquired a job token: {}", flight.display),
     );
-    let mut lock_name = name.to_os_string();
-    lock_name.push(".lock");
-    let lock_path = redo_dir.join(lock_name);
-    flight.say(Msg::Lock, &format!("LOCK_NB: {}", show(&lock_path)));
+    let lock_desc = locks::describe(dir, name);
+    flight.say(Msg::Lock, &format!("LOCK_NB: {lock_desc}"));
     let lock = match engine
         .umask
-        .with(origin.umask, || locks::try_lock(&lock_path))
+        .with(origin.umask, || locks::try_lock(dir, name))
     {
         Ok(TryLock::Acquired(l)) => l,
         Ok(TryLock::Held(pid)) => {
             drop(token);
-            return wait_for_other(engine, flight, &lock_path, pid)
+            return wait_for_other(engine, flight, pid)
                 .await
                 .map(Prepared::Done);
         }
-        Err(e) => return Err(before_run(io_msg("lock", &lock_path, &e))),
+        Err(e) => return Err(before_run(format!("cannot lock {lock_desc}: {e}"))),
     };
 
     // External-modification guard: the target as it is now versus its own record.
@@ -203,7 +202,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     Ok(Prepared::Ready(
         Box::new(Ready {
             lock,
-            lock_path,
+            lock_desc,
             target,
             rec_path,
             prev_stamp,
@@ -218,7 +217,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
 }
 
 /// `DIR/.redo`, created under the requester's umask if it is not there.
-fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<PathBuf, JobError> {
+fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<(), JobError> {
     let redo_dir = crate::store::layout::redo_dir(&flight.dir);
     let created = engine
         .umask
@@ -232,7 +231,7 @@ fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<PathBuf, JobError> 
         // The next check in this request may ask whether `dir` has state files.
         engine.wrote(&redo_dir);
     }
-    Ok(redo_dir)
+    Ok(())
 }
 
 /// The `.do` that builds the target, its hash, and the records of the lookup (ifcreates of
@@ -325,6 +324,11 @@ async fn launch(
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
     let (target, rec_path) = (ready.target.clone(), ready.rec_path.clone());
     let deps = std::mem::take(&mut ready.deps);
+    // `find_do` records the `.do` itself last.
+    let do_stamp = match deps.last() {
+        Some(Dep::Ifchange { stamp, .. }) => Some(*stamp),
+        _ => None,
+    };
     let (dof, with_do) = (&ready.dof, |msg: String, took: Option<Duration>| {
         ready.with_do(msg, took)
     });
@@ -362,7 +366,7 @@ async fn launch(
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
     let job = engine.register_job(flight, deps, token);
-    let (program, mut args, shebang) = interpreter(flight, dof, fs_)?;
+    let (program, mut args, shebang) = interpreter(engine, flight, dof, do_stamp, fs_)?;
     args.extend([
         dof.arg1.clone().into_os_string(),
         dof.arg2.clone().into_os_string(),
@@ -439,11 +443,23 @@ async fn launch(
     })
 }
 
+/// How a `.do` is run, as its file says: remembered per `.do` and stat, since every target of
+/// one `default.*.do` would otherwise cost an `access`, an `open` and a `read` of the same file.
+#[derive(Clone)]
+pub(crate) enum How {
+    Executable,
+    /// A `#!` line: the interpreter and its arguments.
+    Shebang(Vec<OsString>),
+    Shell,
+}
+
 /// How the `.do` is run: itself when executable, the interpreter its `#!` line names, else
 /// goredo's `sh -e` (`-ex` when traced). `true`: from a `#!` line.
 fn interpreter(
+    engine: &Engine,
     flight: &Flight,
     dof: &dofile::DoFile,
+    do_stamp: Option<Stamp>,
     fs_: &dyn crate::fs::Fs,
 ) -> Result<(OsString, Vec<OsString>, bool), JobError> {
     let with_do = |msg: String| JobError {
@@ -453,26 +469,46 @@ fn interpreter(
         do_path: Some(dof.path.clone()),
         exit_code: None,
     };
-    let traced = flight.origin.trace || flight.origin.settings.trace_all;
-    let mut shebang = false;
-    let (program, args): (OsString, Vec<OsString>) = if fs_.executable(&dof.path) {
-        (dof.path.clone().into_os_string(), Vec::new())
-    } else {
-        let head = read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
-        match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
-            Some(mut argv) if !argv.is_empty() => {
-                shebang = true;
-                let program = argv.remove(0);
-                argv.push(dof.name.clone());
-                (program, argv)
+    let known = do_stamp.and_then(|st| {
+        let map = crate::sync::lock(&engine.interpreters);
+        map.get(&dof.path)
+            .filter(|(at, _)| *at == st)
+            .map(|(_, how)| how.clone())
+    });
+    let how = match known {
+        Some(how) => how,
+        None => {
+            let how = if fs_.executable(&dof.path) {
+                How::Executable
+            } else {
+                let head =
+                    read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
+                match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
+                    Some(argv) if !argv.is_empty() => How::Shebang(argv),
+                    _ => How::Shell,
+                }
+            };
+            if let Some(st) = do_stamp {
+                // A `chmod` or an edit changes the ctime, hence the stamp: asked again then.
+                crate::sync::lock(&engine.interpreters).insert(dof.path.clone(), (st, how.clone()));
             }
-            _ => (
-                "/bin/sh".into(),
-                vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
-            ),
+            how
         }
     };
-    Ok((program, args, shebang))
+    let traced = flight.origin.trace || flight.origin.settings.trace_all;
+    Ok(match how {
+        How::Executable => (dof.path.clone().into_os_string(), Vec::new(), false),
+        How::Shebang(mut argv) => {
+            let program = argv.remove(0);
+            argv.push(dof.name.clone());
+            (program, argv, true)
+        }
+        How::Shell => (
+            "/bin/sh".into(),
+            vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
+            false,
+        ),
+    })
 }
 
 /// After the `.do` exited: the checks and the commit, the `.log-rec` (`-k`), the lock let go.
@@ -545,7 +581,7 @@ async fn finish(
         ..
     } = l;
     drop(ready.lock);
-    flight.say(Msg::Lock, &format!("LOCK_UN: {}", show(&ready.lock_path)));
+    flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
     drop(running);
     if let Some(cu) = cache {
         cached::upload(flight, &ready.target, &rec, cu);

@@ -145,6 +145,23 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 /// target, never a mixture of the two.
 pub fn replace(new: &Path, target: &Path) -> Result<(), Error> {
     let is_dir = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_dir());
+    let target_dir = match is_dir(target) {
+        Ok(d) => Some(d),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("stat", target)(e)),
+    };
+    let new_dir = is_dir(new).map_err(Error::io("stat", new))?;
+    replace_known(new, new_dir, target, target_dir)
+}
+
+/// [`replace`], when the caller has just stat'ed both: whether `new` is a directory, and
+/// whether `target` is one (`None`: there is no target).
+pub fn replace_known(
+    new: &Path,
+    new_dir: bool,
+    target: &Path,
+    target_dir: Option<bool>,
+) -> Result<(), Error> {
     let renamed = |r: io::Result<()>| {
         r.map_err(|source| Error::Rename {
             from: new.to_path_buf(),
@@ -152,12 +169,6 @@ pub fn replace(new: &Path, target: &Path) -> Result<(), Error> {
             source,
         })
     };
-    let target_dir = match is_dir(target) {
-        Ok(d) => Some(d),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("stat", target)(e)),
-    };
-    let new_dir = is_dir(new).map_err(Error::io("stat", new))?;
     if target_dir.is_none() || (!new_dir && target_dir == Some(false)) {
         return renamed(fs::rename(new, target));
     }
@@ -203,6 +214,8 @@ pub struct RecWriter {
     tmp: PathBuf,
     rec_path: PathBuf,
     sync: bool,
+    /// What the temporary holds now (it is opened truncated): a shorter rewrite truncates.
+    len: std::cell::Cell<u64>,
 }
 
 impl RecWriter {
@@ -215,14 +228,24 @@ impl RecWriter {
         umask: u32,
     ) -> Result<RecWriter, Error> {
         let tmp = rec_temp_path(rec_path);
+        // The `.do` may have removed the target's directory, `.redo` in it with it, and made
+        // it again: the state goes where the target is. Made only when missing, which saves
+        // a `mkdir` and a `stat` on every commit.
         let file = gate
-            .with(umask, || options(false).open(&tmp))
+            .with(umask, || match options(false).open(&tmp) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(tmp.parent().unwrap_or(Path::new("/")))?;
+                    options(false).open(&tmp)
+                }
+                other => other,
+            })
             .map_err(Error::io("create", &tmp))?;
         let w = RecWriter {
             file,
             tmp,
             rec_path: rec_path.to_path_buf(),
             sync,
+            len: std::cell::Cell::new(0),
         };
         match w.put(&recfile::encode(rec)) {
             Ok(()) => Ok(w),
@@ -238,10 +261,15 @@ impl RecWriter {
     fn put(&self, bytes: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::FileExt;
         let tmp = &self.tmp;
+        let len = bytes.len() as u64;
         self.file
             .write_all_at(bytes, 0)
-            .and_then(|()| self.file.set_len(bytes.len() as u64))
+            .and_then(|()| match len < self.len.get() {
+                true => self.file.set_len(len),
+                false => Ok(()),
+            })
             .map_err(Error::io("write", tmp))?;
+        self.len.set(len);
         if self.sync {
             self.file.sync_all().map_err(Error::io("fsync", tmp))?;
             fsync_dir(tmp.parent().unwrap_or(Path::new("/")))?;
@@ -396,9 +424,15 @@ mod tests {
             1,
             "no temp file left"
         );
+        // A `.redo` a `.do` removed is made again.
+        let again = dir.join("gone/.redo/t.rec");
+        write_rec(&again, &rec, false, &gate, 0o022).unwrap();
+        assert_eq!(recfile::parse(&fs::read(&again).unwrap()).unwrap(), rec);
         // Unwritable destination: an error naming the path, no temp left behind.
-        let err = write_rec(&dir.join("missing/t.rec"), &rec, false, &gate, 0o022).unwrap_err();
-        assert!(err.to_string().contains("missing"), "{err}");
+        fs::write(dir.join("plain"), "a file, not a directory").unwrap();
+        let err = write_rec(&dir.join("plain/t.rec"), &rec, false, &gate, 0o022).unwrap_err();
+        assert!(err.to_string().contains("plain"), "{err}");
+        assert_eq!(fs::read_dir(dir.join(".redo")).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 

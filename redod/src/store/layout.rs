@@ -6,7 +6,8 @@
 //! DIR/.redo/T.rec             its state (recfile)
 //! DIR/.redo/.redo.T.rec.tmp   the state file's temporary (one fixed name: the journal of
 //!                             running jobs names it before it exists)
-//! DIR/.redo/T.lock            the fcntl lock another process building T would take
+//! DIR/.redo/.lock             the directory's lock file: a byte per target (`store::locks`)
+//! DIR/.redo/T.lock            goredo's lock of T, taken too when it exists, never created
 //! DIR/.redo/T.log, T.log-rec  its kept stderr and how it ran (`-k`)
 //! ```
 //!
@@ -33,7 +34,7 @@ pub fn rec_path(dir: &Path, name: &OsStr) -> PathBuf {
     in_redo_dir(dir, name, ".rec")
 }
 
-/// The lock file of `dir/name`.
+/// goredo's lock file of `dir/name` (`store::locks` takes it when it exists).
 pub fn lock_path(dir: &Path, name: &OsStr) -> PathBuf {
     in_redo_dir(dir, name, ".lock")
 }

@@ -1,65 +1,150 @@
-//! The per-target fcntl lock on `DIR/.redo/T.lock` (docs/BEHAVIOUR.md §14).
+//! Cross-process exclusion of one target's build (docs/BEHAVIOUR.md §14).
 //!
-//! Inside the daemon, one build per target is guaranteed by the flight table (`engine`); the
-//! fcntl lock is for everybody else: another daemon whose project overlaps this one, or goredo
-//! itself. POSIX record locks belong to the process and are released when *any* descriptor of
-//! the file is closed, so the daemon opens a lock file only here, once per build of that target,
-//! and never twice at the same time (the flight table makes that so). Lock files are never
-//! deleted, as in goredo 1.x: deleting one while another process waits on it would let a third
-//! process lock a fresh inode and build concurrently.
+//! Inside the daemon, one build per target is guaranteed by the flight table (`engine`); this
+//! lock is for everybody else who could build the same target at the same time: a second daemon
+//! whose project overlaps this one (another `XDG_RUNTIME_DIR`, a nested `.redo/top`), or
+//! goredo.
+//!
+//! * **Between daemons**: one lock file per state directory, `DIR/.redo/.lock`, and in it one
+//!   byte per target, at an offset hashed from the target's name, locked with an open file
+//!   description lock (`F_OFD_SETLK`). A clean build used to create one lock file per target,
+//!   and on a filesystem that has just deleted thousands of files, allocating an inode is the
+//!   most expensive thing the daemon did per target; now a directory costs one, once. Two names
+//!   of one directory whose 62-bit hashes collide exclude each other (as if they were one
+//!   target): harmless, only slower.
+//!   OFD locks, unlike POSIX record locks, belong to the open file description, not to the
+//!   process: each guard opens the file itself, and closing it releases only its own byte, so
+//!   targets of one directory built at once never release each other's lock.
+//! * **With goredo**, which locks `DIR/.redo/T.lock` (a POSIX lock on the whole file): when that
+//!   file exists (goredo has built `T` in this tree before; lock files are never deleted but by
+//!   `redo-cleanup lock`), it is locked too, the way goredo does. It is not created: a goredo
+//!   building `T` for the first time in this tree, at the same moment as the daemon, is not
+//!   excluded (README, "Differences from goredo").
+//!
+//! Neither lock file is deleted by the daemon: deleting one while another process waits on it
+//! would let a third process lock a fresh inode and build concurrently.
 
 use nix::fcntl::{FcntlArg, fcntl};
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Holds the lock until dropped.
+use super::layout;
+
+/// The directory's lock file: `DIR/.redo/.lock` (no target is named "", so goredo has no file
+/// of that name).
+pub const DIR_LOCK: &str = ".lock";
+
+/// Holds the target's locks until dropped.
 #[derive(Debug)]
 pub struct TargetLock {
-    _file: File,
+    _dir: File,
+    _goredo: Option<File>,
 }
 
 pub enum TryLock {
     Acquired(TargetLock),
-    /// Another process holds it (its pid, when the kernel says).
+    /// Another process holds it (its pid, when the kernel says: only for goredo's lock).
     Held(Option<i32>),
 }
 
-/// A write lock over the whole file (`l_len` 0 = to the end, however long it grows).
-fn whole_file(kind: libc::c_short) -> libc::flock {
+/// Where the lock of `dir/name` is: its directory's lock file, for messages.
+pub fn describe(dir: &Path, name: &OsStr) -> String {
+    format!(
+        "{} [{}]",
+        layout::redo_dir(dir).join(DIR_LOCK).display(),
+        name.to_string_lossy()
+    )
+}
+
+/// The byte of the directory's lock file that stands for `name`: BLAKE3 of the name (defined
+/// by its specification, so the same in every daemon of every version), its first 62 bits, so
+/// that the offset is a valid positive `off_t`.
+pub fn offset(name: &OsStr) -> i64 {
+    let h = blake3::hash(name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.as_bytes()[..8]);
+    // 62 bits: the cast cannot wrap.
+    (u64::from_le_bytes(first) >> 2) as i64
+}
+
+fn lock_range(kind: libc::c_short, start: i64, len: i64) -> libc::flock {
     libc::flock {
         l_type: kind,
         l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
+        l_start: start,
+        l_len: len,
         l_pid: 0,
     }
 }
 
-/// Opens (creating, mode 0666 under the umask) and tries to lock `path` without blocking.
-pub fn try_lock(path: &Path) -> io::Result<TryLock> {
-    let file = OpenOptions::new()
+fn held(e: nix::errno::Errno) -> bool {
+    // POSIX allows either errno for "held by someone else".
+    matches!(e, nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES)
+}
+
+/// Tries, without blocking, to take the locks of target `dir/name` (`dir/.redo` must exist).
+/// The directory's lock file is created (mode 0666 under the umask) the first time.
+pub fn try_lock(dir: &Path, name: &OsStr) -> io::Result<TryLock> {
+    let redo_dir = layout::redo_dir(dir);
+    let dir_lock = OpenOptions::new()
         .write(true)
         .create(true)
         // Never written: truncating would only rewrite its inode times, at every build.
         .truncate(false)
         .mode(0o666)
         .custom_flags(libc::O_CLOEXEC)
-        .open(path)?;
-    match fcntl(
-        &file,
-        FcntlArg::F_SETLK(&whole_file(libc::F_WRLCK as libc::c_short)),
-    ) {
-        Ok(_) => Ok(TryLock::Acquired(TargetLock { _file: file })),
-        // POSIX allows either errno for "held by someone else".
-        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
-            let mut probe = whole_file(libc::F_WRLCK as libc::c_short);
+        .open(redo_dir.join(DIR_LOCK))?;
+    let byte = lock_range(libc::F_WRLCK as libc::c_short, offset(name), 1);
+    match fcntl(&dir_lock, FcntlArg::F_OFD_SETLK(&byte)) {
+        Ok(_) => {}
+        Err(e) if held(e) => return Ok(TryLock::Held(None)),
+        Err(e) => return Err(io::Error::from(e)),
+    }
+    let goredo = match goredo_lock(&layout::lock_path(dir, name))? {
+        GoredoLock::Absent => None,
+        GoredoLock::Taken(f) => Some(f),
+        // Dropping `dir_lock` releases the byte just taken.
+        GoredoLock::Held(pid) => return Ok(TryLock::Held(pid)),
+    };
+    Ok(TryLock::Acquired(TargetLock {
+        _dir: dir_lock,
+        _goredo: goredo,
+    }))
+}
+
+enum GoredoLock {
+    Absent,
+    Taken(File),
+    Held(Option<i32>),
+}
+
+/// goredo's whole-file POSIX lock, when its file exists. POSIX locks are the process's: the
+/// daemon opens this file only here, once per build of that target, and never twice at the
+/// same time (the flight table makes that so), so no other descriptor's close can release it.
+fn goredo_lock(path: &Path) -> io::Result<GoredoLock> {
+    let file = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(GoredoLock::Absent),
+        Err(e) => return Err(e),
+    };
+    let whole = lock_range(libc::F_WRLCK as libc::c_short, 0, 0);
+    match fcntl(&file, FcntlArg::F_SETLK(&whole)) {
+        Ok(_) => Ok(GoredoLock::Taken(file)),
+        Err(e) if held(e) => {
+            let mut probe = whole;
             let pid = match fcntl(&file, FcntlArg::F_GETLK(&mut probe)) {
                 Ok(_) if probe.l_type != libc::F_UNLCK as libc::c_short => Some(probe.l_pid),
                 _ => None,
             };
-            Ok(TryLock::Held(pid))
+            Ok(GoredoLock::Held(pid))
         }
         Err(e) => Err(io::Error::from(e)),
     }
@@ -68,25 +153,113 @@ pub fn try_lock(path: &Path) -> io::Result<TryLock> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// A target directory with its `.redo`; returns both.
+    fn scratch(tag: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("redod-lock-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(".redo")).unwrap();
+        let redo = dir.join(".redo");
+        (dir, redo)
+    }
+
+    /// What another process sees: python3's `fcntl.lockf` is a POSIX `F_SETLK`, which
+    /// conflicts with OFD locks on Linux. `None` when python3 is not there.
+    fn other_process_can_lock(file: &Path, start: i64, len: i64) -> Option<bool> {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import fcntl,sys\nf=open(sys.argv[1],'r+')\ntry:\n fcntl.lockf(f, \
+                 fcntl.LOCK_EX|fcntl.LOCK_NB, int(sys.argv[3]), int(sys.argv[2])); print('got')\n\
+                 except OSError: print('busy')",
+            )
+            .arg(file)
+            .arg(start.to_string())
+            .arg(len.to_string())
+            .output()
+            .ok()?;
+        match String::from_utf8_lossy(&out.stdout).trim() {
+            "got" => Some(true),
+            "busy" => Some(false),
+            other => panic!(
+                "python3 said {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
 
     #[test]
-    fn lock_is_exclusive_across_processes() {
-        let dir = std::env::temp_dir().join(format!("redod-lock-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.lock");
-        let held = try_lock(&path).unwrap();
+    fn a_target_is_locked_against_other_processes_and_only_it() {
+        let (dir, redo) = scratch("other");
+        let held = try_lock(&dir, OsStr::new("a.o")).unwrap();
         assert!(matches!(held, TryLock::Acquired(_)));
-        // flock(1) cannot test fcntl locks; a child process taking a POSIX lock with the same
-        // layout can: python3's fcntl.lockf is fcntl(F_SETLK) underneath.
-        let out = std::process::Command::new("python3")
-            .arg("-c")
-            .arg("import fcntl,sys\nf=open(sys.argv[1],'w')\ntry:\n fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB); print('got')\nexcept OSError: print('busy')")
-            .arg(&path)
-            .output();
-        if let Ok(out) = out {
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "busy");
+        let file = redo.join(DIR_LOCK);
+        let (a, b) = (offset(OsStr::new("a.o")), offset(OsStr::new("b.o")));
+        assert_ne!(a, b);
+        if let Some(got) = other_process_can_lock(&file, a, 1) {
+            assert!(!got, "another process took a.o's byte while it was held");
+            assert_eq!(other_process_can_lock(&file, b, 1), Some(true));
         }
         drop(held);
+        if let Some(got) = other_process_can_lock(&file, a, 1) {
+            assert!(got, "the byte was not released");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_targets_of_one_directory_are_held_at_once_and_released_alone() {
+        let (dir, _) = scratch("two");
+        let a = try_lock(&dir, OsStr::new("a")).unwrap();
+        let b = try_lock(&dir, OsStr::new("b")).unwrap();
+        assert!(matches!(a, TryLock::Acquired(_)) && matches!(b, TryLock::Acquired(_)));
+        // The same target again (another flight would be a bug; another daemon is this).
+        assert!(matches!(
+            try_lock(&dir, OsStr::new("a")).unwrap(),
+            TryLock::Held(None)
+        ));
+        // Releasing `a` keeps `b` (a POSIX lock would have lost both at the first close).
+        drop(a);
+        assert!(matches!(
+            try_lock(&dir, OsStr::new("b")).unwrap(),
+            TryLock::Held(None)
+        ));
+        assert!(matches!(
+            try_lock(&dir, OsStr::new("a")).unwrap(),
+            TryLock::Acquired(_)
+        ));
+        drop(b);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn goredos_lock_file_is_taken_when_it_exists_and_never_created() {
+        let (dir, redo) = scratch("goredo");
+        let held = try_lock(&dir, OsStr::new("t")).unwrap();
+        assert!(matches!(held, TryLock::Acquired(_)));
+        assert!(!redo.join("t.lock").exists(), "no per-target lock file");
+        drop(held);
+        std::fs::write(redo.join("t.lock"), "").unwrap();
+        let held = try_lock(&dir, OsStr::new("t")).unwrap();
+        assert!(matches!(held, TryLock::Acquired(_)));
+        if let Some(got) = other_process_can_lock(&redo.join("t.lock"), 0, 0) {
+            assert!(!got, "goredo's lock file was not locked");
+        }
+        drop(held);
+        if let Some(got) = other_process_can_lock(&redo.join("t.lock"), 0, 0) {
+            assert!(got);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn offsets_are_stable_and_positive() {
+        // Another daemon (another version, another run) must pick the same byte.
+        assert_eq!(offset(OsStr::new("all")), offset(OsStr::new("all")));
+        for n in ["", "a", "default.o", "x\u{e9}"] {
+            assert!(offset(OsStr::new(n)) >= 0);
+        }
     }
 }

@@ -31,7 +31,13 @@ use crate::fs::umask::UmaskGate;
 
 /// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One `read`: the whole line is a few hundred bytes (`fs::read` would stat the file and
+    // read it in growing pieces, seven system calls for a file whose size says 0).
+    let mut buf = [0u8; 1024];
+    let mut f = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    let stat = &buf[..n];
     // The command name (field 2) may contain anything; fields resume after its last ')'.
     let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
     let field = std::str::from_utf8(after)
@@ -39,6 +45,35 @@ pub fn start_time(pid: i32) -> Option<u64> {
         .split_whitespace()
         .nth(19)?;
     field.parse().ok()
+}
+
+/// Now, in the clock ticks since boot that `/proc/<pid>/stat` counts start times in. Taken
+/// just after a spawn, it is the child's start time or a little later: the kernel stamps a
+/// process with `CLOCK_BOOTTIME` when it is created and reports it rounded down to ticks.
+/// Asking the clock (a vDSO call) instead of reading the child's `/proc` entry saves the most
+/// expensive system call on the spawn path.
+pub fn ticks_since_boot() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&h| h > 0)
+        .unwrap_or(100) as u64;
+    ts.map_or(0, |t| {
+        let ns = (t.tv_sec() as u64) * 1_000_000_000 + t.tv_nsec() as u64;
+        ns / (1_000_000_000 / hz)
+    })
+}
+
+/// How much later than the process's own start a recorded start may be (the time between
+/// the spawn and the clock reading; 1 s at 100 Hz). A process group leader whose pid was
+/// recycled within that second of the original's start is the only one mistaken for ours.
+const START_SLACK: u64 = 100;
+
+/// Whether a process that started at `now` (ticks) is not the one recorded as started at
+/// `recorded` (0: unknown, taken as ours).
+fn recycled(recorded: u64, now: u64) -> bool {
+    recorded != 0 && (now > recorded || recorded - now > START_SLACK)
 }
 
 fn group_exists(pgid: i32) -> bool {
@@ -297,7 +332,7 @@ impl RunningJob {
     pub fn started(&mut self, pgid: i32) {
         self.pgid = Some(pgid);
         if let Some((r, id)) = &self.registry {
-            let start = start_time(pgid).unwrap_or(0);
+            let start = ticks_since_boot();
             r.append(*id, &Entry::Started { pgid, start });
         }
     }
@@ -366,8 +401,8 @@ pub fn sweep(path: &Path, gate: &UmaskGate) -> Swept {
         if !seen.ended {
             if let Some((pgid, start)) = seen.group {
                 // A leader alive with another start time is a recycled pid: not ours.
-                let recycled = start_time(pgid).is_some_and(|now| start != 0 && now != start);
-                if pgid > 0 && !recycled && group_exists(pgid) {
+                let reused = start_time(pgid).is_some_and(|now| recycled(start, now));
+                if pgid > 0 && !reused && group_exists(pgid) {
                     signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
                     swept.groups_killed += 1;
                     // Dead before its temporaries go, or it could write them again.
@@ -426,6 +461,25 @@ mod tests {
             sync: false,
             temps,
         }
+    }
+
+    #[test]
+    fn the_clock_after_a_spawn_vouches_for_that_child_only() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let recorded = ticks_since_boot();
+        let pid = i32::try_from(child.id()).unwrap();
+        let actual = start_time(pid).unwrap();
+        assert!(!recycled(recorded, actual), "{recorded} vs {actual}");
+        // A process started later under the same pid, or long before the record: not ours.
+        assert!(recycled(recorded, recorded + 1));
+        assert!(recycled(recorded, recorded - START_SLACK - 1));
+        // An old journal without a start time: ours.
+        assert!(!recycled(0, actual));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+/// How long the event thread lets events gather when nobody follows them ([`follow`]).
+const BATCH: Duration = Duration::from_millis(20);
+
 /// At most this many directories are watched; beyond, plain stats.
 const MAX_WATCHED_DIRS: usize = 65_536;
 
@@ -323,13 +326,22 @@ fn remote_filesystem(dir: &Path) -> bool {
 
 /// Reads events as they come, for `redo --watch` (requests read the queue themselves, see
 /// [`Watcher::sync`]), `lag` after they are there. Ends once the watcher is gone.
+///
+/// Nobody following (no `redo --watch` round waiting), nothing needs the events early:
+/// requests read the queue themselves. The thread then reads at most every [`BATCH`], so
+/// that a build, whose every commit makes a few events, does not wake it for each of them;
+/// the queue (16384 events by default) cannot fill in that time.
 fn follow(shared: Weak<Shared>, fd: OwnedFd, lag: Duration) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     loop {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         let ready = poll(&mut fds, PollTimeout::from(1000u16));
-        if matches!(ready, Ok(n) if n > 0) && !lag.is_zero() {
-            std::thread::sleep(lag);
+        let followed = shared
+            .upgrade()
+            .is_some_and(|s| s.changes.receiver_count() > 0);
+        let wait = if followed { lag } else { lag.max(BATCH) };
+        if matches!(ready, Ok(n) if n > 0) && !wait.is_zero() {
+            std::thread::sleep(wait);
         }
         let Some(shared) = shared.upgrade() else {
             return;
