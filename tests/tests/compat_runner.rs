@@ -81,6 +81,33 @@ fn sh_shebang_lines_keep_sh_e_and_pass_their_options() {
 }
 
 #[test]
+fn how_a_do_runs_follows_its_edits_and_its_mode_within_one_daemon() {
+    let p = Project::new();
+    // `#!/bin/sh` alone in a non-executable `.do`: goredo's `sh -e`, so `false` fails it.
+    p.write("u.do", "#!/bin/sh\nfalse\necho after\n");
+    let r = p.redo(&["u"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    // Made executable: it runs as itself, without `-e`. The daemon, which remembers how each
+    // `.do` runs, must see the mode change (a new ctime).
+    let mut perm = fs::metadata(p.path("u.do")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(p.path("u.do"), perm).unwrap();
+    p.redo(&["u"]).ok();
+    assert_eq!(p.read("u"), "after\n");
+    // Edited to another interpreter: that one runs.
+    p.write("u.do", "#!/usr/bin/env python3\nprint('python')\n");
+    p.redo(&["u"]).ok();
+    assert_eq!(p.read("u"), "python\n");
+    // And back to plain shell, no longer executable.
+    p.write("u.do", "echo plain\n");
+    let mut perm = fs::metadata(p.path("u.do")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
+    fs::set_permissions(p.path("u.do"), perm).unwrap();
+    p.redo(&["u"]).ok();
+    assert_eq!(p.read("u"), "plain\n");
+}
+
+#[test]
 fn env_interpreter_arguments_are_split_on_blanks() {
     let p = Project::new();
     // The kernel would run `env 'bash -e'` and fail; split on blanks (apenwarr's redo) it is

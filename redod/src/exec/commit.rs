@@ -43,11 +43,19 @@ pub(super) struct Committed {
 
 impl Commit {
     /// Runs the commit where it costs least: a commit that syncs waits for the disk (often
-    /// milliseconds), so it runs on the blocking pool and the daemon goes on serving; one that
-    /// does not (`REDO_NO_SYNC`) is a few system calls on data in the page cache, cheaper than
-    /// the two thread hand-offs of the pool.
+    /// milliseconds), and a large output takes a while to hash and copy, so those run on the
+    /// blocking pool and the daemon goes on serving; a small one without fsync
+    /// (`REDO_NO_SYNC`) is a few system calls on data in the page cache, cheaper than the two
+    /// thread hand-offs of the pool.
     pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, String> {
-        if !self.sync {
+        const SMALL: u64 = 1 << 20;
+        let size = match &self.output {
+            Output::Stdout(f) => f.metadata().map_or(u64::MAX, |m| m.len()),
+            Output::Arg3(_, m) if m.kind == Kind::File => m.stamp.size,
+            // A directory or a link: no content to hash (a directory is synced only with fsync).
+            Output::Arg3(..) | Output::Nothing | Output::DirInPlace => 0,
+        };
+        if !self.sync && size <= SMALL {
             return self.run(&engine.umask);
         }
         let eng = engine.clone();
