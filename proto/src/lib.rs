@@ -11,7 +11,6 @@
 //!   │ ─────────────────────────────────────▶ │
 //!   │                                        │ checks magic, version, identity
 //!   │  DaemonHello (39 bytes, hand-encoded)  │
-//!   │ ◀───────────────────────────────────── │
 //!   │  Frame(Event::Stderr / Stdout ...) *   │   zero or more
 //!   │  Frame(Event::Done { code })           │   exactly one, last
 //!   │ ◀───────────────────────────────────── │
@@ -19,8 +18,13 @@
 //!
 //! The hellos are fixed-size and hand-encoded ([`hello`]) so that a client and a daemon of
 //! different versions detect the mismatch *before* either decodes a bincode enum whose layout may
-//! have changed. When the daemon's answer is not [`hello::Answer::Accepted`] it closes the
-//! connection without reading the request.
+//! have changed. When the daemon's answer is not [`hello::Answer::Accepted`] it sends its hello
+//! alone and closes the connection without decoding the request.
+//!
+//! An accepted hello goes out with the first events: a request the daemon answers without
+//! waiting (an up-to-date nested `redo-ifchange`) comes back in one write, hello to `Done`,
+//! which a client reading the hello and the frames through one buffer takes in one read. A
+//! request that waits gets the hello at once, then its events as they come.
 //!
 //! Every later message is a frame ([`codec`]): a 4-byte big-endian payload length followed by a
 //! bincode-2 payload. Lengths above [`MAX_FRAME`] are rejected before any allocation.

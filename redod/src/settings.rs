@@ -79,15 +79,26 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(env: &Env, cwd: &Path) -> Result<Settings, SettingsError> {
-        let trust = parse_trust(env.get("REDO_INODE_TRUST").map(OsStr::as_bytes))?;
+        Settings::from_pairs(env.0.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())), cwd)
+    }
+
+    /// As [`Settings::from_env`], from `NAME`/value pairs as a request carries them (later
+    /// pairs win). One pass over the environment: every request reads its settings.
+    pub fn from_pairs<'a>(
+        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        cwd: &Path,
+    ) -> Result<Settings, SettingsError> {
+        let env = Vars::of(pairs);
+        let trust = parse_trust(env.get("REDO_INODE_TRUST"))?;
         let jobs = match env.get("REDO_JOBS").filter(|v| !v.is_empty()) {
             None => None,
             // A goredo parent in unlimited mode tells its children "NO".
-            Some(v) if v.as_bytes() == b"NO" => Some(0),
+            Some(b"NO") => Some(0),
             Some(v) => Some(
-                v.to_str()
+                std::str::from_utf8(v)
+                    .ok()
                     .and_then(|s| s.trim().parse().ok())
-                    .ok_or_else(|| SettingsError::Jobs(v.to_string_lossy().into_owned()))?,
+                    .ok_or_else(|| SettingsError::Jobs(String::from_utf8_lossy(v).into_owned()))?,
             ),
         };
         let no_progress = env.is_one("REDO_NO_PROGRESS");
@@ -110,12 +121,65 @@ impl Settings {
             top_dir: env
                 .get("REDO_TOP_DIR")
                 .filter(|v| !v.is_empty())
-                .map(|t| paths::resolve(cwd, t)),
-            make: parse_make(env.get("REDO_MAKE").map(OsStr::as_bytes))?,
+                .map(|t| paths::resolve(cwd, OsStr::from_bytes(t))),
+            make: parse_make(env.get("REDO_MAKE"))?,
             no_watch: env.is_one("REDO_NO_WATCH"),
             keep_going: env.is_one("REDO_KEEP_GOING"),
             shuffle: env.is_one("REDO_SHUFFLE"),
         })
+    }
+}
+
+/// The variables [`Settings`] reads.
+const NAMES: [&str; 20] = [
+    "REDO_INODE_TRUST",
+    "REDO_JOBS",
+    "REDO_NO_PROGRESS",
+    "REDO_NO_SYNC",
+    "REDO_STOP_IF_MODIFIED",
+    "REDO_LOGS",
+    "REDO_SILENT",
+    "REDO_TRACE",
+    "REDO_DEBUG",
+    "REDO_LOG_PID",
+    "REDO_LOG_WAIT",
+    "REDO_LOG_LOCK",
+    "REDO_LOG_JS",
+    "REDO_NO_STATUS",
+    "NO_COLOR",
+    "REDO_TOP_DIR",
+    "REDO_MAKE",
+    "REDO_NO_WATCH",
+    "REDO_KEEP_GOING",
+    "REDO_SHUFFLE",
+];
+
+/// The values of [`NAMES`] in one environment, found in one pass (the last pair wins).
+struct Vars<'a>([Option<&'a [u8]>; NAMES.len()]);
+
+impl<'a> Vars<'a> {
+    fn of(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vars<'a> {
+        let mut found = [None; NAMES.len()];
+        for (k, v) in pairs {
+            if !k.starts_with(b"REDO_") && k != b"NO_COLOR" {
+                continue;
+            }
+            if let Some(i) = NAMES.iter().position(|n| n.as_bytes() == k) {
+                found[i] = Some(v);
+            }
+        }
+        Vars(found)
+    }
+
+    fn get(&self, name: &str) -> Option<&'a [u8]> {
+        let i = NAMES.iter().position(|n| *n == name);
+        debug_assert!(i.is_some(), "{name} is not in NAMES");
+        i.and_then(|i| self.0[i])
+    }
+
+    /// goredo's toggles are on only when exactly "1".
+    fn is_one(&self, name: &str) -> bool {
+        self.get(name) == Some(b"1")
     }
 }
 

@@ -2,24 +2,28 @@
 //!
 //! A connection from another uid is dropped before a byte is read. A bad hello, a frame that
 //! does not decode, an oversized or truncated frame: that connection is closed and logged, and
-//! nothing else is affected. A client that disconnects while its request runs (Ctrl-C) cancels
-//! it: the request's future is dropped, which detaches it from the targets it waits for.
+//! nothing else is affected. A client that disconnects while its request runs (Ctrl-C), or
+//! sends anything after its request, cancels it: the request's future is dropped, which
+//! detaches it from the targets it waits for.
 
 use crate::daemon::lifecycle::Life;
 use crate::engine::Engine;
 use crate::output::{Queued, Sink, Style};
-use crate::settings::{Env, Settings};
-use futures_util::{SinkExt, StreamExt};
-use redo_proto::codec::FrameCodec;
+use crate::settings::Settings;
+use bytes::BytesMut;
+use redo_proto::codec::{FrameCodec, encode_frame};
 use redo_proto::{Answer, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request};
+use std::io;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::Decoder;
 
 type Codec = FrameCodec<Request, Event>;
 
@@ -39,10 +43,10 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>)
     }
 }
 
-/// One client connection: uid check, hello, one request, its events, `Done`. One function:
-/// the steps are the protocol's order (docs/DESIGN.md §3), each a few lines.
+/// One client connection: uid check, hello, one request, its events, `Done`, in the
+/// protocol's order (docs/DESIGN.md §3).
 async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>) {
-    let counted = life.connection();
+    let _counted = life.connection();
     let peer_pid = match stream.peer_cred() {
         Ok(c) if c.uid() == life.uid => c.pid(),
         Ok(c) => {
@@ -58,50 +62,19 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
             return;
         }
     };
-    let mut hello = [0u8; HELLO_LEN];
-    match tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut hello)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return tracing::debug!("connection closed before its hello: {e}"),
-        Err(_) => return tracing::warn!("no hello within 10 s; closing"),
-    }
-    let client = match ClientHello::decode(&hello) {
-        Ok(h) => h,
-        Err(e) => return tracing::warn!("bad hello: {e}; closing"),
-    };
-    let mut answer = DaemonHello::answer(&client, life.identity);
-    if answer.answer == Answer::Accepted && client.replace && life.draining() {
-        // A new top-level build while draining: its client waits for the next daemon.
-        answer.answer = Answer::Replacing;
-    }
-    if stream.write_all(&answer.encode()).await.is_err() {
+    let Some((mut out, mut buf)) = handshake(&mut stream, &life).await else {
         return;
-    }
-    match answer.answer {
-        Answer::Accepted => {}
-        Answer::Replacing => {
-            life.drain("a client of another version asked to replace this daemon");
-            // A refused client keeps nothing busy: a replacing client retries every few
-            // milliseconds until this daemon is gone, and counting those connections would
-            // keep it from ever draining.
-            drop(counted);
-            return discard_rest(stream).await;
+    };
+    let request = read_request(&mut stream, &mut buf);
+    let req = match tokio::time::timeout(Duration::from_secs(30), request).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => return tracing::debug!("client left before its request"),
+        Ok(Err(e)) => {
+            tracing::warn!("bad request frame: {e}; closing");
+            // The hello still says that the versions agree: the fault is the frame.
+            let _ = stream.write_all(&out).await;
+            return;
         }
-        Answer::Mismatch => {
-            tracing::info!(
-                "refused a client of another version (protocol {})",
-                client.version
-            );
-            drop(counted);
-            return discard_rest(stream).await;
-        }
-    }
-
-    let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, Codec::default());
-    let req = match tokio::time::timeout(Duration::from_secs(30), reader.next()).await {
-        Ok(Some(Ok(r))) => r,
-        Ok(Some(Err(e))) => return tracing::warn!("bad request frame: {e}; closing"),
-        Ok(None) => return tracing::debug!("client left before its request"),
         Err(_) => return tracing::warn!("no request within 30 s; closing"),
     };
     tracing::debug!(
@@ -110,36 +83,182 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         parent_job = ?req.parent_job,
         "request"
     );
-    let style = style_of(&req);
     let top_level = req.parent_job.is_none() && matches!(req.command, Command::Build(_));
     let cwd = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd.to_vec()));
-    let (sink, rx) = Sink::with_cwd(engine.next_id(), style, cwd);
-    let writer = tokio::spawn(write_events(FramedWrite::new(wr, Codec::default()), rx));
-    let work = async {
-        match &req.command {
-            Command::DaemonStatus => {
-                sink.stdout(status_text(&engine, &life).into_bytes());
-                0
-            }
-            Command::DaemonStop => {
-                life.drain("stop requested");
-                sink.error("redo: redod is finishing its running jobs and exiting");
-                0
-            }
-            _ => engine.handle(req, sink.clone(), peer_pid).await,
-        }
-    };
-    tokio::select! {
-        code = work => {
+    let (sink, mut rx) = Sink::with_cwd(engine.next_id(), style_of(&req), cwd);
+    let writer = {
+        let mut work = std::pin::pin!(serve_request(&engine, &life, req, &sink, peer_pid));
+        if let Poll::Ready(code) = poll_once(&mut work).await {
+            // Answered without waiting (an up-to-date nested `redo-ifchange`): the hello, all
+            // it says and `Done` in one write, from this task.
             tracing::debug!(code, "request done");
-            sink.done(code)
+            sink.done(code);
+            while let Ok((ev, _credit)) = rx.try_recv() {
+                let last = matches!(ev, Event::Done { .. });
+                if let Err(e) = encode_frame(&ev, &mut out) {
+                    tracing::warn!("cannot send an event: {e}");
+                    break;
+                }
+                if last {
+                    break;
+                }
+            }
+            let _ = stream.write_all(&out).await;
+            None
+        } else {
+            // It waits: the hello at once and the events as they come, from a writer task,
+            // while this one watches for the client going away, which cancels the request.
+            let (mut rd, wr) = stream.into_split();
+            let writer = tokio::spawn(write_events(wr, out, rx));
+            tokio::select! {
+                code = work => {
+                    tracing::debug!(code, "request done");
+                    sink.done(code)
+                }
+                () = client_gone(&mut rd, !buf.is_empty()) => tracing::debug!("client left; its request is cancelled"),
+            }
+            Some(writer)
         }
-        () = client_gone(&mut reader) => tracing::debug!("client left; its request is cancelled"),
-    }
+        // The request's future is dropped here, with what it held of the sink.
+    };
     drop(sink);
-    let _ = writer.await;
+    if let Some(writer) = writer {
+        let _ = writer.await;
+    }
     if top_level && engine.activity() == (0, 0) {
         give_back_memory();
+    }
+}
+
+/// Reads and answers the client's hello. For an accepted one: the hello bytes still to send
+/// (empty when sent already) and what the client sent after its hello; `None` when the
+/// connection is over (a bad hello, another version).
+///
+/// An accepted hello waits to go out with the answer when the request came with it (our
+/// clients write both at once); a client that waits for the hello before sending its request
+/// gets it now.
+async fn handshake(stream: &mut UnixStream, life: &Life) -> Option<(Vec<u8>, BytesMut)> {
+    let mut buf = BytesMut::new();
+    let hello_read = read_at_least(stream, &mut buf, HELLO_LEN);
+    match tokio::time::timeout(Duration::from_secs(10), hello_read).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::debug!("connection closed before its hello");
+            return None;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!("connection closed before its hello: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("no hello within 10 s; closing");
+            return None;
+        }
+    }
+    let mut hello = [0u8; HELLO_LEN];
+    hello.copy_from_slice(&buf.split_to(HELLO_LEN));
+    let client = match ClientHello::decode(&hello) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("bad hello: {e}; closing");
+            return None;
+        }
+    };
+    let mut answer = DaemonHello::answer(&client, life.identity);
+    if answer.answer == Answer::Accepted && client.replace && life.draining() {
+        // A new top-level build while draining: its client waits for the next daemon.
+        answer.answer = Answer::Replacing;
+    }
+    let mut out = answer.encode().to_vec();
+    if answer.answer != Answer::Accepted || !holds_frame(&buf) {
+        stream.write_all(&out).await.ok()?;
+        out.clear();
+    }
+    match answer.answer {
+        Answer::Accepted => return Some((out, buf)),
+        Answer::Replacing => life.drain("a client of another version asked to replace this daemon"),
+        Answer::Mismatch => tracing::info!(
+            "refused a client of another version (protocol {})",
+            client.version
+        ),
+    }
+    discard_rest(stream).await;
+    None
+}
+
+/// The work of one request; its exit code.
+async fn serve_request(
+    engine: &Arc<Engine>,
+    life: &Life,
+    req: Request,
+    sink: &Sink,
+    peer_pid: Option<i32>,
+) -> i32 {
+    match &req.command {
+        Command::DaemonStatus => {
+            sink.stdout(status_text(engine, life).into_bytes());
+            0
+        }
+        Command::DaemonStop => {
+            life.drain("stop requested");
+            sink.error("redo: redod is finishing its running jobs and exiting");
+            0
+        }
+        _ => engine.handle(req, sink.clone(), peer_pid).await,
+    }
+}
+
+/// Polls `f` once in this task's context: `Ready` when it finished without waiting. When
+/// `Pending`, `f` has registered its wake-ups with this task and is simply polled again later.
+async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
+}
+
+/// Room read ahead per read: a request carries the client's environment, a few KiB.
+const READ_AHEAD: usize = 16 << 10;
+
+/// Reads into `buf` until it holds at least `n` bytes; `false` when the stream ends first.
+async fn read_at_least(stream: &mut UnixStream, buf: &mut BytesMut, n: usize) -> io::Result<bool> {
+    while buf.len() < n {
+        buf.reserve(READ_AHEAD);
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether `buf` starts with a complete frame (or a length prefix no frame can have: the
+/// request is then refused without waiting for more).
+fn holds_frame(buf: &[u8]) -> bool {
+    let Some(prefix) = buf.first_chunk::<4>() else {
+        return false;
+    };
+    match redo_proto::codec::frame_len(*prefix) {
+        Ok(len) => buf.len() >= 4 + len,
+        Err(_) => true,
+    }
+}
+
+/// The request frame, from `buf` and what more is read into it; `None` when the client
+/// closed before sending one byte of it. The frame's length is checked before anything is
+/// allocated for it (the codec's rule).
+async fn read_request(
+    stream: &mut UnixStream,
+    buf: &mut BytesMut,
+) -> Result<Option<Request>, redo_proto::codec::Error> {
+    let mut codec = Codec::default();
+    loop {
+        if let Some(req) = codec.decode(buf)? {
+            return Ok(Some(req));
+        }
+        buf.reserve(READ_AHEAD);
+        if stream.read_buf(buf).await? == 0 {
+            return match buf.is_empty() {
+                true => Ok(None),
+                false => Err(redo_proto::codec::Error::Truncated),
+            };
+        }
     }
 }
 
@@ -157,7 +276,7 @@ fn give_back_memory() {
 /// Reads and drops what the client sent after its hello (its request, which this daemon will
 /// not decode), until it closes. Closing with unread data would reset the connection, and the
 /// client could lose the hello that tells it why.
-async fn discard_rest(mut stream: UnixStream) {
+async fn discard_rest(stream: &mut UnixStream) {
     let _ = stream.shutdown().await;
     let mut scratch = vec![0u8; 64 << 10];
     let mut left = redo_proto::MAX_FRAME + 4;
@@ -172,39 +291,68 @@ async fn discard_rest(mut stream: UnixStream) {
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
-/// Resolves when the client disconnects (or sends anything more, which it must not).
-async fn client_gone(reader: &mut FramedRead<tokio::net::unix::OwnedReadHalf, Codec>) {
-    match reader.next().await {
-        None => {}
-        Some(Ok(_)) => tracing::warn!("unexpected second request on one connection; closing"),
-        Some(Err(e)) => tracing::debug!("client connection: {e}"),
+/// Resolves when the client disconnects, or sends anything after its request (it must not:
+/// `more` says it already has).
+async fn client_gone(rd: &mut tokio::net::unix::OwnedReadHalf, more: bool) {
+    let mut byte = [0u8; 1];
+    match more {
+        true => tracing::warn!("bytes after the request; closing"),
+        false => match rd.read(&mut byte).await {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!("bytes after the request; closing"),
+            Err(e) => tracing::debug!("client connection: {e}"),
+        },
     }
 }
 
+/// Largest write the writer gathers from queued events (more waits for the next write).
+const BATCH: usize = 64 << 10;
+
+/// Writes `out` (the hello, when it is still to be sent) and then the events as they come:
+/// whatever is queued at a time in one write, until `Done`. A relayed chunk's credit is given
+/// back once it is written.
 async fn write_events(
-    mut w: FramedWrite<tokio::net::unix::OwnedWriteHalf, Codec>,
+    mut w: tokio::net::unix::OwnedWriteHalf,
+    mut out: Vec<u8>,
     mut rx: mpsc::UnboundedReceiver<Queued>,
 ) {
-    while let Some((ev, credit)) = rx.recv().await {
-        let last = matches!(ev, Event::Done { .. });
-        if w.send(ev).await.is_err() {
+    let mut credits = Vec::new();
+    let mut done = false;
+    loop {
+        while !done && out.len() < BATCH {
+            let Ok((ev, credit)) = rx.try_recv() else {
+                break;
+            };
+            done = matches!(ev, Event::Done { .. });
+            if let Err(e) = encode_frame(&ev, &mut out) {
+                return tracing::warn!("cannot send an event: {e}");
+            }
+            credits.extend(credit);
+        }
+        if !out.is_empty() {
+            if w.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+            credits.clear();
+        }
+        if done {
             return;
         }
-        drop(credit);
-        if last {
+        let Some((ev, credit)) = rx.recv().await else {
             return;
+        };
+        done = matches!(ev, Event::Done { .. });
+        if let Err(e) = encode_frame(&ev, &mut out) {
+            return tracing::warn!("cannot send an event: {e}");
         }
+        credits.extend(credit);
     }
 }
 
 fn style_of(req: &Request) -> Style {
-    let env = Env::from_bytes(
-        req.env
-            .iter()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect(),
-    );
-    let settings = Settings::from_env(&env, Path::new("/")).unwrap_or_default();
+    let pairs = req.env.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+    let settings = Settings::from_pairs(pairs, Path::new("/")).unwrap_or_default();
     let mut style = Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns);
     style.events = matches!(&req.command, Command::Build(b) if b.options.events);
     // The status line belongs to the top-level client; a nested one (whose stderr may be a
