@@ -44,13 +44,13 @@ pub fn project_root(cwd: &Path, top_dir: Option<&OsStr>) -> PathBuf {
     git.unwrap_or_else(|| cwd.to_path_buf())
 }
 
-/// The `redod` this client would start: `$REDO_DAEMON`, else `redod` next to the client binary.
-pub fn daemon_binary() -> io::Result<PathBuf> {
+/// The `redod` this client would start: `$REDO_DAEMON`, else `redod` next to the client binary
+/// `exe` (`std::env::current_exe`, read once by the caller).
+pub fn daemon_binary(exe: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(redo_proto::env::DAEMON).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        return Some(PathBuf::from(p));
     }
-    let exe = std::env::current_exe()?;
-    Ok(exe.with_file_name("redod"))
+    exe.map(|e| e.with_file_name("redod"))
 }
 
 /// Checks that `dir` is a real directory, owned by us, closed to everybody else.
@@ -260,17 +260,22 @@ fn detach(cmd: &mut Command) {
 /// Absolute working directory: `$PWD` when it names the same directory as `.` (so paths keep
 /// the symlinks the user typed, as Go's `os.Getwd` does), else `getcwd`.
 pub fn working_dir() -> io::Result<PathBuf> {
+    let cwd = std::env::current_dir();
     if let Some(pwd) = std::env::var_os("PWD")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
     {
+        // The usual case (a `.do`, whose PWD the daemon set): one `getcwd`, no `stat`.
+        if cwd.as_ref().is_ok_and(|c| *c == pwd) {
+            return cwd;
+        }
         if let (Ok(a), Ok(b)) = (fs::metadata(&pwd), fs::metadata(".")) {
             if a.dev() == b.dev() && a.ino() == b.ino() && clean(&pwd) == pwd {
                 return Ok(pwd);
             }
         }
     }
-    std::env::current_dir()
+    cwd
 }
 
 /// Pid recorded in the runtime dir's pid file, for messages.

@@ -40,6 +40,8 @@ fn environment(exported: &[&'static str]) -> Vec<(ByteBuf, ByteBuf)> {
 pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static str]) -> i32 {
     let cwd = daemon::working_dir()
         .unwrap_or_else(|e| fail(tool, format!("cannot determine the working directory: {e}")));
+    // Read once (a `readlink` of /proc/self/exe): the client's directory and the `redod` next
+    // to it both come from it.
     let exe = std::env::current_exe().ok();
     let client_dir = exe
         .as_deref()
@@ -83,7 +85,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
     if let Err(e) = encode_frame(&request, &mut frame) {
         fail(tool, format!("cannot encode the request: {e}"));
     }
-    let daemon_bin = daemon::daemon_binary().ok();
+    let daemon_bin = daemon::daemon_binary(exe.as_deref());
     let expected = daemon_bin
         .as_deref()
         .map(Identity::of_file)
@@ -244,12 +246,15 @@ fn not_running(stop: bool, root: &Path) -> i32 {
 /// Writes hello + request in one write, reads the daemon's hello.
 /// `Err` when the connection broke before the daemon's hello arrived: the daemon went away
 /// (it was stopping or being replaced), and a top-level client may simply try again.
+///
+/// The daemon's hello and what follows it are read through one buffer: an answer the daemon
+/// sends in one write with its hello (an up-to-date `redo-ifchange`) is one read.
 fn handshake(
     tool: Tool,
     mut stream: UnixStream,
     hello: ClientHello,
     frame: &[u8],
-) -> Result<(UnixStream, DaemonHello), String> {
+) -> Result<(BufReader<UnixStream>, DaemonHello), String> {
     let mut out = Vec::with_capacity(HELLO_LEN + frame.len());
     out.extend_from_slice(&hello.encode());
     out.extend_from_slice(frame);
@@ -260,21 +265,21 @@ fn handshake(
             fail(tool, format!("cannot send the request to the daemon: {e}"));
         }
     }
+    let mut reader = BufReader::with_capacity(64 << 10, stream);
     let mut buf = [0u8; HELLO_LEN];
-    if let Err(e) = stream.read_exact(&mut buf) {
+    if let Err(e) = reader.read_exact(&mut buf) {
         return Err(format!(
             "the daemon closed the connection during the handshake: {e}"
         ));
     }
     match DaemonHello::decode(&buf) {
-        Ok(h) => Ok((stream, h)),
+        Ok(h) => Ok((reader, h)),
         Err(e) => fail(tool, format!("bad handshake from the daemon: {e}")),
     }
 }
 
 /// Relays events until `Done`; returns its code.
-fn relay(tool: Tool, stream: UnixStream, rundir: Option<&Path>) -> i32 {
-    let mut reader = BufReader::with_capacity(64 << 10, stream);
+fn relay(tool: Tool, mut reader: BufReader<UnixStream>, rundir: Option<&Path>) -> i32 {
     let mut buf = Vec::new();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -1,4 +1,3 @@
 //! `redo-affects`: see `redo_client::Tool::Affects`.
-fn main() {
-    redo_client::main(redo_client::Tool::Affects)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Affects);

@@ -1,4 +1,3 @@
 //! `redo-always`: see `redo_client::Tool::Always`.
-fn main() {
-    redo_client::main(redo_client::Tool::Always)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Always);

@@ -1,4 +1,3 @@
 //! `redo-cleanup`: see `redo_client::Tool::Cleanup`.
-fn main() {
-    redo_client::main(redo_client::Tool::Cleanup)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Cleanup);

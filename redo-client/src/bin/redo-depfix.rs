@@ -1,4 +1,3 @@
 //! `redo-depfix`: see `redo_client::Tool::Depfix`.
-fn main() {
-    redo_client::main(redo_client::Tool::Depfix)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Depfix);

@@ -1,4 +1,3 @@
 //! `redo-dot`: see `redo_client::Tool::Dot`.
-fn main() {
-    redo_client::main(redo_client::Tool::Dot)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Dot);

@@ -1,4 +1,3 @@
 //! `redo-ifchange`: see `redo_client::Tool::Ifchange`.
-fn main() {
-    redo_client::main(redo_client::Tool::Ifchange)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Ifchange);

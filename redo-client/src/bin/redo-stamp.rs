@@ -1,4 +1,3 @@
 //! `redo-stamp`: see `redo_client::Tool::Stamp`.
-fn main() {
-    redo_client::main(redo_client::Tool::Stamp)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Stamp);

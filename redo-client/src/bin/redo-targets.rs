@@ -1,4 +1,3 @@
 //! `redo-targets`: see `redo_client::Tool::Targets`.
-fn main() {
-    redo_client::main(redo_client::Tool::Targets)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Targets);

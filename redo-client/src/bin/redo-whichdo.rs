@@ -1,4 +1,3 @@
 //! `redo-whichdo`: see `redo_client::Tool::Whichdo`.
-fn main() {
-    redo_client::main(redo_client::Tool::Whichdo)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Whichdo);

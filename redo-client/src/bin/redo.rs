@@ -1,4 +1,3 @@
 //! `redo`: see `redo_client::Tool::Redo`.
-fn main() {
-    redo_client::main(redo_client::Tool::Redo)
-}
+#![cfg_attr(not(test), no_main)]
+redo_client::entry!(redo_client::Tool::Redo);
