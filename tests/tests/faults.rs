@@ -20,11 +20,11 @@ use common::{
     spawn, temps_under, usage,
 };
 use nix::sys::signal::Signal;
-use redo_proto::codec::encode_frame;
+use redo_proto::codec::{encode_frame, read_frame};
 use redo_proto::msg::ByteBuf;
 use redo_proto::{
-    Answer, Build, BuildMode, BuildOptions, ClientHello, Command as Cmd, DaemonHello, HELLO_LEN,
-    Identity, MAX_FRAME, Request, Terminal,
+    Answer, Build, BuildMode, BuildOptions, ClientHello, Command as Cmd, DaemonHello, Event,
+    HELLO_LEN, Identity, MAX_FRAME, Request, Terminal,
 };
 use redo_tests::{Project, Run, alive, bin, bin_dir, wait_until};
 use std::fs;
@@ -979,6 +979,107 @@ fn hostile_connections_close_alone_and_leak_nothing() {
         "descriptors leaked: {} before, {} after",
         before.fds, after.fds
     );
+}
+
+/// Sends hello + `req` on a new connection; returns the first read's bytes and then the rest
+/// until the daemon closes.
+fn exchange(sock: &Path, req: &Request) -> (Vec<u8>, Vec<u8>) {
+    let mut msg = ClientHello::new(false, Identity::ANY).encode().to_vec();
+    encode_frame(req, &mut msg).unwrap();
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.write_all(&msg).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    let n = s.read(&mut first).unwrap();
+    first.truncate(n);
+    (first, read_until_closed(&mut s).unwrap())
+}
+
+/// The daemon's accepted hello at the start of `bytes`, then its frames, the last one `Done`
+/// (which must end `bytes`); returns Done's code.
+#[track_caller]
+fn hello_then_done(bytes: &[u8], what: &str) -> i32 {
+    assert!(bytes.len() > HELLO_LEN, "{what}: {bytes:?}");
+    let h = DaemonHello::decode(bytes[..HELLO_LEN].try_into().unwrap()).unwrap();
+    assert_eq!(h.answer, Answer::Accepted, "{what}");
+    let mut rest = &bytes[HELLO_LEN..];
+    let mut buf = Vec::new();
+    loop {
+        match read_frame::<Event, _>(&mut rest, &mut buf) {
+            Ok(Some(Event::Done { code })) => {
+                assert!(rest.is_empty(), "{what}: bytes after Done: {rest:?}");
+                return code;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("{what}: no complete Done frame ({other:?}) in {bytes:?}"),
+        }
+    }
+}
+
+/// One round trip (docs/DESIGN.md §3): a request answered without waiting comes back in one
+/// write, the daemon's hello with its events and `Done`, so that the client reads it once; a
+/// client that waits for the hello before sending its request still gets it.
+#[test]
+fn an_immediate_answer_comes_with_the_hello_in_one_write() {
+    let p = Project::new();
+    let _reap = ReapTree(vec![p.root.clone()]);
+    p.do_file("dep.do", "echo dep\n");
+    // The job hands its id to the test and waits while the test asks on its behalf.
+    p.do_file(
+        "outer.do",
+        "redo-ifchange dep\necho \"$REDO_JOB\" > job.id\nwhile [ ! -e go ]; do sleep 0.02; done\necho outer\n",
+    );
+    let sock = {
+        p.ifchange(&["dep"]).ok();
+        p.daemon_dir().unwrap().join("sock")
+    };
+
+    // A top-level request answered at once: --daemon-status.
+    let mut status = request_for(&p, &[]);
+    status.command = Cmd::DaemonStatus;
+    let (first, rest) = exchange(&sock, &status);
+    assert!(rest.is_empty(), "a second write: {rest:?}");
+    assert_eq!(hello_then_done(&first, "--daemon-status"), 0);
+
+    // Nested `redo-ifchange dep`, dep up to date, from inside the running job: the loop of
+    // `redo-ifchange` calls in a `.do`. The first call may wait; the next ones do not.
+    let outer = spawn(&p, "redo-ifchange", &["outer"]);
+    wait_started(&p, "job.id");
+    let job: u64 = p.read("job.id").trim().parse().unwrap();
+    let mut nested = request_for(&p, &["dep"]);
+    nested.parent_job = Some(job);
+    let (first, rest) = exchange(&sock, &nested);
+    let all = [first, rest].concat();
+    assert_eq!(hello_then_done(&all, "first nested request"), 0);
+    for round in 0..3 {
+        let (first, rest) = exchange(&sock, &nested);
+        assert!(rest.is_empty(), "round {round}: a second write: {rest:?}");
+        assert_eq!(hello_then_done(&first, "nested request"), 0);
+    }
+
+    // A client that waits for the daemon's hello before it sends its request.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.write_all(&ClientHello::new(false, Identity::ANY).encode())
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut answer = [0u8; HELLO_LEN];
+    s.read_exact(&mut answer)
+        .expect("no hello before the request was sent");
+    assert_eq!(
+        DaemonHello::decode(&answer).unwrap().answer,
+        Answer::Accepted
+    );
+    let mut frame = Vec::new();
+    encode_frame(&nested, &mut frame).unwrap();
+    s.write_all(&frame).unwrap();
+    let rest = read_until_closed(&mut s).unwrap();
+    let all = [answer.to_vec(), rest].concat();
+    assert_eq!(hello_then_done(&all, "request after the hello"), 0);
+
+    p.write("go", "");
+    outer.finish(EVENTUALLY).ok();
+    assert_eq!(p.read("outer"), "outer\n");
+    assert_eq!(p.runs("dep.do"), 1);
 }
 
 // ------------------------------------------------------------------------------------------
