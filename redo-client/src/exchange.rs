@@ -193,6 +193,8 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
             return relay(tool, stream, Some(&rundir));
         }
         // The running daemon is another build of redod; it drains and exits, then we start ours.
+        // Not connected while we wait: a draining daemon exits once no connection is open.
+        drop(stream);
         if !told {
             told = true;
             let pid = daemon::recorded_pid(&rundir)

@@ -2,6 +2,7 @@
 //! ([`lifecycle`]), and the listener that accepts clients, checks their uid, shakes hands and
 //! hands each request to [`crate::request`] ([`server`]). It holds no build logic.
 
+mod conn;
 pub(crate) mod lifecycle;
 pub(crate) mod server;
 mod start;

@@ -6,6 +6,7 @@
 //! sends anything after its request, cancels it: the request's future is dropped, which
 //! detaches it from the targets it waits for.
 
+use crate::daemon::conn::Conn;
 use crate::daemon::lifecycle::Life;
 use crate::engine::Engine;
 use crate::output::{Queued, Sink, Style};
@@ -15,24 +16,26 @@ use redo_proto::codec::{FrameCodec, encode_frame};
 use redo_proto::{Answer, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request};
 use std::io;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::Decoder;
 
 type Codec = FrameCodec<Request, Event>;
 
-pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>) {
+pub async fn serve(listener: AsyncFd<StdUnixListener>, engine: Arc<Engine>, life: Arc<Life>) {
     loop {
-        match listener.accept().await {
+        match listener.async_io(Interest::READABLE, |l| l.accept()).await {
             Ok((stream, _)) => {
                 let (engine, life) = (engine.clone(), life.clone());
-                tokio::spawn(async move { connection(stream, engine, life).await });
+                tokio::spawn(async move { connection(Conn::Plain(stream), engine, life).await });
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -45,14 +48,13 @@ pub async fn serve(listener: UnixListener, engine: Arc<Engine>, life: Arc<Life>)
 
 /// One client connection: uid check, hello, one request, its events, `Done`, in the
 /// protocol's order (docs/DESIGN.md §3).
-async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>) {
-    let _counted = life.connection();
-    let peer_pid = match stream.peer_cred() {
-        Ok(c) if c.uid() == life.uid => c.pid(),
-        Ok(c) => {
+async fn connection(mut stream: Conn, engine: Arc<Engine>, life: Arc<Life>) {
+    let counted = life.connection();
+    let peer_pid = match stream.peer() {
+        Ok((uid, pid)) if uid == life.uid => pid,
+        Ok((uid, _)) => {
             tracing::warn!(
-                "refused a connection from uid {} (only uid {} may use this daemon)",
-                c.uid(),
+                "refused a connection from uid {uid} (only uid {} may use this daemon)",
                 life.uid
             );
             return;
@@ -62,8 +64,15 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
             return;
         }
     };
-    let Some((mut out, mut buf)) = handshake(&mut stream, &life).await else {
-        return;
+    let (mut out, mut buf) = match handshake(&mut stream, &life).await {
+        Handshake::Accepted(out, buf) => (out, buf),
+        Handshake::TurnedAway => {
+            // Not a connection the daemon serves: it keeps neither the daemon from draining
+            // (the client of another version waits for it to exit) nor from idling.
+            drop(counted);
+            return discard_rest(&mut stream).await;
+        }
+        Handshake::Over => return,
     };
     let request = read_request(&mut stream, &mut buf);
     let req = match tokio::time::timeout(Duration::from_secs(30), request).await {
@@ -108,7 +117,10 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
         } else {
             // It waits: the hello at once and the events as they come, from a writer task,
             // while this one watches for the client going away, which cancels the request.
-            let (mut rd, wr) = stream.into_split();
+            let (mut rd, wr) = match stream.into_registered() {
+                Ok(s) => s.into_split(),
+                Err(e) => return tracing::warn!("cannot watch a client connection: {e}"),
+            };
             let writer = tokio::spawn(write_events(wr, out, rx));
             tokio::select! {
                 code = work => {
@@ -130,29 +142,38 @@ async fn connection(mut stream: UnixStream, engine: Arc<Engine>, life: Arc<Life>
     }
 }
 
-/// Reads and answers the client's hello. For an accepted one: the hello bytes still to send
-/// (empty when sent already) and what the client sent after its hello; `None` when the
-/// connection is over (a bad hello, another version).
+/// What the client's hello led to.
+enum Handshake {
+    /// The hello bytes still to send (empty when sent already) and what the client sent after
+    /// its hello.
+    Accepted(Vec<u8>, BytesMut),
+    /// Another version: the daemon's hello is sent; what the client sends is to be discarded.
+    TurnedAway,
+    /// Nothing more to do: a bad hello, or the client has gone.
+    Over,
+}
+
+/// Reads and answers the client's hello.
 ///
 /// An accepted hello waits to go out with the answer when the request came with it (our
 /// clients write both at once); a client that waits for the hello before sending its request
 /// gets it now.
-async fn handshake(stream: &mut UnixStream, life: &Life) -> Option<(Vec<u8>, BytesMut)> {
+async fn handshake(stream: &mut Conn, life: &Life) -> Handshake {
     let mut buf = BytesMut::new();
     let hello_read = read_at_least(stream, &mut buf, HELLO_LEN);
     match tokio::time::timeout(Duration::from_secs(10), hello_read).await {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
             tracing::debug!("connection closed before its hello");
-            return None;
+            return Handshake::Over;
         }
         Ok(Err(e)) => {
             tracing::debug!("connection closed before its hello: {e}");
-            return None;
+            return Handshake::Over;
         }
         Err(_) => {
             tracing::warn!("no hello within 10 s; closing");
-            return None;
+            return Handshake::Over;
         }
     }
     let mut hello = [0u8; HELLO_LEN];
@@ -161,7 +182,7 @@ async fn handshake(stream: &mut UnixStream, life: &Life) -> Option<(Vec<u8>, Byt
         Ok(h) => h,
         Err(e) => {
             tracing::warn!("bad hello: {e}; closing");
-            return None;
+            return Handshake::Over;
         }
     };
     let mut answer = DaemonHello::answer(&client, life.identity);
@@ -171,19 +192,20 @@ async fn handshake(stream: &mut UnixStream, life: &Life) -> Option<(Vec<u8>, Byt
     }
     let mut out = answer.encode().to_vec();
     if answer.answer != Answer::Accepted || !holds_frame(&buf) {
-        stream.write_all(&out).await.ok()?;
+        if stream.write_all(&out).await.is_err() {
+            return Handshake::Over;
+        }
         out.clear();
     }
     match answer.answer {
-        Answer::Accepted => return Some((out, buf)),
+        Answer::Accepted => return Handshake::Accepted(out, buf),
         Answer::Replacing => life.drain("a client of another version asked to replace this daemon"),
         Answer::Mismatch => tracing::info!(
             "refused a client of another version (protocol {})",
             client.version
         ),
     }
-    discard_rest(stream).await;
-    None
+    Handshake::TurnedAway
 }
 
 /// The work of one request; its exit code.
@@ -214,13 +236,9 @@ async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
 }
 
-/// Room read ahead per read: a request carries the client's environment, a few KiB.
-const READ_AHEAD: usize = 16 << 10;
-
 /// Reads into `buf` until it holds at least `n` bytes; `false` when the stream ends first.
-async fn read_at_least(stream: &mut UnixStream, buf: &mut BytesMut, n: usize) -> io::Result<bool> {
+async fn read_at_least(stream: &mut Conn, buf: &mut BytesMut, n: usize) -> io::Result<bool> {
     while buf.len() < n {
-        buf.reserve(READ_AHEAD);
         if stream.read_buf(buf).await? == 0 {
             return Ok(false);
         }
@@ -244,7 +262,7 @@ fn holds_frame(buf: &[u8]) -> bool {
 /// closed before sending one byte of it. The frame's length is checked before anything is
 /// allocated for it (the codec's rule).
 async fn read_request(
-    stream: &mut UnixStream,
+    stream: &mut Conn,
     buf: &mut BytesMut,
 ) -> Result<Option<Request>, redo_proto::codec::Error> {
     let mut codec = Codec::default();
@@ -252,7 +270,6 @@ async fn read_request(
         if let Some(req) = codec.decode(buf)? {
             return Ok(Some(req));
         }
-        buf.reserve(READ_AHEAD);
         if stream.read_buf(buf).await? == 0 {
             return match buf.is_empty() {
                 true => Ok(None),
@@ -276,7 +293,10 @@ fn give_back_memory() {
 /// Reads and drops what the client sent after its hello (its request, which this daemon will
 /// not decode), until it closes. Closing with unread data would reset the connection, and the
 /// client could lose the hello that tells it why.
-async fn discard_rest(stream: &mut UnixStream) {
+async fn discard_rest(stream: &mut Conn) {
+    let Ok(stream) = stream.registered() else {
+        return;
+    };
     let _ = stream.shutdown().await;
     let mut scratch = vec![0u8; 64 << 10];
     let mut left = redo_proto::MAX_FRAME + 4;

@@ -102,8 +102,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     );
     let life = Life::new(identity, root, rundir, idle);
     let why = runtime.block_on(async {
-        let listener =
-            tokio::net::UnixListener::from_std(listener).context("cannot register the socket")?;
+        let listener = register(listener).context("cannot register the socket")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("signal handler")?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -134,4 +133,16 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&socket);
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     Ok(())
+}
+
+/// The listening socket, watched by the runtime. Accepting through it rather than through
+/// `tokio::net::UnixListener` leaves each accepted connection unregistered until it has to
+/// wait (see `daemon::conn`).
+#[allow(unsafe_code)]
+fn register(
+    listener: std::os::unix::net::UnixListener,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::unix::net::UnixListener>> {
+    // SAFETY: a std `UnixListener` owns its descriptor: it stays open and the same for as long
+    // as the `AsyncFd` owns the listener.
+    unsafe { tokio::io::unix::AsyncFd::register(listener) }.map_err(|e| e.into_parts().1)
 }
