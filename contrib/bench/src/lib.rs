@@ -169,6 +169,8 @@ pub struct Options {
     pub redo_c: Option<PathBuf>,
     /// Skip the shared-cache case (`--no-cache-case`).
     pub no_cache_case: bool,
+    /// Also write the JSON object to this file (`--save FILE`), the table still on stdout.
+    pub save: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "\
@@ -194,6 +196,7 @@ options:
                     skipped, with a note, when there is no cc)
   --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR)
   --no-cache-case   skip the shared-cache case (REDO_CACHE cold and warm builds)
+  --save FILE       also write the JSON object to FILE (the table stays on stdout)
   --keep            keep the generated trees
   -h, --help        this help
 ";
@@ -215,6 +218,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
         calls: 1000,
         redo_c: None,
         no_cache_case: false,
+        save: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -266,6 +270,7 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
             "--json" => o.json = true,
             "--keep" => o.keep = true,
             "--no-cache-case" => o.no_cache_case = true,
+            "--save" => o.save = Some(PathBuf::from(value("--save")?)),
             "--redo-dir" => o.redo_dir = PathBuf::from(value("--redo-dir")?),
             "--work" => o.work = Some(PathBuf::from(value("--work")?)),
             "--redo-c" => o.redo_c = Some(PathBuf::from(value("--redo-c")?)),
@@ -305,5 +310,17 @@ mod tests {
         assert!(e.contains("redo,redo-c,ninja,make-r,make"), "{e}");
         assert!(args(&["--redo-c"]).unwrap_err().contains("needs a value"));
         assert!(Case::CleanJ1.applies(Tool::RedoC) && !Case::NoopStat.applies(Tool::RedoC));
+    }
+
+    #[test]
+    fn cache_case_and_save_options() {
+        let o = args(&[]).unwrap().unwrap();
+        assert!(!o.no_cache_case && o.save.is_none());
+        let o = args(&["--no-cache-case", "--save", "b.json"])
+            .unwrap()
+            .unwrap();
+        assert!(o.no_cache_case);
+        assert_eq!(o.save, Some(PathBuf::from("b.json")));
+        assert!(args(&["--save"]).unwrap_err().contains("needs a value"));
     }
 }

@@ -17,6 +17,14 @@ fn main() -> ExitCode {
     };
     match redo_bench::run::run(&opts) {
         Ok(report) => {
+            if let Some(path) = &opts.save {
+                let saved = redo_bench::json::to_pretty(&redo_bench::report::json(&report))
+                    .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+                if let Err(e) = saved {
+                    eprintln!("redo-bench: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
             if opts.json {
                 match redo_bench::json::to_pretty(&redo_bench::report::json(&report)) {
                     Ok(text) => print!("{text}"),
