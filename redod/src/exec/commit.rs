@@ -6,8 +6,8 @@ use super::*;
 pub(super) enum Output {
     /// Nothing: the target is phony.
     Nothing,
-    /// Its stdout, captured outside the target's directory ([`durable::capture`]).
-    Stdout(File),
+    /// Its stdout, captured outside the target's directory ([`durable::capture`]), and its size.
+    Stdout(File, u64),
     /// `$3`: a file, a symbolic link or a directory, as stat'ed once the `.do` exited.
     Arg3(PathBuf, Meta),
     /// A directory it made at `$1` itself.
@@ -50,7 +50,7 @@ impl Commit {
     pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, String> {
         const SMALL: u64 = 1 << 20;
         let size = match &self.output {
-            Output::Stdout(f) => f.metadata().map_or(u64::MAX, |m| m.len()),
+            Output::Stdout(_, size) => *size,
             Output::Arg3(_, m) if m.kind == Kind::File => m.stamp.size,
             // A directory or a link: no content to hash (a directory is synced only with fsync).
             Output::Arg3(..) | Output::Nothing | Output::DirInPlace => 0,
@@ -82,7 +82,7 @@ impl Commit {
                 return self.directory(&target, Some(p), gate);
             }
             Output::Arg3(p, m) => Ok((p, m)),
-            Output::Stdout(f) => Err(f),
+            Output::Stdout(f, _) => Err(f),
         };
         let target_is_file = self.target_kind == Some(Kind::File);
         let mut out_stamp = None;

@@ -82,7 +82,7 @@ pub(super) async fn conclude(
             .capture
             .try_clone()
             .map_err(|e| format!("cannot read the captured stdout of {}: {e}", flight.display))?;
-        Output::Stdout(c)
+        Output::Stdout(c, stdout_size)
     } else {
         Output::Nothing
     };
