@@ -48,4 +48,4 @@ pub use msg::{
 };
 
 /// Version of the message types and hello layout. Part of the hello.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;

@@ -48,6 +48,10 @@ pub struct Terminal {
     pub stderr_is_tty: bool,
     /// Terminal width in columns, 0 when unknown.
     pub columns: u16,
+    /// Device and inode of what the client's stderr (descriptor 2) is, from its own `fstat`;
+    /// `None` when it is closed or was not looked at. Tells the daemon whether a nested
+    /// client writes into its job's stderr relay without a look at `/proc` per request.
+    pub stderr: Option<(u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -138,7 +138,7 @@ fn request() -> impl Strategy<Value = Request> {
             bytes(40).prop_map(|p| Some(MakeJobserver::Fifo(p))),
         ],
         bytes(40),
-        any::<(bool, u16)>(),
+        any::<(bool, u16, Option<(u64, u64)>)>(),
     )
         .prop_map(
             |(command, program, cwd, env, umask, parent_job, make_jobserver, client_dir, t)| {
@@ -154,6 +154,7 @@ fn request() -> impl Strategy<Value = Request> {
                     terminal: Terminal {
                         stderr_is_tty: t.0,
                         columns: t.1,
+                        stderr: t.2,
                     },
                 }
             },

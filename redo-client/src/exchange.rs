@@ -165,6 +165,10 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
     let daemon_bin = daemon_bin.unwrap_or_else(|| PathBuf::from("redod"));
     let started = Instant::now();
     let mut told = false;
+    // Daemons this client started. One that then refuses it is not the version of this client
+    // (a `redod` from another build next to it, or named by REDO_DAEMON): starting it again
+    // would only repeat that, forever.
+    let mut starts = 0;
     loop {
         let stream = match daemon::connect(&socket) {
             Ok(s) => s,
@@ -172,6 +176,7 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
                 if let Err(msg) = daemon::start(&root, &rundir, &daemon_bin) {
                     fail(tool, msg);
                 }
+                starts += 1;
                 continue;
             }
             Err(e) => fail(
@@ -191,6 +196,19 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
             };
         if hello.answer == Answer::Accepted {
             return relay(tool, stream, Some(&rundir));
+        }
+        if starts >= 2 {
+            fail(
+                tool,
+                format!(
+                    "{} speaks protocol {} and this client protocol {}: they come from different \
+                     builds; build both again ('cargo build'), or point REDO_DAEMON at the redod \
+                     built with this client",
+                    daemon_bin.display(),
+                    hello.version,
+                    redo_proto::PROTOCOL_VERSION
+                ),
+            );
         }
         // The running daemon is another build of redod; it drains and exits, then we start ours.
         // Not connected while we wait: a draining daemon exits once no connection is open.
@@ -216,9 +234,15 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
 
 fn terminal() -> Terminal {
     let stderr_is_tty = nix::unistd::isatty(io::stderr()).unwrap_or(false);
+    // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the casts only widen elsewhere.
+    #[allow(clippy::useless_conversion)]
+    let stderr = nix::sys::stat::fstat(io::stderr())
+        .ok()
+        .map(|st| (u64::from(st.st_dev), u64::from(st.st_ino)));
     Terminal {
         stderr_is_tty,
         columns: if stderr_is_tty { columns() } else { 0 },
+        stderr,
     }
 }
 

@@ -533,6 +533,56 @@ fn nested_client_refuses_a_daemon_of_another_version() {
     assert_eq!(running_daemon(&p), daemon);
 }
 
+/// A `redod` that answers the first hello as a daemon of the next protocol version would when
+/// asked to make way (`Replacing`), then exits: what a client meets when the `redod` it
+/// starts comes from another build. (Connections that send nothing are the client's probes
+/// for a listening daemon.)
+const FAKE_REDOD: &str = r#"#!/usr/bin/env python3
+import os, socket, sys
+rundir = sys.argv[sys.argv.index("--runtime-dir") + 1]
+path = os.path.join(rundir, "sock")
+if os.path.exists(path):
+    os.unlink(path)
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    hello = c.recv(39)
+    if hello:
+        c.sendall(b"REDO" + (VERSION).to_bytes(2, "big") + bytes([2]) + bytes(32))
+    c.close()
+    if hello:
+        break
+os.unlink(path)
+"#;
+
+#[test]
+fn a_started_daemon_of_another_protocol_is_reported_not_restarted_forever() {
+    let p = Project::new();
+    let _reap = ReapTree(vec![p.root.clone()]);
+    let fake = p.root.parent().unwrap().join("redod-next-protocol");
+    let version = (redo_proto::PROTOCOL_VERSION + 1).to_string();
+    fs::write(&fake, FAKE_REDOD.replace("VERSION", &version)).unwrap();
+    set_mode(&fake, 0o755);
+    p.do_file("t.do", "echo t\n");
+
+    let mut c = p.command("redo-ifchange");
+    c.arg("t").env("REDO_DAEMON", &fake);
+    let r = Kid::spawn("redo-ifchange t (redod of another protocol)", c)
+        .wait_within(Duration::from_secs(30))
+        .expect("the client kept starting a redod that refuses it");
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains(&format!("speaks protocol {version}"))
+            && r.stderr.contains("REDO_DAEMON")
+            && r.stderr.contains(fake.to_str().unwrap()),
+        "no clear word about the mismatched redod:\n{}",
+        r.stderr
+    );
+    assert!(!p.exists("t"));
+}
+
 // ------------------------------------------------------------------------------------------
 // 3. Lifecycle.
 

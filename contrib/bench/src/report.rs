@@ -316,7 +316,10 @@ fn notes(r: &Report) -> Vec<String> {
             .to_string(),
         "clean build: outputs and state (.redo dirs, redo-c's .dep/.lock files and \
          temporaries, .ninja_log) removed before each run; the redo daemon stays up between \
-         runs (started by the first warm-up)."
+         runs (started by the first warm-up). The tools take turns: each run (after one \
+         warm-up round) builds with every tool in the order of --tools, so that what the \
+         filesystem remembers of the cleans before (ext4 without a journal scans the inodes \
+         freed in the last minutes at each file creation) weighs on all alike."
             .to_string(),
         "1 source changed: one character appended to src/f1.in, then restored and rebuilt \
          untimed; the tree rows rebuild out/f1.out, t1/g0.t1, t2/g0.t2 and tree."

@@ -471,33 +471,15 @@ impl Bench<'_> {
         Ok(s)
     }
 
-    /// The clean build of `all`; for redo also the daemon's CPU time per target of each
-    /// measured run (its `/proc/PID/stat` just before and just after the timed command).
-    fn clean_build(&self, case: Case, jobs: u32) -> Res<(Stats, Option<Stats>)> {
-        let targets = work::targets_built(self.n, "all");
-        let mut ticks = Vec::new();
-        let s = self.repeat(case.label(), || {
-            work::clean(self.tool, &self.dir)?;
-            let before = self.daemon_ticks();
-            let ms = timed(self.build("all", Some(jobs), Knobs::Plain))?;
-            let after = self.daemon_ticks();
-            ticks.push(before.zip(after).and_then(|(b, a)| a.checked_sub(b)));
-            work::verify_outputs(&self.dir, 1..=self.n)?;
-            Ok(ms)
-        })?;
-        if self.tool != Tool::Redo {
-            return Ok((s, None));
-        }
-        // The first run is the warm-up (and, in clean_j1, starts the daemon).
-        let per_target = ticks.iter().skip(1).flatten();
-        let cpu = Stats {
-            samples: per_target
-                .map(|&t| ms_per_target(t, self.clk_tck, targets))
-                .collect(),
-        };
-        let what = format!("daemon CPU/target, {}", case.key());
-        progress(self.n, self.tool, &what, Some(&cpu));
-        Ok((s, Some(cpu)))
+    /// One clean build of `all` with `-jJ`: its time, and for redo the daemon's CPU ticks over
+    /// it (its `/proc/PID/stat` just before and just after the timed command).
+    fn clean_once(&self, jobs: u32) -> Res<(f64, Option<u64>)> {
+        work::clean(self.tool, &self.dir)?;
+        let before = self.daemon_ticks();
+        let ms = timed(self.build("all", Some(jobs), Knobs::Plain))?;
+        let after = self.daemon_ticks();
+        work::verify_outputs(&self.dir, 1..=self.n)?;
+        Ok((ms, before.zip(after).and_then(|(b, a)| a.checked_sub(b))))
     }
 
     /// redo only: the daemon's utime + stime in clock ticks, `None` when it is not running
@@ -624,7 +606,9 @@ impl Bench<'_> {
         })
     }
 
-    fn all_cases(&self) -> Res<ToolResult> {
+    /// Every case after the clean builds (`clean`, measured with the other tools'), on the
+    /// tree those left.
+    fn all_cases(&self, clean: Vec<Clean>) -> Res<ToolResult> {
         let mut r = ToolResult {
             tool: self.tool,
             cases: Vec::new(),
@@ -634,10 +618,7 @@ impl Bench<'_> {
             cache: Vec::new(),
             cache_skipped: Vec::new(),
         };
-        progress(self.n, self.tool, "generating", None);
-        work::generate(self.tool, &self.dir, self.n, self.opts.calls)?;
-        for (case, jobs) in [(Case::CleanJ1, 1), (Case::CleanJ2, 2)] {
-            let (s, cpu) = self.clean_build(case, jobs)?;
+        for (case, s, cpu) in clean {
             r.cases.push((case, s));
             if let Some(cpu) = cpu {
                 r.daemon_cpu.push((case, cpu));
@@ -924,6 +905,60 @@ fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
 }
 
 /// Runs the whole benchmark.
+/// A clean-build case of one tool: its times and, for redo, the daemon's CPU per target.
+type Clean = (Case, Stats, Option<Stats>);
+
+/// The clean builds (`-j1`, then `-j2`) of every tool, interleaved: each run builds with every
+/// tool in turn, after one warm-up round. What a filesystem remembers of earlier runs weighs on
+/// every tool alike that way: ext4 without a journal, for one, scans the inodes it freed in the
+/// last minutes at each file creation, so a tool measured right after another's cleans would
+/// pay for them. For each tool: per case its times and, for redo, the daemon's CPU per target.
+fn clean_builds(benches: &[Bench], runs: usize) -> Res<Vec<Vec<Clean>>> {
+    let mut out: Vec<Vec<Clean>> = benches.iter().map(|_| Vec::new()).collect();
+    for (case, jobs) in [(Case::CleanJ1, 1), (Case::CleanJ2, 2)] {
+        let mut times = vec![Vec::new(); benches.len()];
+        let mut ticks = vec![Vec::new(); benches.len()];
+        for run in 0..=runs {
+            for (i, b) in benches.iter().enumerate() {
+                let warm_up = if run == 0 { "(warm-up) " } else { "" };
+                let (ms, t) = b.clean_once(jobs).map_err(|e| {
+                    format!("N={} {}, {}: {warm_up}{e}", b.n, b.tool.key(), case.label())
+                })?;
+                // The warm-up (which, in clean_j1, starts the daemon) is not counted.
+                if run > 0 {
+                    times[i].push(ms);
+                    ticks[i].push(t);
+                }
+            }
+        }
+        for (i, b) in benches.iter().enumerate() {
+            let s = Stats {
+                samples: std::mem::take(&mut times[i]),
+            };
+            progress(b.n, b.tool, case.label(), Some(&s));
+            let cpu = (b.tool == Tool::Redo).then(|| {
+                let targets = work::targets_built(b.n, "all");
+                let cpu = Stats {
+                    samples: ticks[i]
+                        .iter()
+                        .flatten()
+                        .map(|&t| ms_per_target(t, b.clk_tck, targets))
+                        .collect(),
+                };
+                progress(
+                    b.n,
+                    b.tool,
+                    &format!("daemon CPU/target, {}", case.key()),
+                    Some(&cpu),
+                );
+                cpu
+            });
+            out[i].push((case, s, cpu));
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(opts: &Options) -> Res<Report> {
     let redo_dir = fs::canonicalize(&opts.redo_dir)
         .map_err(|e| format!("--redo-dir {}: {e}", opts.redo_dir.display()))?;
@@ -977,9 +1012,10 @@ pub fn run(opts: &Options) -> Res<Report> {
         let machine = machine(&work, versions);
         let mut sizes = Vec::new();
         for &n in &opts.ns {
-            let mut tools = Vec::new();
-            for &tool in &opts.tools {
-                let b = Bench {
+            let benches: Vec<Bench> = opts
+                .tools
+                .iter()
+                .map(|&tool| Bench {
                     opts: &opts,
                     env: &env,
                     tool,
@@ -987,16 +1023,42 @@ pub fn run(opts: &Options) -> Res<Report> {
                     n,
                     clk_tck: machine.clk_tck,
                     daemon_pid: Cell::new(None),
-                };
-                let r = b.all_cases();
-                if tool == Tool::Redo && b.dir.join(".redo").is_dir() {
+                })
+                .collect();
+            let measured = benches
+                .iter()
+                .try_for_each(|b| {
+                    progress(n, b.tool, "generating", None);
+                    work::generate(b.tool, &b.dir, n, opts.calls)
+                })
+                .and_then(|()| clean_builds(&benches, opts.runs));
+            let mut tools = Vec::new();
+            let mut failed = None;
+            match measured {
+                Ok(clean) => {
+                    for (b, clean) in benches.iter().zip(clean) {
+                        match b.all_cases(clean) {
+                            Ok(r) => tools.push(r),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => failed = Some(e),
+            }
+            for b in &benches {
+                if b.tool == Tool::Redo && b.dir.join(".redo").is_dir() {
                     // Whatever happened, do not leave the daemon behind.
                     let _ = capture(b.redo_cmd(&["--daemon-stop"]));
                 }
-                tools.push(r?);
                 if !opts.keep {
                     let _ = fs::remove_dir_all(&b.dir);
                 }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
             sizes.push(SizeResult { n, tools });
         }

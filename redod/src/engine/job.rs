@@ -16,6 +16,34 @@ pub struct Job {
     /// Device and inode of the pipe the `.do`'s stderr is relayed from (unset before the
     /// spawn, or when it could not be read).
     pub(crate) stderr_pipe: std::sync::OnceLock<(u64, u64)>,
+    /// Where the stderr relay stands, so that a nested request can tell whether it has
+    /// anything to flush ([`Job::stderr_unsent`]).
+    pub(crate) relay: Mutex<RelayState>,
+}
+
+/// The stderr relay of a job, as a nested request sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RelayState {
+    /// Not reading yet: whatever there is, a flush is asked for.
+    Starting,
+    /// Reading the pipe `pipe` (the relay's own descriptor, valid while this state lasts);
+    /// `idle` when it holds nothing back and is not passing anything on.
+    Reading {
+        pipe: std::os::fd::RawFd,
+        idle: bool,
+    },
+    /// The pipe is closed: nothing more comes through the relay.
+    Over,
+}
+
+/// Bytes waiting in the pipe `fd`; `None` when that cannot be told.
+#[allow(unsafe_code)]
+fn unread(fd: std::os::fd::RawFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to `n`. `fd` is open:
+    // the caller holds the lock that the relay takes before it closes the descriptor.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    (r == 0).then(|| usize::try_from(n).unwrap_or(0))
 }
 
 impl Job {
@@ -49,11 +77,19 @@ impl Job {
     /// the same place the pipe would take it, without the relay mistaking it for the `.do`'s
     /// own stderr (which is logged with `-k`, silenced with `-s` and reported as the job's
     /// `stderr` events; goredo tells the two apart by a per-job prefix on nested lines).
-    /// When this cannot be told (no pid, `/proc` unreadable, the pipe not yet known), `true`:
-    /// the output reaches the terminal as it always did.
-    pub(crate) fn relays_stderr_of(&self, pid: Option<i32>) -> bool {
+    /// The client says what its stderr is (`stderr`, from its own `fstat`); a client that did
+    /// not (its stderr closed) is looked at through `/proc`. When this cannot be told (no pid,
+    /// `/proc` unreadable, the pipe not yet known), `true`: the output reaches the terminal as
+    /// it always did.
+    pub(crate) fn relays_stderr_of(&self, stderr: Option<(u64, u64)>, pid: Option<i32>) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let (Some(pipe), Some(pid)) = (self.stderr_pipe.get(), pid.filter(|p| *p > 0)) else {
+        let Some(pipe) = self.stderr_pipe.get() else {
+            return true;
+        };
+        if let Some(id) = stderr {
+            return id == *pipe;
+        }
+        let Some(pid) = pid.filter(|p| *p > 0) else {
             return true;
         };
         match std::fs::metadata(format!("/proc/{pid}/fd/2")) {
@@ -63,6 +99,20 @@ impl Job {
                 !Path::new(&format!("/proc/{pid}/fd")).exists()
             }
             Err(_) => true,
+        }
+    }
+
+    /// Whether the relay may have something the `.do` wrote to stderr that it has not passed
+    /// on: held back (a partial line), being passed on, or still in the pipe. A `.do` writes
+    /// before it starts the nested command, so what it wrote first is in the pipe by the time
+    /// the request arrives. `false` spares the request the flush, a round trip to the relay
+    /// which makes an answer that could go out at once wait for the runtime.
+    pub(crate) fn stderr_unsent(&self) -> bool {
+        match *lock(&self.relay) {
+            RelayState::Starting => true,
+            RelayState::Reading { idle: false, .. } => true,
+            RelayState::Reading { pipe, idle: true } => unread(pipe) != Some(0),
+            RelayState::Over => false,
         }
     }
 
@@ -152,6 +202,7 @@ impl Engine {
             pgid: AtomicI32::new(0),
             flush: Mutex::new(None),
             stderr_pipe: std::sync::OnceLock::new(),
+            relay: Mutex::new(RelayState::Starting),
         });
         lock(&self.tables).jobs.insert(job.id, job.clone());
         JobHandle {

@@ -55,7 +55,7 @@ mod tests;
 pub(crate) use check::Want;
 pub(crate) use check::{Known, Reported};
 pub(crate) use flight::{Flight, Origin, Waiter};
-pub(crate) use job::{Job, JobHandle};
+pub(crate) use job::{Job, JobHandle, RelayState};
 pub(crate) use session::Session;
 use waits::{Attach, Tables, wait_landed};
 

@@ -249,6 +249,7 @@ pub(super) async fn restore(
         build: flight.session.uuid.clone(),
         deps: records,
         prev: None,
+        rec_temp: None,
     };
     let committed = match commit.run_async(engine).await {
         Ok(c) => c,

@@ -31,6 +31,8 @@ pub(super) struct Commit {
     pub(super) deps: Records,
     /// The state file as it is before the commit.
     pub(super) prev: Option<Arc<Rec>>,
+    /// The state file's temporary, made while the `.do` ran (see [`durable::RecTemp`]).
+    pub(super) rec_temp: Option<durable::RecTemp>,
 }
 
 pub(super) struct Committed {
@@ -124,7 +126,14 @@ impl Commit {
             build: self.build,
             deps,
         };
-        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        let writer = durable::RecWriter::begin_in(
+            self.rec_temp.as_mut(),
+            &self.rec_path,
+            &rec,
+            self.sync,
+            gate,
+            self.umask,
+        )?;
         let install = || -> Result<(), String> {
             match &out {
                 Some(out) if !kept_same => {
@@ -207,7 +216,15 @@ impl Commit {
             build: self.build,
             deps,
         };
-        let rec_stamp = durable::write_rec(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        let rec_stamp = durable::RecWriter::begin_in(
+            self.rec_temp.as_mut(),
+            &self.rec_path,
+            &rec,
+            self.sync,
+            gate,
+            self.umask,
+        )?
+        .finish(None)?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp: Some(rec_stamp),
@@ -221,7 +238,7 @@ impl Commit {
     /// it, so it is up to date when its dependencies are (and rebuilt when it is missing),
     /// never "externally modified"; and a hash of a tree would cost a walk of it per check.
     pub(super) fn directory(
-        self,
+        mut self,
         target: &Path,
         from: Option<PathBuf>,
         gate: &UmaskGate,
@@ -233,7 +250,14 @@ impl Commit {
         if self.sync {
             durable::sync_tree(from.as_deref().unwrap_or(target))?;
         }
-        let writer = durable::RecWriter::begin(&self.rec_path, &rec, self.sync, gate, self.umask)?;
+        let writer = durable::RecWriter::begin_in(
+            self.rec_temp.as_mut(),
+            &self.rec_path,
+            &rec,
+            self.sync,
+            gate,
+            self.umask,
+        )?;
         if let Some(from) = &from {
             if let Err(e) = durable::replace(from, target) {
                 writer.abandon();

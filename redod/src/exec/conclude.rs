@@ -30,6 +30,7 @@ pub(super) async fn conclude(
     job: &JobHandle,
     status: ExitStatus,
     a: &AfterRun<'_>,
+    rec_temp: Option<durable::RecTemp>,
 ) -> Result<Arc<Rec>, String> {
     let settings = &flight.origin.settings;
     if !status.success() {
@@ -108,6 +109,7 @@ pub(super) async fn conclude(
         build: flight.session.uuid.clone(),
         deps: job.take_records(),
         prev,
+        rec_temp,
     };
     let committed = commit.run_async(engine).await?;
     if committed.kept_same {

@@ -30,7 +30,7 @@
 //! hashes, the job registry and journal, the socket path); it never touches the scheduling
 //! tables.
 
-use crate::engine::{Engine, Flight, JobHandle};
+use crate::engine::{Engine, Flight, Job, JobHandle, RelayState};
 use crate::fs::paths::{self, show};
 use crate::fs::{Hash, Kind, Meta, Stamp};
 use crate::jobserver;
@@ -43,6 +43,7 @@ use crate::store::locks::{self, TryLock};
 use crate::store::logs;
 use crate::store::orphans::{JobFiles, RunningJob};
 use crate::store::recfile::{Dep, Rec, Records};
+use crate::sync::lock;
 use crate::{dofile, fs::umask::UmaskGate, store::cache::Loaded};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -53,8 +54,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};

@@ -69,12 +69,20 @@ impl Relay<'_> {
 /// goes there directly, unless the nested command's stderr was redirected).
 pub(super) async fn relay_stderr(
     flight: &Flight,
+    job: &Job,
     pipe: Option<tokio::process::ChildStderr>,
     pid: u32,
     mut flush: mpsc::Receiver<oneshot::Sender<()>>,
     log: Option<logs::JobLog>,
 ) {
-    let Some(mut pipe) = pipe else { return };
+    let Some(mut pipe) = pipe else {
+        *lock(&job.relay) = RelayState::Over;
+        return;
+    };
+    // Declared after the pipe, so dropped before it: no request probes a closed descriptor.
+    let _over = OverWhenDropped(&job.relay);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&pipe);
+    let mark = |idle: bool| *lock(&job.relay) = RelayState::Reading { pipe: fd, idle };
     let settings = &flight.origin.settings;
     let mut prefix = String::new();
     if settings.log_pid {
@@ -94,16 +102,19 @@ pub(super) async fn relay_stderr(
     let mut buf = BytesMut::with_capacity(8192);
     let mut flushing = true;
     loop {
+        mark(buf.is_empty());
         buf.reserve(8192);
         let pause = tokio::time::sleep(Duration::from_millis(100));
         tokio::select! {
             read = pipe.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => {
+                    mark(false);
                     relay.emit(buf.split().freeze()).await;
                     relay.finish().await;
                     return;
                 }
                 Ok(_) => {
+                    mark(false);
                     if let Some(pos) = buf.iter().rposition(|&b| b == b'\n') {
                         relay.emit(buf.split_to(pos + 1).freeze()).await;
                     } else if buf.len() > 64 << 10 {
@@ -114,6 +125,7 @@ pub(super) async fn relay_stderr(
             () = pause, if !buf.is_empty() => relay.emit(buf.split().freeze()).await,
             req = flush.recv(), if flushing => match req {
                 Some(reply) => {
+                    mark(false);
                     // Everything already in the pipe, without waiting for more.
                     while let Some(Ok(n)) = pipe.read_buf(&mut buf).now_or_never() {
                         if n == 0 {
@@ -127,6 +139,15 @@ pub(super) async fn relay_stderr(
                 None => flushing = false,
             },
         }
+    }
+}
+
+/// Marks the relay over when it ends, however it ends (its future may be dropped).
+struct OverWhenDropped<'a>(&'a Mutex<RelayState>);
+
+impl Drop for OverWhenDropped<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) = RelayState::Over;
     }
 }
 

@@ -60,7 +60,14 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let (flush_tx, flush_rx) = mpsc::channel(4);
     l.job.set_flush(flush_tx);
     let status = {
-        let relay = relay_stderr(flight, l.child.stderr.take(), pid, flush_rx, l.log.take());
+        let relay = relay_stderr(
+            flight,
+            &l.job.job,
+            l.child.stderr.take(),
+            pid,
+            flush_rx,
+            l.log.take(),
+        );
         let wait = l.child.wait();
         tokio::pin!(relay, wait);
         tokio::select! {
@@ -128,7 +135,6 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     let settings = &origin.settings;
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
-    make_redo_dir(engine, flight)?;
 
     let progress = &flight.session.progress;
     let token = {
@@ -141,10 +147,21 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     );
     let lock_desc = locks::describe(dir, name);
     flight.say(Msg::Lock, &format!("LOCK_NB: {lock_desc}"));
-    let lock = match engine
-        .umask
-        .with(origin.umask, || locks::try_lock(dir, name))
-    {
+    // `.redo` is made when the lock file cannot be opened for want of it: one `mkdir` per
+    // directory rather than one per target.
+    let try_lock = || {
+        engine
+            .umask
+            .with(origin.umask, || locks::try_lock(dir, name))
+    };
+    let locked = match try_lock() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            make_redo_dir(engine, flight)?;
+            try_lock()
+        }
+        other => other,
+    };
+    let lock = match locked {
         Ok(TryLock::Acquired(l)) => l,
         Ok(TryLock::Held(pid)) => {
             drop(token);
@@ -299,6 +316,8 @@ pub(super) struct Launched {
     pub(super) log: Option<logs::JobLog>,
     pub(super) log_env: Vec<(OsString, OsString)>,
     pub(super) capture: File,
+    /// The state file's temporary, made once the `.do` was started ([`durable::RecTemp`]).
+    pub(super) rec_temp: Option<durable::RecTemp>,
     pub(super) stdout_tmp: PathBuf,
     pub(super) arg3_abs: PathBuf,
     pub(super) program: OsString,
@@ -425,6 +444,9 @@ async fn launch(
             };
             with_do(msg, Some(Duration::ZERO))
         })?;
+    // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
+    // makes the temporary itself, and reports what it cannot.
+    let rec_temp = durable::RecTemp::create(&rec_path, &engine.umask, origin.umask).ok();
     Ok(Launched {
         ready,
         child,
@@ -433,6 +455,7 @@ async fn launch(
         log,
         log_env,
         capture,
+        rec_temp,
         stdout_tmp,
         arg3_abs,
         program,
@@ -515,7 +538,7 @@ fn interpreter(
 async fn finish(
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
-    l: Launched,
+    mut l: Launched,
     status: ExitStatus,
     pid: u32,
     took: Duration,
@@ -533,7 +556,7 @@ async fn finish(
         arg3_abs: &l.arg3_abs,
         rec_path: &r.rec_path,
     };
-    let result = conclude(engine, flight, &l.job, status, &after)
+    let result = conclude(engine, flight, &l.job, status, &after, l.rec_temp.take())
         .await
         .map_err(|msg| JobError {
             exit_code: status.code().filter(|c| *c != 0),
@@ -576,10 +599,11 @@ async fn finish(
     // As before the split: the lock goes first, the journal entry when the job is over.
     let Launched {
         ready,
-        running,
+        mut running,
         cache,
         ..
     } = l;
+    running.committed();
     drop(ready.lock);
     flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
     drop(running);

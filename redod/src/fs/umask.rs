@@ -14,8 +14,18 @@
 use std::sync::{Condvar, Mutex};
 
 pub struct UmaskGate {
-    state: Mutex<(u32, usize)>,
+    state: Mutex<State>,
     changed: Condvar,
+}
+
+struct State {
+    /// The process umask now.
+    mask: u32,
+    /// Operations holding it at `mask`.
+    holders: usize,
+    /// Operations waiting for another umask: only then is there anyone to wake (a
+    /// notification is a system call even with nobody waiting).
+    waiting: usize,
 }
 
 pub struct UmaskGuard<'a> {
@@ -27,7 +37,11 @@ impl UmaskGate {
     pub fn new(initial: u32) -> UmaskGate {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(initial));
         UmaskGate {
-            state: Mutex::new((initial, 0)),
+            state: Mutex::new(State {
+                mask: initial,
+                holders: 0,
+                waiting: 0,
+            }),
             changed: Condvar::new(),
         }
     }
@@ -36,14 +50,16 @@ impl UmaskGate {
     pub fn enter(&self, mask: u32) -> UmaskGuard<'_> {
         let mask = mask & 0o777;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while st.1 > 0 && st.0 != mask {
+        while st.holders > 0 && st.mask != mask {
+            st.waiting += 1;
             st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiting -= 1;
         }
-        if st.0 != mask {
+        if st.mask != mask {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-            st.0 = mask;
+            st.mask = mask;
         }
-        st.1 += 1;
+        st.holders += 1;
         UmaskGuard { gate: self }
     }
 
@@ -57,8 +73,8 @@ impl UmaskGate {
 impl Drop for UmaskGuard<'_> {
     fn drop(&mut self) {
         let mut st = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.1 -= 1;
-        if st.1 == 0 {
+        st.holders -= 1;
+        if st.holders == 0 && st.waiting > 0 {
             self.gate.changed.notify_all();
         }
     }

@@ -483,8 +483,8 @@ async fn waiter_for(job: Option<&Arc<Job>>, sink: &Sink, client: &Client<'_>) ->
     let Some(j) = job else {
         return Waiter::Client(sink.clone());
     };
-    let redirected = !j.relays_stderr_of(client.pid);
-    if !redirected {
+    let redirected = !j.relays_stderr_of(client.stderr, client.pid);
+    if !redirected && j.stderr_unsent() {
         // What the .do wrote before asking must reach the terminal before what this request
         // prints, which does not go through its pipe. (A redirected client prints after what
         // the .do wrote there before asking, by itself.)

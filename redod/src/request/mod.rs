@@ -45,6 +45,8 @@ pub(crate) struct Client<'a> {
     tool: &'a str,
     make: Option<redo_proto::MakeJobserver>,
     pid: Option<i32>,
+    /// What the client's stderr is, as it said ([`redo_proto::Terminal::stderr`]).
+    stderr: Option<(u64, u64)>,
 }
 
 /// One request, accepted: who asked (for messages), where its output goes, whose
@@ -86,7 +88,7 @@ impl Engine {
             parent_job,
             make_jobserver,
             client_dir,
-            terminal: _,
+            terminal,
         } = req;
         let tool = Some(&program)
             .filter(|p| !p.is_empty())
@@ -115,6 +117,7 @@ impl Engine {
                     tool: &asked.tool,
                     make: make_jobserver,
                     pid: peer_pid,
+                    stderr: terminal.stderr,
                 };
                 if b.options.watch && asked.job.is_none() {
                     self.watch_loop(b, asked.origin.clone(), client).await

@@ -218,6 +218,63 @@ pub struct RecWriter {
     len: std::cell::Cell<u64>,
 }
 
+/// A state file's temporary made ahead of its commit: while the `.do` runs, so that creating
+/// a file (a new inode, slow on some filesystems: ext4 without a journal scans the inodes it
+/// freed recently at every creation) is off the path from the `.do`'s exit to its
+/// dependants' start. Empty until the commit writes the pending record into it; removed when
+/// dropped unless a commit took it. Left by a crash, it is a pending record that proves
+/// nothing, which the sweep removes ([`settle_pending`]).
+pub struct RecTemp {
+    file: Option<File>,
+    tmp: PathBuf,
+}
+
+impl RecTemp {
+    /// Creates (or truncates) the temporary of `rec_path`, with `umask`.
+    pub fn create(rec_path: &Path, gate: &UmaskGate, umask: u32) -> Result<RecTemp, Error> {
+        let tmp = rec_temp_path(rec_path);
+        let file = open_temp(&tmp, gate, umask)?;
+        Ok(RecTemp {
+            file: Some(file),
+            tmp,
+        })
+    }
+
+    /// The file, while it is still the temporary: the `.do` may have removed `.redo` (its
+    /// directory, even) meanwhile, and a record written to a file without a name would not
+    /// be the pending record a crash must leave.
+    fn take(&mut self) -> Option<File> {
+        let file = self.file.take()?;
+        match file.metadata() {
+            Ok(m) if std::os::unix::fs::MetadataExt::nlink(&m) > 0 => Some(file),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for RecTemp {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Opens the state file's temporary `tmp` truncated, made with `umask`. The `.do` may have
+/// removed the target's directory, `.redo` in it with it, and made it again: the state goes
+/// where the target is. Made only when missing, which saves a `mkdir` and a `stat` on every
+/// commit.
+fn open_temp(tmp: &Path, gate: &UmaskGate, umask: u32) -> Result<File, Error> {
+    gate.with(umask, || match options(false).open(tmp) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(tmp.parent().unwrap_or(Path::new("/")))?;
+            options(false).open(tmp)
+        }
+        other => other,
+    })
+    .map_err(Error::io("create", tmp))
+}
+
 impl RecWriter {
     /// Writes `rec` to the temporary of `rec_path` (created with `umask`).
     pub fn begin(
@@ -227,19 +284,24 @@ impl RecWriter {
         gate: &UmaskGate,
         umask: u32,
     ) -> Result<RecWriter, Error> {
+        Self::begin_in(None, rec_path, rec, sync, gate, umask)
+    }
+
+    /// [`RecWriter::begin`] in the temporary made `ahead` when there is one and it is still
+    /// there (else in a new one).
+    pub fn begin_in(
+        ahead: Option<&mut RecTemp>,
+        rec_path: &Path,
+        rec: &Rec,
+        sync: bool,
+        gate: &UmaskGate,
+        umask: u32,
+    ) -> Result<RecWriter, Error> {
         let tmp = rec_temp_path(rec_path);
-        // The `.do` may have removed the target's directory, `.redo` in it with it, and made
-        // it again: the state goes where the target is. Made only when missing, which saves
-        // a `mkdir` and a `stat` on every commit.
-        let file = gate
-            .with(umask, || match options(false).open(&tmp) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(tmp.parent().unwrap_or(Path::new("/")))?;
-                    options(false).open(&tmp)
-                }
-                other => other,
-            })
-            .map_err(Error::io("create", &tmp))?;
+        let file = match ahead.and_then(RecTemp::take) {
+            Some(f) => f,
+            None => open_temp(&tmp, gate, umask)?,
+        };
         let w = RecWriter {
             file,
             tmp,
@@ -398,6 +460,7 @@ pub(crate) fn test_rec(build: &str, content: &[u8]) -> Rec {
 mod tests {
     use super::*;
     use crate::store::recfile::Dep;
+    use std::os::unix::fs::MetadataExt;
 
     fn scratch(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("redod-durable-{tag}-{}", std::process::id()));
@@ -433,6 +496,49 @@ mod tests {
         let err = write_rec(&dir.join("plain/t.rec"), &rec, false, &gate, 0o022).unwrap_err();
         assert!(err.to_string().contains("plain"), "{err}");
         assert_eq!(fs::read_dir(dir.join(".redo")).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_temporary_made_ahead_is_used_removed_or_made_again() {
+        let dir = scratch("ahead");
+        let gate = UmaskGate::new(0o022);
+        let rec_path = dir.join(".redo/t.rec");
+        let tmp = rec_temp_path(&rec_path);
+        let entries = || fs::read_dir(dir.join(".redo")).unwrap().count();
+        let rec = test_rec("b", b"t");
+        // Made while the `.do` runs, empty, then the commit's.
+        let mut ahead = RecTemp::create(&rec_path, &gate, 0o022).unwrap();
+        let ino = fs::metadata(&tmp).unwrap().ino();
+        let w =
+            RecWriter::begin_in(Some(&mut ahead), &rec_path, &rec, false, &gate, 0o022).unwrap();
+        assert_eq!(
+            fs::metadata(&tmp).unwrap().ino(),
+            ino,
+            "not the file made ahead"
+        );
+        drop(ahead);
+        assert!(
+            tmp.exists(),
+            "the commit's pending record went with its RecTemp"
+        );
+        w.finish(None).unwrap();
+        assert_eq!(fs::metadata(&rec_path).unwrap().ino(), ino);
+        assert_eq!(entries(), 1, "no temp file left");
+        // A job that does not commit (its `.do` failed) leaves nothing.
+        drop(RecTemp::create(&rec_path, &gate, 0o022).unwrap());
+        assert_eq!(entries(), 1, "an unused temporary was left");
+        // The `.do` removed `.redo` meanwhile: the pending record goes to a new file, with a
+        // name, where a crash would leave it.
+        let mut ahead = RecTemp::create(&rec_path, &gate, 0o022).unwrap();
+        fs::remove_dir_all(dir.join(".redo")).unwrap();
+        let w =
+            RecWriter::begin_in(Some(&mut ahead), &rec_path, &rec, false, &gate, 0o022).unwrap();
+        assert_eq!(recfile::parse(&fs::read(&tmp).unwrap()).unwrap(), rec);
+        drop(ahead);
+        w.finish(None).unwrap();
+        assert_eq!(recfile::parse(&fs::read(&rec_path).unwrap()).unwrap(), rec);
+        assert_eq!(entries(), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 

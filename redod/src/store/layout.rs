@@ -5,7 +5,9 @@
 //! DIR/.redo.T.<16 hex>        a temporary the output is written to before its rename
 //! DIR/.redo/T.rec             its state (recfile)
 //! DIR/.redo/.redo.T.rec.tmp   the state file's temporary (one fixed name: the journal of
-//!                             running jobs names it before it exists)
+//!                             running jobs names it before it exists); made, empty, while
+//!                             the `.do` runs, and filled at its commit
+//!                             (`store::durable::RecTemp`)
 //! DIR/.redo/.lock             the directory's lock file: a byte per target (`store::locks`)
 //! DIR/.redo/T.lock            goredo's lock of T, taken too when it exists, never created
 //! DIR/.redo/T.log, T.log-rec  its kept stderr and how it ran (`-k`)

@@ -310,6 +310,9 @@ impl Registry {
 pub struct RunningJob {
     pgid: Option<i32>,
     temps: Vec<PathBuf>,
+    /// The commit put the temporaries in place (or removed them): nothing to look for,
+    /// unless something of the `.do` still runs and could make them again.
+    committed: bool,
     registry: Option<(Arc<Registry>, u64)>,
 }
 
@@ -324,6 +327,7 @@ impl RunningJob {
         RunningJob {
             pgid: None,
             temps,
+            committed: false,
             registry: registry.map(|r| (r.clone(), id)),
         }
     }
@@ -336,11 +340,17 @@ impl RunningJob {
             r.append(*id, &Entry::Started { pgid, start });
         }
     }
+
+    /// The job's commit consumed its temporaries (renamed into place, or removed).
+    pub fn committed(&mut self) {
+        self.committed = true;
+    }
 }
 
 impl Drop for RunningJob {
     fn drop(&mut self) {
-        if let Some(pgid) = self.pgid.filter(|p| group_exists(*p)) {
+        let leftovers = self.pgid.filter(|p| group_exists(*p));
+        if let Some(pgid) = leftovers {
             // Leftovers of a finished `.do`, or a cancelled one: TERM now, KILL shortly.
             signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
             std::thread::spawn(move || {
@@ -348,8 +358,10 @@ impl Drop for RunningJob {
                 signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
             });
         }
-        for t in &self.temps {
-            remove_temp(t);
+        if leftovers.is_some() || !self.committed {
+            for t in &self.temps {
+                remove_temp(t);
+            }
         }
         if let Some((r, id)) = &self.registry {
             r.append(*id, &Entry::Ended);
