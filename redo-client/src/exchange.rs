@@ -165,9 +165,9 @@ pub fn run(tool: Tool, command: Command, argv: &[OsString], exported: &[&'static
     let daemon_bin = daemon_bin.unwrap_or_else(|| PathBuf::from("redod"));
     let started = Instant::now();
     let mut told = false;
-    // Daemons this client started. One that then refuses it is not the version of this client
-    // (a `redod` from another build next to it, or named by REDO_DAEMON): starting it again
-    // would only repeat that, forever.
+    // Times this client found no daemon and had one started. A daemon that still refuses it
+    // after the second is not of this client's version (a `redod` from another build next to
+    // it, or named by REDO_DAEMON): starting it again would only repeat that, forever.
     let mut starts = 0;
     loop {
         let stream = match daemon::connect(&socket) {

@@ -66,6 +66,20 @@ impl Commit {
             .map_err(|e| format!("commit failed: {e}"))?
     }
 
+    /// The new state in the state file's temporary: the one made while the `.do` ran, when
+    /// there is one.
+    fn begin_rec(&mut self, rec: &Rec, gate: &UmaskGate) -> Result<durable::RecWriter, String> {
+        durable::RecWriter::begin_in(
+            self.rec_temp.as_mut(),
+            &self.rec_path,
+            rec,
+            self.sync,
+            gate,
+            self.umask,
+        )
+        .map_err(Into::into)
+    }
+
     /// Installs the output and the new state. With output, the order is: the new state in
     /// the state file's temporary (the pending record, durable when syncing), the target
     /// (renamed, or its times set when the content is the same), the state file (the
@@ -113,7 +127,7 @@ impl Commit {
             }
         };
         // The target's own record, with the output's stat for now (a rename changes its ctime).
-        let mut deps = self.deps.into_vec();
+        let mut deps = std::mem::take(&mut self.deps).into_vec();
         deps.push(Dep::Ifchange {
             target: self.name.as_bytes().to_vec(),
             stamp: match out_stamp {
@@ -123,17 +137,10 @@ impl Commit {
             hash: Some(hash),
         });
         let mut rec = Rec {
-            build: self.build,
+            build: std::mem::take(&mut self.build),
             deps,
         };
-        let writer = durable::RecWriter::begin_in(
-            self.rec_temp.as_mut(),
-            &self.rec_path,
-            &rec,
-            self.sync,
-            gate,
-            self.umask,
-        )?;
+        let writer = self.begin_rec(&rec, gate)?;
         let install = || -> Result<(), String> {
             match &out {
                 Some(out) if !kept_same => {
@@ -210,21 +217,13 @@ impl Commit {
                 kept_same: false,
             });
         }
-        let mut deps = self.deps.into_vec();
+        let mut deps = std::mem::take(&mut self.deps).into_vec();
         deps.push(phony);
         let rec = Rec {
-            build: self.build,
+            build: std::mem::take(&mut self.build),
             deps,
         };
-        let rec_stamp = durable::RecWriter::begin_in(
-            self.rec_temp.as_mut(),
-            &self.rec_path,
-            &rec,
-            self.sync,
-            gate,
-            self.umask,
-        )?
-        .finish(None)?;
+        let rec_stamp = self.begin_rec(&rec, gate)?.finish(None)?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp: Some(rec_stamp),
@@ -244,20 +243,13 @@ impl Commit {
         gate: &UmaskGate,
     ) -> Result<Committed, String> {
         let rec = Rec {
-            build: self.build,
-            deps: self.deps.into_vec(),
+            build: std::mem::take(&mut self.build),
+            deps: std::mem::take(&mut self.deps).into_vec(),
         };
         if self.sync {
             durable::sync_tree(from.as_deref().unwrap_or(target))?;
         }
-        let writer = durable::RecWriter::begin_in(
-            self.rec_temp.as_mut(),
-            &self.rec_path,
-            &rec,
-            self.sync,
-            gate,
-            self.umask,
-        )?;
+        let writer = self.begin_rec(&rec, gate)?;
         if let Some(from) = &from {
             if let Err(e) = durable::replace(from, target) {
                 writer.abandon();

@@ -1,16 +1,17 @@
 //! Running one `.do` and committing its result (docs/BEHAVIOUR.md §9).
 //!
-//! Order: `.redo/` created; a job token taken; the target's lock taken (`store::locks`); the external-modification
-//! guard; the `.do` looked up (missing candidates become ifcreate records); its interpreter
-//! chosen (executable: itself; a `#!` line: that; else `sh -e`); the temps journaled and its
-//! stdout captured in a memfd (nothing is created beside the target before the run, so the
-//! `.do` may remove and re-create the target's directory); the `.do` spawned in its own process
-//! group with the requester's environment and umask; its stderr relayed as it is written; then
+//! Order: a job token taken; the target's lock taken (`store::locks`; `.redo/` made when it is
+//! missing); the external-modification guard; the `.do` looked up (missing candidates become
+//! ifcreate records); its interpreter chosen (executable: itself; a `#!` line: that; else
+//! `sh -e`); the temps journaled and its stdout captured in a memfd (nothing is created beside
+//! the target before the run, so the `.do` may remove and re-create the target's directory);
+//! the `.do` spawned in its own process group with the requester's environment and umask; the
+//! `.rec`'s temporary made in `.redo/` while it starts up; its stderr relayed as it is written; then
 //! the checks (`$1` touched unless made a directory, both stdout and `$3`) and the commit:
-//! `.redo/` made again if needed, stdout written to a temp beside the target, output fsynced
-//! and renamed (exchanged, when a directory is involved) over the target (or the old file kept
-//! when the hash is the same), directory fsynced, `.rec` written to a temp, fsynced, renamed,
-//! directory fsynced.
+//! `.redo/` and the `.rec`'s temporary made again if the `.do` removed them, stdout written to
+//! a temp beside the target, output fsynced and renamed (exchanged, when a directory is
+//! involved) over the target (or the old file kept when the hash is the same), directory
+//! fsynced, `.rec` written to its temporary, fsynced, renamed, directory fsynced.
 //!
 //! With `REDO_CACHE` set, the shared cache is asked between the `.do` lookup and the spawn
 //! (the job token lent back meanwhile): a matching trace's output is committed the same way
@@ -73,8 +74,9 @@ pub(crate) use crate::engine::{JobError, Ran};
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
 use relay::{Gauge, relay_stderr};
-pub(crate) use run::{How, run};
-use spawn::{child_env, read_head, spawn};
+pub(crate) use run::run;
+pub(crate) use spawn::How;
+use spawn::{child_env, interpreter, spawn};
 
 fn before_run(msg: impl Into<String>) -> JobError {
     JobError {

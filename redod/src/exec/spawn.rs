@@ -3,13 +3,81 @@
 use super::*;
 
 /// The start of a `.do`, where a `#!` line would be (see [`dofile::interpreter`]).
-pub(super) fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(dofile::SHEBANG_MAX);
     File::open(path)?
         .take(dofile::SHEBANG_MAX as u64)
         .read_to_end(&mut head)?;
     Ok(head)
+}
+
+/// How a `.do` is run, as its file says: remembered per `.do` and stat, since every target of
+/// one `default.*.do` would otherwise cost an `access`, an `open` and a `read` of the same file.
+#[derive(Clone)]
+pub(crate) enum How {
+    Executable,
+    /// A `#!` line: the interpreter and its arguments.
+    Shebang(Vec<OsString>),
+    Shell,
+}
+
+/// How the `.do` is run: itself when executable, the interpreter its `#!` line names, else
+/// goredo's `sh -e` (`-ex` when traced). `true`: from a `#!` line.
+pub(super) fn interpreter(
+    engine: &Engine,
+    flight: &Flight,
+    dof: &dofile::DoFile,
+    do_stamp: Option<Stamp>,
+    fs_: &dyn crate::fs::Fs,
+) -> Result<(OsString, Vec<OsString>, bool), JobError> {
+    let with_do = |msg: String| JobError {
+        msg,
+        took: None,
+        do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        exit_code: None,
+    };
+    let known = do_stamp.and_then(|st| {
+        let map = crate::sync::lock(&engine.interpreters);
+        map.get(&dof.path)
+            .filter(|(at, _)| *at == st)
+            .map(|(_, how)| how.clone())
+    });
+    let how = match known {
+        Some(how) => how,
+        None => {
+            let how = if fs_.executable(&dof.path) {
+                How::Executable
+            } else {
+                let head =
+                    read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
+                match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
+                    Some(argv) if !argv.is_empty() => How::Shebang(argv),
+                    _ => How::Shell,
+                }
+            };
+            if let Some(st) = do_stamp {
+                // A `chmod` or an edit changes the ctime, hence the stamp: asked again then.
+                crate::sync::lock(&engine.interpreters).insert(dof.path.clone(), (st, how.clone()));
+            }
+            how
+        }
+    };
+    let traced = flight.origin.trace || flight.origin.settings.trace_all;
+    Ok(match how {
+        How::Executable => (dof.path.clone().into_os_string(), Vec::new(), false),
+        How::Shebang(mut argv) => {
+            let program = argv.remove(0);
+            argv.push(dof.name.clone());
+            (program, argv, true)
+        }
+        How::Shell => (
+            "/bin/sh".into(),
+            vec![if traced { "-ex" } else { "-e" }.into(), dof.name.clone()],
+            false,
+        ),
+    })
 }
 
 /// Spawns the `.do` with the requester's umask. When the job tokens are a pipe advertised as
