@@ -158,26 +158,27 @@ fn blobs_and_entries_over_http() {
     let b = Backend::Http(HttpBackend::new(&ng.url(), None, None, None).unwrap());
     let hex = "ab".repeat(32);
     rt.block_on(async {
-        for area in [Area::Cas, Area::Ac] {
-            assert!(!b.contains(area, &hex).await.unwrap());
-            assert_eq!(b.get(area, &hex).await.unwrap(), None);
-            b.put(area, &hex, bytes::Bytes::from_static(b"blob"))
-                .await
-                .unwrap();
-            assert!(b.contains(area, &hex).await.unwrap());
-            assert_eq!(
-                b.get(area, &hex).await.unwrap().as_deref(),
-                Some(&b"blob"[..])
-            );
-            // Overwriting is allowed (action entries are replaced).
-            b.put(area, &hex, bytes::Bytes::from_static(b"blob2"))
-                .await
-                .unwrap();
-            assert_eq!(
-                b.get(area, &hex).await.unwrap().as_deref(),
-                Some(&b"blob2"[..])
-            );
-        }
+        assert_eq!(b.get(Area::Cas, &hex).await.unwrap(), None);
+        let blob = |s: &'static [u8]| bytes::Bytes::from_static(s);
+        assert!(b.put_blob(&hex, blob(b"blob")).await.unwrap(), "sent");
+        // A CAS blob of that name is there (HEAD): not sent again.
+        assert!(!b.put_blob(&hex, blob(b"other")).await.unwrap());
+        assert_eq!(
+            b.get(Area::Cas, &hex).await.unwrap().as_deref(),
+            Some(&b"blob"[..])
+        );
+        assert_eq!(b.get(Area::Ac, &hex).await.unwrap(), None);
+        b.put(Area::Ac, &hex, blob(b"entry")).await.unwrap();
+        assert_eq!(
+            b.get(Area::Ac, &hex).await.unwrap().as_deref(),
+            Some(&b"entry"[..])
+        );
+        // Overwriting is allowed (action entries are replaced).
+        b.put(Area::Ac, &hex, blob(b"entry2")).await.unwrap();
+        assert_eq!(
+            b.get(Area::Ac, &hex).await.unwrap().as_deref(),
+            Some(&b"entry2"[..])
+        );
     });
     assert!(
         ng.file("cas", &hex).exists(),
@@ -191,15 +192,15 @@ fn http_round_trip_and_changed_dependency() {
     let ng = Nginx::start(false);
     let c = cache(&[("REDO_CACHE", &ng.url())]);
     let (other, k) = round_trip(&c);
-    // The entry is a valid ActionResult naming the trace list and the output.
+    // The entry is a valid ActionResult holding the trace and naming the output.
     let ar = std::fs::read(ng.file("ac", &k.hex())).unwrap();
-    let list = redod::remote::format::traces_blob_of(&ar).unwrap();
-    assert!(ng.file("cas", &list.hex()).exists());
+    let traces = redod::remote::format::decode_action_result(&ar).unwrap();
+    assert_eq!(traces.len(), 1);
     // As a validating server (bazel-remote) checks: every output file's digest names a CAS
     // blob of that size, and uploaded before the entry.
     let ar: redod::remote::format::ActionResult = prost::Message::decode(ar.as_slice()).unwrap();
     assert_eq!(ar.exit_code, 0);
-    assert_eq!(ar.output_files.len(), 2);
+    assert_eq!(ar.output_files.len(), 1);
     for f in &ar.output_files {
         let d = f.digest.as_ref().unwrap();
         let blob = std::fs::read(ng.file("cas", &d.hash)).unwrap();
@@ -277,14 +278,14 @@ fn corrupt_or_foreign_entries_are_ignored() {
     upload(&c, built.upload(k));
     let rt = rt();
     let tmp = built.path(".redo.out.tmp");
-    // The trace list is gone (evicted).
-    let ar = std::fs::read(ng.file("ac", &k.hex())).unwrap();
-    let list = redod::remote::format::traces_blob_of(&ar).unwrap();
-    std::fs::remove_file(ng.file("cas", &list.hex())).unwrap();
+    // The output is gone (evicted), the entry still names it.
+    let out = redod::remote::BlobDigest::of(b"out\n").hex();
+    std::fs::remove_file(ng.file("cas", &out)).unwrap();
     match rt.block_on(c.restore(&k, built.observe(), &tmp, false)) {
         Restore::Miss { reasons } => assert!(reasons[0].contains("missing"), "{reasons:?}"),
-        Restore::Hit { .. } => panic!("hit without a trace list"),
+        Restore::Hit { .. } => panic!("hit without its output"),
     }
+    assert!(!tmp.exists());
     // Garbage in the entry.
     std::fs::write(ng.file("ac", &k.hex()), b"\xff\xfe not protobuf").unwrap();
     match rt.block_on(c.restore(&k, built.observe(), &tmp, false)) {

@@ -232,7 +232,7 @@ fn a_flipped_blob_is_rebuilt_locally_with_one_warning() {
     let cache: Vec<(&str, &str)> = cache.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = checkout();
     build_and_upload(&a, &cache);
-    // Flip a byte of every blob: outputs and trace lists alike.
+    // Flip a byte of every blob (the outputs).
     for e in fs::read_dir(n.area("cas")).unwrap() {
         let p = e.unwrap().path();
         let mut bytes = fs::read(&p).unwrap();

@@ -35,6 +35,9 @@ pub struct Machine {
     /// Clock ticks per second of `/proc/PID/stat` (the daemon's CPU time).
     #[serde(default)]
     pub clk_tck: u64,
+    /// Percent of the machine's CPU time stolen by the hypervisor during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_percent: Option<f64>,
 }
 
 /// The results for one N.

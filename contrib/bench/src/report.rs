@@ -178,8 +178,18 @@ pub fn table(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "redo-bench, {}: {} CPUs ({}), Linux {}, work dir on {}",
-        m.date, m.cpus, m.cpu_model, m.kernel, m.work_fs
+        "redo-bench, {}: {} CPUs ({}), Linux {}, work dir on {}{}",
+        m.date,
+        m.cpus,
+        m.cpu_model,
+        m.kernel,
+        m.work_fs,
+        m.steal
+            .map(|s| format!(
+                ", {:.1}% of the CPU time stolen by the hypervisor",
+                s * 100.0
+            ))
+            .unwrap_or_default()
     );
     for (t, v) in &m.versions {
         let _ = writeln!(out, "  {:<8} {v}", t.label());
@@ -298,6 +308,15 @@ pub fn table(r: &Report) -> String {
 fn notes(r: &Report) -> Vec<String> {
     let has = |t: Tool| r.options.tools.contains(&t);
     let mut v: Vec<String> = r.skipped.clone();
+    if let Some(s) = r.machine.steal.filter(|s| *s >= 0.02) {
+        v.push(format!(
+            "the hypervisor gave {:.0}% of these CPUs' time to other guests during the run \
+             (steal, /proc/stat): times vary more from run to run than on an idle host, and \
+             a process holding a kernel lock can be descheduled while the other CPU spins on \
+             it; compare the tools within this run, not with another run's figures.",
+            s * 100.0
+        ));
+    }
     v.extend([
         "redo runs with REDO_NO_SYNC=1 because make and ninja never fsync; the \
          \"no-op, fsync on\" row is the same no-op without it."
@@ -515,6 +534,7 @@ pub fn json(r: &Report) -> json::Bench {
             kernel: m.kernel.clone(),
             work_fs: m.work_fs.clone(),
             clk_tck: m.clk_tck,
+            steal_percent: m.steal.map(|s| (s * 1000.0).round() / 10.0),
         },
         versions: m
             .versions
@@ -585,6 +605,7 @@ mod tests {
             machine: Machine {
                 clk_tck: 100,
                 clk_tck_read: true,
+                steal: Some(0.25),
                 ..Machine::default()
             },
             sizes: vec![SizeResult {
@@ -625,6 +646,8 @@ mod tests {
              /bin/true 1.00 ms per call (redo/redo-c 0.80x)",
             "divided by the 1001 targets it built: clean build -j1 0.35 [0.30-0.50] ms",
             "* something not measured",
+            ", 25.0% of the CPU time stolen by the hypervisor\n",
+            "* the hypervisor gave 25% of these CPUs' time to other guests",
         ] {
             assert!(t.contains(line), "no {line:?} in\n{t}");
         }
@@ -667,6 +690,7 @@ mod tests {
             Ms(1.2)
         );
         assert_eq!(back.machine.clk_tck, 100);
+        assert_eq!(back.machine.steal_percent, Some(25.0));
         assert!(text.contains("\"daemon_cpu_ms_per_target\": {\n        \"clean_j1\": 0.35,"));
     }
 }

@@ -139,6 +139,10 @@ pub struct Machine {
     pub clk_tck: u64,
     /// Whether `clk_tck` was read (`getconf CLK_TCK`) rather than assumed (100).
     pub clk_tck_read: bool,
+    /// The share of the CPU time that the hypervisor gave to others while the benchmark ran
+    /// (`steal` of `/proc/stat`), when it could be read: on a busy host every time varies
+    /// more, and a tool's lock holder may be descheduled while the other CPU spins.
+    pub steal: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +153,31 @@ pub struct Report {
     pub sizes: Vec<SizeResult>,
     /// Tools asked for and not measured, with why (redo-c without a compiler).
     pub skipped: Vec<String>,
+}
+
+/// The machine's CPU time so far from the `cpu` line of `/proc/stat`: (steal, total), in
+/// clock ticks, total being user, nice, system, idle, iowait, irq, softirq and steal.
+pub fn cpu_time(proc_stat: &str) -> Option<(u64, u64)> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let steal = *f.get(7)?;
+    Some((steal, f.iter().sum()))
+}
+
+/// The share of the CPU time stolen between two [`cpu_time`] readings.
+pub fn steal_between(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let total = after.1.checked_sub(before.1).filter(|t| *t > 0)?;
+    let steal = after.0.checked_sub(before.0)?;
+    Some(steal as f64 / total as f64)
+}
+
+fn read_cpu_time() -> Option<(u64, u64)> {
+    cpu_time(&fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line, in clock ticks. The command
@@ -901,6 +930,7 @@ fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
         versions,
         clk_tck,
         clk_tck_read,
+        steal: None,
     }
 }
 
@@ -1009,7 +1039,8 @@ pub fn run(opts: &Options) -> Res<Report> {
         };
         let env = Env::new(&opts.redo_dir, &runtime, redo_c_dir);
         let versions = versions(&opts, &env, redo_c_version)?;
-        let machine = machine(&work, versions);
+        let mut machine = machine(&work, versions);
+        let cpu_before = read_cpu_time();
         let mut sizes = Vec::new();
         for &n in &opts.ns {
             let benches: Vec<Bench> = opts
@@ -1062,6 +1093,9 @@ pub fn run(opts: &Options) -> Res<Report> {
             }
             sizes.push(SizeResult { n, tools });
         }
+        machine.steal = cpu_before
+            .zip(read_cpu_time())
+            .and_then(|(b, a)| steal_between(b, a));
         Ok(Report {
             options: opts.clone(),
             machine,
@@ -1083,6 +1117,17 @@ pub fn run(opts: &Options) -> Res<Report> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn steal_is_read_from_the_cpu_line() {
+        let a = "cpu  100 5 50 800 10 0 5 30 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        let b = "cpu  200 5 90 1000 10 0 5 80 0 0\n";
+        assert_eq!(super::cpu_time(a), Some((30, 1000)));
+        let (before, after) = (super::cpu_time(a).unwrap(), super::cpu_time(b).unwrap());
+        assert_eq!(super::steal_between(before, after), Some(50.0 / 390.0));
+        assert_eq!(super::steal_between(after, after), None);
+        assert_eq!(super::cpu_time("cpu0 1 2\n"), None);
+    }
+
     use super::*;
 
     #[test]

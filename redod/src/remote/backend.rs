@@ -26,12 +26,12 @@ impl Area {
 
 /// Connecting may take this long: a cache that is down must cost a build little.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// A whole small request (entry, trace list, HEAD) may take this long.
+/// A whole small request (an entry, a HEAD) may take this long.
 pub const SMALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Big blobs get [`SMALL_TIMEOUT`] plus a second per this many bytes (a slow but working
 /// link still finishes; a stalled one is given up).
 pub const BYTES_PER_SECOND: u64 = 4 << 20;
-/// Entries and trace lists larger than this are not read (a foreign or hostile entry).
+/// Entries larger than this are not read (a foreign or hostile entry).
 pub const MAX_SMALL: u64 = 16 << 20;
 
 pub fn timeout_for(size: u64) -> Duration {
@@ -124,12 +124,32 @@ async fn bounded<T>(
         })
 }
 
+/// One whole `file://` operation on tokio's blocking pool, bounded like [`bounded`].
+async fn blocking<T: Send + 'static>(
+    size: u64,
+    what: &'static str,
+    op: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, CacheError> {
+    bounded(size, what, async move {
+        tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
+            Err(CacheError::Transport {
+                url: "file://".into(),
+                what: format!("{what} failed: {e}"),
+            })
+        })
+    })
+    .await
+}
+
 impl Backend {
-    /// A small blob (an entry, a trace list); `Ok(None)` when there is none.
+    /// A small blob (an entry); `Ok(None)` when there is none.
     pub async fn get(&self, area: Area, hex: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Backend::Http(b) => b.get(area, hex).await,
-            Backend::Dir(b) => bounded(0, "read", b.get(area, hex)).await,
+            Backend::Dir(b) => {
+                let (b, hex) = (b.clone(), hex.to_string());
+                blocking(0, "read", move || b.get(area, &hex)).await
+            }
         }
     }
 
@@ -144,17 +164,35 @@ impl Backend {
         }
     }
 
-    pub async fn contains(&self, area: Area, hex: &str) -> Result<bool, CacheError> {
+    /// Stores a CAS blob unless the cache has it already; returns whether it was sent.
+    pub async fn put_blob(&self, hex: &str, body: bytes::Bytes) -> Result<bool, CacheError> {
         match self {
-            Backend::Http(b) => b.head(area, hex).await,
-            Backend::Dir(b) => bounded(0, "stat", b.head(area, hex)).await,
+            Backend::Http(b) => {
+                if b.head(Area::Cas, hex).await? {
+                    return Ok(false);
+                }
+                b.put(Area::Cas, hex, body).await.map(|()| true)
+            }
+            Backend::Dir(b) => {
+                let (b, hex) = (b.clone(), hex.to_string());
+                blocking(body.len() as u64, "write", move || {
+                    b.put(Area::Cas, &hex, &body, true)
+                })
+                .await
+            }
         }
     }
 
     pub async fn put(&self, area: Area, hex: &str, body: bytes::Bytes) -> Result<(), CacheError> {
         match self {
             Backend::Http(b) => b.put(area, hex, body).await,
-            Backend::Dir(b) => bounded(body.len() as u64, "write", b.put(area, hex, body)).await,
+            Backend::Dir(b) => {
+                let (b, hex) = (b.clone(), hex.to_string());
+                blocking(body.len() as u64, "write", move || {
+                    b.put(area, &hex, &body, false).map(|_| ())
+                })
+                .await
+            }
         }
     }
 }

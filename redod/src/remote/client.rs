@@ -3,8 +3,8 @@
 //! build: the cache can only make a build faster, not wrong and not failed.
 //!
 //! Trust: an output is used only after its bytes hashed to the SHA-256 the matching trace
-//! names (so a corrupt or tampered blob is a miss); an entry or trace list that does not
-//! decode as ours is ignored. What the cache cannot check is whether whoever wrote a trace
+//! names (so a corrupt or tampered blob is a miss); an entry that does not decode as ours
+//! is ignored. What the cache cannot check is whether whoever wrote a trace
 //! told the truth about its dependencies: give write access only to builders you trust.
 
 use super::backend::{Area, Backend, BlobSink};
@@ -202,24 +202,12 @@ impl RemoteCache {
             return Ok(None);
         };
         self.stats.down(ar.len() as u64);
-        let bad = |what: String| CacheError::BadEntry {
-            key: key.hex(),
-            what,
-        };
-        let blob = format::traces_blob_of(&ar).map_err(bad)?;
-        let list = self
-            .backend
-            .get(Area::Cas, &blob.hex())
-            .await?
-            .ok_or_else(|| bad(format!("trace list {} missing", blob.hex())))?;
-        self.stats.down(list.len() as u64);
-        if BlobDigest::of(&list) != blob {
-            return Err(CacheError::Mismatch {
-                hash: blob.hex(),
-                what: "trace list".into(),
-            });
-        }
-        format::decode_traces(&list).map(Some).map_err(bad)
+        format::decode_action_result(&ar)
+            .map(Some)
+            .map_err(|what| CacheError::BadEntry {
+                key: key.hex(),
+                what,
+            })
     }
 
     /// The traces of `key`'s entry, newest first; `None` is a miss (counted, and an error
@@ -455,10 +443,11 @@ impl RemoteCache {
             return Err(CacheError::NotCacheable("changed since its commit".into()));
         }
         let digest = BlobDigest::of(&content);
-        if !self.backend.contains(Area::Cas, &digest.hex()).await? {
-            self.backend
-                .put(Area::Cas, &digest.hex(), Bytes::from(content))
-                .await?;
+        if self
+            .backend
+            .put_blob(&digest.hex(), Bytes::from(content))
+            .await?
+        {
             self.stats.up(digest.size);
         }
         // Best effort merge with what is there: a concurrent upload of the same key may be
@@ -479,13 +468,7 @@ impl RemoteCache {
             },
             old,
         );
-        let list = format::encode_traces(&traces);
-        let list_digest = BlobDigest::of(&list);
-        self.stats.up(list.len() as u64);
-        self.backend
-            .put(Area::Cas, &list_digest.hex(), Bytes::from(list))
-            .await?;
-        let ar = format::encode_action_result(list_digest, &traces);
+        let ar = format::encode_action_result(&traces);
         self.stats.up(ar.len() as u64);
         self.backend
             .put(Area::Ac, &up.key.hex(), Bytes::from(ar))

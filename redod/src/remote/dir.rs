@@ -4,31 +4,37 @@
 //! none; two writers of one name both write the same content (CAS) or a whole entry (AC: last
 //! writer wins). Not fsynced: a blob torn by a crash fails its SHA-256 check, an entry fails
 //! to decode, and either is a miss.
+//!
+//! The small operations are synchronous: [`super::backend::Backend`] runs each whole (a
+//! stat, an open and a read, or a write and a rename) as one task on tokio's blocking pool,
+//! not one hand-off per system call as `tokio::fs` would. The daemon's runtime thread is the
+//! build's critical path, and uploads run beside every build in readwrite mode.
 
 use super::backend::{Area, BlobSink, MAX_SMALL};
 use super::error::CacheError;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
+/// Cheap to clone: each operation moves a clone into its blocking task.
+#[derive(Clone)]
 pub struct DirBackend {
-    root: PathBuf,
+    root: Arc<Path>,
 }
 
 impl DirBackend {
     pub fn new(root: &Path) -> DirBackend {
-        DirBackend {
-            root: root.to_path_buf(),
-        }
+        DirBackend { root: root.into() }
     }
 
     fn path(&self, area: Area, hex: &str) -> PathBuf {
         self.root.join(area.dir()).join(hex)
     }
 
-    pub async fn get(&self, area: Area, hex: &str) -> Result<Option<Vec<u8>>, CacheError> {
+    pub fn get(&self, area: Area, hex: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let p = self.path(area, hex);
-        let f = match tokio::fs::File::open(&p).await {
+        let f = match std::fs::File::open(&p) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CacheError::io("open", p, e)),
@@ -36,7 +42,6 @@ impl DirBackend {
         let mut out = Vec::new();
         f.take(MAX_SMALL + 1)
             .read_to_end(&mut out)
-            .await
             .map_err(|e| CacheError::io("read", &p, e))?;
         if out.len() as u64 > MAX_SMALL {
             return Err(CacheError::BadEntry {
@@ -67,30 +72,80 @@ impl DirBackend {
         }
     }
 
-    pub async fn head(&self, area: Area, hex: &str) -> Result<bool, CacheError> {
+    pub fn head(&self, area: Area, hex: &str) -> Result<bool, CacheError> {
         let p = self.path(area, hex);
-        match tokio::fs::metadata(&p).await {
+        match std::fs::metadata(&p) {
             Ok(m) => Ok(m.is_file()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(CacheError::io("stat", p, e)),
         }
     }
 
-    pub async fn put(&self, area: Area, hex: &str, body: bytes::Bytes) -> Result<(), CacheError> {
+    /// Writes `body` as `area/hex`; with `unless_present`, first looks whether a blob of
+    /// that name is there (CAS: same name, same content) and then writes nothing. Returns
+    /// whether it wrote. The area's directory is made when the temporary cannot be created
+    /// for want of it (once per cache, not a `mkdir` per write).
+    pub fn put(
+        &self,
+        area: Area,
+        hex: &str,
+        body: &[u8],
+        unless_present: bool,
+    ) -> Result<bool, CacheError> {
+        if unless_present && self.head(area, hex)? {
+            return Ok(false);
+        }
         let dir = self.root.join(area.dir());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| CacheError::io("create", &dir, e))?;
         let tmp = crate::store::layout::temp_path(&dir, std::ffi::OsStr::new(hex));
-        if let Err(e) = tokio::fs::write(&tmp, &body).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(CacheError::io("write", tmp, e));
+        let written = match std::fs::write(&tmp, body) {
+            Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(&dir)
+                .map_err(|e| CacheError::io("create", &dir, e))
+                .and_then(|()| {
+                    std::fs::write(&tmp, body).map_err(|e| CacheError::io("write", &tmp, e))
+                }),
+            r => r.map_err(|e| CacheError::io("write", &tmp, e)),
+        };
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
         let dest = self.path(area, hex);
-        if let Err(e) = tokio::fs::rename(&tmp, &dest).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        if let Err(e) = std::fs::rename(&tmp, &dest) {
+            let _ = std::fs::remove_file(&tmp);
             return Err(CacheError::io("rename", dest, e));
         }
-        Ok(())
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_put_makes_its_area_and_a_present_blob_is_not_written_again() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let b = DirBackend::new(&root);
+        assert_eq!(b.get(Area::Ac, "k").unwrap(), None);
+        assert!(!b.head(Area::Cas, "h").unwrap());
+        assert!(b.put(Area::Cas, "h", b"one", true).unwrap());
+        assert!(!b.put(Area::Cas, "h", b"two", true).unwrap());
+        assert_eq!(b.get(Area::Cas, "h").unwrap().as_deref(), Some(&b"one"[..]));
+        assert!(b.put(Area::Ac, "k", b"1", false).unwrap());
+        assert!(b.put(Area::Ac, "k", b"2", false).unwrap());
+        assert_eq!(b.get(Area::Ac, "k").unwrap().as_deref(), Some(&b"2"[..]));
+        let names: Vec<_> = std::fs::read_dir(root.join("ac")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary is left behind");
+    }
+
+    #[test]
+    fn an_unwritable_cache_is_an_error_that_names_the_file() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("plain-file");
+        std::fs::write(&file, "").unwrap();
+        let b = DirBackend::new(&file);
+        let e = b.put(Area::Cas, "h", b"x", true).unwrap_err().to_string();
+        assert!(e.contains("plain-file"), "{e}");
     }
 }

@@ -5,19 +5,23 @@
 //! validate action entries (bazel-remote) accept it:
 //!
 //! ```text
-//! ac/{key}             ActionResult { exit_code: 0, output_files: [
-//!                          { path: "redo-traces",     digest: <trace list blob> },
-//!                          { path: "redo-output/0",   digest: <output of trace 0> }, ... ] }
-//! cas/{sha256(trace list)}  TraceList (protobuf, below): version, traces, newest first
-//! cas/{sha256(output)}      the target's bytes
+//! ac/{key}             ActionResult {
+//!                          output_files: [ { path: "redo-output/0", digest: <output of trace 0> }, ... ],
+//!                          exit_code: 0,
+//!                          execution_metadata: { auxiliary_metadata: [
+//!                              Any { type_url: TRACES_TYPE, value: TraceList (protobuf, below) } ] } }
+//! cas/{sha256(output)} the target's bytes
 //! ```
 //!
 //! A trace is one build of the target: its recorded dependencies in recorded order (`ifchange`:
 //! path relative to the target's directory and BLAKE3 content hash, or absent; `ifcreate`:
-//! path) and its output's SHA-256 and size. The output blobs are listed in the ActionResult
-//! too, so that a validating server checks they exist and a garbage-collecting one sees them
-//! referenced. Blobs are named by SHA-256 (the protocol's digest function); dependency
-//! contents keep redo's BLAKE3, which is what the `.rec` files and the daemon already know.
+//! path) and its output's SHA-256 and size. The traces travel inside the entry, in the
+//! field REAPI gives for a worker's own details (`auxiliary_metadata`), so that a lookup is
+//! one request and an upload writes two blobs, not three. The output blobs are listed as
+//! output files, so that a validating server checks they exist and a garbage-collecting one
+//! sees them referenced. Blobs are named by SHA-256 (the protocol's digest function);
+//! dependency contents keep redo's BLAKE3, which is what the `.rec` files and the daemon
+//! already know.
 
 use super::error::CacheError;
 use crate::fs::{Hash, hex, unhex};
@@ -25,12 +29,13 @@ use crate::store::recfile::Dep;
 use sha2::{Digest as _, Sha256};
 
 /// Part of every key and every trace list: a format change makes old entries unreachable
-/// (new keys) and, should one be met anyway, recognisably foreign.
-pub const FORMAT_VERSION: u32 = 1;
+/// (new keys) and, should one be met anyway, recognisably foreign. 2: the traces inside the
+/// entry (1 had them in a CAS blob the entry named).
+pub const FORMAT_VERSION: u32 = 2;
 /// Traces kept per entry, newest first.
 pub const MAX_TRACES: usize = 8;
-/// The ActionResult output file that names the trace list blob.
-pub const TRACES_PATH: &str = "redo-traces";
+/// The `Any` type of the trace list in an entry's `auxiliary_metadata`.
+pub const TRACES_TYPE: &str = "type.googleapis.com/redo.cache.v2.TraceList";
 
 /// REAPI `Digest` (field numbers of `remote_execution.proto`).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -52,14 +57,32 @@ pub struct OutputFile {
     pub is_executable: bool,
 }
 
-/// REAPI `ActionResult` (only `output_files` and `exit_code`; unknown fields a server adds
-/// are skipped by prost when decoding).
+/// REAPI `ActionResult` (only `output_files`, `exit_code` and `execution_metadata`; unknown
+/// fields a server adds are skipped by prost when decoding).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ActionResult {
     #[prost(message, repeated, tag = "2")]
     pub output_files: Vec<OutputFile>,
     #[prost(int32, tag = "4")]
     pub exit_code: i32,
+    #[prost(message, optional, tag = "9")]
+    pub execution_metadata: Option<ExecutedActionMetadata>,
+}
+
+/// REAPI `ExecutedActionMetadata` (only `auxiliary_metadata`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExecutedActionMetadata {
+    #[prost(message, repeated, tag = "11")]
+    pub auxiliary_metadata: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Any {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -272,13 +295,9 @@ pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
     Ok(out)
 }
 
-/// The ActionResult naming a trace list blob and the outputs its traces refer to.
-pub fn encode_action_result(traces_blob: BlobDigest, traces: &[Trace]) -> Vec<u8> {
-    let mut files = vec![OutputFile {
-        path: TRACES_PATH.into(),
-        digest: Some(traces_blob.to_msg()),
-        is_executable: false,
-    }];
+/// The entry for `traces`: the outputs they refer to, and the traces themselves.
+pub fn encode_action_result(traces: &[Trace]) -> Vec<u8> {
+    let mut files = Vec::new();
     let mut seen: Vec<BlobDigest> = Vec::new();
     for t in traces {
         if seen.contains(&t.output) {
@@ -294,19 +313,27 @@ pub fn encode_action_result(traces_blob: BlobDigest, traces: &[Trace]) -> Vec<u8
     prost::Message::encode_to_vec(&ActionResult {
         output_files: files,
         exit_code: 0,
+        execution_metadata: Some(ExecutedActionMetadata {
+            auxiliary_metadata: vec![Any {
+                type_url: TRACES_TYPE.into(),
+                value: encode_traces(traces),
+            }],
+        }),
     })
 }
 
-/// The trace list blob an ActionResult names. An entry without one is not ours.
-pub fn traces_blob_of(action_result: &[u8]) -> Result<BlobDigest, String> {
+/// The traces an entry holds. An entry without them is not ours (a Bazel entry, or one of
+/// another format version).
+pub fn decode_action_result(action_result: &[u8]) -> Result<Vec<Trace>, String> {
     let ar: ActionResult =
         prost::Message::decode(action_result).map_err(|e| format!("bad ActionResult: {e}"))?;
-    let f = ar
-        .output_files
+    let list = ar
+        .execution_metadata
         .iter()
-        .find(|f| f.path == TRACES_PATH)
-        .ok_or("no redo-traces output: not a redo entry")?;
-    BlobDigest::from_msg(f.digest.as_ref())
+        .flat_map(|m| &m.auxiliary_metadata)
+        .find(|a| a.type_url == TRACES_TYPE)
+        .ok_or("no redo traces in it: not a redo entry of this format version")?;
+    decode_traces(&list.value)
 }
 
 /// `new` first, then the older traces that recorded other dependencies, at most
@@ -368,7 +395,7 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown format version")
         );
-        // A Bazel entry: a valid ActionResult without our trace list.
+        // A Bazel entry: a valid ActionResult without our traces.
         let bazel = prost::Message::encode_to_vec(&ActionResult {
             output_files: vec![OutputFile {
                 path: "bazel-out/x".into(),
@@ -376,25 +403,39 @@ mod tests {
                 is_executable: false,
             }],
             exit_code: 0,
+            execution_metadata: None,
         });
-        assert!(traces_blob_of(&bazel).is_err());
-        assert!(traces_blob_of(b"\x0a\x05garbage").is_err());
+        assert!(
+            decode_action_result(&bazel)
+                .unwrap_err()
+                .contains("not a redo entry")
+        );
+        assert!(decode_action_result(b"\x0a\x05garbage").is_err());
     }
 
     #[test]
-    fn action_result_names_traces_and_outputs() {
+    fn action_result_holds_traces_and_names_outputs() {
         let ts = vec![trace(1), trace(2), trace(1)];
-        let blob = BlobDigest::of(&encode_traces(&ts));
-        let bytes = encode_action_result(blob, &ts);
-        assert_eq!(traces_blob_of(&bytes), Ok(blob));
+        let bytes = encode_action_result(&ts);
+        assert_eq!(decode_action_result(&bytes), Ok(ts));
         let ar: ActionResult = prost::Message::decode(bytes.as_slice()).unwrap();
-        assert_eq!(ar.output_files.len(), 3, "outputs deduplicated");
-        assert_eq!(ar.output_files[1].digest, Some(trace(1).output.to_msg()));
+        assert_eq!(ar.output_files.len(), 2, "outputs deduplicated");
+        assert_eq!(ar.output_files[0].digest, Some(trace(1).output.to_msg()));
+        assert_eq!(ar.output_files[1].digest, Some(trace(2).output.to_msg()));
         // Field numbers of remote_execution.proto: output_files = 2 (tag 0x12), and in
-        // OutputFile path = 1 (0x0a), digest = 2 (0x12); Digest hash = 1, size_bytes = 2.
+        // OutputFile path = 1 (0x0a), digest = 2 (0x12); Digest hash = 1, size_bytes = 2;
+        // execution_metadata = 9 (tag 0x4a), in it auxiliary_metadata = 11 (tag 0x5a).
         assert_eq!(bytes[0], 0x12);
         let f = prost::Message::encode_to_vec(&ar.output_files[0]);
         assert_eq!(f[0], 0x0a);
+        let m = prost::Message::encode_to_vec(ar.execution_metadata.as_ref().unwrap());
+        assert_eq!(m[0], 0x5a);
+        let only_metadata = prost::Message::encode_to_vec(&ActionResult {
+            output_files: vec![],
+            exit_code: 0,
+            execution_metadata: ar.execution_metadata,
+        });
+        assert_eq!(only_metadata[0], 0x4a);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `config`   | `REDO_CACHE*` → [`CacheConfig`] |
 //! | `key`      | the [`ActionKey`] of a target: format version, paths, `.do` hash, `REDO_CACHE_ENV` |
-//! | `format`   | [`Trace`]s, the trace list blob, the REAPI `ActionResult` entry |
+//! | `format`   | [`Trace`]s and the REAPI `ActionResult` entry that holds them |
 //! | `matching` | which trace fits the checkout now (pure logic) |
 //! | `backend`  | the two areas `cas/` and `ac/`, verified downloads ([`backend::BlobSink`]) |
 //! | `http`     | `GET`/`HEAD`/`PUT` over http(s) with basic auth and a private CA |
@@ -78,7 +78,7 @@
 //! Faults are misses, never wrong builds and never failed builds: a server down or slow
 //! (connect 1 s, request 10 s plus 1 s per 4 MiB; after it was unreachable it is not asked for
 //! 30 s), an error status, a blob whose SHA-256 or size differs from its name, an entry that
-//! does not decode, has another format version or lacks its trace list: all counted as
+//! does not decode, has another format version or lacks its traces: all counted as
 //! errors and reported in one warning. Concurrent uploads of one key are harmless: blobs are
 //! content-addressed and written whole, and the entry is last writer wins (a lost trace is a
 //! lost future hit, nothing worse).
