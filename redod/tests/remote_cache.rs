@@ -83,6 +83,7 @@ impl Checkout {
             output: self.path("out"),
             output_hash: self.hash("out"),
             deps: self.deps(),
+            seen: None,
         }
     }
 
@@ -160,12 +161,20 @@ fn blobs_and_entries_over_http() {
     rt.block_on(async {
         assert_eq!(b.get(Area::Cas, &hex).await.unwrap(), None);
         let blob = |s: &'static [u8]| bytes::Bytes::from_static(s);
+        // A small blob is sent without asking, every time.
         assert!(b.put_blob(&hex, blob(b"blob")).await.unwrap(), "sent");
-        // A CAS blob of that name is there (HEAD): not sent again.
-        assert!(!b.put_blob(&hex, blob(b"other")).await.unwrap());
+        assert!(b.put_blob(&hex, blob(b"blob")).await.unwrap(), "sent again");
         assert_eq!(
             b.get(Area::Cas, &hex).await.unwrap().as_deref(),
             Some(&b"blob"[..])
+        );
+        // A big one only when the server does not have it (HEAD).
+        let big_hex = "cd".repeat(32);
+        let big = bytes::Bytes::from(vec![7u8; 100_000]);
+        assert!(b.put_blob(&big_hex, big.clone()).await.unwrap(), "sent");
+        assert!(
+            !b.put_blob(&big_hex, big).await.unwrap(),
+            "present: sent again"
         );
         assert_eq!(b.get(Area::Ac, &hex).await.unwrap(), None);
         b.put(Area::Ac, &hex, blob(b"entry")).await.unwrap();
@@ -418,6 +427,58 @@ fn file_backend() {
             assert_eq!(name.len(), 64, "{name:?}");
         }
     }
+}
+
+/// Uploads run on a runtime thread of their own, not the caller's: one queued where there is
+/// no runtime at all still goes (the daemon's thread, which the build needs, does none of it).
+#[test]
+fn uploads_run_on_their_own_runtime() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let c = cache(&[("REDO_CACHE", &url)]);
+    let built = Checkout::new(b"x\n");
+    let k = key(&c, "out");
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    assert!(c.upload(built.upload(k)), "not queued outside a runtime");
+    rt().block_on(c.flush());
+    assert_eq!(c.stats().uploads, 1, "{:?}", c.take_warning());
+    assert!(store.path().join("ac").join(k.hex()).is_file());
+}
+
+/// An upload merges its trace with the traces its lookup saw (`seen`), or, not looked up,
+/// with the entry it reads again.
+#[test]
+fn an_upload_merges_with_what_its_lookup_saw() {
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let c = cache(&[("REDO_CACHE", &url)]);
+    let k = key(&c, "out");
+    let traces = || {
+        let ar = std::fs::read(store.path().join("ac").join(k.hex())).unwrap();
+        redod::remote::format::decode_action_result(&ar).unwrap()
+    };
+    let a = Checkout::new(b"a\n");
+    upload(&c, a.upload(k));
+    // Another build, other deps (x.h changed).
+    let b = Checkout::new(b"b\n");
+    std::fs::write(b.path("x.h"), "#define X 2\n").unwrap();
+    upload(&c, b.upload(k));
+    assert_eq!(traces().len(), 2, "read again and merged");
+    // A third build whose lookup saw no entry: its trace alone (the others' are lost, as
+    // with a concurrent upload).
+    let d = Checkout::new(b"d\n");
+    std::fs::write(d.path("x.c"), "int main() { return 1; }\n").unwrap();
+    let mut up = d.upload(k);
+    up.seen = Some(Vec::new());
+    upload(&c, up);
+    let t = traces();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].output, redod::remote::BlobDigest::of(b"d\n"));
+    // One whose lookup saw the entry: merged with that.
+    let mut up = a.upload(k);
+    up.seen = Some(t);
+    upload(&c, up);
+    assert_eq!(traces().len(), 2);
 }
 
 #[test]

@@ -13,9 +13,11 @@ use super::run::Ready;
 use super::*;
 use crate::engine::{Waiter, Want};
 use crate::remote::{
-    ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, TraceDep, find_match_async,
+    ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, Trace, TraceDep, find_match_async,
 };
 use crate::store::orphans::{JobFiles, RunningJob};
+use crate::sync::lock;
+use std::sync::Mutex;
 
 /// The line a `.do` carries to opt out of the cache.
 pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
@@ -24,6 +26,9 @@ pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
 pub(super) struct CacheUse {
     pub(super) cache: Arc<RemoteCache>,
     pub(super) key: ActionKey,
+    /// The entry's traces as the lookup saw them, for the upload after a miss
+    /// ([`crate::remote::Upload::seen`]).
+    pub(super) seen: Mutex<Option<Vec<Trace>>>,
 }
 
 /// Whether the `.do`'s content opts out: a line that is [`NO_CACHE`], leading and trailing
@@ -85,7 +90,11 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
         do_hash,
         &flight.origin.env,
     );
-    Some(CacheUse { cache, key })
+    Some(CacheUse {
+        cache,
+        key,
+        seen: Mutex::new(None),
+    })
 }
 
 /// What the checkout has at a trace's dependency now. A dependency that is a target of this
@@ -149,11 +158,19 @@ pub(super) async fn restore(
     let miss = |why: &str| {
         flight.say(Msg::Dbg, &format!("cache: {}: miss: {why}", flight.display));
     };
-    let Some(traces) = cu.cache.lookup(&cu.key).await else {
+    let looked = cu.cache.lookup(&cu.key).await;
+    let seen = |traces: Vec<Trace>| {
+        if looked.known {
+            *lock(&cu.seen) = Some(traces);
+        }
+    };
+    if looked.traces.is_empty() {
+        seen(Vec::new());
         miss("no usable entry");
         return None;
-    };
-    let outcome = find_match_async(&traces, |p| {
+    }
+    let traces = &looked.traces;
+    let outcome = find_match_async(traces, |p| {
         let (e, f) = (engine.clone(), flight.clone());
         async move { observe(&e, &f, p).await }
     })
@@ -163,6 +180,7 @@ pub(super) async fn restore(
     }
     let Some(trace) = outcome.matched.and_then(|i| traces.get(i)) else {
         cu.cache.note_miss();
+        seen(looked.traces.clone());
         return None;
     };
     let sync = !settings.no_sync;
@@ -311,6 +329,7 @@ pub(super) fn upload(flight: &Flight, target: &Path, rec: &Rec, cu: CacheUse) {
                 output: target.to_path_buf(),
                 output_hash: *hash,
                 deps,
+                seen: lock(&cu.seen).take(),
             });
         }
         Err(e) => not(&e.to_string()),

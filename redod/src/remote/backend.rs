@@ -34,6 +34,11 @@ pub const BYTES_PER_SECOND: u64 = 4 << 20;
 /// Entries larger than this are not read (a foreign or hostile entry).
 pub const MAX_SMALL: u64 = 16 << 20;
 
+/// An HTTP server is asked (`HEAD`) whether it has a CAS blob before one larger than this is
+/// sent: a `PUT` of a smaller one costs about what the question does, and rewriting a blob
+/// under its own digest changes nothing.
+pub const ASK_FIRST: u64 = 64 << 10;
+
 pub fn timeout_for(size: u64) -> Duration {
     SMALL_TIMEOUT + Duration::from_secs(size / BYTES_PER_SECOND)
 }
@@ -164,11 +169,12 @@ impl Backend {
         }
     }
 
-    /// Stores a CAS blob unless the cache has it already; returns whether it was sent.
+    /// Stores a CAS blob unless the cache has it already (over HTTP, asked only for a blob
+    /// larger than [`ASK_FIRST`]); returns whether it was sent.
     pub async fn put_blob(&self, hex: &str, body: bytes::Bytes) -> Result<bool, CacheError> {
         match self {
             Backend::Http(b) => {
-                if b.head(Area::Cas, hex).await? {
+                if body.len() as u64 > ASK_FIRST && b.head(Area::Cas, hex).await? {
                     return Ok(false);
                 }
                 b.put(Area::Cas, hex, body).await.map(|()| true)

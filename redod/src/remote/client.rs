@@ -23,7 +23,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -72,11 +72,30 @@ pub struct Upload {
     pub output_hash: Hash,
     /// [`TraceDep::from_deps`] of the committed records.
     pub deps: Vec<TraceDep>,
+    /// The entry's traces as the lookup before this build saw them (empty: there was no
+    /// entry), merged with instead of reading the entry again; `None` (not looked up, or the
+    /// lookup failed): read again. An upload by another builder in between is then lost, as
+    /// a concurrent one is (last writer wins): a future miss, never a wrong hit.
+    pub seen: Option<Vec<Trace>>,
+}
+
+/// What [`RemoteCache::lookup`] found.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    /// The entry's traces, newest first; empty: a miss (counted).
+    pub traces: Vec<Trace>,
+    /// Whether `traces` is what the cache holds (no entry: none): `false` when the server
+    /// failed or the entry was not usable (an error, counted).
+    pub known: bool,
 }
 
 pub struct RemoteCache {
     config: CacheConfig,
+    /// For lookups and fetches, on the daemon's runtime (the build waits for them).
     backend: Backend,
+    /// For uploads, on [`upload_runtime`]: a connection pool of their own, as an HTTP
+    /// client's connections belong to the runtime that made them.
+    upload_backend: Backend,
     stats: Stats,
     uploads: TaskTracker,
     slots: Arc<Semaphore>,
@@ -97,22 +116,26 @@ impl RemoteCache {
     /// the daemon) keeps connections and counters across builds. Fails only on a bad
     /// `REDO_CACHE_CA` file (an error to show the user: the config is theirs to fix).
     pub fn new(config: CacheConfig) -> Result<Arc<RemoteCache>, CacheError> {
-        let backend = match &config.location {
-            Location::Dir(d) => Backend::Dir(DirBackend::new(d)),
-            Location::Http {
-                base,
-                user,
-                password,
-            } => Backend::Http(HttpBackend::new(
-                base,
-                user.as_deref(),
-                password.as_deref(),
-                config.ca.as_deref(),
-            )?),
+        let backend = || -> Result<Backend, CacheError> {
+            Ok(match &config.location {
+                Location::Dir(d) => Backend::Dir(DirBackend::new(d)),
+                Location::Http {
+                    base,
+                    user,
+                    password,
+                } => Backend::Http(HttpBackend::new(
+                    base,
+                    user.as_deref(),
+                    password.as_deref(),
+                    config.ca.as_deref(),
+                )?),
+            })
         };
+        let (backend, upload_backend) = (backend()?, backend()?);
         Ok(Arc::new(RemoteCache {
             config,
             backend,
+            upload_backend,
             stats: Stats::default(),
             uploads: TaskTracker::new(),
             slots: Arc::new(Semaphore::new(UPLOAD_CONCURRENCY)),
@@ -192,13 +215,17 @@ impl RemoteCache {
         }
     }
 
-    /// The traces of `key`'s entry. `Ok(None)`: no entry. Errors: the server failed, or the
-    /// entry is corrupt or foreign (not counted here).
-    async fn entry(&self, key: &ActionKey) -> Result<Option<Vec<Trace>>, CacheError> {
+    /// The traces of `key`'s entry, asked of `backend`. `Ok(None)`: no entry. Errors: the
+    /// server failed, or the entry is corrupt or foreign (not counted here).
+    async fn entry(
+        &self,
+        backend: &Backend,
+        key: &ActionKey,
+    ) -> Result<Option<Vec<Trace>>, CacheError> {
         if !self.available() {
             return Err(self.unavailable());
         }
-        let Some(ar) = self.backend.get(Area::Ac, &key.hex()).await? else {
+        let Some(ar) = backend.get(Area::Ac, &key.hex()).await? else {
             return Ok(None);
         };
         self.stats.down(ar.len() as u64);
@@ -210,19 +237,24 @@ impl RemoteCache {
             })
     }
 
-    /// The traces of `key`'s entry, newest first; `None` is a miss (counted, and an error
-    /// counted too when the server failed or the entry was not usable).
-    pub async fn lookup(&self, key: &ActionKey) -> Option<Vec<Trace>> {
-        match self.entry(key).await {
-            Ok(Some(t)) if !t.is_empty() => Some(t),
+    /// The traces of `key`'s entry ([`Lookup`]).
+    pub async fn lookup(&self, key: &ActionKey) -> Lookup {
+        match self.entry(&self.backend, key).await {
+            Ok(Some(traces)) if !traces.is_empty() => Lookup {
+                traces,
+                known: true,
+            },
             Ok(_) => {
                 self.stats.miss();
-                None
+                Lookup {
+                    traces: Vec::new(),
+                    known: true,
+                }
             }
             Err(e) => {
                 self.failed(&e);
                 self.stats.miss();
-                None
+                Lookup::default()
             }
         }
     }
@@ -334,7 +366,7 @@ impl RemoteCache {
         F: FnMut(Probe) -> Fut,
         Fut: std::future::Future<Output = Observed>,
     {
-        let traces = match self.entry(key).await {
+        let traces = match self.entry(&self.backend, key).await {
             Ok(Some(t)) if !t.is_empty() => t,
             Ok(_) => {
                 self.stats.miss();
@@ -370,14 +402,18 @@ impl RemoteCache {
     }
 
     /// Queues an upload of a committed target in the background (read-only mode: nothing),
-    /// on the current tokio runtime (outside one: not queued, counted as an error).
-    /// Returns at once and never fails; whether it was queued is returned for tests. Errors
-    /// are counted for [`RemoteCache::take_warning`].
+    /// on [`upload_runtime`] (should its thread not start: on the current tokio runtime;
+    /// outside one, not queued and counted as an error). Returns at once and never fails;
+    /// whether it was queued is returned for tests. Errors are counted for
+    /// [`RemoteCache::take_warning`].
     pub fn upload(self: &Arc<Self>, up: Upload) -> bool {
         if self.config.mode == Mode::Read {
             return false;
         }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        let Some(rt) = upload_runtime()
+            .cloned()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
             self.stats.error(&CacheError::NotCacheable(
                 "upload outside a tokio runtime".into(),
             ));
@@ -414,6 +450,7 @@ impl RemoteCache {
     }
 
     async fn upload_now(&self, up: Upload) -> Result<(), CacheError> {
+        let backend = &self.upload_backend;
         if !self.available() {
             return Err(self.unavailable());
         }
@@ -443,8 +480,7 @@ impl RemoteCache {
             return Err(CacheError::NotCacheable("changed since its commit".into()));
         }
         let digest = BlobDigest::of(&content);
-        if self
-            .backend
+        if backend
             .put_blob(&digest.hex(), Bytes::from(content))
             .await?
         {
@@ -452,13 +488,16 @@ impl RemoteCache {
         }
         // Best effort merge with what is there: a concurrent upload of the same key may be
         // lost (last writer wins), which costs a future hit, never a wrong one.
-        let old = match self.entry(&up.key).await {
-            Ok(Some(t)) => t,
-            Ok(None) => Vec::new(),
-            Err(e) if e.is_unavailable() || matches!(e, CacheError::Paused { .. }) => {
-                return Err(e);
-            }
-            Err(_) => Vec::new(),
+        let old = match up.seen {
+            Some(seen) => seen,
+            None => match self.entry(backend, &up.key).await {
+                Ok(Some(t)) => t,
+                Ok(None) => Vec::new(),
+                Err(e) if e.is_unavailable() || matches!(e, CacheError::Paused { .. }) => {
+                    return Err(e);
+                }
+                Err(_) => Vec::new(),
+            },
         };
         let traces = format::merge(
             Trace {
@@ -470,12 +509,36 @@ impl RemoteCache {
         );
         let ar = format::encode_action_result(&traces);
         self.stats.up(ar.len() as u64);
-        self.backend
+        backend
             .put(Area::Ac, &up.key.hex(), Bytes::from(ar))
             .await?;
         self.stats.uploaded();
         Ok(())
     }
+}
+
+/// The runtime the uploads run on, started with the first: a thread of its own, so that
+/// what they cost (reading and hashing outputs, the requests) runs beside the build instead
+/// of on the daemon's one runtime thread, which every job's requests, spawns and commits go
+/// through. Never dropped (a runtime must not be dropped inside another's task); it idles
+/// in `epoll_wait` when there is nothing to upload. `None` if its thread could not start.
+fn upload_runtime() -> Option<&'static tokio::runtime::Handle> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("redod-uploads")
+                .build()
+                .ok()?;
+            let handle = rt.handle().clone();
+            std::thread::Builder::new()
+                .name("redod-uploads".into())
+                .spawn(move || rt.block_on(std::future::pending::<()>()))
+                .ok()?;
+            Some(handle)
+        })
+        .as_ref()
 }
 
 /// The committed output, if it is a regular file of at most `limit` bytes (the size its

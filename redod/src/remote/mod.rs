@@ -64,11 +64,14 @@
 //!
 //! ```ignore
 //! if let Ok(deps) = TraceDep::from_deps(name, rec.deps.iter()) {   // Err: redo-always, no output
-//!     cache.upload(Upload { key, output: dir.join(name), output_hash: committed_blake3, deps });
+//!     cache.upload(Upload { key, output: dir.join(name), output_hash: committed_blake3, deps, seen });
 //! }
 //! ```
 //!
-//! `upload` returns at once; the work runs in a tokio task (at most
+//! `seen` is what the lookup before the build found (`Some(traces)` when [`Lookup::known`],
+//! else `None`): the upload merges its trace with that instead of reading the entry again.
+//! `upload` returns at once; the work runs in a tokio task on a runtime thread of the
+//! uploads' own (at most
 //! [`client::UPLOAD_CONCURRENCY`] at a time) and re-reads the file, giving up if its BLAKE3
 //! is no longer `output_hash`. At the end of a build print [`RemoteCache::take_warning`] (one
 //! line, or nothing); `--daemon-status` shows [`RemoteCache::stats_line`].
@@ -95,7 +98,7 @@ pub mod matching;
 pub mod registry;
 pub mod stats;
 
-pub use client::{Fetched, RemoteCache, Restore, Upload};
+pub use client::{Fetched, Lookup, RemoteCache, Restore, Upload};
 pub use config::{CacheConfig, Location, Mode};
 pub use error::CacheError;
 pub use format::{BlobDigest, Trace, TraceDep};
