@@ -1117,18 +1117,18 @@ pub fn run(opts: &Options) -> Res<Report> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn steal_is_read_from_the_cpu_line() {
         let a = "cpu  100 5 50 800 10 0 5 30 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
         let b = "cpu  200 5 90 1000 10 0 5 80 0 0\n";
-        assert_eq!(super::cpu_time(a), Some((30, 1000)));
-        let (before, after) = (super::cpu_time(a).unwrap(), super::cpu_time(b).unwrap());
-        assert_eq!(super::steal_between(before, after), Some(50.0 / 390.0));
-        assert_eq!(super::steal_between(after, after), None);
-        assert_eq!(super::cpu_time("cpu0 1 2\n"), None);
+        assert_eq!(cpu_time(a), Some((30, 1000)));
+        let (before, after) = (cpu_time(a).unwrap(), cpu_time(b).unwrap());
+        assert_eq!(steal_between(before, after), Some(50.0 / 390.0));
+        assert_eq!(steal_between(after, after), None);
+        assert_eq!(cpu_time("cpu0 1 2\n"), None);
     }
-
-    use super::*;
 
     #[test]
     fn dates() {

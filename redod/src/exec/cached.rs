@@ -16,8 +16,6 @@ use crate::remote::{
     ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, Trace, TraceDep, find_match_async,
 };
 use crate::store::orphans::{JobFiles, RunningJob};
-use crate::sync::lock;
-use std::sync::Mutex;
 
 /// The line a `.do` carries to opt out of the cache.
 pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
@@ -28,7 +26,7 @@ pub(super) struct CacheUse {
     pub(super) key: ActionKey,
     /// The entry's traces as the lookup saw them, for the upload after a miss
     /// ([`crate::remote::Upload::seen`]).
-    pub(super) seen: Mutex<Option<Vec<Trace>>>,
+    pub(super) seen: Option<Vec<Trace>>,
 }
 
 /// Whether the `.do`'s content opts out: a line that is [`NO_CACHE`], leading and trailing
@@ -93,7 +91,7 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
     Some(CacheUse {
         cache,
         key,
-        seen: Mutex::new(None),
+        seen: None,
     })
 }
 
@@ -149,7 +147,7 @@ pub(super) async fn restore(
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     ready: &Ready,
-    cu: &CacheUse,
+    cu: &mut CacheUse,
 ) -> Option<Ran> {
     let started = Instant::now();
     let origin = &flight.origin;
@@ -159,13 +157,8 @@ pub(super) async fn restore(
         flight.say(Msg::Dbg, &format!("cache: {}: miss: {why}", flight.display));
     };
     let looked = cu.cache.lookup(&cu.key).await;
-    let seen = |traces: Vec<Trace>| {
-        if looked.known {
-            *lock(&cu.seen) = Some(traces);
-        }
-    };
     if looked.traces.is_empty() {
-        seen(Vec::new());
+        cu.seen = looked.known.then(Vec::new);
         miss("no usable entry");
         return None;
     }
@@ -180,7 +173,8 @@ pub(super) async fn restore(
     }
     let Some(trace) = outcome.matched.and_then(|i| traces.get(i)) else {
         cu.cache.note_miss();
-        seen(looked.traces.clone());
+        // Traces at all: the entry was read, so this is what the cache holds.
+        cu.seen = Some(looked.traces);
         return None;
     };
     let sync = !settings.no_sync;
@@ -329,7 +323,7 @@ pub(super) fn upload(flight: &Flight, target: &Path, rec: &Rec, cu: CacheUse) {
                 output: target.to_path_buf(),
                 output_hash: *hash,
                 deps,
-                seen: lock(&cu.seen).take(),
+                seen: cu.seen,
             });
         }
         Err(e) => not(&e.to_string()),

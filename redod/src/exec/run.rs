@@ -11,8 +11,8 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         Prepared::Ready(p, token) => (*p, token),
         Prepared::Done(ran) => return Ok(ran),
     };
-    let cache = cached::cache_use(engine, flight, &ready);
-    if let Some(cu) = &cache {
+    let mut cache = cached::cache_use(engine, flight, &ready);
+    if let Some(cu) = &mut cache {
         // The lookup needs no job slot, and may wait for dependencies that need one (at
         // `-j1`, the only one): the token goes back meanwhile.
         drop(token);

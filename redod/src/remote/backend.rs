@@ -3,6 +3,7 @@
 //! backends ([`super::http`], [`super::dir`]) rather than a trait object: the set is closed
 //! and the methods are async.
 
+use super::dir::DirBackend;
 use super::error::CacheError;
 use super::format::BlobDigest;
 use sha2::{Digest as _, Sha256};
@@ -129,19 +130,25 @@ async fn bounded<T>(
         })
 }
 
-/// One whole `file://` operation on tokio's blocking pool, bounded like [`bounded`].
+/// One whole `file://` operation on blob `hex`, on tokio's blocking pool, bounded like
+/// [`bounded`].
 async fn blocking<T: Send + 'static>(
+    dir: &DirBackend,
+    hex: &str,
     size: u64,
     what: &'static str,
-    op: impl FnOnce() -> Result<T, CacheError> + Send + 'static,
+    op: impl FnOnce(&DirBackend, &str) -> Result<T, CacheError> + Send + 'static,
 ) -> Result<T, CacheError> {
+    let (dir, hex) = (dir.clone(), hex.to_string());
     bounded(size, what, async move {
-        tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
-            Err(CacheError::Transport {
-                url: "file://".into(),
-                what: format!("{what} failed: {e}"),
+        tokio::task::spawn_blocking(move || op(&dir, &hex))
+            .await
+            .unwrap_or_else(|e| {
+                Err(CacheError::Transport {
+                    url: "file://".into(),
+                    what: format!("{what} failed: {e}"),
+                })
             })
-        })
     })
     .await
 }
@@ -151,10 +158,7 @@ impl Backend {
     pub async fn get(&self, area: Area, hex: &str) -> Result<Option<Vec<u8>>, CacheError> {
         match self {
             Backend::Http(b) => b.get(area, hex).await,
-            Backend::Dir(b) => {
-                let (b, hex) = (b.clone(), hex.to_string());
-                blocking(0, "read", move || b.get(area, &hex)).await
-            }
+            Backend::Dir(b) => blocking(b, hex, 0, "read", move |b, hex| b.get(area, hex)).await,
         }
     }
 
@@ -180,9 +184,8 @@ impl Backend {
                 b.put(Area::Cas, hex, body).await.map(|()| true)
             }
             Backend::Dir(b) => {
-                let (b, hex) = (b.clone(), hex.to_string());
-                blocking(body.len() as u64, "write", move || {
-                    b.put(Area::Cas, &hex, &body, true)
+                blocking(b, hex, body.len() as u64, "write", move |b, hex| {
+                    b.put(Area::Cas, hex, &body, true)
                 })
                 .await
             }
@@ -193,9 +196,8 @@ impl Backend {
         match self {
             Backend::Http(b) => b.put(area, hex, body).await,
             Backend::Dir(b) => {
-                let (b, hex) = (b.clone(), hex.to_string());
-                blocking(body.len() as u64, "write", move || {
-                    b.put(area, &hex, &body, false).map(|_| ())
+                blocking(b, hex, body.len() as u64, "write", move |b, hex| {
+                    b.put(area, hex, &body, false).map(|_| ())
                 })
                 .await
             }
