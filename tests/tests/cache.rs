@@ -426,3 +426,35 @@ fn build_and_upload_target(p: &Project, cache: &[(&str, &str)], target: &str) {
     with_cache(p, cache, &[target]).ok();
     p.stop_daemon();
 }
+
+/// At `-j1` the next target's entry is read while the target before it builds: `q`'s entry,
+/// removed from the cache while `p.do` runs, was already read, so `q` still comes from the
+/// cache (its output verified, its trace matched against this checkout as a lookup's is).
+/// Asked only when `q` was about to be needed, this answer is never more than one build step
+/// old.
+#[test]
+fn the_next_targets_entry_is_read_while_the_one_before_it_builds() {
+    let (d, url) = file_cache();
+    let cache = [("REDO_CACHE", url.as_str())];
+    let tree = |p: &Project| {
+        let entries = d.0.join("ac");
+        p.write("src", "s\n")
+            .do_file(
+                "p.do",
+                &format!(
+                    "redo-ifchange src\nsleep 1\nrm -f '{}'/*\ncat src\n",
+                    entries.display()
+                ),
+            )
+            .do_file("q.do", "redo-ifchange src\ntr s S <src\n");
+    };
+    let a = Project::new();
+    tree(&a);
+    build_and_upload_target(&a, &cache, "q");
+    let b = Project::new();
+    tree(&b);
+    let r = with_cache(&b, &cache, &["-j1", "p", "q"]).ok();
+    assert_eq!((b.runs("p.do"), b.runs("q.do")), (1, 0), "{}", r.stderr);
+    assert_eq!(cached_lines(&r), ["q"], "{}", r.stderr);
+    assert_eq!(b.read("q"), "S\n");
+}

@@ -75,6 +75,10 @@ pub struct Cache {
     /// `file` or `nginx`.
     pub backend: String,
     pub cold_ms: Stats,
+    /// The clean build -j1 without a cache, in turns with the cold runs: the ratios' base
+    /// (absent in results saved before it was measured; those used `clean_j1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_ms: Option<Stats>,
     pub warm_ms: Stats,
     /// Cold with uploads over the clean build -j1 without a cache (target: at most 1.10).
     pub cold_over_clean: Ms,

@@ -79,9 +79,13 @@ pub struct Memory {
 pub struct CacheCase {
     /// `file` or `nginx`.
     pub backend: &'static str,
-    /// Clean build -j1 from an empty cache, uploads on (compare with `clean_j1`).
+    /// Clean build -j1 from an empty cache, uploads on (compare with `plain`).
     pub cold: Stats,
-    /// Clean build -j1 of the second checkout from the warm cache (compare with `clean_j1`).
+    /// The same clean build -j1 without a cache, taken in turns with the `cold` runs (each
+    /// run: this, then a cold one), so that both ratios compare builds made under the same
+    /// load of the host, not minutes apart.
+    pub plain: Stats,
+    /// Clean build -j1 of the second checkout from the warm cache (compare with `plain`).
     pub warm: Stats,
     /// `.do` runs for `out/` targets in one warm build (0 when everything came from the cache).
     pub warm_do_runs: usize,
@@ -685,15 +689,14 @@ impl Bench<'_> {
         Ok(r)
     }
 
-    /// `REDO_CACHE=url` builds of `all` -j1: `cold` in this checkout (the cache emptied by
-    /// `empty` before each run), then `warm` in a second checkout generated beside it.
-    fn cache_case(
-        &self,
-        backend: &'static str,
-        url: &str,
-        empty: &dyn Fn() -> Res<()>,
-    ) -> Res<CacheCase> {
-        let with_cache = |dir: &Path, extra: &[(&str, &str)]| {
+    /// `REDO_CACHE` builds of `all` -j1: `cold` in this checkout, in turns with the same build
+    /// without a cache (`plain`), then `warm` in a second checkout generated beside it. Each
+    /// cold run uploads under a prefix of its own (`fresh(k)` gives run `k`'s URL): a cache
+    /// without these entries, made without deleting the last run's files just before (which
+    /// on a filesystem without a journal would slow the creation of every file after it,
+    /// server's and build's alike, for minutes). The warm checkout reads the last one.
+    fn cache_case(&self, backend: &'static str, fresh: &dyn Fn(usize) -> String) -> Res<CacheCase> {
+        let with_cache = |dir: &Path, url: &str, extra: &[(&str, &str)]| {
             let mut c = self
                 .env
                 .build(Tool::Redo, dir, "all", Some(1), Knobs::Plain);
@@ -703,32 +706,45 @@ impl Bench<'_> {
             }
             c
         };
-        let mut uploaded = self.uploads(url)?;
+        let mut plain = Vec::new();
+        let mut run = 0;
         let cold = self.repeat(&format!("cache {backend}: cold, uploads"), || {
+            plain.push(self.clean_once(1)?.0);
+            run += 1;
+            let url = fresh(run);
+            let uploaded = self.uploads(&url)?;
             work::clean(Tool::Redo, &self.dir)?;
-            empty()?;
-            let ms = timed(with_cache(&self.dir, &[]))?;
+            let ms = timed(with_cache(&self.dir, &url, &[]))?;
             work::verify_outputs(&self.dir, 1..=self.n)?;
             // The uploads run in the background: let them finish before the next run.
-            uploaded += self.n as u64;
-            self.wait_uploads(url, uploaded)?;
+            self.wait_uploads(&url, uploaded + self.n as u64)?;
             Ok(ms)
         })?;
-        let second = self.dir.with_file_name(format!(
-            "{}-second",
-            self.dir.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        work::generate(Tool::Redo, &second, self.n, self.opts.calls)?;
+        // The first pair was the warm-up.
+        let plain = Stats {
+            samples: plain.split_off(1.min(plain.len())),
+        };
+        progress(
+            self.n,
+            self.tool,
+            "  (without a cache, in turns)",
+            Some(&plain),
+        );
+        let url = fresh(run);
+        let second = self.second_checkout();
+        if !second.exists() {
+            work::generate(Tool::Redo, &second, self.n, self.opts.calls)?;
+        }
         let read = [("REDO_CACHE_MODE", "read")];
         let warm = self.repeat(&format!("cache {backend}: warm, 2nd checkout"), || {
             work::clean(Tool::Redo, &second)?;
-            let ms = timed(with_cache(&second, &read))?;
+            let ms = timed(with_cache(&second, &url, &read))?;
             work::verify_outputs(&second, 1..=self.n)?;
             Ok(ms)
         });
         let runs = (|| {
             work::clean(Tool::Redo, &second)?;
-            let mut c = with_cache(&second, &read);
+            let mut c = with_cache(&second, &url, &read);
             let out = c
                 .output()
                 .map_err(|e| format!("cannot run {}: {e}", describe(&c)))?;
@@ -750,12 +766,10 @@ impl Bench<'_> {
             c.arg("--daemon-stop");
             c
         });
-        if !self.opts.keep {
-            let _ = fs::remove_dir_all(&second);
-        }
         Ok(CacheCase {
             backend,
             cold,
+            plain,
             warm: warm?,
             warm_do_runs: runs?,
         })
@@ -791,28 +805,40 @@ impl Bench<'_> {
         }
     }
 
+    /// Where the cache case's second checkout is: generated by the first backend's case and
+    /// reused (cleaned) by the next, so that the nginx case does not start by deleting and
+    /// creating thousands of files the file case made (on ext4 without a journal, each file
+    /// created in the next minutes would pay for those deletions).
+    fn second_checkout(&self) -> PathBuf {
+        self.dir.with_file_name(format!(
+            "{}-second",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    }
+
     /// The cache case over a directory, and over nginx when it is installed.
     fn cache_cases(&self, r: &mut ToolResult) -> Res<()> {
+        let r = self.cache_cases_in_turn(r);
+        if !self.opts.keep {
+            let _ = fs::remove_dir_all(self.second_checkout());
+        }
+        r
+    }
+
+    fn cache_cases_in_turn(&self, r: &mut ToolResult) -> Res<()> {
         let dir = self.dir.with_file_name(format!(
             "{}-cache",
             self.dir.file_name().unwrap_or_default().to_string_lossy()
         ));
-        let url = format!("file://{}", dir.display());
-        let empty = || -> Res<()> {
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
-        };
-        r.cache.push(self.cache_case("file", &url, &empty)?);
         let _ = fs::remove_dir_all(&dir);
+        let fresh = |k: usize| format!("file://{}/run{k}", dir.display());
+        let case = self.cache_case("file", &fresh);
+        let _ = fs::remove_dir_all(&dir);
+        r.cache.push(case?);
         match redo_tests::nginx::Nginx::try_start(false) {
             Ok(nginx) => {
-                let root = nginx.area("");
-                let empty = || -> Res<()> {
-                    let _ = fs::remove_dir_all(&root);
-                    Ok(())
-                };
-                r.cache
-                    .push(self.cache_case("nginx", &nginx.url(), &empty)?);
+                let fresh = |k: usize| format!("{}/run{k}", nginx.url());
+                r.cache.push(self.cache_case("nginx", &fresh)?);
             }
             Err(e) => r
                 .cache_skipped

@@ -194,6 +194,16 @@ fn benchmark_runs_at_n_50() {
     );
     for c in &size.cache {
         positive(c.cold_ms.median_ms, "cache cold");
+        let plain = c
+            .plain_ms
+            .as_ref()
+            .expect("the build without a cache, in turns");
+        assert_eq!(
+            plain.samples_ms.len(),
+            c.cold_ms.samples_ms.len(),
+            "one build without a cache per cold run"
+        );
+        positive(plain.median_ms, "cache plain");
         positive(c.warm_ms.median_ms, "cache warm");
         positive(c.clean_over_warm, "clean/warm");
         assert_eq!(

@@ -36,6 +36,9 @@ pub struct Want {
     /// Dropped when this target has started (see [`wait_landed`]): the request's next target
     /// waits for that.
     pub start: Option<oneshot::Sender<()>>,
+    /// The request's next target at `-j 1`, when the request has a shared cache: its entry is
+    /// asked for while this target builds ([`crate::exec::prefetch`]).
+    pub next: Option<PathBuf>,
 }
 
 impl Engine {
@@ -98,6 +101,10 @@ impl Engine {
                 }
             };
             want.waiter.will_wait();
+            if let Some(next) = want.next.take() {
+                // This one is being built (or checked): the next one will be, after it.
+                crate::exec::prefetch(self, &want.session, &want.origin, &next);
+            }
             let outcome = wait_landed(&attached.flight, &mut rx, &mut want.start).await;
             let ours = attached.listening;
             drop(attached);
@@ -499,5 +506,6 @@ pub(crate) fn dependency(flight: &Arc<Flight>, dep: PathBuf) -> Want {
         origin: flight.origin.clone(),
         waiter: Waiter::Flight(flight.clone()),
         start: None,
+        next: None,
     }
 }

@@ -40,22 +40,62 @@ pub(crate) fn opts_out(content: &[u8]) -> bool {
 /// The cache and key for the target of `ready`, or `None` when the request asked for no
 /// cache (or a bad one: the request warned about that once) or the target is not cacheable.
 pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Option<CacheUse> {
-    let cache = engine.caches.for_env(&flight.origin.env).ok().flatten()?;
+    // `find_do` records the `.do` itself last, with the hash it was judged by.
+    let do_hash = ready.deps.iter().rev().find_map(|d| match d {
+        Dep::Ifchange { hash, .. } => *hash,
+        _ => None,
+    })?;
     let not = |why: &str| {
         flight.say(
             Msg::Dbg,
             &format!("cache: {}: not cached: {why}", flight.display),
         );
     };
+    let (cache, key) = cache_key(
+        engine,
+        &*flight.session.fs,
+        &flight.origin,
+        Candidate {
+            target: &ready.target,
+            rec_path: &ready.rec_path,
+            do_path: &ready.dof.path,
+            do_hash,
+        },
+        not,
+    )?;
+    Some(CacheUse {
+        cache,
+        key,
+        seen: None,
+    })
+}
+
+/// A target about to be built by a `.do`, as far as its cache key goes.
+struct Candidate<'a> {
+    target: &'a Path,
+    rec_path: &'a Path,
+    do_path: &'a Path,
+    do_hash: Hash,
+}
+
+/// The request's cache and `c`'s key in it, unless `c` is not cacheable (`not` says why).
+fn cache_key(
+    engine: &Engine,
+    fs_: &dyn crate::fs::Fs,
+    origin: &crate::engine::Origin,
+    c: Candidate<'_>,
+    not: impl Fn(&str),
+) -> Option<(Arc<RemoteCache>, ActionKey)> {
+    let cache = engine.caches.for_env(&origin.env).ok().flatten()?;
     let root = paths::root()?;
-    if !paths::inside(Some(root), &ready.target) || !paths::inside(Some(root), &ready.dof.path) {
+    if !paths::inside(Some(root), c.target) || !paths::inside(Some(root), c.do_path) {
         not("outside the project root");
         return None;
     }
     // What its last build recorded: a target that had no output or asked for `redo-always`
     // is never in the cache, and asking for it would cost a round trip per build (`all`).
-    if let Ok(Loaded::Ok(prev)) = engine.recs.load(&*flight.session.fs, &ready.rec_path) {
-        let name = flight.name.as_bytes();
+    if let Ok(Loaded::Ok(prev)) = engine.recs.load(fs_, c.rec_path) {
+        let name = c.target.file_name().unwrap_or_default().as_bytes();
         let never = prev.deps.iter().any(|d| match d {
             Dep::Always => true,
             Dep::Ifcreate { target } => target == name,
@@ -66,33 +106,70 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
             return None;
         }
     }
-    match fs::read(&ready.dof.path) {
-        Ok(c) if opts_out(&c) => {
+    match fs::read(c.do_path) {
+        Ok(content) if opts_out(&content) => {
             not("its .do says `# redo: no-cache`");
             return None;
         }
         Ok(_) => {}
         Err(e) => {
-            not(&io_msg("read", &ready.dof.path, &e));
+            not(&io_msg("read", c.do_path, &e));
             return None;
         }
     }
-    // `find_do` records the `.do` itself last, with the hash it was judged by.
-    let do_hash = ready.deps.iter().rev().find_map(|d| match d {
-        Dep::Ifchange { hash, .. } => *hash,
-        _ => None,
-    })?;
     let key = cache.key(
-        paths::bytes(&paths::relative(root, &ready.target)),
-        paths::bytes(&paths::relative(root, &ready.dof.path)),
-        do_hash,
-        &flight.origin.env,
+        paths::bytes(&paths::relative(root, c.target)),
+        paths::bytes(&paths::relative(root, c.do_path)),
+        c.do_hash,
+        &origin.env,
     );
-    Some(CacheUse {
-        cache,
-        key,
-        seen: None,
-    })
+    Some((cache, key))
+}
+
+/// Asks the cache now for `target`'s entry, which its build will look up soon
+/// ([`crate::remote::prefetch`]): the request's next target at `-j1`, while this one builds.
+/// Only for a target that is absent (a clean build's, so almost surely to be built; a
+/// target that exists is likely up to date, and asking would cost the server a request for
+/// nothing), with its `.do` found and hashed as [`super::run`]'s lookup would.
+pub(crate) fn prefetch(
+    engine: &Engine,
+    session: &crate::engine::Session,
+    origin: &crate::engine::Origin,
+    target: &Path,
+) {
+    let fs_ = &*session.fs;
+    if engine.caches.for_env(&origin.env).ok().flatten().is_none()
+        || !matches!(fs_.lstat(target), Ok(None))
+    {
+        return;
+    }
+    let Some((dir, name)) = paths::split(target) else {
+        return;
+    };
+    let settings = &origin.settings;
+    let Some(dof) = dofile::find(fs_, dir, name, settings.top_dir.as_deref())
+        .ok()
+        .and_then(|l| l.found)
+    else {
+        return;
+    };
+    let Some(meta) = fs_.stat(&dof.path).ok().flatten() else {
+        return;
+    };
+    let trust = settings.trust != Trust::None;
+    let Ok(do_hash) = engine.hashes.hash(fs_, &dof.path, &meta.stamp, trust) else {
+        return;
+    };
+    let rec_path = crate::store::layout::rec_path(dir, name);
+    let c = Candidate {
+        target,
+        rec_path: &rec_path,
+        do_path: &dof.path,
+        do_hash,
+    };
+    if let Some((cache, key)) = cache_key(engine, fs_, origin, c, |_| {}) {
+        cache.prefetch(key);
+    }
 }
 
 /// What the checkout has at a trace's dependency now. A dependency that is a target of this
@@ -115,6 +192,7 @@ async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Ob
             origin: flight.origin.clone(),
             waiter: Waiter::Flight(flight.clone()),
             start: None,
+            next: None,
         };
         if engine.bring(want).await.is_err() {
             // Failed (and reported): no trace can vouch for it; the `.do` runs and meets

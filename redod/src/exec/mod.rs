@@ -71,6 +71,7 @@ mod spawn;
 mod tests;
 
 pub(crate) use crate::engine::{JobError, Ran};
+pub(crate) use cached::prefetch;
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
 use relay::{Gauge, relay_stderr};

@@ -15,6 +15,7 @@ use super::format::{self, BlobDigest, Trace, TraceDep};
 use super::http::HttpBackend;
 use super::key::{ActionKey, KeyInput};
 use super::matching::{Observed, Probe, find_match_async};
+use super::prefetch::{Answer, Prefetches};
 use super::stats::{Snapshot, Stats};
 use crate::fs::Hash;
 use crate::settings::Env;
@@ -103,6 +104,7 @@ pub struct RemoteCache {
     memory: Arc<Semaphore>,
     queued: AtomicUsize,
     down_until: Mutex<Option<Instant>>,
+    prefetches: Prefetches,
 }
 
 impl std::fmt::Debug for RemoteCache {
@@ -142,6 +144,7 @@ impl RemoteCache {
             memory: Arc::new(Semaphore::new(MEMORY_BUDGET_KIB as usize)),
             queued: AtomicUsize::new(0),
             down_until: Mutex::new(None),
+            prefetches: Prefetches::default(),
         }))
     }
 
@@ -237,9 +240,37 @@ impl RemoteCache {
             })
     }
 
-    /// The traces of `key`'s entry ([`Lookup`]).
+    /// Starts reading `key`'s entry now, for a [`RemoteCache::lookup`] soon
+    /// ([`super::prefetch`]). Needs a tokio runtime (none: nothing is asked); a server paused
+    /// as down is not asked.
+    pub fn prefetch(self: &Arc<Self>, key: ActionKey) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.available() {
+            return;
+        }
+        let Some(answer) = self.prefetches.ask(key, Instant::now()) else {
+            return;
+        };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            let _ = answer.send(me.entry(&me.backend, &key).await);
+        });
+    }
+
+    /// The traces of `key`'s entry ([`Lookup`]): a prefetched answer when there is a fresh
+    /// one, else asked now.
     pub async fn lookup(&self, key: &ActionKey) -> Lookup {
-        match self.entry(&self.backend, key).await {
+        let prefetched = match self.prefetches.take(key, Instant::now()) {
+            Some(rx) => rx.await.ok(),
+            None => None,
+        };
+        let answer: Answer = match prefetched {
+            Some(a) => a,
+            None => self.entry(&self.backend, key).await,
+        };
+        match answer {
             Ok(Some(traces)) if !traces.is_empty() => Lookup {
                 traces,
                 known: true,

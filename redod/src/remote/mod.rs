@@ -11,6 +11,7 @@
 //! | `http`     | `GET`/`HEAD`/`PUT` over http(s) with basic auth and a private CA |
 //! | `dir`      | `file:///dir`, atomic writes (temp + rename) |
 //! | `client`   | [`RemoteCache`]: lookup, fetch, background upload, counters |
+//! | `prefetch` | entry lookups asked ahead of need (the next target at `-j1`) |
 //! | `stats`    | hits, misses, uploads, bytes, errors; one warning per build |
 //! | `registry` | [`Caches`]: the daemon's clients, one per distinct configuration |
 //!
@@ -68,6 +69,11 @@
 //! }
 //! ```
 //!
+//! **Ahead of need:** at `-j1` a request's targets are built one after another, so when one
+//! is being built the runner calls [`RemoteCache::prefetch`] with the next one's key (only
+//! when that target is absent: [`crate::exec::prefetch`]); its `lookup` then takes the
+//! answer instead of asking ([`prefetch`]).
+//!
 //! `seen` is what the lookup before the build found (`Some(traces)` when [`Lookup::known`],
 //! else `None`): the upload merges its trace with that instead of reading the entry again.
 //! `upload` returns at once; the work runs in a tokio task on a runtime thread of the
@@ -95,6 +101,7 @@ pub mod format;
 pub mod http;
 pub mod key;
 pub mod matching;
+pub mod prefetch;
 pub mod registry;
 pub mod stats;
 

@@ -243,8 +243,15 @@ impl Engine {
             shuffled(&mut order);
         }
         let (mut code, mut recorded) = (0, Vec::new());
-        for (abs, name) in order {
-            match self.bring(asking.want(abs, *name, true)).await {
+        let ahead = self.looks_ahead(asking, true);
+        for (k, (abs, name)) in order.iter().enumerate() {
+            let want = Want {
+                next: ahead
+                    .then(|| order.get(k + 1).map(|(p, _)| p.clone()))
+                    .flatten(),
+                ..asking.want(abs, *name, true)
+            };
+            match self.bring(want).await {
                 Ok(known) => recorded.push((abs, known)),
                 Err(Reported) => {
                     code = 1;
@@ -255,6 +262,13 @@ impl Engine {
             }
         }
         (code, recorded)
+    }
+
+    /// Whether the request's targets, built `one_by_one`, each ask the shared cache for the
+    /// next one's entry ([`Want::next`]): only with a cache, and only when they are built
+    /// one after another (in parallel, a lookup already overlaps other targets' builds).
+    fn looks_ahead(&self, asking: &Asking<'_>, one_by_one: bool) -> bool {
+        one_by_one && matches!(self.caches.for_env(&asking.origin.env), Ok(Some(_)))
     }
 
     /// `redo-ifchange a b c`: the targets brought up to date in parallel, started in argument
@@ -290,12 +304,16 @@ impl Engine {
         // Each target starts once the one before it has (see `wait_landed`): in argument
         // order, whatever order the flights' tasks happen to run in.
         let mut after: Option<oneshot::Receiver<()>> = None;
+        let ahead = self.looks_ahead(asking, session.tokens.limit() == Some(1));
         let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
             .iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(k, &i)| {
                 let (tx, rx) = oneshot::channel();
+                let next = rest.get(k + 1).filter(|_| ahead);
                 let w = Want {
                     start: Some(tx),
+                    next: next.map(|&n| wanted[n].0.clone()),
                     ..asking.want(&wanted[i].0, wanted[i].1, force)
                 };
                 (w, after.replace(rx))
@@ -439,6 +457,7 @@ impl Asking<'_> {
             origin: self.origin.clone(),
             waiter: self.waiter.clone(),
             start: None,
+            next: None,
         }
     }
 }

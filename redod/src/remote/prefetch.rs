@@ -1,0 +1,112 @@
+//! Entry lookups started ahead of need ([`super::RemoteCache::prefetch`]): at `-j1` the
+//! targets of a request are built strictly one after another, so the next target's lookup,
+//! asked while the current target's `.do` runs, is answered by the time that target wants it,
+//! and the server's round trip leaves the build's critical path.
+//!
+//! A prefetched answer is what the cache held when it was asked, at most [`FRESH`] before it
+//! is used: a hit is still matched against the checkout as it is then and its output verified
+//! by SHA-256, so an old answer can only be a miss that a fresh one would not have been (the
+//! same as another builder uploading just after a lookup). Answers nobody takes are dropped
+//! (at most [`KEPT`] are pending), uncounted: a prefetch that turned out not to be needed is
+//! not a miss.
+
+use super::error::CacheError;
+use super::format::Trace;
+use super::key::ActionKey;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// What reading an entry gave: its traces, no entry (`None`), or why it failed.
+pub(super) type Answer = Result<Option<Vec<Trace>>, CacheError>;
+
+/// Lookups pending or answered and not yet taken: a request asks for one next target at a
+/// time, so a handful covers a few requests at `-j1` side by side.
+pub const KEPT: usize = 8;
+/// How old a prefetched answer may be when it is taken.
+pub const FRESH: Duration = Duration::from_secs(10);
+
+struct Pending {
+    key: ActionKey,
+    asked: Instant,
+    answer: oneshot::Receiver<Answer>,
+}
+
+#[derive(Default)]
+pub(super) struct Prefetches {
+    pending: Mutex<VecDeque<Pending>>,
+}
+
+impl Prefetches {
+    /// Registers a lookup of `key` asked at `asked`, unless one is pending already: the
+    /// sender to answer it, or `None` (nothing to ask).
+    pub(super) fn ask(&self, key: ActionKey, asked: Instant) -> Option<oneshot::Sender<Answer>> {
+        let mut p = self.pending.lock().ok()?;
+        if p.iter().any(|q| q.key == key) {
+            return None;
+        }
+        if p.len() >= KEPT {
+            p.pop_front();
+        }
+        let (tx, answer) = oneshot::channel();
+        p.push_back(Pending { key, asked, answer });
+        Some(tx)
+    }
+
+    /// The pending lookup of `key`, if one was asked at most [`FRESH`] before `now`; an older
+    /// one is dropped.
+    pub(super) fn take(&self, key: &ActionKey, now: Instant) -> Option<oneshot::Receiver<Answer>> {
+        let mut p = self.pending.lock().ok()?;
+        let i = p.iter().position(|q| q.key == *key)?;
+        let q = p.remove(i)?;
+        (now.saturating_duration_since(q.asked) <= FRESH).then_some(q.answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> ActionKey {
+        ActionKey([n; 32])
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_taken_once_by_its_key() {
+        let p = Prefetches::default();
+        let now = Instant::now();
+        let tx = p.ask(key(1), now).expect("first ask");
+        assert!(p.ask(key(1), now).is_none(), "one lookup per key at a time");
+        assert!(p.take(&key(2), now).is_none());
+        tx.send(Ok(None)).expect("receiver kept");
+        let rx = p.take(&key(1), now).expect("pending");
+        assert!(matches!(rx.await, Ok(Ok(None))));
+        assert!(p.take(&key(1), now).is_none(), "taken");
+        assert!(p.ask(key(1), now).is_some(), "can be asked again");
+    }
+
+    #[test]
+    fn old_answers_are_not_used() {
+        let p = Prefetches::default();
+        let then = Instant::now();
+        let _tx = p.ask(key(1), then);
+        assert!(
+            p.take(&key(1), then + FRESH + Duration::from_millis(1))
+                .is_none()
+        );
+        assert!(p.take(&key(1), then).is_none(), "dropped when found stale");
+    }
+
+    #[test]
+    fn at_most_kept_are_pending_the_oldest_goes() {
+        let p = Prefetches::default();
+        let now = Instant::now();
+        let senders: Vec<_> = (0..=KEPT as u8).map(|n| p.ask(key(n), now)).collect();
+        assert!(senders.iter().all(Option::is_some));
+        assert!(p.take(&key(0), now).is_none(), "the oldest was dropped");
+        for n in 1..=KEPT as u8 {
+            assert!(p.take(&key(n), now).is_some(), "key {n} kept");
+        }
+    }
+}
