@@ -36,8 +36,9 @@ pub struct Want {
     /// Dropped when this target has started (see [`wait_landed`]): the request's next target
     /// waits for that.
     pub start: Option<oneshot::Sender<()>>,
-    /// The request's next target at `-j 1`, when the request has a shared cache: its entry is
-    /// asked for while this target builds ([`crate::exec::prefetch`]).
+    /// The request's next target when it builds them one after another (`-j 1`, or the
+    /// forced targets of `redo`) and has a shared cache: its entry is asked for while this
+    /// target builds ([`crate::exec::prefetch`]).
     pub next: Option<PathBuf>,
 }
 

@@ -51,10 +51,12 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
             &format!("cache: {}: not cached: {why}", flight.display),
         );
     };
-    let (cache, key) = cache_key(
+    let cache = engine.caches.for_env(&flight.origin.env).ok().flatten()?;
+    let key = cache_key(
         engine,
         &*flight.session.fs,
-        &flight.origin,
+        &cache,
+        &flight.origin.env,
         Candidate {
             target: &ready.target,
             rec_path: &ready.rec_path,
@@ -78,15 +80,15 @@ struct Candidate<'a> {
     do_hash: Hash,
 }
 
-/// The request's cache and `c`'s key in it, unless `c` is not cacheable (`not` says why).
+/// `c`'s key in the request's `cache`, unless `c` is not cacheable (`not` says why).
 fn cache_key(
     engine: &Engine,
     fs_: &dyn crate::fs::Fs,
-    origin: &crate::engine::Origin,
+    cache: &RemoteCache,
+    env: &crate::settings::Env,
     c: Candidate<'_>,
     not: impl Fn(&str),
-) -> Option<(Arc<RemoteCache>, ActionKey)> {
-    let cache = engine.caches.for_env(&origin.env).ok().flatten()?;
+) -> Option<ActionKey> {
     let root = paths::root()?;
     if !paths::inside(Some(root), c.target) || !paths::inside(Some(root), c.do_path) {
         not("outside the project root");
@@ -121,9 +123,9 @@ fn cache_key(
         paths::bytes(&paths::relative(root, c.target)),
         paths::bytes(&paths::relative(root, c.do_path)),
         c.do_hash,
-        &origin.env,
+        env,
     );
-    Some((cache, key))
+    Some(key)
 }
 
 /// Asks the cache now for `target`'s entry, which its build will look up soon
@@ -138,9 +140,10 @@ pub(crate) fn prefetch(
     target: &Path,
 ) {
     let fs_ = &*session.fs;
-    if engine.caches.for_env(&origin.env).ok().flatten().is_none()
-        || !matches!(fs_.lstat(target), Ok(None))
-    {
+    let Some(cache) = engine.caches.for_env(&origin.env).ok().flatten() else {
+        return;
+    };
+    if !matches!(fs_.lstat(target), Ok(None)) {
         return;
     }
     let Some((dir, name)) = paths::split(target) else {
@@ -167,7 +170,7 @@ pub(crate) fn prefetch(
         do_path: &dof.path,
         do_hash,
     };
-    if let Some((cache, key)) = cache_key(engine, fs_, origin, c, |_| {}) {
+    if let Some(key) = cache_key(engine, fs_, &cache, &origin.env, c, |_| {}) {
         cache.prefetch(key);
     }
 }

@@ -69,8 +69,8 @@
 //! }
 //! ```
 //!
-//! **Ahead of need:** at `-j1` a request's targets are built one after another, so when one
-//! is being built the runner calls [`RemoteCache::prefetch`] with the next one's key (only
+//! **Ahead of need:** at `-j1` (and for `redo`'s forced targets) a request's targets are
+//! built one after another, so when one is being built the runner calls [`RemoteCache::prefetch`] with the next one's key (only
 //! when that target is absent: [`crate::exec::prefetch`]); its `lookup` then takes the
 //! answer instead of asking ([`prefetch`]).
 //!

@@ -1,5 +1,5 @@
-//! Entry lookups started ahead of need ([`super::RemoteCache::prefetch`]): at `-j1` the
-//! targets of a request are built strictly one after another, so the next target's lookup,
+//! Entry lookups started ahead of need ([`super::RemoteCache::prefetch`]): at `-j1` (and for
+//! `redo`'s forced targets) the targets of a request are built strictly one after another, so the next target's lookup,
 //! asked while the current target's `.do` runs, is answered by the time that target wants it,
 //! and the server's round trip leaves the build's critical path.
 //!

@@ -246,9 +246,7 @@ impl Engine {
         let ahead = self.looks_ahead(asking, true);
         for (k, (abs, name)) in order.iter().enumerate() {
             let want = Want {
-                next: ahead
-                    .then(|| order.get(k + 1).map(|(p, _)| p.clone()))
-                    .flatten(),
+                next: order.get(k + 1).filter(|_| ahead).map(|(p, _)| p.clone()),
                 ..asking.want(abs, *name, true)
             };
             match self.bring(want).await {
