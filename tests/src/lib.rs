@@ -127,6 +127,8 @@ impl Run {
 pub struct Project {
     pub root: PathBuf,
     pub rundir: PathBuf,
+    /// Set for every command run in this project (see [`Project::with_env`]).
+    env: Vec<(String, String)>,
     _tmp: TempDir,
 }
 
@@ -148,7 +150,31 @@ impl Project {
         Project {
             root,
             rundir,
+            env: Vec::new(),
             _tmp: tmp,
+        }
+    }
+
+    /// The same project, with `key=value` in the environment of every command run in it
+    /// (`REDO_NO_WATCH=1`: a daemon without the file watcher, since the first command starts it).
+    pub fn with_env(mut self, key: &str, value: &str) -> Project {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Whether its commands run with `REDO_NO_WATCH=1`.
+    pub fn is_unwatched(&self) -> bool {
+        self.env
+            .iter()
+            .any(|(k, v)| k == "REDO_NO_WATCH" && v == "1")
+    }
+
+    /// A project whose daemon has the file watcher (`watched`), or not (`REDO_NO_WATCH=1`):
+    /// for the tests that must hold either way.
+    pub fn watched(watched: bool) -> Project {
+        match watched {
+            true => Project::new(),
+            false => Project::new().with_env("REDO_NO_WATCH", "1"),
         }
     }
 
@@ -236,6 +262,9 @@ impl Project {
             .env_remove("NO_COLOR")
             .env_remove("MAKEFLAGS")
             .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c
     }
 

@@ -559,6 +559,8 @@ fn redo_always_runs_once_per_session_and_builds_share_the_uuid() {
 // ---------------------------------------------------------------------------------------------
 // 5. External modification guard (docs/BEHAVIOUR.md §9)
 
+const MODIFIED: &str = "warn x externally modified: not redoing (its content is not what redo wrote; remove it to have it rebuilt, or set REDO_STOP_IF_MODIFIED=1 to make this an error)";
+
 #[test]
 fn externally_modified_target_is_not_redone() {
     let p = Project::new();
@@ -573,12 +575,7 @@ fn externally_modified_target_is_not_redone() {
     p.write("x", "mine\n");
     p.write("src", "two two\n");
     let r = p.ifchange(&["x"]).ok();
-    assert!(
-        r.stderr
-            .lines()
-            .any(|l| l == "warn x externally modified: not redoing"),
-        "{r:?}"
-    );
+    assert!(r.stderr.lines().any(|l| l == MODIFIED), "{r:?}");
     assert_eq!(r.built_names(), Vec::<String>::new());
     assert_eq!(p.read("x"), "mine\n");
     assert_eq!(p.runs("x.do"), 1);
@@ -586,12 +583,7 @@ fn externally_modified_target_is_not_redone() {
 
     // Forced, too.
     let r = p.redo(&["x"]).ok();
-    assert!(
-        r.stderr
-            .lines()
-            .any(|l| l == "warn x externally modified: not redoing"),
-        "{r:?}"
-    );
+    assert!(r.stderr.lines().any(|l| l == MODIFIED), "{r:?}");
     assert_eq!((p.read("x"), p.runs("x.do")), ("mine\n".into(), 1));
 
     // A dependant proceeds with the user's content.
@@ -599,7 +591,7 @@ fn externally_modified_target_is_not_redone() {
     assert!(
         r.stderr
             .lines()
-            .any(|l| l == "warn . x externally modified: not redoing"),
+            .any(|l| l == format!("warn . {}", &MODIFIED[5..])),
         "{r:?}"
     );
     assert_eq!(p.read("user"), "mine\n");
@@ -610,6 +602,7 @@ fn externally_modified_target_is_not_redone() {
     let r = exec(c).fails();
     assert!(r.stderr.contains("x externally modified"), "{r:?}");
     assert!(!r.stderr.contains("not redoing"), "{r:?}");
+    assert!(r.stderr.contains("remove it to have it rebuilt"), "{r:?}");
     assert_eq!((p.read("x"), p.runs("x.do")), ("mine\n".into(), 1));
     assert_eq!(rec_bytes(&p, b"x"), rec_before);
     assert_no_temps(&p);
@@ -773,9 +766,13 @@ fn sources_are_never_built_even_when_a_default_do_matches() {
     assert_eq!(p.runs("default.do"), 0);
     assert!(!rec_path(&p, b"src.txt").exists());
 
-    // Not even `redo` (forced) builds a source.
+    // Not even `redo` (forced) builds a source; being asked for by name, it says why.
     let r = p.redo(&["src.txt"]).ok();
-    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stderr,
+        "warn src.txt exists and redo did not build it: taking it as a source, not \
+         overwriting it (remove it to have default.do build it)\n"
+    );
     assert_eq!(
         (p.read("src.txt"), p.runs("default.do")),
         ("hand\n".into(), 0)
@@ -1191,7 +1188,7 @@ fn target_without_do_fails() {
     assert!(
         r.stderr
             .lines()
-            .any(|l| l.contains("nothing") && l.contains("no .do found")),
+            .any(|l| l == "err  nothing: no such file, and no .do builds it"),
         "{r:?}"
     );
     assert!(!p.exists("nothing"));
@@ -1201,7 +1198,7 @@ fn target_without_do_fails() {
     assert!(
         r.stderr
             .lines()
-            .any(|l| l.contains("nothing") && l.contains("no .do found")),
+            .any(|l| l == "err  nothing: no such file, and no .do builds it"),
         "{r:?}"
     );
     assert_no_temps(&p);
@@ -1451,49 +1448,71 @@ fn simultaneous_ifcreate_and_ifchange_warns() {
 }
 
 #[test]
-fn removed_do_is_a_permanent_error_and_removed_target_is_rebuilt() {
+fn removed_do_makes_the_target_a_source_and_removed_target_is_rebuilt() {
     let p = Project::new();
     p.do_file("x.do", "echo x\n");
-    p.redo(&["x"]).ok();
+    p.do_file("user.do", "redo-ifchange x\ncat x\n");
+    p.ifchange(&["user"]).ok();
     // Deleting the target is not an external modification: it is simply rebuilt.
     fs::remove_file(p.path("x")).unwrap();
     let r = p.ifchange(&["x"]).ok();
     assert_eq!(r.built_names(), ["redo x"]);
     assert_eq!((p.read("x"), p.runs("x.do")), ("x\n".into(), 2));
 
-    // Deleting the .do: out of date, and no .do found.
+    // Deleting the .do: the target redo built is a source from now on (apenwarr's redo's
+    // t/350-deps), with one warning; its dependants build with it and follow its edits.
     fs::remove_file(p.path("x.do")).unwrap();
-    for _ in 0..2 {
-        let r = p.ifchange(&["x"]).fails();
-        assert!(
-            r.stderr
-                .lines()
-                .any(|l| l.contains('x') && l.contains("no .do found")),
-            "{r:?}"
-        );
-    }
-    assert_eq!(p.read("x"), "x\n");
+    let r = p.ifchange(&["user"]).ok();
+    assert_eq!(
+        lines(&r),
+        ["warn . x: no .do builds it any more: it is a source from now on"]
+    );
+    assert!(!rec_path(&p, b"x").exists());
+    let r = p.ifchange(&["user"]).ok();
+    assert_eq!(r.stderr, "", "one warning, not one per build");
+    p.write("x", "edited\n");
+    let r = p.ifchange(&["user"]).ok();
+    assert_eq!(r.built_names(), ["redo user"]);
+    assert_eq!(
+        (p.read("x"), p.read("user")),
+        ("edited\n".into(), "edited\n".into())
+    );
+    assert_eq!((p.runs("x.do"), p.runs("user.do")), (2, 2));
+
+    // Without its file, a target with no .do is what the build needs and cannot have.
+    fs::remove_file(p.path("x")).unwrap();
+    let r = p.ifchange(&["user"]).fails();
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l == "err  . x: no such file, and no .do builds it (needed by user)"),
+        "{r:?}"
+    );
     assert_no_temps(&p);
 }
 
 #[test]
-fn failed_target_is_retried_within_the_same_session() {
+fn failed_target_runs_once_per_session() {
     let p = Project::new();
-    p.do_file("bad.do", "exit 1\n");
+    p.do_file("bad.do", "echo bad failed >&2\nexit 1\n");
     p.do_file(
         "a.do",
-        "redo-ifchange bad || true\nredo-ifchange bad || true\necho a\n",
+        "redo-ifchange bad || true\nredo-ifchange bad || echo again: $? >&2\necho a\n",
     );
     let r = p.redo(&["a"]).ok();
-    assert_eq!(p.runs("bad.do"), 2, "failed jobs commit nothing: {r:?}");
+    assert_eq!(p.runs("bad.do"), 1, "a failure runs once per build: {r:?}");
+    assert_eq!(errs(&r), ["err  . bad (bad.do): exit status 1"]);
     assert_eq!(
-        errs(&r),
-        [
-            "err  . bad (bad.do): exit status 1",
-            "err  . bad (bad.do): exit status 1"
-        ]
+        r.stderr.matches("bad failed").count(),
+        1,
+        "its error is printed once: {r:?}"
     );
+    assert!(r.stderr.contains("again: 1"), "{r:?}");
     assert_eq!(r.built_names(), ["redo a"]);
+
+    // The next build tries again.
+    p.redo(&["a"]).ok();
+    assert_eq!(p.runs("bad.do"), 2);
 }
 
 #[test]

@@ -1072,7 +1072,7 @@ fn json_events_validate_and_carry_the_build() {
     check_session(&evs, &["nodo"], 1);
     let f = one(&evs, "target", "failed", "nodo");
     assert!(
-        f["error"].as_str().unwrap().starts_with("no .do found"),
+        f["error"].as_str().unwrap() == "no such file, and no .do builds it",
         "{f}"
     );
     for k in ["do", "duration", "exit_code"] {

@@ -79,6 +79,15 @@ impl Engine {
     /// flight: it waits for that one to land, then runs the target itself, as goredo does
     /// (three `.do` files running `redo c` run `c.do` three times).
     pub async fn ensure(self: &Arc<Self>, mut want: Want) -> Outcome {
+        // Failed once in this session: failed for every later request of it (forced too), so
+        // that its `.do` runs once and its error is printed once.
+        let needed_by = want.waiter.flight().map(|f| f.display.clone());
+        if want
+            .session
+            .failed_before(&want.target, needed_by.as_deref())
+        {
+            return Outcome::Failed;
+        }
         if !want.force {
             if self.built_here(&want.session, &want.target) {
                 return Outcome::UpToDate;
@@ -116,8 +125,14 @@ impl Engine {
                 // Somebody else's build of the target landed: now ours.
                 _ if !ours => continue,
                 o => {
-                    if o == Outcome::Built {
-                        want.session.mark_built(&want.target);
+                    match o {
+                        Outcome::Built => want.session.mark_built(&want.target),
+                        Outcome::Failed => want.session.mark_failed(
+                            &want.target,
+                            &want.display,
+                            needed_by.as_deref(),
+                        ),
+                        _ => {}
                     }
                     return o;
                 }
@@ -371,10 +386,15 @@ impl Engine {
             match step {
                 Ok(Advance::Done(decided)) => return Ok(decided),
                 Ok(Advance::Visit(dep)) => {
-                    let o = self.ensure(dependency(flight, dep)).await;
+                    let want = dependency(flight, dep);
+                    let dep_display = want.display.clone();
+                    let o = self.ensure(want).await;
                     if !o.ok() {
-                        if o == Outcome::Failed && flight.origin.settings.keep_going {
-                            self.build_the_rest(flight, &rec, &checker).await;
+                        if o == Outcome::Failed {
+                            flight.dependency_failed(&dep_display);
+                            if flight.origin.settings.keep_going {
+                                self.build_the_rest(flight, &rec, &checker).await;
+                            }
                         }
                         return Err(o);
                     }
@@ -453,13 +473,7 @@ impl Engine {
             Loaded::Ok(r) => Some(r),
             Loaded::Missing => match checker.is_source(&want.target, meta.as_ref()) {
                 Ok(true) => {
-                    for s in want.waiter.sinks() {
-                        s.message(
-                            Msg::Dbg,
-                            want.level,
-                            &format!("{} is source, not redoing", want.display),
-                        );
-                    }
+                    self.taken_as_source(&want, &checker);
                     return Ok(Some(Known { meta, hash: None }));
                 }
                 Ok(false) => None,
@@ -483,6 +497,54 @@ impl Engine {
             Outcome::Failed | Outcome::Cancelled => Err(Reported),
         }
     }
+}
+
+impl Engine {
+    /// A requested file that is a source (it exists, and redo has no record of building it).
+    /// When a `.do` could build it (its own `NAME.do`, or any `.do` for a forced `redo FILE`),
+    /// it is the user's file all the same, never overwritten: one warning per build says so
+    /// and how to have it built. (One that only a `default*.do` matches is a plain source, as
+    /// in goredo: most sources match some `default.do`.)
+    fn taken_as_source(&self, want: &Want, checker: &Checker<'_>) {
+        let say = |kind: Msg, text: &str| {
+            for s in want.waiter.sinks() {
+                s.message(kind, want.level, text);
+            }
+        };
+        say(
+            Msg::Dbg,
+            &format!("{} is source, not redoing", want.display),
+        );
+        let own = checker.own_do(&want.target).unwrap_or(false);
+        if !(own || want.force) {
+            return;
+        }
+        let Some((dir, name)) = paths::split(&want.target) else {
+            return;
+        };
+        let top = want.origin.settings.top_dir.as_deref();
+        let Some(dof) = crate::dofile::find(&*want.session.fs, dir, name, top)
+            .ok()
+            .and_then(|l| l.found)
+        else {
+            return;
+        };
+        if want.session.first_warning(&want.target) {
+            say(Msg::Warn, &not_ours_warning(&want.display, Some(&dof.rel)));
+        }
+    }
+}
+
+/// What a user's file taken as a source is warned with: its name, and how to have redo build
+/// it instead.
+pub(crate) fn not_ours_warning(display: &str, do_rel: Option<&Path>) -> String {
+    let how = match do_rel {
+        Some(d) => format!("remove it to have {} build it", show(d)),
+        None => "remove it to have it built".into(),
+    };
+    format!(
+        "{display} exists and redo did not build it: taking it as a source, not overwriting it ({how})"
+    )
 }
 
 /// Where a walk stands after [`Engine::advance`].

@@ -265,6 +265,24 @@ impl Flight {
         }
     }
 
+    /// This flight cannot build its target because a dependency its state names failed (and
+    /// said why): one line naming both, and a failed event. Its `.do` does not run.
+    pub fn dependency_failed(&self, dep: &str) {
+        let error = format!("dependency {dep} failed");
+        self.say(Msg::Err, &format!("{}: {error}", self.display));
+        self.session.progress.failed.fetch_add(1, Ordering::Relaxed);
+        self.event(|s| {
+            BuildEvent::Target(TargetEvent::Failed {
+                target: s.rel(&self.target),
+                do_file: None,
+                error: error.clone(),
+                level: self.level,
+                duration: None,
+                exit_code: None,
+            })
+        });
+    }
+
     /// `target` or `target (../default.o.do)`.
     pub fn name_with_do(&self, do_rel: Option<&Path>) -> String {
         match do_rel {

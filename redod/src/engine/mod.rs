@@ -53,6 +53,7 @@ mod memory_tests;
 mod tests;
 
 pub(crate) use check::Want;
+pub(crate) use check::not_ours_warning;
 pub(crate) use check::{Known, Reported};
 pub(crate) use flight::{Flight, Origin, Waiter};
 pub(crate) use job::{Job, JobHandle, RelayState};
@@ -226,6 +227,15 @@ impl Engine {
                 (w.clone(), true)
             }
             _ => (self.fs.clone(), false),
+        }
+    }
+
+    /// Handles every change made so far before `session` reads anything more (see
+    /// [`crate::watch`]): when a nested request arrives, and when a `.do` exits, since what
+    /// that process changed is then only queued.
+    pub fn sync_watcher(&self, session: &Session) {
+        if let (true, Some(w)) = (session.watched, &self.watcher) {
+            w.sync();
         }
     }
 

@@ -15,6 +15,26 @@ pub struct Session {
     pub progress: Progress,
     /// Targets whose `.do` this session ran and committed (see [`Engine::built_here`]).
     pub(crate) built: Mutex<PathSet>,
+    /// Targets that failed in this session, with who needed them (the dependants' names, for
+    /// `--keep-going`'s summary). A target that failed is failed for every later request of
+    /// the session: its `.do` runs once and its error is printed once. The next session (the
+    /// next build, the next `--watch` round) tries again.
+    pub(crate) failed: Mutex<PathMap<Failure>>,
+    /// Files already warned about in this session (a user's file taken as a source): one
+    /// warning per build.
+    warned: Mutex<PathSet>,
+}
+
+/// A target that failed in a session.
+#[derive(Default, Clone)]
+pub(crate) struct Failure {
+    /// The target as its first requester named it.
+    pub(crate) display: String,
+    /// Who needed it, in the order they asked (targets' names; the top-level request is not
+    /// named).
+    pub(crate) needed_by: Vec<String>,
+    /// How many targets had failed before it in the session (the summary's order).
+    order: usize,
 }
 
 /// Job counts of a session, for the status line.
@@ -58,7 +78,65 @@ impl Session {
             verdicts,
             progress: Progress::default(),
             built: Mutex::new(PathSet::default()),
+            failed: Mutex::default(),
+            warned: Mutex::default(),
         }
+    }
+
+    /// Whether `target` failed earlier in this session; if so, `needed_by` (when a target's
+    /// name) is added to those who needed it.
+    pub(crate) fn failed_before(&self, target: &Path, needed_by: Option<&str>) -> bool {
+        let mut failed = lock(&self.failed);
+        let Some(f) = failed.get_mut(target.as_os_str()) else {
+            return false;
+        };
+        if let Some(n) = needed_by {
+            if !f.needed_by.iter().any(|x| x == n) {
+                f.needed_by.push(n.to_string());
+            }
+        }
+        true
+    }
+
+    /// `target` failed: every later request of this session fails at once.
+    pub(crate) fn mark_failed(&self, target: &Path, display: &str, needed_by: Option<&str>) {
+        let mut failed = lock(&self.failed);
+        let order = failed.len();
+        let f = failed
+            .entry(target.as_os_str().to_os_string())
+            .or_insert_with(|| Failure {
+                display: display.to_string(),
+                needed_by: Vec::new(),
+                order,
+            });
+        if let Some(n) = needed_by {
+            if !f.needed_by.iter().any(|x| x == n) {
+                f.needed_by.push(n.to_string());
+            }
+        }
+    }
+
+    /// `--keep-going`'s closing summary: a line per target that failed, in the order they
+    /// failed, with who needed it.
+    pub(crate) fn failure_summary(&self) -> Vec<String> {
+        let failed = lock(&self.failed);
+        let mut all: Vec<&Failure> = failed.values().collect();
+        all.sort_by_key(|f| f.order);
+        all.iter()
+            .map(|f| match f.needed_by.is_empty() {
+                true => format!("failed: {}", f.display),
+                false => format!(
+                    "failed: {} (needed by {})",
+                    f.display,
+                    f.needed_by.join(", ")
+                ),
+            })
+            .collect()
+    }
+
+    /// Whether this is the first warning about `path` in this session.
+    pub(crate) fn first_warning(&self, path: &Path) -> bool {
+        lock(&self.warned).insert(path.into())
     }
 
     pub(crate) fn was_built(&self, target: &Path) -> bool {

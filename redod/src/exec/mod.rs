@@ -64,6 +64,7 @@ use tokio::sync::{mpsc, oneshot};
 mod cached;
 mod commit;
 mod conclude;
+mod guard;
 mod relay;
 mod run;
 mod spawn;

@@ -81,6 +81,9 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         }
     };
     let took = l.started.elapsed();
+    // What the `.do` changed is only queued in the watcher: the commit and every check after
+    // it must see it.
+    engine.sync_watcher(&flight.session);
     progress.done.fetch_add(1, Ordering::Relaxed);
     let status = status.map_err(|e| {
         l.ready
@@ -172,7 +175,8 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         Err(e) => return Err(before_run(format!("cannot lock {lock_desc}: {e}"))),
     };
 
-    // External-modification guard: the target as it is now versus its own record.
+    // Whose file is at the target's path (see `guard`): redo never replaces one it did not
+    // write.
     let target = dir.join(name);
     let rec_path = crate::store::layout::rec_path(dir, name);
     let now = fs_
@@ -182,40 +186,36 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         .recs
         .load(fs_, &rec_path)
         .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
-    let was_dir = now.is_some_and(|m| m.kind == Kind::Dir);
-    let (prev_stamp, prev_hash, modified) = match (&loaded, now) {
-        (Loaded::Ok(rec), Some(now)) => match rec.own(name.as_bytes()) {
-            Some((stamp, _)) if !same_file(&now.stamp, stamp, settings.trust) => {
-                match durable::interrupted_commit(&rec_path, name.as_bytes(), &target) {
-                    // What a dead daemon was committing: ours, not an edit.
-                    Some(h) => (Some(now.stamp), Some(h), false),
-                    None => (Some(now.stamp), None, true),
-                }
-            }
-            Some((_, hash)) => (Some(now.stamp), hash.copied(), false),
-            None => (None, None, false),
-        },
-        // A damaged state file cannot vouch for the target; the existing file is taken as ours
-        // so that the rebuild replaces it instead of failing with "$1 was explicitly touched".
-        (Loaded::Corrupt(_), Some(now)) => (Some(now.stamp), None, false),
-        _ => (None, None, false),
-    };
-    if modified {
-        drop(lock);
-        if settings.stop_if_modified {
-            return Err(before_run(format!(
-                "{} externally modified",
-                flight.display
-            )));
+    let checker = engine.checker(&flight.session, settings);
+    let found = guard::judge(&checker, &loaded, &target, &rec_path, name.as_bytes(), now)
+        .map_err(|e| before_run(io_msg("read", &target, &e)))?;
+    let (prev_stamp, prev_hash, was_dir) = match found {
+        guard::Found::Ours {
+            prev_stamp,
+            prev_hash,
+            was_dir,
+        } => (prev_stamp, prev_hash, was_dir),
+        guard::Found::Modified => {
+            drop(lock);
+            return guard::modified(flight).map(Prepared::Done);
         }
-        flight.say(
-            Msg::Warn,
-            &format!("{} externally modified: not redoing", flight.display),
-        );
-        return Ok(Prepared::Done(Ran::Kept));
-    }
+        guard::Found::NotOurs => {
+            drop(lock);
+            guard::not_ours(flight);
+            return Ok(Prepared::Done(Ran::Kept));
+        }
+    };
 
-    let (dof, do_rel, deps) = find_do(engine, flight)?;
+    let FoundDo { dof, do_rel, deps } = match find_do(engine, flight)? {
+        Ok(found) => found,
+        // Built by redo, and nothing builds it any more: a source from now on.
+        Err(_) if now.is_some() => {
+            guard::do_gone(engine, flight, &rec_path)?;
+            drop(lock);
+            return Ok(Prepared::Done(Ran::Kept));
+        }
+        Err(tried) => return Err(guard::no_do(flight, &tried)),
+    };
     Ok(Prepared::Ready(
         Box::new(Ready {
             lock,
@@ -251,12 +251,19 @@ fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<(), JobError> {
     Ok(())
 }
 
-/// The `.do` that builds the target, its hash, and the records of the lookup (ifcreates of
-/// the candidates that are missing, ifchange of the `.do`).
-fn find_do(
-    engine: &Engine,
-    flight: &Flight,
-) -> Result<(dofile::DoFile, Option<PathBuf>, Vec<Dep>), JobError> {
+/// The `.do` that builds a target, as [`find_do`] found it.
+struct FoundDo {
+    dof: dofile::DoFile,
+    /// The `.do` as success lines name it: only a `default*.do`.
+    do_rel: Option<PathBuf>,
+    /// The records of the lookup: ifcreates of the candidates that are missing, ifchange of
+    /// the `.do` (last).
+    deps: Vec<Dep>,
+}
+
+/// The `.do` that builds the target and its hash; `Err(tried)` with the candidates tried when
+/// none does.
+fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathBuf>>, JobError> {
     let settings = &flight.origin.settings;
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
@@ -270,11 +277,7 @@ fn find_do(
         })
         .collect();
     let Some(dof) = lookup.found else {
-        let tried: Vec<String> = lookup.missing.iter().map(|m| show(m)).collect();
-        return Err(before_run(format!(
-            "no .do found (tried: {})",
-            tried.join(", ")
-        )));
+        return Ok(Err(lookup.missing));
     };
     let do_rel = dof.is_default.then(|| dof.rel.clone());
     let with_do = |msg: String, took: Option<Duration>| JobError {
@@ -304,7 +307,7 @@ fn find_do(
         hash: Some(do_hash),
     });
     flight.say(Msg::Wait, &flight.name_with_do(do_rel.as_deref()));
-    Ok((dof, do_rel, deps))
+    Ok(Ok(FoundDo { dof, do_rel, deps }))
 }
 
 /// A `.do` process started, and what its end is checked and logged against.

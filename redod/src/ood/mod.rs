@@ -91,8 +91,11 @@ pub struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    /// `isSrc`: exists, no own `.do`, no state file. Sources are compared, never built, even
-    /// when a `default*.do` would match them.
+    /// A source: a file that exists and that redo has no record of building (no state file).
+    /// Sources are compared, never built, even when a `.do` could build them: redo never
+    /// overwrites a file it did not write (goredo 1.x would rebuild one with its own `.do`; a
+    /// `default*.do` never made one a target). Its requester warns when it has its own `.do`
+    /// ([`Checker::own_do`]).
     pub fn is_source(&self, abs: &Path, now: Option<&Meta>) -> io::Result<bool> {
         if now.is_none() {
             return Ok(false);
@@ -100,14 +103,19 @@ impl Checker<'_> {
         let Some((dir, name)) = paths::split(abs) else {
             return Ok(false);
         };
-        let mut own_do = name.to_os_string();
-        own_do.push(".do");
-        if self.fs.has_build_name(dir, &own_do)? {
-            return Ok(false);
-        }
         // No `.redo` directory (one listing lookup with the watcher): no state file either.
         Ok(!self.fs.has_build_name(dir, OsStr::new(".redo"))?
             || !self.fs.exists(&rec_path(dir, name))?)
+    }
+
+    /// Whether the file `abs` has a `.do` of its own (`NAME.do` beside it).
+    pub fn own_do(&self, abs: &Path) -> io::Result<bool> {
+        let Some((dir, name)) = paths::split(abs) else {
+            return Ok(false);
+        };
+        let mut own_do = name.to_os_string();
+        own_do.push(".do");
+        self.fs.has_build_name(dir, &own_do)
     }
 
     /// The stat of a dependency, as the filesystem answers it now.
@@ -137,13 +145,9 @@ impl Checker<'_> {
     }
 
     /// Whether the filesystem vouches, as of now, for what made a file of `dir` a source
-    /// (see [`Checker::is_source`]): no own `.do` (`own_do`), no state file (`rec`).
-    fn source_vouched(&self, dir: &Path, own_do: &Path, rec: &Path) -> bool {
-        own_do.file_name().is_some_and(|do_name| {
-            self.fs.vouches_name(dir, do_name, false)
-                && (self.fs.vouches_name(dir, OsStr::new(".redo"), false)
-                    || self.fs.vouches_stat(rec, None))
-        })
+    /// (see [`Checker::is_source`]): no state file (`rec`).
+    fn source_vouched(&self, dir: &Path, rec: &Path) -> bool {
+        self.fs.vouches_name(dir, OsStr::new(".redo"), false) || self.fs.vouches_stat(rec, None)
     }
 
     /// Whether a file that does not exist is a target (own `.do` or state file): it can be
@@ -414,11 +418,8 @@ impl<'r> Walk<'r> {
                         o.targets.push(abs);
                     }
                 } else if let Some((dir, name)) = paths::split(&abs) {
-                    let mut own_do = name.to_os_string();
-                    own_do.push(".do");
-                    let (own_do, rec) = (dir.join(own_do), rec_path(dir, name));
-                    let source = vouched && c.source_vouched(dir, &own_do, &rec);
-                    self.saw(&own_do, source);
+                    let rec = rec_path(dir, name);
+                    let source = vouched && c.source_vouched(dir, &rec);
                     self.saw(&rec, source);
                     self.saw(&abs, source);
                 } else {

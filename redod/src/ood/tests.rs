@@ -327,7 +327,11 @@ fn sources_versus_targets() {
         "default*.do does not make a target"
     );
     fs.write("/p/a.c.do", "");
-    assert!(!c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap());
+    assert!(
+        c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap(),
+        "a file redo did not write is a source, even with its own .do"
+    );
+    assert!(c.own_do(Path::new("/p/a.c")).unwrap());
     fs.remove("/p/a.c.do");
     fs.write("/p/.redo/a.c.rec", "Build: b\n");
     assert!(!c.is_source(Path::new("/p/a.c"), m.as_ref()).unwrap());

@@ -149,6 +149,11 @@ impl Engine {
             }
             j.reclaim_token().await;
         }
+        if job.is_none() && code != 0 && origin.settings.keep_going {
+            for line in session.failure_summary() {
+                sink.message(Msg::Err, 0, &line);
+            }
+        }
         if job.is_none() {
             if let Some(w) = self
                 .caches
@@ -181,13 +186,8 @@ impl Engine {
         client: &Client<'_>,
     ) -> (Arc<Session>, usize) {
         match job {
-            Some(j) => {
-                // What the .do changed before asking must be seen (see `watch`).
-                if let (true, Some(w)) = (j.flight.session.watched, &self.watcher) {
-                    w.sync();
-                }
-                (j.flight.session.clone(), j.flight.level + 1)
-            }
+            // Synced with the watcher when the request was accepted (see `Engine::handle`).
+            Some(j) => (j.flight.session.clone(), j.flight.level + 1),
             None => {
                 let (fs, watched) = self.session_fs(&origin.settings);
                 let tokens = self.session_tokens(b, origin, client);
@@ -279,17 +279,21 @@ impl Engine {
     ) -> (i32, Vec<(&'w PathBuf, Option<Known>)>, bool) {
         let session = &asking.session;
         // Targets a verdict vouches for are answered here, without a flight or even a future
-        // each: the no-op of a large `all` is mostly these.
+        // each: the no-op of a large `all` is mostly these. Only up to the first one that is
+        // not: building that one may change what a later one reads (a `.do` writing a
+        // source), and a later target is judged after the ones before it started (landed, at
+        // `-j 1`), with or without the watcher; `bring` asks its verdict then.
         let mut results: Vec<Option<Result<Option<Known>, Reported>>> = vec![None; wanted.len()];
         if !force {
             let trust = asking.origin.settings.trust;
             for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
-                if let Some((meta, hash)) = self.held(session, abs, trust) {
-                    *r = Some(Ok(Some(Known {
-                        meta: Some(meta),
-                        hash,
-                    })));
-                }
+                let Some((meta, hash)) = self.held(session, abs, trust) else {
+                    break;
+                };
+                *r = Some(Ok(Some(Known {
+                    meta: Some(meta),
+                    hash,
+                })));
             }
         }
         let mut rest: Vec<usize> = (0..wanted.len())

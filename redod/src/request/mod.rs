@@ -104,6 +104,13 @@ impl Engine {
                 return 1;
             }
         };
+        if let Some(j) = &job {
+            // Whatever a nested request reads (a build's checks, `redo-ifcreate`'s look for
+            // its file), the .do's own changes before it asked must be seen: the watcher's
+            // queue is read first (see `watch`). A top-level request syncs as its session
+            // starts.
+            self.sync_watcher(&j.flight.session);
+        }
         let asked = Asked {
             tool,
             sink,
