@@ -281,7 +281,7 @@ proptest! {
 }
 
 // ------------------------------------------------------------------------------------------
-// GNU recutils reads what we write (README: "readable by GNU recutils").
+// GNU recutils reads what we write (docs/differences.md: "readable by GNU recutils").
 
 #[test]
 fn recsel_reads_encoded_records() {

@@ -2,7 +2,7 @@
 //! What `.do` files written for apenwarr's redo expect of the runner, end to end: a `#!` line
 //! in a non-executable `.do` names its interpreter; stdout is captured outside the target's
 //! directory (a `.do` may remove and re-create that directory); a directory or a symbolic link
-//! can be a target. README.md, "Differences from goredo", lists these.
+//! can be a target. docs/differences.md lists these.
 
 use redo_tests::Project;
 use std::fs;

@@ -555,7 +555,7 @@ fn nested_j_uses_the_builds_pool_and_a_waiting_parent_lends_its_token() {
     assert_eq!(r.code, 0, "{}", show(&r));
     assert_eq!(p.read("top"), "done\n");
     let (max, log) = peak(&p);
-    // README: "-j given to a nested command does not create a new pool"; docs/BEHAVIOUR.md §13: a .do
+    // docs/differences.md: "-j given to a nested command does not create a new pool"; docs/BEHAVIOUR.md §13: a .do
     // waiting for its dependencies does not occupy a slot.
     assert_eq!(
         max, 2,

@@ -1,7 +1,7 @@
 //! `redo-bench`: this redo against redo-c, GNU make and ninja on identical generated work.
 //!
-//! See `contrib/bench/README.md` (and the "Performance" section of the top-level README) for
-//! what is measured and how; `redo-bench --help` for the options.
+//! See `contrib/bench/README.md` (and `docs/performance.md` for the figures) for what is
+//! measured and how; `redo-bench --help` for the options.
 
 pub mod json;
 pub mod redo_c;

@@ -19,7 +19,7 @@
 //!   file exists (goredo has built `T` in this tree before; lock files are never deleted but by
 //!   `redo-cleanup lock`), it is locked too, the way goredo does. It is not created: a goredo
 //!   building `T` for the first time in this tree, at the same moment as the daemon, is not
-//!   excluded (README, "Differences from goredo").
+//!   excluded (docs/differences.md).
 //!
 //! Neither lock file is deleted by the daemon: deleting one while another process waits on it
 //! would let a third process lock a fresh inode and build concurrently.
