@@ -488,6 +488,55 @@ async fn a_failed_dependency_fails_its_dependants_once() {
     assert_eq!(w.fake.runs("/p/bad"), 2);
 }
 
+/// Two dependants of a failed target in one session: its `.do` runs once, both fail, and the
+/// session's summary names who needed it.
+#[tokio::test]
+async fn a_failed_target_runs_once_per_session() {
+    let mut bad = script(&[]);
+    bad.fail = true;
+    let w = World::new(&[
+        ("/p/top", script(&["a", "c"])),
+        ("/p/a", script(&["bad"])),
+        ("/p/c", script(&["bad"])),
+        ("/p/bad", bad),
+    ]);
+    assert_eq!(w.ifchange(&["top"]).await, 1);
+    assert_eq!(w.fake.runs("/p/bad"), 1);
+    assert_eq!((w.fake.runs("/p/a"), w.fake.runs("/p/c")), (1, 1));
+    // Forced, in the next session: run again, once.
+    assert_eq!(w.redo(&["bad", "bad"]).await, 1);
+    assert_eq!(w.fake.runs("/p/bad"), 2);
+}
+
+/// A request's targets are judged in order: a verdict of a later target is not answered before
+/// an earlier one was built, which may change what the later one read.
+#[tokio::test]
+async fn a_later_targets_verdict_waits_for_the_earlier_builds() {
+    let verdicts = Arc::new(crate::verdict::Verdicts::default());
+    let World { fs, fake, engine } = World::new(&[
+        ("/p/w", script(&["in"])),
+        ("/p/r", script(&["src"])),
+    ]);
+    let w = World {
+        fs,
+        fake,
+        engine: engine.with_verdicts(verdicts.clone()),
+    };
+    w.fs.report_to(verdicts.clone());
+    w.fs.write("/p/src", "old");
+    w.fs.write("/p/in", "1");
+    assert_eq!(w.ifchange(&["w", "r"]).await, 0);
+    // A no-op: verdicts now vouch for both.
+    assert_eq!(w.ifchange(&["w", "r"]).await, 0);
+    assert_eq!((w.fake.runs("/p/w"), w.fake.runs("/p/r")), (1, 1));
+    // w is out of date, and its rebuild writes src, which r reads.
+    w.fs.rewrite("/p/in", "2");
+    w.fake.set_touch("/p/w", Some(("/p/src", "new")));
+    assert_eq!(w.ifchange(&["w", "r"]).await, 0);
+    assert_eq!(w.fake.runs("/p/r"), 2);
+    assert_eq!(w.read("/p/r"), "built from [new]");
+}
+
 #[tokio::test]
 async fn nested_requests_record_dependencies_relative_to_the_target() {
     let w = World::new(&[
