@@ -15,14 +15,14 @@
 
 pub mod concurrency;
 pub mod critical;
-pub mod escape;
+pub(crate) mod escape;
 pub mod files;
-pub mod lanes;
+pub(crate) mod lanes;
 pub mod record;
 pub mod report;
 pub mod timeline;
 pub mod trace;
-pub mod utc;
+pub(crate) mod utc;
 
 pub use record::Recorder;
 pub use timeline::{Outcome, Span, Timeline, Totals, Wait};

@@ -96,6 +96,7 @@ impl Recorder {
         self.queued_at(target, Instant::now());
     }
 
+    /// [`queued`](Recorder::queued), at `at`.
     pub fn queued_at(&self, target: impl AsRef<OsStr>, at: Instant) {
         let t = self.offset(at);
         if let Some(mut s) = self.state() {
@@ -121,6 +122,7 @@ impl Recorder {
         self.started_at(target, do_file, Instant::now());
     }
 
+    /// [`started`](Recorder::started), at `at`.
     pub fn started_at(&self, target: impl AsRef<OsStr>, do_file: Option<&Path>, at: Instant) {
         let t = self.offset(at);
         if let Some(mut s) = self.state() {
@@ -138,6 +140,7 @@ impl Recorder {
         self.waiting_at(target, for_targets, Instant::now());
     }
 
+    /// [`waiting`](Recorder::waiting), at `at`.
     pub fn waiting_at<I>(&self, target: impl AsRef<OsStr>, for_targets: I, at: Instant)
     where
         I: IntoIterator,
@@ -167,6 +170,7 @@ impl Recorder {
         self.resumed_at(target, Instant::now());
     }
 
+    /// [`resumed`](Recorder::resumed), at `at`.
     pub fn resumed_at(&self, target: impl AsRef<OsStr>, at: Instant) {
         let t = self.offset(at);
         let Some(mut s) = self.state() else { return };
@@ -180,6 +184,7 @@ impl Recorder {
         self.finished_at(target, outcome, Instant::now());
     }
 
+    /// [`finished`](Recorder::finished), at `at`.
     pub fn finished_at(&self, target: impl AsRef<OsStr>, outcome: Outcome, at: Instant) {
         let t = self.offset(at);
         let target = name(target);
@@ -205,6 +210,7 @@ impl Recorder {
         self.finish_at(wall, jobs_limit, interrupted, Instant::now())
     }
 
+    /// [`finish`](Recorder::finish), at `at`.
     pub fn finish_at(
         &self,
         wall: Duration,
