@@ -27,6 +27,7 @@
 //! | `settings`    | what a request's environment asks for                                     |
 //! | `dofile`      | which `.do` builds a target                                               |
 //! | `remote`      | the shared build cache (Bazel's HTTP remote-cache protocol, or a directory)|
+//! | `insight`     | `--timings` / `--trace`: a build's timeline, its HTML report, its trace  |
 
 pub mod daemon;
 pub(crate) mod dofile;
@@ -34,6 +35,7 @@ pub(crate) mod engine;
 pub(crate) mod exec;
 pub(crate) mod fastmap;
 pub mod fs;
+pub mod insight;
 pub(crate) mod jobserver;
 pub(crate) mod maintenance;
 pub(crate) mod ood;

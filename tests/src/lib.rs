@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chromium;
 pub mod nginx;
 
 use std::ffi::OsStr;
