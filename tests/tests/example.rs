@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The example C project of `contrib/examples/hello`, built end to end with a real C compiler:
 //! first build, no-op rebuild, header dependencies recorded from `cc -MD`, a generated header,
-//! forced `redo`, and `redo clean`.
+//! forced `redo`, and `redo clean`; and the README's "Try it" command, which runs the `redo`
+//! binary straight from cargo.
 
-use redo_tests::{Project, Run};
+use redo_tests::{Project, Run, build_dir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,46 @@ fn edit(p: &Project, rel: &str, from: &str, to: &str) {
     let text = p.read(rel);
     assert!(text.contains(from), "{rel} does not contain {from:?}");
     p.write(rel, &text.replace(from, to));
+}
+
+/// The README's "Try it" command, after its `cargo build --release && cd contrib/examples/hello`.
+const TRY_IT: &str = "cargo run --release -q --bin redo -- all && cat all";
+
+/// What `cargo run --bin redo -- all` does, with the debug build: the `redo` binary by its own
+/// path (so called `redo`), and no redo command on `PATH` (nothing is installed): the
+/// `redo-ifchange` in the `.do` files are the daemon's command links.
+#[test]
+fn readme_try_it_command_works_straight_from_cargo() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+        .unwrap();
+    assert!(
+        readme.contains(&format!(
+            "cargo build --release && cd contrib/examples/hello && {TRY_IT}"
+        )),
+        "the README's Try it command is not the one this test runs: {TRY_IT}"
+    );
+    let p = example_project();
+    let try_it = || {
+        let mut c = p.command_at(&build_dir().join("redo"));
+        c.arg("all").env("PATH", SYSTEM_PATH.join(":"));
+        for v in ["CC", "CFLAGS", "LDFLAGS", "LIBS"] {
+            c.env_remove(v);
+        }
+        Run::from_output(c.output().unwrap())
+    };
+    let r = try_it().ok();
+    let all: Vec<String> = OBJECTS
+        .iter()
+        .map(|o| obj(o))
+        .chain(["version.h", "hello", "all"].map(String::from))
+        .collect();
+    assert_built(&r, &all, "first run of the Try it command");
+    let expected = greeting("Hello", p.read("VERSION").trim());
+    assert_eq!(p.read("all"), expected);
+    // Again: `redo all` rebuilds `all` (redo runs what it is given), nothing below it.
+    let r = try_it().ok();
+    assert_eq!(built(&r), ["all"], "stderr:\n{}", r.stderr);
+    assert_eq!(p.read("all"), expected);
 }
 
 #[test]
