@@ -43,7 +43,9 @@ pub fn link_all(dir: &Path, target: &Path, names: &[&str]) -> io::Result<()> {
     }
     for name in names {
         let link = dir.join(name);
-        if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str().as_bytes() == target.as_os_str().as_bytes()) {
+        if std::fs::read_link(&link)
+            .is_ok_and(|t| t.as_os_str().as_bytes() == target.as_os_str().as_bytes())
+        {
             continue;
         }
         let temp = dir.join(format!(".{name}.new-{}", std::process::id()));
@@ -77,7 +79,10 @@ mod tests {
         want.sort();
         assert_eq!(names, want, "no temporary left behind");
         for n in NAMES {
-            assert_eq!(std::fs::read_link(dir.join(n)).unwrap(), Path::new("/new/redo"));
+            assert_eq!(
+                std::fs::read_link(dir.join(n)).unwrap(),
+                Path::new("/new/redo")
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -62,9 +62,9 @@ mod tests {
         let e = io::Error::from_raw_os_error(28);
         assert_eq!(words(&e), "no space left on device");
         assert!(fix(&e, std::path::Path::new("/run/x")).contains("full"));
-        let e = io::Error::new(io::ErrorKind::Other, "EOF while reading");
+        let e = io::Error::other("EOF while reading");
         assert_eq!(words(&e), "EOF while reading");
-        let e = io::Error::new(io::ErrorKind::Other, "a symlink; refusing");
+        let e = io::Error::other("a symlink; refusing");
         assert_eq!(words(&e), "a symlink; refusing");
     }
 }

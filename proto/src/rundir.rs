@@ -77,7 +77,11 @@ pub fn check_private_dir(dir: &Path, uid: u32) -> Result<(), DirError> {
 
 /// Creates `dir` (and any missing parent) with mode 0700 if needed, then checks it.
 pub fn ensure_private_dir(dir: &Path, uid: u32) -> Result<(), DirError> {
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(source) => {
@@ -204,14 +208,24 @@ mod tests {
         ensure_private_dir(&d, uid).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = check_private_dir(&d, uid).unwrap_err().to_string();
-        assert!(err.contains("chmod 700") && err.contains("mode 755"), "{err}");
+        assert!(
+            err.contains("chmod 700") && err.contains("mode 755"),
+            "{err}"
+        );
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
         let err = check_private_dir(&d, uid + 1).unwrap_err().to_string();
         assert!(err.contains(&format!("belongs to uid {uid}")), "{err}");
         let link = t.join("link");
         std::os::unix::fs::symlink(&d, &link).unwrap();
-        assert!(check_private_dir(&link, uid).unwrap_err().to_string().contains("symlink"));
-        let err = check_private_dir(&t.join("absent"), uid).unwrap_err().to_string();
+        assert!(
+            check_private_dir(&link, uid)
+                .unwrap_err()
+                .to_string()
+                .contains("symlink")
+        );
+        let err = check_private_dir(&t.join("absent"), uid)
+            .unwrap_err()
+            .to_string();
         assert!(err.ends_with("no such file or directory."), "{err}");
         std::fs::remove_dir_all(&t).unwrap();
     }

@@ -568,8 +568,14 @@ mod tests {
             Parsed::Usage(_)
         ));
         assert!(run(Tool::Redo, &["-symlinks"]).symlinks);
-        assert!(matches!(p(Tool::Redo, &["-symlinks", "x"]), Parsed::Usage(_)));
-        assert!(matches!(p(Tool::Ifchange, &["-symlinks"]), Parsed::Usage(_)));
+        assert!(matches!(
+            p(Tool::Redo, &["-symlinks", "x"]),
+            Parsed::Usage(_)
+        ));
+        assert!(matches!(
+            p(Tool::Ifchange, &["-symlinks"]),
+            Parsed::Usage(_)
+        ));
     }
 
     #[test]

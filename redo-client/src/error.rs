@@ -22,7 +22,9 @@ pub enum Error {
     Encode(String),
     Stdin(io::Error),
     /// `redo -symlinks` could not make some links (each already said why).
-    Symlinks { failed: usize },
+    Symlinks {
+        failed: usize,
+    },
     Rundir(DirError),
     /// A file of the runtime directory could not be opened, locked or inspected.
     File {
@@ -31,25 +33,39 @@ pub enum Error {
         source: io::Error,
     },
     /// A `.do`'s client cannot reach the daemon that runs the `.do`.
-    NestedUnreachable { socket: PathBuf, source: io::Error },
+    NestedUnreachable {
+        socket: PathBuf,
+        source: io::Error,
+    },
     /// The daemon running this `.do` is another build of redod.
     NestedOtherVersion {
         version: u16,
         identity: Identity,
         expected: Identity,
     },
-    Connect { socket: PathBuf, source: io::Error },
+    Connect {
+        socket: PathBuf,
+        source: io::Error,
+    },
     Send(io::Error),
     /// The connection broke before the daemon's hello: it was going away. Retried at top level.
     Closed(io::Error),
     BadHello(String),
     /// The running daemon speaks another protocol (for `--daemon-status`).
-    Protocol { version: u16 },
+    Protocol {
+        version: u16,
+    },
     /// Even a daemon this client started refuses it: it is from another build.
-    OtherBuild { daemon: PathBuf, version: u16 },
+    OtherBuild {
+        daemon: PathBuf,
+        version: u16,
+    },
     GaveUpWaiting,
     DaemonMissing(PathBuf),
-    Spawn { daemon: PathBuf, source: io::Error },
+    Spawn {
+        daemon: PathBuf,
+        source: io::Error,
+    },
     /// The daemon exited at start-up; `said` is what it wrote before it did.
     StartFailed {
         daemon: PathBuf,
@@ -57,9 +73,15 @@ pub enum Error {
         said: String,
         log: PathBuf,
     },
-    StartTimeout { socket: PathBuf, log: PathBuf },
+    StartTimeout {
+        socket: PathBuf,
+        log: PathBuf,
+    },
     /// The connection to the daemon broke in the middle of the answer.
-    Lost { why: String, log: Option<PathBuf> },
+    Lost {
+        why: String,
+        log: Option<PathBuf>,
+    },
 }
 
 impl fmt::Display for Error {

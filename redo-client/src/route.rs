@@ -117,16 +117,16 @@ fn top_level(
             }
             Err(source) => return Err(Error::Connect { socket, source }),
         };
-        let (stream, hello) =
-            match handshake(stream, ClientHello::new(true, expected), &out.frame) {
-                Ok(sh) => sh,
-                // The daemon was going away as we connected: the next attempt finds the new one.
-                Err(Error::Closed(_)) if started.elapsed() < Duration::from_secs(30) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+        let (stream, hello) = match handshake(stream, ClientHello::new(true, expected), &out.frame)
+        {
+            Ok(sh) => sh,
+            // The daemon was going away as we connected: the next attempt finds the new one.
+            Err(Error::Closed(_)) if started.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if hello.answer == Answer::Accepted {
             return relay(stream, Some(rundir));
         }

@@ -73,10 +73,18 @@ mod tests {
         for (t, n) in Tool::ALL.iter().zip(NAMES) {
             assert_eq!(t.name(), n);
             assert_eq!(Tool::called_as(OsStr::new(n)).unwrap(), *t);
-            assert_eq!(Tool::called_as(OsStr::new(&format!("/x/y/{n}"))).unwrap(), *t);
+            assert_eq!(
+                Tool::called_as(OsStr::new(&format!("/x/y/{n}"))).unwrap(),
+                *t
+            );
         }
-        let e = Tool::called_as(OsStr::new("/bin/redo-foo")).unwrap_err().to_string();
-        assert!(e.contains("'redo-foo'") && e.contains("redo-ifchange, redo-ifcreate"), "{e}");
+        let e = Tool::called_as(OsStr::new("/bin/redo-foo"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'redo-foo'") && e.contains("redo-ifchange, redo-ifcreate"),
+            "{e}"
+        );
         assert!(Tool::called_as(OsStr::new("")).is_err());
     }
 }

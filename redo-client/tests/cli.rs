@@ -15,8 +15,14 @@ fn called_as(name: &str) -> Command {
 fn help_and_usage_errors() {
     for (name, synopsis) in [
         ("redo", "usage: redo [options] [target ...]"),
-        ("redo-ifchange", "usage: redo-ifchange [options] [target ...]"),
-        ("/some/where/redo-ifcreate", "usage: redo-ifcreate [file ...]"),
+        (
+            "redo-ifchange",
+            "usage: redo-ifchange [options] [target ...]",
+        ),
+        (
+            "/some/where/redo-ifcreate",
+            "usage: redo-ifcreate [file ...]",
+        ),
         ("redo-always", "usage: redo-always"),
         ("redo-stamp", "usage: redo-stamp <data"),
         ("redo-whichdo", "usage: redo-whichdo target"),
@@ -64,12 +70,21 @@ fn symlinks_makes_every_command_link_and_replaces_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("redo-log"), "mine\n").unwrap();
-    let run = || called_as("redo").arg("-symlinks").current_dir(&dir).output().unwrap();
+    let run = || {
+        called_as("redo")
+            .arg("-symlinks")
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stderr.contains("cannot make the link redo-log: file exists"), "{stderr}");
+    assert!(
+        stderr.contains("cannot make the link redo-log: file exists"),
+        "{stderr}"
+    );
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_redo")).unwrap();
     for name in redo_proto::commands::NAMES {
         if name == "redo-log" {
@@ -77,7 +92,10 @@ fn symlinks_makes_every_command_link_and_replaces_nothing() {
             continue;
         }
         assert_eq!(std::fs::read_link(dir.join(name)).unwrap(), exe, "{name}");
-        assert!(stdout.contains(&format!("{} <- {name}\n", exe.display())), "{stdout}");
+        assert!(
+            stdout.contains(&format!("{} <- {name}\n", exe.display())),
+            "{stdout}"
+        );
     }
     // Again, once the file is gone: the links already there are left alone, the missing one made.
     std::fs::remove_file(dir.join("redo-log")).unwrap();
@@ -87,7 +105,10 @@ fn symlinks_makes_every_command_link_and_replaces_nothing() {
         String::from_utf8_lossy(&out.stdout),
         format!("{} <- redo-log\n", exe.display())
     );
-    let version = Command::new(dir.join("redo-log")).arg("--version").output().unwrap();
+    let version = Command::new(dir.join("redo-log"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("redo-log "));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -408,6 +408,20 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
     out
 }
 
+/// The options a `--help` text lists, as written there (`-j`, `--log-pid`, `--events`): from
+/// each line whose first word is an option, the comma-separated names before the description
+/// (two spaces), each up to a space or `=` (`-j N`, `--events=json`, `--root <ROOT>`). Reads
+/// the clients' help and clap's (redod).
+pub fn help_options(help: &str) -> std::collections::BTreeSet<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| l.split("  ").next().unwrap_or_default().split(", "))
+        .map(|n| n.split([' ', '=']).next().unwrap_or_default().to_string())
+        .filter(|n| n.starts_with('-'))
+        .collect()
+}
+
 /// `OsStr` from raw bytes, for non-UTF-8 names.
 pub fn os(b: &[u8]) -> &OsStr {
     use std::os::unix::ffi::OsStrExt;
@@ -416,6 +430,19 @@ pub fn os(b: &[u8]) -> &OsStr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn help_options_of_both_styles() {
+        let ours = "usage: x\n\nOptions:\n  -j N             jobs\n  --events=json    e\n  \
+                    --daemon-watch=off|on|overflow\n                   w\n  -h, --help       h\n";
+        let clap = "Options:\n      --root <ROOT>  Project root\n  -V, --version  Print version\n";
+        let names = |t| super::help_options(t).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(ours),
+            ["--daemon-watch", "--events", "--help", "-h", "-j"]
+        );
+        assert_eq!(names(clap), ["--root", "--version", "-V"]);
+    }
+
     #[test]
     fn strip() {
         assert_eq!(

@@ -78,12 +78,25 @@ fn example_project() -> Project {
 /// Runs `tool args` in the project root with the example's default compiler settings (the
 /// caller's `CC`/`CFLAGS`/... must not change what is built).
 fn run(p: &Project, tool: &str, args: &[&str]) -> Run {
-    let mut c = p.command(tool);
+    run_command(p.command(tool), args)
+}
+
+/// Runs `c args` with the example's default compiler settings.
+fn run_command(mut c: Command, args: &[&str]) -> Run {
     c.args(args);
     for v in ["CC", "CFLAGS", "LDFLAGS", "LIBS"] {
         c.env_remove(v);
     }
     Run::from_output(c.output().unwrap())
+}
+
+/// Everything the example builds, as [`built`] names it.
+fn everything() -> Vec<String> {
+    OBJECTS
+        .iter()
+        .map(|o| obj(o))
+        .chain(["version.h", "hello", "all"].map(String::from))
+        .collect()
 }
 
 /// Names of the targets a run built, in completion order, without the `redo ` tag, the
@@ -181,8 +194,8 @@ const TRY_IT: &str = "cargo run --release -q --bin redo -- all && cat all";
 /// `redo-ifchange` in the `.do` files are the daemon's command links.
 #[test]
 fn readme_try_it_command_works_straight_from_cargo() {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-        .unwrap();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
     assert!(
         readme.contains(&format!(
             "cargo build --release && cd contrib/examples/hello && {TRY_IT}"
@@ -192,19 +205,11 @@ fn readme_try_it_command_works_straight_from_cargo() {
     let p = example_project();
     let try_it = || {
         let mut c = p.command_at(&build_dir().join("redo"));
-        c.arg("all").env("PATH", SYSTEM_PATH.join(":"));
-        for v in ["CC", "CFLAGS", "LDFLAGS", "LIBS"] {
-            c.env_remove(v);
-        }
-        Run::from_output(c.output().unwrap())
+        c.env("PATH", SYSTEM_PATH.join(":"));
+        run_command(c, &["all"])
     };
     let r = try_it().ok();
-    let all: Vec<String> = OBJECTS
-        .iter()
-        .map(|o| obj(o))
-        .chain(["version.h", "hello", "all"].map(String::from))
-        .collect();
-    assert_built(&r, &all, "first run of the Try it command");
+    assert_built(&r, &everything(), "first run of the Try it command");
     let expected = greeting("Hello", p.read("VERSION").trim());
     assert_eq!(p.read("all"), expected);
     // Again: `redo all` rebuilds `all` (redo runs what it is given), nothing below it.
@@ -221,11 +226,7 @@ fn hello_example_builds_and_tracks_headers() {
 
     // 1. First build: everything, bottom-up; the program greets with the version.
     let r = run(&p, "redo-ifchange", &["all"]).ok();
-    let all_built: Vec<String> = OBJECTS
-        .iter()
-        .map(|o| obj(o))
-        .chain(["version.h", "hello", "all"].map(String::from))
-        .collect();
+    let all_built = everything();
     assert_built(&r, &all_built, "first build");
     assert_before(&r, "version.h", &obj("about.o"));
     for o in OBJECTS {

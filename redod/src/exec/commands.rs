@@ -32,7 +32,9 @@ pub fn install(rundir: &Path) {
         .and_then(|exe| Some(exe.parent()?.join("redo")))
         .filter(|r| r.is_file())
     else {
-        tracing::info!("no redo beside redod: the .do scripts get the clients' directory first on PATH");
+        tracing::info!(
+            "no redo beside redod: the .do scripts get the clients' directory first on PATH"
+        );
         return;
     };
     let dir = rundir.join(DIR);
