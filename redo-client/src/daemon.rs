@@ -6,7 +6,7 @@
 //! * Runtime dir: [`redo_proto::rundir::runtime_dir`], mode 0700, owned by the user; any other
 //!   owner or mode is refused ([`redo_proto::rundir::check_private_dir`]: someone else could
 //!   listen on that socket).
-//! * Starting a daemon: [`crate::start`].
+//! * Starting a daemon: [`crate::launch`].
 
 use crate::Error;
 use redo_proto::rundir::{self, check_private_dir, clean};

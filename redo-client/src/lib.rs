@@ -4,7 +4,7 @@
 //!
 //! A client parses its command line ([`args`]), turns it into a request ([`command`],
 //! [`request`]), finds the project's daemon, starting it when absent ([`route`], [`daemon`],
-//! [`start`]), sends one request carrying argv, cwd, environment, umask and parent job, relays
+//! [`launch`]), sends one request carrying argv, cwd, environment, umask and parent job, relays
 //! the events the daemon streams back to its own stderr/stdout, and exits with the code the
 //! daemon sends. It holds no build logic: it is the hot path of every nested `redo-ifchange`, so
 //! it does as little as a process can (no runtime, a handful of syscalls, one write).
@@ -14,10 +14,10 @@ pub mod command;
 pub mod daemon;
 pub mod error;
 pub mod exchange;
+pub mod launch;
 pub mod make;
 pub mod request;
 pub mod route;
-pub mod start;
 pub mod sweep;
 pub mod symlinks;
 pub mod tool;

@@ -6,7 +6,7 @@
 
 use crate::exchange::{handshake, relay};
 use crate::request::{self, Outgoing};
-use crate::{Error, daemon, start};
+use crate::{Error, daemon, launch};
 use redo_proto::rundir;
 use redo_proto::{Answer, ClientHello, Command, Identity};
 use std::ffi::OsString;
@@ -111,7 +111,7 @@ fn top_level(
         let stream = match daemon::connect(&socket) {
             Ok(s) => s,
             Err(e) if daemon::no_daemon(&e) => {
-                start::start(root, rundir, daemon_bin)?;
+                launch::daemon(root, rundir, daemon_bin)?;
                 starts += 1;
                 continue;
             }

@@ -17,7 +17,7 @@
 //!
 //! Anything else there (not a directory of ours, no start lock) is left alone. A starter that
 //! was waiting for the lock of a directory removed meanwhile notices and starts over
-//! ([`crate::start`]). Failures are ignored: this is housekeeping, never a reason to fail a
+//! ([`crate::launch`]). Failures are ignored: this is housekeeping, never a reason to fail a
 //! build.
 
 use redo_proto::rundir;

@@ -43,7 +43,7 @@ const DAEMON_ENV: &[&str] = &[
 
 /// Starts the daemon for `root` unless one already accepts connections, and returns once one
 /// does. Having started one, removes the runtime directories of dead daemons beside `rundir`.
-pub fn start(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), Error> {
+pub fn daemon(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), Error> {
     let _lock = lock(rundir)?;
     let socket = rundir.join(rundir::SOCKET);
     if connect(&socket).is_ok() {
