@@ -5,7 +5,8 @@
 # is missing, uses sudo only when not root, and builds GNU make 4.4 once. `.ci/run` calls it.
 #
 # Installs (Debian packages, with apt-get): recutils, gcc, libc6-dev, make, ninja-build,
-# graphviz, python3, bsdutils, vim-nox, emacs-nox, nginx, openssl, chromium, and curl and xz-utils
+# graphviz, python3, bsdutils, vim-nox, emacs-nox, nginx, openssl, chromium, groff-base, and curl
+# and xz-utils
 # (to fetch the make 4.4 source); builds GNU make 4.4.1 into target/ci-tools/bin/make44 from
 # Debian's source tarball (sha256-checked) when the system make is older than 4.4.
 set -eu
@@ -27,6 +28,7 @@ command -v emacs >/dev/null 2>&1 || need="$need emacs-nox"          # contrib/ed
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need="$need nginx"  # shared-cache tests (WebDAV server)
 command -v openssl >/dev/null 2>&1 || need="$need openssl"          # shared-cache tests (TLS certificates)
 [ -x /usr/bin/chromium ] || need="$need chromium"                   # --timings report opened in a headless browser
+command -v groff >/dev/null 2>&1 || need="$need groff-base"         # man pages rendered (contrib/man, install.sh)
 if [ -n "$need" ]; then
     sudo=""
     if [ "$(id -u)" != 0 ]; then

@@ -35,9 +35,11 @@
 //! Bump [`PROTOCOL_VERSION`] on any change to the types in [`msg`] or to the hello layout.
 
 pub mod codec;
+pub mod commands;
 pub mod env;
 pub mod hello;
 pub mod msg;
+pub mod plain;
 pub mod rundir;
 
 pub use codec::{Error, MAX_FRAME};

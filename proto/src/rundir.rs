@@ -3,10 +3,14 @@
 //! `$XDG_RUNTIME_DIR/redo/<name>-<hash>/` (or `/tmp/redo-<uid>/<name>-<hash>/` without a usable
 //! `XDG_RUNTIME_DIR`), where `<hash>` is FNV-1a-64 of the project root's bytes and `<name>` a
 //! sanitised prefix of its last component for people reading `ls`. The directory is 0700 and
-//! owned by the user; clients refuse it otherwise.
+//! owned by the user; the clients and the daemon refuse it otherwise, with the one check of
+//! [`check_private_dir`].
 
+use crate::plain;
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// The daemon's socket, inside the runtime dir.
@@ -17,6 +21,78 @@ pub const PID: &str = "pid";
 pub const START_LOCK: &str = "start.lock";
 /// The daemon's stdout, stderr and tracing output.
 pub const LOG: &str = "daemon.log";
+
+/// Why a runtime directory cannot be used. Each message names the directory and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("cannot create the runtime directory {}: {}.{}", path.display(), plain::words(source), plain::fix(source, path))]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot inspect {}: {}.{}", path.display(), plain::words(source), plain::fix(source, path))]
+    Inspect { path: PathBuf, source: io::Error },
+    #[error("{} is not a directory (a symlink?); remove it so redo can create its runtime directory", path.display())]
+    NotDir { path: PathBuf },
+    #[error(
+        "runtime directory {} belongs to uid {owner}, not to you (uid {uid}); refusing to talk \
+         to a daemon another user controls. Set XDG_RUNTIME_DIR to a directory of your own.",
+        path.display()
+    )]
+    OtherOwner { path: PathBuf, owner: u32, uid: u32 },
+    #[error(
+        "runtime directory {} has mode {mode:o}: other users could reach the daemon. Run \
+         'chmod 700 {}' or remove it.",
+        path.display(),
+        path.display()
+    )]
+    Open { path: PathBuf, mode: u32 },
+}
+
+/// Checks that `dir` is a real directory (not a symlink), owned by `uid`, closed to everybody
+/// else: whoever can enter it can talk to the daemon, and whoever owns it could put their own
+/// socket there.
+pub fn check_private_dir(dir: &Path, uid: u32) -> Result<(), DirError> {
+    let m = std::fs::symlink_metadata(dir).map_err(|source| DirError::Inspect {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !m.file_type().is_dir() {
+        return Err(DirError::NotDir {
+            path: dir.to_path_buf(),
+        });
+    }
+    if m.uid() != uid {
+        return Err(DirError::OtherOwner {
+            path: dir.to_path_buf(),
+            owner: m.uid(),
+            uid,
+        });
+    }
+    if m.mode() & 0o077 != 0 {
+        return Err(DirError::Open {
+            path: dir.to_path_buf(),
+            mode: m.mode() & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and any missing parent) with mode 0700 if needed, then checks it.
+pub fn ensure_private_dir(dir: &Path, uid: u32) -> Result<(), DirError> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(DirError::Create {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    }
+    check_private_dir(dir, uid)
+}
 
 /// `p` with `.` and `..` resolved lexically and duplicate slashes removed, as Go's
 /// `path.Clean` does (no symlink is followed: a path keeps the names the user gave it). `p`
@@ -121,6 +197,43 @@ mod tests {
         assert!(t.to_str().unwrap().starts_with("/tmp/redo-5/root-"));
         // A relative XDG_RUNTIME_DIR is ignored, as the XDG spec requires.
         assert!(base_dir(Some(OsStr::new("rel")), 5).starts_with("/tmp/redo-5"));
+    }
+
+    #[test]
+    fn private_dir_checks() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = std::env::temp_dir().join(format!("redo-priv-test-{}", std::process::id()));
+        let d = t.join("run/deeper");
+        let uid = own_uid(&t);
+        ensure_private_dir(&d, uid).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = check_private_dir(&d, uid).unwrap_err().to_string();
+        assert!(
+            err.contains("chmod 700") && err.contains("mode 755"),
+            "{err}"
+        );
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = check_private_dir(&d, uid + 1).unwrap_err().to_string();
+        assert!(err.contains(&format!("belongs to uid {uid}")), "{err}");
+        let link = t.join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        assert!(
+            check_private_dir(&link, uid)
+                .unwrap_err()
+                .to_string()
+                .contains("symlink")
+        );
+        let err = check_private_dir(&t.join("absent"), uid)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("no such file or directory."), "{err}");
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// The uid owning what this process creates (no libc in this crate).
+    fn own_uid(scratch: &Path) -> u32 {
+        std::fs::create_dir_all(scratch).unwrap();
+        std::fs::metadata(scratch).unwrap().uid()
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Invocation {
     pub cleanup: Vec<CleanupWhat>,
     /// `redo-dot --no-outside`.
     pub no_outside: bool,
+    /// `redo -symlinks`.
+    pub symlinks: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, Default, Clone, Copy)]
@@ -67,6 +69,7 @@ enum Effect {
     DryRun,
     Watch,
     NoOutside,
+    Symlinks,
 }
 
 struct Flag {
@@ -167,6 +170,11 @@ const REDO_FLAGS: &[Flag] = &[
         "daemon-stop",
         Effect::DaemonStop,
         "ask this project's redod to finish its jobs and exit",
+    ),
+    flag(
+        "symlinks",
+        Effect::Symlinks,
+        "make the command links (redo-ifchange, ...) to this program in the current directory",
     ),
 ];
 
@@ -378,6 +386,7 @@ fn apply(inv: &mut Invocation, effect: Effect) {
         Effect::DryRun => inv.dry_run = true,
         Effect::Watch => inv.build.watch = true,
         Effect::NoOutside => inv.no_outside = true,
+        Effect::Symlinks => inv.symlinks = true,
     }
 }
 
@@ -486,6 +495,9 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
     if (inv.daemon != DaemonVerb::None || inv.watch_op.is_some()) && n > 0 {
         return usage_error(tool, "--daemon-status and --daemon-stop take no targets");
     }
+    if inv.symlinks && n > 0 {
+        return usage_error(tool, "-symlinks takes no targets");
+    }
     Parsed::Run(inv)
 }
 
@@ -555,6 +567,15 @@ mod tests {
             p(Tool::Ifchange, &["--daemon-stop"]),
             Parsed::Usage(_)
         ));
+        assert!(run(Tool::Redo, &["-symlinks"]).symlinks);
+        assert!(matches!(
+            p(Tool::Redo, &["-symlinks", "x"]),
+            Parsed::Usage(_)
+        ));
+        assert!(matches!(
+            p(Tool::Ifchange, &["-symlinks"]),
+            Parsed::Usage(_)
+        ));
     }
 
     #[test]
@@ -579,7 +600,7 @@ mod tests {
         // `redo-ifchange $(list)` / `redo-ifcreate $(list)` of an empty list: nothing to do.
         assert!(run(Tool::Ifcreate, &[]).operands.is_empty());
         assert!(run(Tool::Ifchange, &[]).operands.is_empty());
-        for tool in Tool::ALL {
+        for tool in &Tool::ALL {
             let Parsed::Help(h) = p(*tool, &["--help"]) else {
                 panic!()
             };

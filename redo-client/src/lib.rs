@@ -1,99 +1,39 @@
-//! The redo clients: one small, synchronous, std-only library behind every `redo*` binary.
+//! The redo clients: one small, synchronous, std-only library behind the one `redo` binary,
+//! which is every command: it runs as the one it is called by ([`Tool::called_as`]; the
+//! `redo-*` commands are links to it).
 //!
-//! A client parses its command line, finds the project's daemon (starting it when absent, see
-//! [`daemon`]), sends one request carrying argv, cwd, environment, umask and parent job, relays
+//! A client parses its command line ([`args`]), turns it into a request ([`command`],
+//! [`request`]), finds the project's daemon, starting it when absent ([`route`], [`daemon`],
+//! [`launch`]), sends one request carrying argv, cwd, environment, umask and parent job, relays
 //! the events the daemon streams back to its own stderr/stdout, and exits with the code the
 //! daemon sends. It holds no build logic: it is the hot path of every nested `redo-ifchange`, so
 //! it does as little as a process can (no runtime, a handful of syscalls, one write).
 
 pub mod args;
+pub mod command;
 pub mod daemon;
+pub mod error;
 pub mod exchange;
+pub mod launch;
 pub mod make;
+pub mod request;
+pub mod route;
+pub mod sweep;
+pub mod symlinks;
+pub mod tool;
 
-use args::{DaemonVerb, Parsed};
-use redo_proto::msg::ByteBuf;
-use redo_proto::{Build, BuildMode, Command, QueryKind};
-use std::io::{Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+pub use error::Error;
+pub use tool::Tool;
 
-/// The client commands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tool {
-    Redo,
-    Ifchange,
-    Ifcreate,
-    Always,
-    Stamp,
-    Whichdo,
-    Targets,
-    Sources,
-    Ood,
-    Affects,
-    Dot,
-    Log,
-    Cleanup,
-    Depfix,
-}
+use args::Parsed;
+use std::ffi::OsString;
+use std::io::Write;
 
-impl Tool {
-    pub const ALL: &'static [Tool] = &[
-        Tool::Redo,
-        Tool::Ifchange,
-        Tool::Ifcreate,
-        Tool::Always,
-        Tool::Stamp,
-        Tool::Whichdo,
-        Tool::Targets,
-        Tool::Sources,
-        Tool::Ood,
-        Tool::Affects,
-        Tool::Dot,
-        Tool::Log,
-        Tool::Cleanup,
-        Tool::Depfix,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Redo => "redo",
-            Tool::Ifchange => "redo-ifchange",
-            Tool::Ifcreate => "redo-ifcreate",
-            Tool::Always => "redo-always",
-            Tool::Stamp => "redo-stamp",
-            Tool::Whichdo => "redo-whichdo",
-            Tool::Targets => "redo-targets",
-            Tool::Sources => "redo-sources",
-            Tool::Ood => "redo-ood",
-            Tool::Affects => "redo-affects",
-            Tool::Dot => "redo-dot",
-            Tool::Log => "redo-log",
-            Tool::Cleanup => "redo-cleanup",
-            Tool::Depfix => "redo-depfix",
-        }
-    }
-
-    /// Commands that take the build options (-j, -x, -k, ...).
-    pub fn builds(self) -> bool {
-        matches!(self, Tool::Redo | Tool::Ifchange)
-    }
-}
-
-/// Prints `msg` prefixed with the tool name and exits 1.
-pub fn fail(tool: Tool, msg: impl std::fmt::Display) -> ! {
-    let _ = writeln!(std::io::stderr(), "{}: {msg}", tool.name());
-    std::process::exit(1)
-}
-
-fn bytes(v: Vec<std::ffi::OsString>) -> Vec<ByteBuf> {
-    v.into_iter().map(|s| ByteBuf::from(s.into_vec())).collect()
-}
-
-/// The entry point of every client binary, in place of Rust's `fn main`:
+/// The entry point of the `redo` binary, in place of Rust's `fn main`:
 ///
 /// ```ignore
 /// #![cfg_attr(not(test), no_main)]
-/// redo_client::entry!(redo_client::Tool::Ifchange);
+/// redo_client::entry!();
 /// ```
 ///
 /// A client is run for every `redo-ifchange` in every `.do`, and most of what it costs is
@@ -108,7 +48,7 @@ fn bytes(v: Vec<std::ffi::OsString>) -> Vec<ByteBuf> {
 /// `std::process::exit` still flushes stdout.
 #[macro_export]
 macro_rules! entry {
-    ($tool:expr) => {
+    () => {
         /// The C entry point (see `redo_client::entry!`). Not in the binary's test harness,
         /// which has a `main` of its own.
         #[cfg(not(test))]
@@ -117,7 +57,7 @@ macro_rules! entry {
         // `main` is not generated.
         #[unsafe(no_mangle)]
         pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
-            $crate::start($tool)
+            $crate::start()
         }
     };
 }
@@ -127,11 +67,27 @@ macro_rules! entry {
 /// daemon could become fd 2, and an error message would be written into the protocol), and
 /// SIGPIPE ignored (writing to a closed pipe is an error the client handles, `| head`, not a
 /// signal that kills it). A panic exits 101, as from Rust's `main`.
-pub fn start(tool: Tool) -> ! {
+///
+/// The one place the client exits: everything below returns an exit code or an [`Error`],
+/// printed here after the command's name (exit 1).
+pub fn start() -> ! {
     standard_fds();
     ignore_sigpipe();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let program = argv.first().cloned().unwrap_or_default();
     // The panic's message is printed by the panic hook, as usual.
-    std::process::exit(std::panic::catch_unwind(|| main(tool)).unwrap_or(101))
+    let code = std::panic::catch_unwind(|| {
+        let (name, result) = match Tool::called_as(&program) {
+            Ok(tool) => (tool.name(), main(tool, &argv)),
+            Err(e) => ("redo", Err(e)),
+        };
+        result.unwrap_or_else(|e| {
+            report(name, &e);
+            1
+        })
+    })
+    .unwrap_or(101);
+    std::process::exit(code)
 }
 
 /// Opens `/dev/null` in place of whichever of fds 0, 1, 2 is closed; one `poll` when none is.
@@ -178,14 +134,19 @@ fn ignore_sigpipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
 
-/// The client: parses the command line, sends the request, relays the answer, exits.
-fn main(tool: Tool) -> ! {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+/// `NAME: message` on stderr.
+fn report(name: &str, e: &Error) {
+    let _ = writeln!(std::io::stderr(), "{name}: {e}");
+}
+
+/// The client: parses the command line, sends the request, relays the answer; returns the
+/// exit code.
+fn main(tool: Tool, argv: &[OsString]) -> Result<i32, Error> {
     let inv = match args::parse(tool, argv.get(1..).unwrap_or_default()) {
         Parsed::Run(inv) => inv,
         Parsed::Help(text) => {
             let _ = std::io::stdout().write_all(text.as_bytes());
-            std::process::exit(0)
+            return Ok(0);
         }
         Parsed::Version => {
             println!(
@@ -193,92 +154,21 @@ fn main(tool: Tool) -> ! {
                 tool.name(),
                 env!("CARGO_PKG_VERSION")
             );
-            std::process::exit(0)
+            return Ok(0);
         }
         Parsed::Usage(line) => {
             let _ = writeln!(std::io::stderr(), "{line}");
-            std::process::exit(2)
+            return Ok(2);
         }
     };
-    let target = |inv: args::Invocation| {
-        ByteBuf::from(
-            inv.operands
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-                .into_vec(),
-        )
-    };
-    let query = |kind: QueryKind, inv: args::Invocation| {
-        let mut args = bytes(inv.operands);
-        if inv.no_outside {
-            args.insert(0, ByteBuf::from(redo_proto::QUERY_NO_OUTSIDE.to_vec()));
-        }
-        Command::Query { kind, args }
-    };
+    if inv.symlinks {
+        return symlinks::make(argv.first().map(OsString::as_os_str).unwrap_or_default());
+    }
     if tool == Tool::Ifcreate && inv.operands.is_empty() {
         // Nothing to record (`redo-ifcreate $(list)` of an empty list): no daemon needed.
-        std::process::exit(0)
+        return Ok(0);
     }
     let exported = inv.exported.clone();
-    let command = match tool {
-        Tool::Redo if inv.daemon == DaemonVerb::Status => Command::DaemonStatus,
-        Tool::Redo if inv.daemon == DaemonVerb::Stop => Command::DaemonStop,
-        Tool::Redo if inv.watch_op.is_some() => {
-            Command::WatchControl(inv.watch_op.unwrap_or(redo_proto::WatchOp::On))
-        }
-        Tool::Redo | Tool::Ifchange => Command::Build(Build {
-            mode: if tool == Tool::Redo {
-                BuildMode::Redo
-            } else {
-                BuildMode::Ifchange
-            },
-            targets: inv.operands.iter().map(|o| o.as_bytes()).collect(),
-            options: inv.build,
-        }),
-        Tool::Ifcreate => Command::Ifcreate {
-            targets: bytes(inv.operands),
-        },
-        Tool::Always => Command::Always,
-        Tool::Stamp => Command::Stamp {
-            hash: hash_stdin(tool),
-        },
-        Tool::Whichdo => Command::WhichDo {
-            target: target(inv),
-        },
-        Tool::Targets => query(QueryKind::Targets, inv),
-        Tool::Sources => query(QueryKind::Sources, inv),
-        Tool::Ood => query(QueryKind::Ood, inv),
-        Tool::Affects => query(QueryKind::Affects, inv),
-        Tool::Dot => query(QueryKind::Dot, inv),
-        Tool::Log => Command::Log {
-            recursive: inv.recursive,
-            details: inv.details,
-            target: target(inv),
-        },
-        Tool::Cleanup => Command::Cleanup {
-            what: inv.cleanup,
-            dry_run: inv.dry_run,
-        },
-        Tool::Depfix => Command::Depfix,
-    };
-    let code = exchange::run(tool, command, &argv, &exported);
-    std::process::exit(code)
-}
-
-fn hash_stdin(tool: Tool) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => fail(tool, format!("cannot read stdin: {e}")),
-        }
-    }
-    *hasher.finalize().as_bytes()
+    let command = command::of(tool, inv)?;
+    route::run(command, argv, &exported)
 }

@@ -1,6 +1,7 @@
 //! `redod serve --root DIR --runtime-dir DIR`: started by the clients, detached, one per project.
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,7 +37,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("redod: {e:#}");
+            // Not `eprintln!`, which panics when stderr cannot be written (a full disk).
+            let _ = writeln!(std::io::stderr(), "redod: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -52,5 +54,8 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        // A log that cannot be written (a full disk) loses lines; the default would report
+        // each loss with `eprintln!` to the same stderr, which panics.
+        .log_internal_errors(false)
         .init();
 }

@@ -2,8 +2,8 @@
 //! directory (so its own daemon), and helpers to run the real client binaries in it.
 //!
 //! The binaries are the ones `cargo test --workspace` has just built next to the test
-//! executables (`target/<host triple>/debug`). Every project is independent, so tests run in
-//! parallel.
+//! executables (`target/<host triple>/debug`: `redo` and `redod`), run through the command
+//! links of [`bin_dir`]. Every project is independent, so tests run in parallel.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Directory holding the built binaries (`target/<host triple>/debug`).
-pub fn bin_dir() -> PathBuf {
+pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<triple>/debug/deps/<test>-<hash> → target/<triple>/debug
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
@@ -31,6 +31,28 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
+/// The commands as an installed redo has them: `commands/` beside the built binaries, holding
+/// every command name as a link to the one `redo` binary (which runs as the name it is called
+/// by), and `redod`. Tests run them by path and put this directory first on `PATH`.
+///
+/// Made by the first test of each test process; several processes may make it at once (each
+/// link is replaced atomically by one with the same relative target, `../redo`), and it stays
+/// valid when the binaries are rebuilt.
+pub fn bin_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use redo_proto::commands::{NAMES, link_all};
+        let dir = build_dir().join("commands");
+        // 0755 (not the 0700 `link_all` would give it): tests run commands as another user.
+        fs::create_dir_all(&dir).unwrap();
+        link_all(&dir, Path::new("../redo"), &NAMES).unwrap();
+        link_all(&dir, Path::new("../redod"), &["redod"]).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// `bin_dir()/name`: a command, or `redod`.
 pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
@@ -246,7 +268,13 @@ impl Project {
 
     /// The environment every command of this project runs with.
     pub fn command(&self, tool: &str) -> Command {
-        let mut c = Command::new(bin(tool));
+        self.command_at(&bin(tool))
+    }
+
+    /// [`Project::command`] for the program at `program` (the `redo` binary itself, as
+    /// `cargo run --bin redo` runs it).
+    pub fn command_at(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         c.current_dir(&self.root)
             .env("XDG_RUNTIME_DIR", &self.rundir)
             .env(
@@ -410,6 +438,20 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
     out
 }
 
+/// The options a `--help` text lists, as written there (`-j`, `--log-pid`, `--events`): from
+/// each line whose first word is an option, the comma-separated names before the description
+/// (two spaces), each up to a space or `=` (`-j N`, `--events=json`, `--root <ROOT>`). Reads
+/// the clients' help and clap's (redod).
+pub fn help_options(help: &str) -> std::collections::BTreeSet<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .flat_map(|l| l.split("  ").next().unwrap_or_default().split(", "))
+        .map(|n| n.split([' ', '=']).next().unwrap_or_default().to_string())
+        .filter(|n| n.starts_with('-'))
+        .collect()
+}
+
 /// `OsStr` from raw bytes, for non-UTF-8 names.
 pub fn os(b: &[u8]) -> &OsStr {
     use std::os::unix::ffi::OsStrExt;
@@ -418,6 +460,19 @@ pub fn os(b: &[u8]) -> &OsStr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn help_options_of_both_styles() {
+        let ours = "usage: x\n\nOptions:\n  -j N             jobs\n  --events=json    e\n  \
+                    --daemon-watch=off|on|overflow\n                   w\n  -h, --help       h\n";
+        let clap = "Options:\n      --root <ROOT>  Project root\n  -V, --version  Print version\n";
+        let names = |t| super::help_options(t).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            names(ours),
+            ["--daemon-watch", "--events", "--help", "-h", "-j"]
+        );
+        assert_eq!(names(clap), ["--root", "--version", "-V"]);
+    }
+
     #[test]
     fn strip() {
         assert_eq!(

@@ -983,3 +983,190 @@ fn goredos_lock_file_is_honoured_when_it_exists() {
     p.ifchange(&["t"]).ok();
     assert_eq!(p.read("t"), "t\n");
 }
+
+// ------------------------------------------------------------------------------------------
+// 11. Start-up failures in plain words, and the runtime directories of dead daemons.
+
+/// A daemon that exits at start-up: the client shows what it said, before its log (a fake
+/// `redod` on the pipe) and after (the real one, refusing its environment, in its log).
+#[test]
+fn a_daemon_failing_at_start_up_says_why() {
+    let p = Project::new();
+    p.do_file("t.do", "echo t\n");
+    let fake = p.root.parent().unwrap().join("fake-redod");
+    fs::write(
+        &fake,
+        "#!/bin/sh\necho 'fake-redod: no luck today' >&2\nexit 3\n",
+    )
+    .unwrap();
+    set_mode(&fake, 0o755);
+    let r = run_cmd({
+        let mut c = p.command("redo-ifchange");
+        c.arg("t").env("REDO_DAEMON", &fake);
+        c
+    })
+    .fails();
+    assert!(
+        r.stderr
+            .contains("fake-redod exited at start-up (exit status 3):\nfake-redod: no luck today"),
+        "{}",
+        r.stderr
+    );
+    let r = run_cmd({
+        let mut c = p.command("redo-ifchange");
+        c.arg("t").env("REDO_DAEMON_IDLE", "soon");
+        c
+    })
+    .fails();
+    assert!(
+        r.stderr.contains("exited at start-up (exit status 1)")
+            && r.stderr
+                .contains("REDO_DAEMON_IDLE='soon' is not a number of seconds"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.runs("t.do"), 0);
+    p.ifchange(&["t"]).ok();
+}
+
+/// System errors come in words with the path, never as `(os error N)`.
+#[test]
+fn client_errors_are_plain_words() {
+    let p = Project::new();
+    p.do_file("t.do", "echo t\n");
+    let file = p.root.parent().unwrap().join("not-a-dir");
+    fs::write(&file, "").unwrap();
+    type Env<'a> = &'a [(&'a str, &'a Path)];
+    let cases: [(&str, Env, String); 2] = [
+        (
+            "runtime dir under a file",
+            &[("XDG_RUNTIME_DIR", &file)],
+            format!("redo-ifchange: cannot inspect {}/redo/", file.display()),
+        ),
+        (
+            "nested client of a daemon that is gone",
+            &[
+                ("REDO_SOCKET", Path::new("/nonexistent/sock")),
+                ("REDO_JOB", Path::new("7")),
+            ],
+            "redo-ifchange: cannot reach the redo daemon at /nonexistent/sock that runs this .do \
+             (no such file or directory)"
+                .to_string(),
+        ),
+    ];
+    for (what, env, want) in cases {
+        let mut c = p.command("redo-ifchange");
+        c.arg("t").envs(env.iter().copied());
+        let r = run_cmd(c).fails();
+        assert!(r.stderr.contains(&want), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(": not a directory.")
+                || r.stderr.contains("(no such file or directory)"),
+            "{what}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("os error"), "{what}: {}", r.stderr);
+    }
+}
+
+/// Makes `dir` look unchanged for `age` (its mtime that far back).
+fn age(dir: &Path, age: Duration) {
+    let then = std::time::SystemTime::now() - age;
+    fs::File::open(dir).unwrap().set_modified(then).unwrap();
+}
+
+/// A client that starts a daemon removes the runtime directories of dead daemons beside its
+/// own (quiet for a minute; a killed one's for a day), never a live daemon's, a fresh one or
+/// a directory that is not redo's.
+#[test]
+fn dead_daemons_runtime_dirs_are_removed_by_the_next_start() {
+    let p = Project::new();
+    p.do_file("t.do", "echo t\n");
+    let base = p.rundir.join("redo");
+    // Dead daemons of other projects sharing this XDG_RUNTIME_DIR, made by real daemons.
+    let others: Vec<Project> = (0..4).map(|_| Project::new()).collect();
+    let mut dirs = Vec::new();
+    for (i, o) in others.iter().enumerate() {
+        o.do_file("t.do", "echo t\n");
+        let mut c = o.command("redo-ifchange");
+        c.arg("t").env("XDG_RUNTIME_DIR", &p.rundir);
+        run_cmd(c).ok();
+        let dir = fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|d| !dirs.contains(d))
+            .unwrap();
+        let pid = pid_in(&dir);
+        dirs.push(dir.clone());
+        match i {
+            // 0: a live daemon (quiet for ten minutes by its mtime): kept.
+            0 => {}
+            // 1: exited, quiet for two minutes: removed.
+            // 2: exited a moment ago: kept.
+            1 | 2 => {
+                signal(pid, nix::sys::signal::Signal::SIGTERM);
+                assert!(wait_until(EVENTUALLY, || !alive(pid)));
+            }
+            // 3: killed (its socket left behind), quiet for two minutes: kept for a day.
+            _ => {
+                signal(pid, nix::sys::signal::Signal::SIGKILL);
+                assert!(wait_until(EVENTUALLY, || !alive(pid)));
+            }
+        }
+    }
+    let ten_min = Duration::from_secs(600);
+    let two_min = Duration::from_secs(120);
+    age(&dirs[0], ten_min);
+    age(&dirs[1], two_min);
+    age(&dirs[3], two_min);
+    // Not redo's: no start lock in it.
+    let foreign = base.join("somebody-elses");
+    fs::create_dir_all(&foreign).unwrap();
+    age(&foreign, ten_min);
+
+    p.ifchange(&["t"]).ok();
+    let left: Vec<PathBuf> = fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let own = expected_daemon_dir(&p);
+    for (dir, kept) in [
+        (&dirs[0], true),
+        (&dirs[1], false),
+        (&dirs[2], true),
+        (&dirs[3], true),
+        (&foreign, true),
+        (&own, true),
+    ] {
+        assert_eq!(left.contains(dir), kept, "{}: {left:?}", dir.display());
+    }
+    // The live daemon still serves its project.
+    let mut c = others[0].command("redo");
+    c.arg("t").env("XDG_RUNTIME_DIR", &p.rundir);
+    run_cmd(c).ok();
+
+    // A day later the killed one's goes too, at the next start.
+    age(&dirs[3], Duration::from_secs(25 * 3600));
+    // (Not `p.stop_daemon()`: it takes the first directory it finds for the project's.)
+    let pid = pid_in(&own);
+    p.redo(&["--daemon-stop"]).ok();
+    assert!(wait_until(EVENTUALLY, || !alive(pid)));
+    p.ifchange(&["t"]).ok();
+    assert!(!dirs[3].exists() && dirs[0].exists());
+    for (o, dir) in others.iter().zip(&dirs) {
+        let mut c = o.command("redo");
+        c.arg("--daemon-stop").env("XDG_RUNTIME_DIR", &p.rundir);
+        run_cmd(c);
+        let _ = fs::remove_dir_all(dir);
+    }
+    let _ = fs::remove_dir_all(&foreign);
+}
+
+/// The pid in a runtime directory's pid file.
+fn pid_in(dir: &Path) -> i32 {
+    fs::read_to_string(dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

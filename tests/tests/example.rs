@@ -1,9 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The example C project of `contrib/examples/hello`, built end to end with a real C compiler:
 //! first build, no-op rebuild, header dependencies recorded from `cc -MD`, a generated header,
-//! forced `redo`, and `redo clean`.
+//! forced `redo`, and `redo clean`; and the README's "Try it" command, which runs the `redo`
+//! binary straight from cargo.
 
-use redo_tests::{Project, Run};
+use redo_tests::{Project, Run, build_dir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -77,12 +78,25 @@ fn example_project() -> Project {
 /// Runs `tool args` in the project root with the example's default compiler settings (the
 /// caller's `CC`/`CFLAGS`/... must not change what is built).
 fn run(p: &Project, tool: &str, args: &[&str]) -> Run {
-    let mut c = p.command(tool);
+    run_command(p.command(tool), args)
+}
+
+/// Runs `c args` with the example's default compiler settings.
+fn run_command(mut c: Command, args: &[&str]) -> Run {
     c.args(args);
     for v in ["CC", "CFLAGS", "LDFLAGS", "LIBS"] {
         c.env_remove(v);
     }
     Run::from_output(c.output().unwrap())
+}
+
+/// Everything the example builds, as [`built`] names it.
+fn everything() -> Vec<String> {
+    OBJECTS
+        .iter()
+        .map(|o| obj(o))
+        .chain(["version.h", "hello", "all"].map(String::from))
+        .collect()
 }
 
 /// Names of the targets a run built, in completion order, without the `redo ` tag, the
@@ -172,6 +186,38 @@ fn edit(p: &Project, rel: &str, from: &str, to: &str) {
     p.write(rel, &text.replace(from, to));
 }
 
+/// The README's "Try it" command, after its `cargo build --release && cd contrib/examples/hello`.
+const TRY_IT: &str = "cargo run --release -q --bin redo -- all && cat all";
+
+/// What `cargo run --bin redo -- all` does, with the debug build: the `redo` binary by its own
+/// path (so called `redo`), and no redo command on `PATH` (nothing is installed): the
+/// `redo-ifchange` in the `.do` files are the daemon's command links.
+#[test]
+fn readme_try_it_command_works_straight_from_cargo() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    assert!(
+        readme.contains(&format!(
+            "cargo build --release && cd contrib/examples/hello && {TRY_IT}"
+        )),
+        "the README's Try it command is not the one this test runs: {TRY_IT}"
+    );
+    let p = example_project();
+    let try_it = || {
+        let mut c = p.command_at(&build_dir().join("redo"));
+        c.env("PATH", SYSTEM_PATH.join(":"));
+        run_command(c, &["all"])
+    };
+    let r = try_it().ok();
+    assert_built(&r, &everything(), "first run of the Try it command");
+    let expected = greeting("Hello", p.read("VERSION").trim());
+    assert_eq!(p.read("all"), expected);
+    // Again: `redo all` rebuilds `all` (redo runs what it is given), nothing below it.
+    let r = try_it().ok();
+    assert_eq!(built(&r), ["all"], "stderr:\n{}", r.stderr);
+    assert_eq!(p.read("all"), expected);
+}
+
 #[test]
 fn hello_example_builds_and_tracks_headers() {
     let p = example_project();
@@ -180,11 +226,7 @@ fn hello_example_builds_and_tracks_headers() {
 
     // 1. First build: everything, bottom-up; the program greets with the version.
     let r = run(&p, "redo-ifchange", &["all"]).ok();
-    let all_built: Vec<String> = OBJECTS
-        .iter()
-        .map(|o| obj(o))
-        .chain(["version.h", "hello", "all"].map(String::from))
-        .collect();
+    let all_built = everything();
     assert_built(&r, &all_built, "first build");
     assert_before(&r, "version.h", &obj("about.o"));
     for o in OBJECTS {

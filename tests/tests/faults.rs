@@ -1459,3 +1459,34 @@ fn full_disk_at_commit_fails_cleanly() {
     problems.extend(recovers(&p, "full/t", &"n".repeat(2 * bsize as usize)));
     assert_no_problems("no room for the .rec", &problems, &r);
 }
+
+/// The runtime directory's file system is full: the daemon cannot write its log, its pid or its
+/// journal, and starts anyway (it used to panic, exit 101, and the client printed an empty
+/// reason); the build works, the daemon answers `--daemon-status`.
+#[test]
+fn full_runtime_directory_the_daemon_starts_anyway() {
+    let p = Project::new();
+    let Some(_mount) = tmpfs(&p.rundir, "64k") else {
+        println!("full runtime directory: needs root and a tmpfs mount, skipped");
+        return;
+    };
+    set_mode(&p.rundir, 0o700);
+    // Fill it: whatever fits of a larger file.
+    let _ = fs::write(p.rundir.join("filler"), vec![0u8; 256 << 10]);
+    assert_eq!(free_blocks(&p.rundir).0, 0, "the tmpfs is not full");
+    p.do_file("t.do", "redo-ifchange dep\necho t\n");
+    p.do_file("dep.do", "echo dep\n");
+    let r = p.ifchange(&["t"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!((p.read("t"), p.read("dep")), ("t\n".into(), "dep\n".into()));
+    let r = p.redo(&["--daemon-status"]).ok();
+    assert!(
+        r.stdout.contains("running jobs") || r.stderr.contains("running jobs"),
+        "{r:?}"
+    );
+    // The pid file may be empty (no room for it): the socket says when the daemon is gone.
+    let sock = p.daemon_dir().unwrap().join("sock");
+    assert!(sock.exists());
+    p.redo(&["--daemon-stop"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || !sock.exists()));
+}

@@ -9,7 +9,7 @@
 //! kernel clock, so a same-size rewrite within one tick is (rightly, with the default
 //! `REDO_INODE_TRUST=ctime`) not seen as a change.
 
-use redo_tests::{Project, Run, TempDir, bin_dir, wait_until};
+use redo_tests::{Project, Run, TempDir, bin_dir, help_options, wait_until};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -1848,20 +1848,12 @@ const TOOLS: &[(&str, &[&str])] = &[
     ("redo-depfix", &[]),
 ];
 
-/// Whether `help` has an option line for `opt`: a line whose leading, comma-separated option
-/// names (`-h, --help`, `-j N`, `--log-pid`) include `opt` with one or two dashes.
+/// Whether `help` has an option line for `opt`, with one dash or two.
 fn documents(help: &str, opt: &str) -> bool {
     let bare = opt.trim_start_matches('-');
-    help.lines().map(str::trim_start).any(|l| {
-        if !l.starts_with('-') {
-            return false;
-        }
-        let names = l.split("  ").next().unwrap_or_default();
-        names.split(", ").any(|n| {
-            let word = n.split([' ', '=']).next().unwrap_or_default();
-            word == format!("-{bare}") || word == format!("--{bare}")
-        })
-    })
+    help_options(help)
+        .iter()
+        .any(|n| n.trim_start_matches('-') == bare)
 }
 
 #[test]
@@ -1999,6 +1991,166 @@ fn bash_completion() {
     assert_eq!(complete(&p, &["redo-cleanup", "-n", "l"]), ["lock", "log"]);
     let offered = complete(&p, &["redo-ifchange", "-n"]);
     assert_eq!(offered, ["-no-progress", "-no-status"]);
+    assert_eq!(
+        complete(&p, &["redo", "--daemon-watch=o"]),
+        ["off", "on", "overflow"]
+    );
+    // Targets a NAME.do would build, never built: offered (not default*.do), in subdirectories
+    // too.
+    p.write("never.do", "echo never\n");
+    p.write("lib/later.do", "echo later\n");
+    let offered = complete(&p, &["redo-ifchange", "ne"]);
+    assert_eq!(offered, ["never", "never.do"]);
+    let offered = complete(&p, &["redo", "lib/la"]);
+    assert!(offered.contains(&"lib/later".to_string()), "{offered:?}");
+    let offered = complete(&p, &["redo", "def"]);
+    assert!(!offered.contains(&"default".to_string()), "{offered:?}");
+}
+
+/// Option names without their dashes: the completions offer goredo's forms (`-log-pid`),
+/// `--help` prints `--log-pid`; both are accepted.
+fn bare(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    names
+        .into_iter()
+        .map(|n| {
+            n.split('=')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('-')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Single-quoted words of a piece of shell text.
+fn quoted(text: &str) -> Vec<String> {
+    text.split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The options `_redo` (zsh) gives `tool`: the `_arguments` specs of its `case $service`
+/// branch (or of `*)`), arrays (`$common`) expanded; a spec's option is its leading `-name`
+/// after an optional exclusion list `(...)`.
+fn zsh_options(text: &str, tool: &str) -> BTreeSet<String> {
+    let mut arrays: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lines = text.lines().map(str::trim);
+    while let Some(l) = lines.next() {
+        if let Some(name) = l.strip_suffix("=(") {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != ")").collect();
+            arrays.insert(name.to_string(), quoted(&body.join("\n")));
+        }
+    }
+    let cases = text.split("case $service in").nth(1).unwrap_or_default();
+    let branches: Vec<(Vec<&str>, &str)> = cases
+        .split(";;")
+        .filter_map(|b| {
+            let (label, body) = b.trim_start().split_once(')')?;
+            Some((label.split('|').collect(), body))
+        })
+        .collect();
+    let body = branches
+        .iter()
+        .find(|(labels, _)| labels.contains(&tool))
+        .or_else(|| branches.iter().find(|(labels, _)| labels == &["*"]))
+        .map(|(_, body)| *body)
+        .unwrap_or_default();
+    let mut specs = quoted(body);
+    for (name, items) in &arrays {
+        if body.contains(&format!("${name}")) {
+            specs.extend(items.iter().cloned());
+        }
+    }
+    let names = specs.into_iter().filter_map(|spec| {
+        let spec = match spec.strip_prefix('(') {
+            Some(rest) => rest.split_once(')')?.1.to_string(),
+            None => spec,
+        };
+        let name: String = spec
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        (name.starts_with('-') && name.len() > 1).then_some(name)
+    });
+    bare(names)
+}
+
+/// The options `redo.fish` gives `tool`: its `complete -c` lines naming it (directly or
+/// through a `for c in ...` loop, lists from `set -l` expanded), `-s`/`-o`/`-l` NAME each.
+fn fish_options(text: &str, tool: &str) -> BTreeSet<String> {
+    let mut vars: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut looping: Vec<&str> = Vec::new();
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["set", "-l", name, rest @ ..] => {
+                vars.insert(name, rest.to_vec());
+            }
+            ["for", _, "in", rest @ ..] => {
+                looping = rest
+                    .iter()
+                    .flat_map(|w| match w.strip_prefix('$') {
+                        Some(v) => vars.get(v).cloned().unwrap_or_default(),
+                        None => vec![*w],
+                    })
+                    .collect();
+            }
+            ["end"] => looping.clear(),
+            ["complete", rest @ ..] => {
+                let mut cmds = Vec::new();
+                let mut options = Vec::new();
+                for pair in rest.windows(2) {
+                    match pair {
+                        ["-c", "$c"] => cmds.extend(looping.iter().copied()),
+                        ["-c", c] => cmds.push(*c),
+                        ["-s" | "-o" | "-l", n] => options.push(n.to_string()),
+                        _ => {}
+                    }
+                }
+                if cmds.contains(&tool) {
+                    names.extend(options);
+                }
+            }
+            _ => {}
+        }
+    }
+    bare(names)
+}
+
+/// Every completion file offers each command exactly the options its `--help` lists: an option
+/// added to the table and not to a completion (or removed from it and not from one) fails here.
+#[test]
+fn completions_offer_exactly_the_options_of_help() {
+    let p = Project::new();
+    let zsh = fs::read_to_string(completions_dir().join("_redo")).unwrap();
+    let fish = fs::read_to_string(completions_dir().join("redo.fish")).unwrap();
+    let mut problems = Vec::new();
+    for (tool, _) in TOOLS {
+        let r = p.run(tool, &["--help"]).ok();
+        let help = bare(help_options(&r.stdout));
+        assert!(
+            help.contains("help") && help.contains("version"),
+            "{help:?}"
+        );
+        let offered = [
+            ("bash", bare(complete(&p, &[tool, "-"]))),
+            ("zsh", zsh_options(&zsh, tool)),
+            ("fish", fish_options(&fish, tool)),
+        ];
+        for (shell, got) in offered {
+            if got != help {
+                problems.push(format!(
+                    "{shell}, {tool}: missing {:?}, not in --help {:?}",
+                    help.difference(&got).collect::<Vec<_>>(),
+                    got.difference(&help).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

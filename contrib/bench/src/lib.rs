@@ -189,7 +189,7 @@ options:
                     make-r is `make -r`, make is plain make with its built-in rules)
   --calls K         redo-ifchange calls in the client loop (default 1000)
   --json            print one JSON object instead of the table
-  --redo-dir DIR    where redo, redo-ifchange and redod are
+  --redo-dir DIR    where redo and redod are
                     (default: the directory of this executable)
   --redo-c DIR      an already built redo-c (DIR/redo, DIR/redo-ifchange); default: the
                     vendored redo.c compiled with `cc -O2` into WORK/redo-c (redo-c is

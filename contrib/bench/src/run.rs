@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
@@ -347,7 +348,8 @@ impl Env {
         knobs: Knobs,
     ) -> Command {
         let (prog, mut args): (PathBuf, Vec<String>) = match tool {
-            Tool::Redo => (self.redo_bin("redo-ifchange"), vec![]),
+            // The one `redo` binary, called as redo-ifchange (an installed redo's link).
+            Tool::Redo => (self.redo_bin("redo"), vec![]),
             Tool::RedoC => (self.redo_c_bin("redo-ifchange"), vec![]),
             Tool::Make => ("make".into(), vec![]),
             Tool::MakeR => ("make".into(), vec!["-r".into()]),
@@ -358,6 +360,9 @@ impl Env {
         }
         args.push(target.into());
         let mut c = self.command(tool, dir, &prog, knobs);
+        if tool == Tool::Redo {
+            c.arg0("redo-ifchange");
+        }
         c.args(args);
         c
     }
@@ -868,7 +873,7 @@ fn versions(opts: &Options, env: &Env, redo_c: &str) -> Res<Vec<(Tool, String)>>
                 continue;
             }
             Tool::Redo => {
-                for b in ["redo", "redo-ifchange", "redod"] {
+                for b in ["redo", "redod"] {
                     let p = opts.redo_dir.join(b);
                     if !p.is_file() {
                         return Err(format!(

@@ -26,7 +26,7 @@ fn benchmark_runs_at_n_50() {
     }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_redo-bench"));
     let bin_dir = exe.parent().unwrap().to_path_buf();
-    for b in ["redo", "redo-ifchange", "redod"] {
+    for b in ["redo", "redod"] {
         assert!(
             bin_dir.join(b).exists(),
             "{b} is missing from {}: run `cargo test --workspace` (or `cargo build`) first",

@@ -1,3 +1,4 @@
-//! `redo`: see `redo_client::Tool::Redo`.
+//! `redo` and every `redo-*` command: one program, run as the one it is called by (see
+//! `redo_client::Tool::called_as`).
 #![cfg_attr(not(test), no_main)]
-redo_client::entry!(redo_client::Tool::Redo);
+redo_client::entry!();

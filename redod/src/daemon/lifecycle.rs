@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use redo_proto::Identity;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,31 +138,16 @@ pub fn idle_from_env(v: Option<&str>) -> anyhow::Result<Option<Duration>> {
     }
 }
 
-/// Checks the runtime directory: a directory, ours, mode 0700 (created if missing).
+/// Checks the runtime directory: a directory, ours, mode 0700 (created if missing). The same
+/// check as the clients' ([`redo_proto::rundir::check_private_dir`]).
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create runtime directory {}", dir.display()))?;
-    }
-    let m = std::fs::symlink_metadata(dir)
-        .with_context(|| format!("cannot inspect {}", dir.display()))?;
-    let uid = nix::unistd::geteuid().as_raw();
-    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
-        bail!(
-            "runtime directory {} must be a directory owned by uid {uid} with mode 0700 (it is {}uid {} mode {:o})",
-            dir.display(),
-            if m.is_dir() { "" } else { "not a directory, " },
-            m.uid(),
-            m.mode() & 0o7777
-        );
-    }
+    redo_proto::rundir::ensure_private_dir(dir, nix::unistd::geteuid().as_raw())?;
     Ok(())
 }
 
-/// Takes the pid lock. `Ok(None)`: another daemon holds it.
+/// Takes the pid lock. `Ok(None)`: another daemon holds it. The pid written into the file is
+/// only for people and messages: a runtime directory too full to hold it does not stop the
+/// daemon (the lock is what counts).
 pub fn pid_lock(rundir: &Path) -> anyhow::Result<Option<nix::fcntl::Flock<File>>> {
     let path = rundir.join(redo_proto::rundir::PID);
     let file = OpenOptions::new()
@@ -176,10 +161,16 @@ pub fn pid_lock(rundir: &Path) -> anyhow::Result<Option<nix::fcntl::Flock<File>>
         .with_context(|| format!("cannot open {}", path.display()))?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
-            lock.set_len(0)
-                .with_context(|| format!("cannot truncate {}", path.display()))?;
-            writeln!(lock, "{}", std::process::id())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            let written = lock
+                .set_len(0)
+                .and_then(|()| writeln!(lock, "{}", std::process::id()));
+            if let Err(e) = written {
+                tracing::warn!(
+                    "cannot write the pid into {}: {}",
+                    path.display(),
+                    redo_proto::plain::words(&e)
+                );
+            }
             Ok(Some(lock))
         }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),

@@ -3,7 +3,8 @@
 //! `main`.
 //!
 //! Order matters: the pid lock is taken before the socket is touched (only its holder may
-//! remove and bind it), the previous daemon's journal of running jobs is swept before any new
+//! remove and bind it) and before the output goes to the log (a daemon that exits before
+//! holding it says why to the client that started it, `daemon::log`), the previous daemon's journal of running jobs is swept before any new
 //! job can start, and on the way out running jobs are killed before the socket goes.
 
 use crate::daemon::lifecycle::{self, Life};
@@ -39,6 +40,10 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         tracing::info!("another redod already serves {}; exiting", root.display());
         return Ok(());
     };
+    // Ours now: the log (until here, stderr is the starting client's pipe), then the command
+    // links of the `.do` scripts' PATH.
+    crate::daemon::log::to_log(&rundir);
+    crate::exec::commands::install(&rundir);
     let idle = lifecycle::idle_from_env(std::env::var("REDO_DAEMON_IDLE").ok().as_deref())?;
     let socket = rundir.join(redo_proto::rundir::SOCKET);
     // We hold the pid lock: whatever is at the socket path is a dead daemon's leftover.

@@ -62,6 +62,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
 
 mod cached;
+pub(crate) mod commands;
 mod commit;
 mod conclude;
 mod guard;

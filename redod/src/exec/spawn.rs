@@ -176,18 +176,20 @@ pub(super) fn child_env(
     if let Some(top) = &origin.settings.top_dir {
         set("REDO_TOP_DIR", top.clone().into_os_string());
     }
-    // The client binaries first, so that `redo-ifchange` in a .do is this build's, even when it
-    // was started straight from a cargo target directory.
+    // The daemon's command links first (`super::commands`), so that `redo-ifchange` in a .do
+    // is this daemon's, even when it was started straight from a cargo target directory.
     let inherited = origin
         .env
         .get("PATH")
         .map(OsStr::as_bytes)
         .unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
-    let client = origin.client_dir.as_os_str().as_bytes();
-    let path = if client.is_empty() || inherited.split(|&b| b == b':').next() == Some(client) {
+    let first = super::commands::first_on_path(&origin.client_dir)
+        .as_os_str()
+        .as_bytes();
+    let path = if first.is_empty() || inherited.split(|&b| b == b':').next() == Some(first) {
         inherited.to_vec()
     } else {
-        [client, b":", inherited].concat()
+        [first, b":", inherited].concat()
     };
     set("PATH", OsString::from_vec(path));
     // make run by the .do shares this build's job tokens.
