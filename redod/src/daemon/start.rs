@@ -89,6 +89,10 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
             None => engine,
         },
     };
+    // What the last daemon of this project remembered: parsed state files and hashes, each
+    // used only while its file is unchanged (see `store::snapshot`).
+    let snapshot = Snapshot::of(&root);
+    snapshot.load(&engine);
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
     let journal = rundir.join(crate::engine::JOURNAL);
@@ -124,6 +128,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     })?;
     tracing::info!("exiting: {why}");
     engine.kill_all();
+    snapshot.save(&engine);
     // Uploads to the shared cache still queued are finished, within reason.
     runtime.block_on(async {
         let flush = engine.caches.flush();
@@ -138,6 +143,50 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&socket);
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     Ok(())
+}
+
+/// Where this daemon's snapshot of its caches lives, and whose it must be
+/// ([`crate::store::snapshot`]): loaded at start-up, written at exit.
+struct Snapshot {
+    path: PathBuf,
+    origin: Option<crate::store::snapshot::Origin>,
+}
+
+impl Snapshot {
+    fn of(root: &std::path::Path) -> Snapshot {
+        let path = crate::store::layout::redo_dir(root).join(crate::store::snapshot::FILE);
+        let origin = crate::store::snapshot::Origin::here(root)
+            .map_err(|e| tracing::debug!("no snapshot: cannot stat the project root: {e}"))
+            .ok();
+        Snapshot { path, origin }
+    }
+
+    fn load(&self, engine: &Engine) {
+        let Some(origin) = &self.origin else { return };
+        let started = std::time::Instant::now();
+        match crate::store::snapshot::load(&self.path, origin) {
+            Ok(c) => {
+                let (recs, hashes) = (c.recs.len(), c.hashes.len());
+                crate::store::snapshot::absorb(c, &engine.recs, &engine.hashes);
+                tracing::debug!(recs, hashes, took = ?started.elapsed(), "snapshot loaded");
+            }
+            Err(e) => tracing::debug!("snapshot {} not used: {e}", self.path.display()),
+        }
+    }
+
+    fn save(&self, engine: &Engine) {
+        let Some(origin) = &self.origin else { return };
+        if engine.recs.is_empty() && engine.hashes.is_empty() {
+            return;
+        }
+        let dir = self.path.parent().unwrap_or(&self.path);
+        let saved = std::fs::create_dir_all(dir).and_then(|()| {
+            crate::store::snapshot::save(&self.path, origin, &engine.recs, &engine.hashes)
+        });
+        if let Err(e) = saved {
+            tracing::info!("cannot write the snapshot {}: {e}", self.path.display());
+        }
+    }
 }
 
 /// The listening socket, watched by the runtime. Accepting through it rather than through

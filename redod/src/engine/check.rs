@@ -484,6 +484,16 @@ impl Engine {
             },
             Loaded::Corrupt(_) => None,
         };
+        // Its content hash, when its own record vouches for the stat taken here: recording
+        // it as a dependency then reads nothing (the first build of a daemon just started
+        // would otherwise hash every up-to-date target its `.do` names).
+        let hash = match (&rec, &meta) {
+            (Some(r), Some(m)) if want.origin.settings.trust != ood::Trust::None => r
+                .own(name.as_bytes())
+                .filter(|(stamp, _)| **stamp == m.stamp)
+                .and_then(|(_, h)| h.copied()),
+            _ => None,
+        };
         match self
             .ensure(Want {
                 target_meta: Some(meta),
@@ -492,7 +502,7 @@ impl Engine {
             })
             .await
         {
-            Outcome::UpToDate => Ok(Some(Known { meta, hash: None })),
+            Outcome::UpToDate => Ok(Some(Known { meta, hash })),
             Outcome::Built => Ok(None),
             Outcome::Failed | Outcome::Cancelled => Err(Reported),
         }

@@ -155,21 +155,31 @@ fn not_found(e: &io::Error) -> bool {
 #[derive(Default)]
 pub struct DiskFs;
 
+impl DiskFs {
+    /// [`Fs::stat`], and whether `path` is a symbolic link (a dangling one too, which `stat`
+    /// reports as missing): what the file watcher needs to know not to keep the answer.
+    pub(crate) fn stat_noting_links(&self, path: &Path) -> io::Result<(Option<Meta>, bool)> {
+        // lstat first (as cheap as stat): only a link costs a second call, and is marked.
+        match self.lstat(path)? {
+            Some(m) if m.kind == Kind::Link => match std::fs::metadata(path) {
+                Ok(m) => Ok((
+                    Some(Meta {
+                        link: true,
+                        ..Meta::from_std(&m)
+                    }),
+                    true,
+                )),
+                Err(e) if not_found(&e) => Ok((None, true)),
+                Err(e) => Err(e),
+            },
+            other => Ok((other, false)),
+        }
+    }
+}
+
 impl Fs for DiskFs {
     fn stat(&self, path: &Path) -> io::Result<Option<Meta>> {
-        // lstat first (as cheap as stat): only a link costs a second call, and is marked.
-        let m = match self.lstat(path)? {
-            Some(m) if m.kind == Kind::Link => match std::fs::metadata(path) {
-                Ok(m) => Meta {
-                    link: true,
-                    ..Meta::from_std(&m)
-                },
-                Err(e) if not_found(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            },
-            other => return Ok(other),
-        };
-        Ok(Some(m))
+        Ok(self.stat_noting_links(path)?.0)
     }
 
     fn lstat(&self, path: &Path) -> io::Result<Option<Meta>> {

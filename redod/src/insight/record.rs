@@ -91,15 +91,26 @@ impl Recorder {
         at.saturating_duration_since(self.epoch)
     }
 
+    /// `at`, or now: read under the state's lock, so that events from several threads are
+    /// stamped in the order they are applied (a lane freed by one thread's `finished` is never
+    /// taken by another's `started` stamped earlier).
+    fn time(&self, at: Option<Instant>) -> Duration {
+        self.offset(at.unwrap_or_else(Instant::now))
+    }
+
     /// `target` started waiting for a job token.
     pub fn queued(&self, target: impl AsRef<OsStr>) {
-        self.queued_at(target, Instant::now());
+        self.queued_when(target, None);
     }
 
     /// [`queued`](Recorder::queued), at `at`.
     pub fn queued_at(&self, target: impl AsRef<OsStr>, at: Instant) {
-        let t = self.offset(at);
+        self.queued_when(target, Some(at));
+    }
+
+    fn queued_when(&self, target: impl AsRef<OsStr>, at: Option<Instant>) {
         if let Some(mut s) = self.state() {
+            let t = self.time(at);
             s.queued.entry(name(target)).or_insert(t);
         }
     }
@@ -119,13 +130,17 @@ impl Recorder {
     /// `target`'s `.do` was spawned (`do_file`), or its restore from the shared cache began
     /// (`do_file` `None` unless known): it takes the lowest free lane.
     pub fn started(&self, target: impl AsRef<OsStr>, do_file: Option<&Path>) {
-        self.started_at(target, do_file, Instant::now());
+        self.started_when(target, do_file, None);
     }
 
     /// [`started`](Recorder::started), at `at`.
     pub fn started_at(&self, target: impl AsRef<OsStr>, do_file: Option<&Path>, at: Instant) {
-        let t = self.offset(at);
+        self.started_when(target, do_file, Some(at));
+    }
+
+    fn started_when(&self, target: impl AsRef<OsStr>, do_file: Option<&Path>, at: Option<Instant>) {
         if let Some(mut s) = self.state() {
+            let t = self.time(at);
             s.start(name(target), do_file.map(|d| name(d.as_os_str())), t);
         }
     }
@@ -137,7 +152,7 @@ impl Recorder {
         I: IntoIterator,
         I::Item: AsRef<OsStr>,
     {
-        self.waiting_at(target, for_targets, Instant::now());
+        self.waiting_when(target, for_targets, None);
     }
 
     /// [`waiting`](Recorder::waiting), at `at`.
@@ -146,8 +161,16 @@ impl Recorder {
         I: IntoIterator,
         I::Item: AsRef<OsStr>,
     {
-        let t = self.offset(at);
+        self.waiting_when(target, for_targets, Some(at));
+    }
+
+    fn waiting_when<I>(&self, target: impl AsRef<OsStr>, for_targets: I, at: Option<Instant>)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
         let Some(mut s) = self.state() else { return };
+        let t = self.time(at);
         let Some(i) = s.open.get(&name(target)).copied() else {
             return;
         };
@@ -167,13 +190,17 @@ impl Recorder {
 
     /// `target`'s `.do` got a job token back after [`waiting`](Recorder::waiting).
     pub fn resumed(&self, target: impl AsRef<OsStr>) {
-        self.resumed_at(target, Instant::now());
+        self.resumed_when(target, None);
     }
 
     /// [`resumed`](Recorder::resumed), at `at`.
     pub fn resumed_at(&self, target: impl AsRef<OsStr>, at: Instant) {
-        let t = self.offset(at);
+        self.resumed_when(target, Some(at));
+    }
+
+    fn resumed_when(&self, target: impl AsRef<OsStr>, at: Option<Instant>) {
         let Some(mut s) = self.state() else { return };
+        let t = self.time(at);
         if let Some(i) = s.open.get(&name(target)).copied() {
             s.unblock(i, t);
         }
@@ -181,14 +208,18 @@ impl Recorder {
 
     /// `target`'s run ended with `outcome`; its lane is free again.
     pub fn finished(&self, target: impl AsRef<OsStr>, outcome: Outcome) {
-        self.finished_at(target, outcome, Instant::now());
+        self.finished_when(target, outcome, None);
     }
 
     /// [`finished`](Recorder::finished), at `at`.
     pub fn finished_at(&self, target: impl AsRef<OsStr>, outcome: Outcome, at: Instant) {
-        let t = self.offset(at);
+        self.finished_when(target, outcome, Some(at));
+    }
+
+    fn finished_when(&self, target: impl AsRef<OsStr>, outcome: Outcome, at: Option<Instant>) {
         let target = name(target);
         let Some(mut s) = self.state() else { return };
+        let t = self.time(at);
         if !s.open.contains_key(&target) {
             s.start(target.clone(), None, t);
         }

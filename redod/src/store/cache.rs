@@ -61,6 +61,24 @@ impl RecCache {
         lock(&self.map).remove(path.as_os_str());
     }
 
+    /// A copy of every entry, for a snapshot ([`crate::store::snapshot`]).
+    pub fn entries(&self) -> Vec<crate::store::snapshot::RecEntry> {
+        lock(&self.map)
+            .iter()
+            .map(|(p, (s, r))| (PathBuf::from(p), *s, r.clone()))
+            .collect()
+    }
+
+    /// Takes entries read from a snapshot, keeping those already here. Each is used, like any
+    /// other, only while its file's stat is the one it carries.
+    pub fn absorb(&self, entries: Vec<crate::store::snapshot::RecEntry>) {
+        let mut map = lock(&self.map);
+        map.reserve(entries.len());
+        for (p, s, r) in entries {
+            map.entry(p.into_os_string()).or_insert((s, r));
+        }
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.map).len()
     }
@@ -95,6 +113,24 @@ impl Hashes {
     /// Remembers the hash of a file the daemon has just written.
     pub fn store(&self, path: PathBuf, stamp: Stamp, hash: Hash) {
         lock(&self.map).insert(path.into_os_string(), (stamp, hash));
+    }
+
+    /// A copy of every entry, for a snapshot ([`crate::store::snapshot`]).
+    pub fn entries(&self) -> Vec<crate::store::snapshot::HashEntry> {
+        lock(&self.map)
+            .iter()
+            .map(|(p, (s, h))| (PathBuf::from(p), *s, *h))
+            .collect()
+    }
+
+    /// Takes entries read from a snapshot, keeping those already here (see
+    /// [`RecCache::absorb`]).
+    pub fn absorb(&self, entries: Vec<crate::store::snapshot::HashEntry>) {
+        let mut map = lock(&self.map);
+        map.reserve(entries.len());
+        for (p, s, h) in entries {
+            map.entry(p.into_os_string()).or_insert((s, h));
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -55,9 +55,9 @@ impl Fs for WatchedFs {
             return self.disk.stat(path);
         }
         let before = s.epoch.load(Ordering::Acquire);
-        // A symlink's target may change where no watch sees it: never cached.
-        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-        let m = self.disk.stat(path)?;
+        // A symlink's target may change where no watch sees it: never cached. (One system
+        // call for what is not a link: this is every stat of a cold start.)
+        let (m, link) = self.disk.stat_noting_links(path)?;
         if !link {
             let mut stats = lock(&s.stats);
             if s.epoch.load(Ordering::Acquire) == before {
