@@ -14,6 +14,7 @@ pub mod command;
 pub mod daemon;
 pub mod error;
 pub mod exchange;
+pub mod interrupt;
 pub mod launch;
 pub mod make;
 pub mod request;

@@ -122,6 +122,50 @@ fn client_connections(sock: &Path) -> Option<usize> {
 // ------------------------------------------------------------------------------------------
 // 1. Cancellation.
 
+/// Ctrl-C on a terminal: the client erases the status line, says `interrupted` once and dies
+/// of SIGINT itself (130 to a shell), and the `.do` it started is killed.
+#[test]
+fn ctrl_c_on_a_terminal_says_interrupted_and_clears_the_status_line() {
+    let p = Project::new();
+    let _reap = ReapTree(vec![p.root.clone()]);
+    p.do_file(
+        "slow.do",
+        "echo $$ > slow.pid\n: > started\nsleep 60\necho done\n",
+    );
+    let redo = bin_dir().join("redo");
+    let mut c = p.command_at(Path::new("script"));
+    c.args(["-qfec", &format!("{} slow", redo.display()), "/dev/null"]);
+    let mut script = common::Kid::spawn("script", c);
+    wait_started(&p, "started");
+    let shell = read_pid(&p, "slow.pid");
+    // Long enough for the status line to be drawn (every 100 ms).
+    std::thread::sleep(Duration::from_millis(400));
+    let client = redo_tests::pids_with_cmdline(&format!("{} slow", redo.display()))
+        .into_iter()
+        .find(|pid| {
+            fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|e| e.file_name().is_some_and(|n| n == "redo"))
+        })
+        .expect("the client under the pty");
+    signal(client, Signal::SIGINT);
+    let r = script
+        .wait_within(Duration::from_secs(10))
+        .expect("the interrupted client did not exit");
+    assert_eq!(r.code, 130, "dies of SIGINT: {r:?}");
+    let status = r.stdout.rfind("run: ").expect("a status line was drawn");
+    let said = r
+        .stdout
+        .rfind("\r\x1b[Kredo: interrupted\r\n")
+        .unwrap_or_else(|| panic!("no interrupted line after erasing: {:?}", r.stdout));
+    assert!(status < said, "{:?}", r.stdout);
+    assert_eq!(r.stdout.matches("interrupted").count(), 1, "{:?}", r.stdout);
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(shell)),
+        "the .do outlived the interrupted build"
+    );
+    assert!(!p.exists("slow"));
+}
+
 /// SIGTERM or SIGINT to a top-level client whose build runs two nested `.do` files: both
 /// process groups (their background children included) die, nothing is committed, no
 /// temporaries stay, and the next `-j 1` build of the same targets works (locks and tokens

@@ -29,19 +29,7 @@ const HANG: Duration = Duration::from_secs(60);
 
 /// A command for any program (make, script, ...) with the project's environment and directory.
 fn tool(p: &Project, program: impl AsRef<OsStr>) -> Command {
-    let model = p.command("redo");
-    let mut c = Command::new(program);
-    if let Some(dir) = model.get_current_dir() {
-        c.current_dir(dir);
-    }
-    for (k, v) in model.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    c.stdin(Stdio::null());
-    c
+    p.command_at(Path::new(program.as_ref()))
 }
 
 /// Runs a command to completion, failing the test (after killing it) if it hangs.

@@ -1280,6 +1280,39 @@ fn shown(lines: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `-k` keeps how each job ran, but never a secret: the values of variables named like one,
+/// and the user information of URLs, are `<redacted>` in the `.log-rec` and in `redo-log -c`.
+#[test]
+fn kept_job_environments_are_redacted() {
+    let p = Project::new();
+    p.write("t.do", "echo t\n");
+    let mut c = p.command("redo");
+    c.args(["-k", "t"])
+        .env("GITHUB_TOKEN", "ghp_hunter2")
+        .env("DEPLOY_KEY", "k3y")
+        .env("DB_PASSWORD", "pw1")
+        .env("MIRROR_URL", "https://alice:s3cret@mirror.example/x")
+        .env("PLAIN", "visible");
+    let r = Run::from_output(c.output().unwrap()).ok();
+    assert_eq!(r.built_names(), ["redo t"]);
+    let logrec = p.read(".redo/t.log-rec");
+    let shown = p.run("redo-log", &["-c", "t"]).ok().stdout;
+    for text in [&logrec, &shown] {
+        for secret in ["ghp_hunter2", "k3y", "pw1", "alice", "s3cret"] {
+            assert!(!text.contains(secret), "{secret} in:\n{text}");
+        }
+        for kept in [
+            "GITHUB_TOKEN=<redacted>",
+            "DEPLOY_KEY=<redacted>",
+            "DB_PASSWORD=<redacted>",
+            "MIRROR_URL=https://<redacted>@mirror.example/x",
+            "PLAIN=visible",
+        ] {
+            assert!(text.contains(kept), "{kept} missing from:\n{text}");
+        }
+    }
+}
+
 #[test]
 fn redo_log_plain_recursive_and_details() {
     let p = log_project();

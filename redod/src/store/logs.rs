@@ -174,11 +174,8 @@ impl LogRec {
             recfile::field(&mut out, "Arg", a.as_bytes());
         }
         for (k, v) in &self.env {
-            recfile::field(
-                &mut out,
-                "Env",
-                &[k.as_bytes(), b"=", v.as_bytes()].concat(),
-            );
+            let v = super::redact::env_value(k.as_bytes(), v.as_bytes());
+            recfile::field(&mut out, "Env", &[k.as_bytes(), b"=", &v].concat());
         }
         if let Some(c) = self.exit_code {
             num(&mut out, "ExitCode", &c);
@@ -397,7 +394,11 @@ mod tests {
             finished: now + Duration::from_millis(1500),
             cmd: "/bin/sh".into(),
             args: vec!["-e".into(), "t.do".into()],
-            env: vec![("A".into(), "multi\nline".into())],
+            env: vec![
+                ("A".into(), "multi\nline".into()),
+                ("GITHUB_TOKEN".into(), "ghp_secret".into()),
+                ("REDO_CACHE".into(), "https://user:pw@cache/p".into()),
+            ],
             exit_code: Some(3),
             ifchange: vec![b"t.do".to_vec()],
         };
@@ -412,6 +413,18 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("   env: A=multi\nline\n"), "{shown}");
+        assert!(
+            shown.contains("   env: GITHUB_TOKEN=<redacted>\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("   env: REDO_CACHE=https://<redacted>@cache/p\n"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("ghp_secret") && !shown.contains("pw@"),
+            "{shown}"
+        );
         assert!(shown.ends_with(" three\n"), "{shown}");
         let plain = String::from_utf8(show(&dir.join("t"), &dir, false, false).unwrap()).unwrap();
         let texts: Vec<&str> = plain

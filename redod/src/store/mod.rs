@@ -13,6 +13,7 @@ pub mod locks;
 pub mod logs;
 pub mod orphans;
 pub mod recfile;
+pub mod redact;
 pub mod snapshot;
 
 use crate::fs::paths::show;
