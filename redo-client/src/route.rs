@@ -30,10 +30,8 @@ pub fn run(command: Command, argv: &[OsString], exported: &[&'static str]) -> Re
         return nested(socket, &out, expected);
     }
     if control.is_none() {
-        crate::interrupt::install(
-            &crate::Tool::called_as(argv.first().map(OsString::as_os_str).unwrap_or_default())
-                .map_or("redo", |t| t.name()),
-        );
+        let program = argv.first().map(OsString::as_os_str).unwrap_or_default();
+        crate::interrupt::install(crate::Tool::called_as(program).map_or("redo", |t| t.name()));
     }
     let root = daemon::project_root(&out.cwd, std::env::var_os("REDO_TOP_DIR").as_deref());
     let uid = nix::unistd::geteuid().as_raw();
