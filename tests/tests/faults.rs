@@ -135,7 +135,7 @@ fn ctrl_c_on_a_terminal_says_interrupted_and_clears_the_status_line() {
     let redo = bin_dir().join("redo");
     let mut c = p.command_at(Path::new("script"));
     c.args(["-qfec", &format!("{} slow", redo.display()), "/dev/null"]);
-    let mut script = common::Kid::spawn("script", c);
+    let script = common::Kid::spawn("script", c);
     wait_started(&p, "started");
     let shell = read_pid(&p, "slow.pid");
     // Long enough for the status line to be drawn (every 100 ms).
