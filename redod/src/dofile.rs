@@ -53,12 +53,24 @@ pub fn default_names(t: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// A git repository's root (a `.git` directory): the project's root when nothing else says so
+/// (the daemon's own rule), so the `.do` search stops there too, instead of going on to `/`
+/// (goredo's rule without `.redo/top`), where a stray `default.do` in a home directory would
+/// build the project's files. A `.git` *file* (a submodule, a worktree) is no stop: a
+/// superproject's `default*.do` may build inside its submodules.
+fn is_repository_root(fs: &dyn Fs, dir: &Path) -> io::Result<bool> {
+    Ok(fs
+        .stat(&dir.join(".git"))?
+        .is_some_and(|m| m.kind == Kind::Dir))
+}
+
 fn is_file(fs: &dyn Fs, p: &Path) -> io::Result<bool> {
     Ok(fs.stat(p)?.is_some_and(|m| m.kind != Kind::Dir))
 }
 
-/// Finds the `.do` for target `name` in directory `dir` (absolute, clean). `top` bounds the
-/// search upwards (`REDO_TOP_DIR`).
+/// Finds the `.do` for target `name` in directory `dir` (absolute, clean). The search upwards
+/// stops at `top` (`REDO_TOP_DIR`), a directory with `.redo/top`, a git repository's root, or
+/// `/`.
 pub fn find(fs: &dyn Fs, dir: &Path, name: &OsStr, top: Option<&Path>) -> io::Result<Lookup> {
     let t = name.as_bytes();
     let mut lookup = Lookup::default();
@@ -89,7 +101,8 @@ pub fn find(fs: &dyn Fs, dir: &Path, name: &OsStr, top: Option<&Path>) -> io::Re
         }
         let stop = search.parent().is_none()
             || top == Some(search.as_path())
-            || fs.exists(&search.join(".redo/top"))?;
+            || fs.exists(&search.join(".redo/top"))?
+            || is_repository_root(fs, &search)?;
         if stop {
             return Ok(lookup);
         }
@@ -293,6 +306,18 @@ mod tests {
         fs.remove("/p/q/.redo/top");
         let l = find(&fs, Path::new("/p/q"), OsStr::new("t"), None).unwrap();
         assert_eq!(l.found.unwrap().rel, p("../../default.do"));
+        // A git repository's root stops it; a `.git` file (a submodule's) does not.
+        fs.write("/p/.git", "gitdir: ../.git/modules/p");
+        let l = find(&fs, Path::new("/p/q"), OsStr::new("t"), None).unwrap();
+        assert_eq!(l.found.unwrap().rel, p("../../default.do"));
+        fs.remove("/p/.git");
+        fs.mkdir("/p/.git");
+        let l = find(&fs, Path::new("/p/q"), OsStr::new("t"), None).unwrap();
+        assert!(l.found.is_none());
+        assert_eq!(
+            l.missing,
+            vec![p("t.do"), p("default.do"), p("../default.do")]
+        );
     }
 
     #[test]

@@ -1181,6 +1181,38 @@ fn redo_whichdo_lists_candidates() {
     );
 }
 
+/// A missing dependency names the file and who needs it; the `.do` candidates tried are a
+/// `-d` line; the search stops at the project's root (here a git repository's), so a stray
+/// `default.do` above it builds nothing.
+#[test]
+fn missing_dependency_says_what_and_who_and_the_search_stops_at_the_root() {
+    let p = Project::new();
+    fs::remove_file(p.path(".redo/top")).unwrap();
+    fs::create_dir(p.path(".git")).unwrap();
+    let stray = p.root.parent().unwrap().join("default.do");
+    fs::write(&stray, "echo stray >&2\nexit 7\n").unwrap();
+    p.do_file("prog.do", "redo-ifchange nothere.c\necho prog\n");
+    let r = p.redo(&["prog"]).fails();
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l == "err  . nothere.c: no such file, and no .do builds it (needed by prog)"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("stray") && !r.stderr.contains("tried"),
+        "{r:?}"
+    );
+    let r = p.redo(&["-d", "prog"]).fails();
+    assert!(
+        r.stderr.lines().any(|l| l
+            .contains("nothere.c: .do candidates tried: nothere.c.do, default.c.do, default.do")),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("../default.do"), "{r:?}");
+    fs::remove_file(&stray).unwrap();
+}
+
 #[test]
 fn target_without_do_fails() {
     let p = Project::new();
