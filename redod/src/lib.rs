@@ -44,6 +44,7 @@ pub(crate) mod query;
 pub mod remote;
 pub(crate) mod request;
 pub mod settings;
+pub mod spawner;
 pub mod store;
 pub(crate) mod sync;
 pub(crate) mod verdict;

@@ -27,11 +27,21 @@ enum Cmd {
         #[arg(long)]
         runtime_dir: PathBuf,
     },
+    /// The daemon's spawner process, which starts the `.do` scripts for it (internal).
+    #[command(hide = true)]
+    Spawner {
+        /// The daemon's end of the socket pair, inherited.
+        #[arg(long)]
+        fd: i32,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Cmd::Serve { root, runtime_dir } = cli.command;
+    let (root, runtime_dir) = match cli.command {
+        Cmd::Serve { root, runtime_dir } => (root, runtime_dir),
+        Cmd::Spawner { fd } => return spawner(fd),
+    };
     init_tracing();
     match redod::daemon::serve(root, runtime_dir) {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,4 +68,20 @@ fn init_tracing() {
         // each loss with `eprintln!` to the same stderr, which panics.
         .log_internal_errors(false)
         .init();
+}
+
+/// `redod spawner --fd N` (see `redod::spawner::server`).
+fn spawner(fd: i32) -> ExitCode {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the daemon started this process with its end of the socket pair at `fd`, and
+    // nothing else here owns it.
+    #[allow(unsafe_code)]
+    let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    match redod::spawner::server::serve(sock) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "redod spawner: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
