@@ -17,8 +17,10 @@ pub struct HttpBackend {
     password: Option<String>,
 }
 
-/// A reqwest error with its causes ("error sending request: connection refused"), without
-/// the URL (the caller names it).
+/// A reqwest error in plain words, without the URL (the caller names it): what failed, and
+/// the system's reason at the bottom of its causes when there is one (`cannot connect:
+/// connection refused`), not the HTTP library's layers (`client error (Connect): tcp connect
+/// error: Connection refused (os error 111)`).
 fn describe(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
@@ -27,15 +29,20 @@ fn describe(e: reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut s = kind.to_string();
     let e = e.without_url();
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    let mut innermost: Option<&dyn std::error::Error> = None;
     while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        innermost = Some(c);
         src = c.source();
     }
-    s
+    match innermost {
+        Some(c) => match c.downcast_ref::<std::io::Error>() {
+            Some(io) => format!("{kind}: {}", redo_proto::plain::words(io)),
+            None => format!("{kind}: {c}"),
+        },
+        None => kind.to_string(),
+    }
 }
 
 impl HttpBackend {

@@ -95,11 +95,15 @@ impl Stats {
     pub fn take_warning(&self) -> Option<String> {
         let mut u = self.unreported.lock().ok()?;
         let (n, last) = std::mem::take(&mut *u);
+        // What happened, and what the build did about it: each target the cache could not
+        // serve was built here.
         match n {
             0 => None,
-            1 => Some(format!("remote cache not used: {last}")),
+            1 => Some(format!(
+                "shared cache not used, targets built here instead: {last}"
+            )),
             n => Some(format!(
-                "remote cache not used: {n} errors, the last: {last}"
+                "shared cache not used, targets built here instead ({n} errors; the last: {last})"
             )),
         }
     }
