@@ -48,8 +48,6 @@ mod session;
 mod waits;
 
 #[cfg(test)]
-mod memory_tests;
-#[cfg(test)]
 mod tests;
 
 pub(crate) use check::Want;

@@ -4,6 +4,8 @@
 use super::*;
 use crate::engine::session::new_uuid;
 
+mod memory;
+
 #[test]
 fn uuid_format() {
     let u = new_uuid();

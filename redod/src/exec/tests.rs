@@ -54,12 +54,30 @@ mod guard_judge {
         let fs = MemFs::default();
         fs.write("/p/x", "built");
         let rec = recorded(&fs);
-        assert!(matches!(judged(&fs, &rec), Found::Ours { prev_hash: Some(_), .. }));
+        assert!(matches!(
+            judged(&fs, &rec),
+            Found::Ours {
+                prev_hash: Some(_),
+                ..
+            }
+        ));
         // touch, chmod, a hard link, a checkout: the stat moves, the content does not.
         fs.touch("/p/x");
-        assert!(matches!(judged(&fs, &rec), Found::Ours { prev_hash: Some(_), .. }));
+        assert!(matches!(
+            judged(&fs, &rec),
+            Found::Ours {
+                prev_hash: Some(_),
+                ..
+            }
+        ));
         fs.rewrite("/p/x", "built");
-        assert!(matches!(judged(&fs, &rec), Found::Ours { prev_hash: Some(_), .. }));
+        assert!(matches!(
+            judged(&fs, &rec),
+            Found::Ours {
+                prev_hash: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -95,7 +113,10 @@ mod guard_judge {
         fs.mkdir("/p");
         assert!(matches!(
             judged(&fs, &Loaded::Missing),
-            Found::Ours { prev_stamp: None, .. }
+            Found::Ours {
+                prev_stamp: None,
+                ..
+            }
         ));
     }
 }

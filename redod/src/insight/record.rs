@@ -292,5 +292,4 @@ impl State {
 }
 
 #[cfg(test)]
-#[path = "record_tests.rs"]
 mod tests;

@@ -457,5 +457,4 @@ pub(crate) fn test_rec(build: &str, content: &[u8]) -> Rec {
 }
 
 #[cfg(test)]
-#[path = "durable_tests.rs"]
 mod tests;

@@ -454,5 +454,4 @@ pub fn sweep(path: &Path, gate: &UmaskGate) -> Swept {
 }
 
 #[cfg(test)]
-#[path = "orphans_tests.rs"]
 mod tests;

@@ -513,10 +513,8 @@ async fn a_failed_target_runs_once_per_session() {
 #[tokio::test]
 async fn a_later_targets_verdict_waits_for_the_earlier_builds() {
     let verdicts = Arc::new(crate::verdict::Verdicts::default());
-    let World { fs, fake, engine } = World::new(&[
-        ("/p/w", script(&["in"])),
-        ("/p/r", script(&["src"])),
-    ]);
+    let World { fs, fake, engine } =
+        World::new(&[("/p/w", script(&["in"])), ("/p/r", script(&["src"]))]);
     let w = World {
         fs,
         fake,
