@@ -69,9 +69,11 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let caches = Arc::new(crate::remote::Caches::default());
+    let processes = Arc::new(crate::exec::Processes::new(caches.clone()));
     let engine = Engine::new(
         Arc::new(DiskFs),
-        Arc::new(crate::exec::Processes),
+        processes.clone(),
         socket.clone(),
         Some(rundir.clone()),
         0o022,
@@ -86,8 +88,8 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     };
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
-    let journal = rundir.join(crate::engine::JOURNAL);
-    let swept = crate::store::orphans::sweep(&journal, &engine.umask);
+    let journal = rundir.join(crate::store::orphans::JOURNAL);
+    let swept = crate::store::orphans::sweep(&journal, engine.umask());
     if swept != crate::store::orphans::Swept::default() {
         tracing::warn!(
             killed = swept.groups_killed,
@@ -96,11 +98,15 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
             "cleaned up after a daemon that died"
         );
     }
-    engine.set_registry(
+    processes.set_registry(
         crate::store::orphans::Registry::create(&journal)
             .with_context(|| format!("cannot create {}", journal.display()))?,
     );
     let life = Life::new(identity, root, rundir, idle);
+    let ctx = Arc::new(crate::request::Context {
+        engine: engine.clone(),
+        caches: caches.clone(),
+    });
     let why = runtime.block_on(async {
         let listener = register(listener).context("cannot register the socket")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -110,7 +116,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("signal handler")?;
         anyhow::Ok(tokio::select! {
-            () = crate::daemon::server::serve(listener, engine.clone(), life.clone()) => "listener stopped",
+            () = crate::daemon::server::serve(listener, ctx, life.clone()) => "listener stopped",
             why = life.exit_when_done(&engine) => why,
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -121,7 +127,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     engine.kill_all();
     // Uploads to the shared cache still queued are finished, within reason.
     runtime.block_on(async {
-        let flush = engine.caches.flush();
+        let flush = caches.flush();
         if tokio::time::timeout(std::time::Duration::from_secs(20), flush)
             .await
             .is_err()

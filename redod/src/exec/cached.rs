@@ -11,11 +11,10 @@
 
 use super::run::Ready;
 use super::*;
-use crate::engine::{Waiter, Want};
+use crate::engine::Want;
 use crate::remote::{
     ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, Trace, TraceDep, find_match_async,
 };
-use crate::store::orphans::{JobFiles, RunningJob};
 
 /// The line a `.do` carries to opt out of the cache.
 pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
@@ -39,7 +38,12 @@ pub(crate) fn opts_out(content: &[u8]) -> bool {
 
 /// The cache and key for the target of `ready`, or `None` when the request asked for no
 /// cache (or a bad one: the request warned about that once) or the target is not cacheable.
-pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Option<CacheUse> {
+pub(super) fn cache_use(
+    px: &Processes,
+    engine: &Engine,
+    flight: &Flight,
+    ready: &Ready,
+) -> Option<CacheUse> {
     // `find_do` records the `.do` itself last, with the hash it was judged by.
     let do_hash = ready.deps.iter().rev().find_map(|d| match d {
         Dep::Ifchange { hash, .. } => *hash,
@@ -51,7 +55,7 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
             &format!("cache: {}: not cached: {why}", flight.display),
         );
     };
-    let cache = engine.caches.for_env(&flight.origin.env).ok().flatten()?;
+    let cache = px.caches.for_env(&flight.origin.env).ok().flatten()?;
     let key = cache_key(
         engine,
         &*flight.session.fs,
@@ -96,7 +100,7 @@ fn cache_key(
     }
     // What its last build recorded: a target that had no output or asked for `redo-always`
     // is never in the cache, and asking for it would cost a round trip per build (`all`).
-    if let Ok(Loaded::Ok(prev)) = engine.recs.load(fs_, c.rec_path) {
+    if let Ok(Loaded::Ok(prev)) = engine.recs().load(fs_, c.rec_path) {
         let name = c.target.file_name().unwrap_or_default().as_bytes();
         let never = prev.deps.iter().any(|d| match d {
             Dep::Always => true,
@@ -133,14 +137,15 @@ fn cache_key(
 /// Only for a target that is absent (a clean build's, so almost surely to be built; a
 /// target that exists is likely up to date, and asking would cost the server a request for
 /// nothing), with its `.do` found and hashed as [`super::run`]'s lookup would.
-pub(crate) fn prefetch(
+pub(super) fn prefetch(
+    px: &Processes,
     engine: &Engine,
-    session: &crate::engine::Session,
-    origin: &crate::engine::Origin,
+    session: &Session,
+    origin: &Origin,
     target: &Path,
 ) {
     let fs_ = &*session.fs;
-    let Some(cache) = engine.caches.for_env(&origin.env).ok().flatten() else {
+    let Some(cache) = px.caches.for_env(&origin.env).ok().flatten() else {
         return;
     };
     if !matches!(fs_.lstat(target), Ok(None)) {
@@ -160,7 +165,7 @@ pub(crate) fn prefetch(
         return;
     };
     let trust = settings.trust != Trust::None;
-    let Ok(do_hash) = engine.hashes.hash(fs_, &dof.path, &meta.stamp, trust) else {
+    let Ok(do_hash) = engine.hashes().hash(fs_, &dof.path, &meta.stamp, trust) else {
         return;
     };
     let rec_path = crate::store::layout::rec_path(dir, name);
@@ -182,26 +187,16 @@ pub(crate) fn prefetch(
 async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Observed {
     let path = paths::resolve(&flight.dir, OsStr::from_bytes(&probe.path));
     let session = &flight.session;
-    if probe.kind == ProbeKind::Content && paths::inside(paths::root(), &path) {
-        let want = Want {
-            since: 0, // Read by `bring`.
-            target_meta: None,
-            rec: None,
-            display: show(&paths::shown(&flight.origin.cwd, &path)),
-            target: path.clone(),
-            level: flight.level + 1,
-            force: false,
-            session: session.clone(),
-            origin: flight.origin.clone(),
-            waiter: Waiter::Flight(flight.clone()),
-            start: None,
-            next: None,
-        };
-        if engine.bring(want).await.is_err() {
-            // Failed (and reported): no trace can vouch for it; the `.do` runs and meets
-            // the failure itself.
-            return Observed::Exists;
-        }
+    if probe.kind == ProbeKind::Content
+        && paths::inside(paths::root(), &path)
+        && engine
+            .bring(Want::dependency(flight, path.clone()))
+            .await
+            .is_err()
+    {
+        // Failed (and reported): no trace can vouch for it; the `.do` runs and meets the
+        // failure itself.
+        return Observed::Exists;
     }
     let checker = engine.checker(session, &flight.origin.settings);
     match session.fs.stat(&path) {
@@ -225,6 +220,7 @@ async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Ob
 /// a build's commit would. `None`: a miss (why, with `-d`), build locally; every fault of
 /// the cache lands here, counted for the build's one warning.
 pub(super) async fn restore(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     ready: &Ready,
@@ -263,7 +259,7 @@ pub(super) async fn restore(
     // Journaled, so that a daemon killed mid-download leaves nothing behind; dropped (early
     // return, or the client went away), it removes the temporary.
     let running = RunningJob::new(
-        engine.registry(),
+        px.registry(),
         engine.next_id(),
         JobFiles {
             target: ready.target.clone(),
@@ -274,7 +270,7 @@ pub(super) async fn restore(
         },
     );
     let file = match engine
-        .umask
+        .umask()
         .with(origin.umask, || durable::create_new(&tmp))
     {
         Ok(f) => f,
@@ -353,7 +349,7 @@ pub(super) async fn restore(
     };
     conclude::note_commit(engine, flight, &ready.target, &ready.rec_path, &committed);
     // Landed: what an earlier failed attempt declared no longer matters (`--watch`).
-    crate::sync::lock(&engine.attempts).remove(&flight.target);
+    engine.landed(&flight.target);
     drop(running);
     flight.say(
         Msg::Dbg,

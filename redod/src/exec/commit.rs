@@ -58,10 +58,10 @@ impl Commit {
             Output::Arg3(..) | Output::Nothing | Output::DirInPlace => 0,
         };
         if !self.sync && size <= SMALL {
-            return self.run(&engine.umask);
+            return self.run(engine.umask());
         }
         let eng = engine.clone();
-        tokio::task::spawn_blocking(move || self.run(&eng.umask))
+        tokio::task::spawn_blocking(move || self.run(eng.umask()))
             .await
             .map_err(|e| format!("commit failed: {e}"))?
     }

@@ -40,7 +40,7 @@ pub(super) async fn conclude(
     // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
     // so it cannot be told from one left by an earlier build, and need not be).
     let now = engine
-        .fs
+        .fs()
         .lstat(a.target)
         .map_err(|e| io_msg("stat", a.target, &e))?;
     let is_dir = now.is_some_and(|m| m.kind == Kind::Dir);
@@ -90,7 +90,7 @@ pub(super) async fn conclude(
     // Only a phony target's commit compares with the state file (see `Commit::run`). Read
     // now, under the target's lock: what the state file holds at the commit.
     let prev = match output {
-        Output::Nothing => match engine.recs.load(&*engine.fs, a.rec_path) {
+        Output::Nothing => match engine.recs().load(engine.fs(), a.rec_path) {
             Ok(Loaded::Ok(rec)) => Some(rec),
             _ => None,
         },
@@ -135,11 +135,11 @@ pub(super) fn note_commit(
     if let Some(stamp) = committed.rec_stamp {
         engine.wrote(rec_path);
         engine
-            .recs
+            .recs()
             .store(rec_path.to_path_buf(), stamp, committed.rec.clone());
     }
     if let Some((stamp, hash)) = committed.target {
-        engine.hashes.store(target.to_path_buf(), stamp, hash);
+        engine.hashes().store(target.to_path_buf(), stamp, hash);
     }
     for t in committed.rec.contradictions() {
         flight.say(
@@ -168,7 +168,7 @@ pub(super) async fn wait_for_other(
     loop {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
-        match engine.umask.with(flight.origin.umask, || {
+        match engine.umask().with(flight.origin.umask, || {
             locks::try_lock(&flight.dir, &flight.name)
         }) {
             Ok(TryLock::Acquired(l)) => {
@@ -184,7 +184,7 @@ pub(super) async fn wait_for_other(
     }
     flight.say(Msg::Dbg, &format!("waiting done: {}", flight.display));
     let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
-    match engine.recs.load(&*flight.session.fs, &rec_path) {
+    match engine.recs().load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
         Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
         Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),

@@ -132,7 +132,7 @@ pub(super) fn do_gone(engine: &Engine, flight: &Flight, rec_path: &Path) -> Resu
             fsync_dir(redo_dir).map_err(|e| before_run(e.to_string()))?;
         }
     }
-    engine.recs.forget(rec_path);
+    engine.recs().forget(rec_path);
     engine.wrote(rec_path);
     flight.say(
         Msg::Warn,
@@ -156,10 +156,7 @@ pub(super) fn no_do(flight: &Flight, tried: &[PathBuf]) -> JobError {
             tried.join(", ")
         ),
     );
-    let needed_by: Vec<String> = lock(&flight.waiters)
-        .iter()
-        .filter_map(|(_, w)| w.flight().map(|f| f.display.clone()))
-        .collect();
+    let needed_by = flight.needed_by();
     let needed = match needed_by.is_empty() {
         true => String::new(),
         false => format!(" (needed by {})", needed_by.join(", ")),

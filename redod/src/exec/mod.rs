@@ -28,21 +28,25 @@
 //! (creating, writing, renaming: never cached); and after a write, `Engine::wrote` tells the
 //! watcher at once, so the next check in the same request does not wait for the event.
 //! From the engine it uses only services (the umask gate, the caches of state files and
-//! hashes, the job registry and journal, the socket path); it never touches the scheduling
-//! tables.
+//! hashes, job registration, the socket path); it never touches the scheduling tables. What
+//! is the runner's own is kept here, in [`Processes`]: how each `.do` is run, the spawn
+//! lock, the shared caches, the journal of running jobs; and each running `.do`'s process
+//! ([`process`]), which the engine reaches only through [`crate::engine::JobProcess`].
 
-use crate::engine::{Engine, Flight, Job, JobHandle, RelayState};
+use crate::engine::{Engine, Flight, JobHandle, Origin, Session};
+use crate::fastmap::HashMap;
 use crate::fs::paths::{self, show};
 use crate::fs::{Hash, Kind, Meta, Stamp};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
 use crate::output::Msg;
 use crate::output::{BuildEvent, TargetEvent};
+use crate::remote::Caches;
 use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
 use crate::store::layout::temp_path;
 use crate::store::locks::{self, TryLock};
 use crate::store::logs;
-use crate::store::orphans::{JobFiles, RunningJob};
+use crate::store::orphans::{JobFiles, Registry, RunningJob};
 use crate::store::recfile::{Dep, Rec, Records};
 use crate::sync::lock;
 use crate::{dofile, fs::umask::UmaskGate, store::cache::Loaded};
@@ -56,7 +60,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
@@ -65,6 +69,7 @@ mod cached;
 mod commit;
 mod conclude;
 mod guard;
+pub(crate) mod process;
 mod relay;
 mod run;
 mod spawn;
@@ -72,13 +77,11 @@ mod spawn;
 mod tests;
 
 pub(crate) use crate::engine::{JobError, Ran};
-pub(crate) use cached::prefetch;
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
+use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
-pub(crate) use run::run;
-pub(crate) use spawn::How;
-use spawn::{child_env, interpreter, spawn};
+use spawn::{How, child_env, interpreter, spawn};
 
 fn before_run(msg: impl Into<String>) -> JobError {
     JobError {
@@ -111,8 +114,41 @@ pub fn exit_text(st: ExitStatus) -> String {
     format!("signal: {name}")
 }
 
-/// The daemon's executor: real `.do` processes on the real filesystem.
-pub struct Processes;
+/// The daemon's executor: real `.do` processes on the real filesystem, and what running
+/// them needs kept between jobs.
+pub struct Processes {
+    /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
+    /// configuration, so connections and counters outlive a build.
+    caches: Arc<Caches>,
+    /// How each `.do` seen is run, with the stat it was read at ([`How`]).
+    interpreters: Mutex<HashMap<PathBuf, (Stamp, How)>>,
+    /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
+    /// made inheritable, and no other spawn may see them.
+    spawn_lock: Mutex<()>,
+    /// Where running jobs are written down for the next daemon, should this one be killed
+    /// (see [`crate::store::orphans`]); set once at start-up.
+    registry: OnceLock<Arc<Registry>>,
+}
+
+impl Processes {
+    pub fn new(caches: Arc<Caches>) -> Processes {
+        Processes {
+            caches,
+            interpreters: Mutex::default(),
+            spawn_lock: Mutex::new(()),
+            registry: OnceLock::new(),
+        }
+    }
+
+    /// Set once, at start-up, after the previous daemon's journal was swept.
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        let _ = self.registry.set(registry);
+    }
+
+    fn registry(&self) -> Option<&Arc<Registry>> {
+        self.registry.get()
+    }
+}
 
 impl crate::engine::Executor for Processes {
     fn run<'a>(
@@ -120,6 +156,10 @@ impl crate::engine::Executor for Processes {
         engine: &'a Arc<Engine>,
         flight: &'a Arc<Flight>,
     ) -> crate::engine::BoxFuture<'a, Result<Ran, JobError>> {
-        Box::pin(run(engine, flight))
+        Box::pin(run::run(self, engine, flight))
+    }
+
+    fn prefetch(&self, engine: &Engine, session: &Session, origin: &Origin, target: &Path) {
+        cached::prefetch(self, engine, session, origin, target);
     }
 }

@@ -6,17 +6,21 @@
 use super::*;
 
 /// Runs the `.do` for `flight`'s target.
-pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
+pub(super) async fn run(
+    px: &Processes,
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+) -> Result<Ran, JobError> {
     let (ready, mut token) = match prepare(engine, flight).await? {
         Prepared::Ready(p, token) => (*p, token),
         Prepared::Done(ran) => return Ok(ran),
     };
-    let mut cache = cached::cache_use(engine, flight, &ready);
+    let mut cache = cached::cache_use(px, engine, flight, &ready);
     if let Some(cu) = &mut cache {
         // The lookup needs no job slot, and may wait for dependencies that need one (at
         // `-j1`, the only one): the token goes back meanwhile.
         drop(token);
-        if let Some(ran) = cached::restore(engine, flight, &ready, cu).await {
+        if let Some(ran) = cached::restore(px, engine, flight, &ready, cu).await {
             flight.session.progress.done.fetch_add(1, Ordering::Relaxed);
             drop(ready.lock);
             flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
@@ -27,7 +31,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
             flight.session.tokens.acquire().await
         };
     }
-    let mut l = launch(engine, flight, ready, token).await?;
+    let mut l = launch(px, engine, flight, ready, token).await?;
     l.cache = cache;
     let progress = &flight.session.progress;
     flight.mark_started();
@@ -35,7 +39,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let pid = l.child.id().unwrap_or(0);
     if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
         l.running.started(pgid);
-        l.job.set_pgid(pgid);
+        l.process.set_pgid(pgid);
     }
     if let Some(st) = l
         .child
@@ -45,7 +49,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     {
         // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
         #[allow(clippy::useless_conversion)]
-        l.job
+        l.process
             .set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
     }
     flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
@@ -58,11 +62,11 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         })
     });
     let (flush_tx, flush_rx) = mpsc::channel(4);
-    l.job.set_flush(flush_tx);
+    l.process.set_flush(flush_tx);
     let status = {
         let relay = relay_stderr(
             flight,
-            &l.job.job,
+            &l.process,
             l.child.stderr.take(),
             pid,
             flush_rx,
@@ -154,7 +158,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     // directory rather than one per target.
     let try_lock = || {
         engine
-            .umask
+            .umask()
             .with(origin.umask, || locks::try_lock(dir, name))
     };
     let locked = match try_lock() {
@@ -183,7 +187,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         .lstat(&target)
         .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
     let loaded = engine
-        .recs
+        .recs()
         .load(fs_, &rec_path)
         .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
     let checker = engine.checker(&flight.session, settings);
@@ -237,7 +241,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
 fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<(), JobError> {
     let redo_dir = crate::store::layout::redo_dir(&flight.dir);
     let created = engine
-        .umask
+        .umask()
         .with(flight.origin.umask, || match fs::create_dir(&redo_dir) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -293,7 +297,7 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
         .flatten()
         .ok_or_else(|| with_do(format!("{} vanished", show(&dof.path)), None))?;
     let do_hash = engine
-        .hashes
+        .hashes()
         .hash(
             fs_,
             &dof.path,
@@ -315,6 +319,8 @@ pub(super) struct Launched {
     pub(super) ready: Ready,
     pub(super) child: tokio::process::Child,
     pub(super) job: JobHandle,
+    /// The `.do`'s process, as the engine and nested requests see it.
+    pub(super) process: Arc<DoProcess>,
     pub(super) running: RunningJob,
     pub(super) log: Option<logs::JobLog>,
     pub(super) log_env: Vec<(OsString, OsString)>,
@@ -335,6 +341,7 @@ pub(super) struct Launched {
 /// (longer than most) because each step hands the next a guard: the journal entry names the
 /// temporaries before they exist, the capture and the job registration must outlive the spawn.
 async fn launch(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     mut ready: Ready,
@@ -360,7 +367,7 @@ async fn launch(
     let arg3_abs = PathBuf::from(arg3_abs);
     let journal_id = engine.next_id();
     let running = RunningJob::new(
-        engine.registry(),
+        px.registry(),
         journal_id,
         JobFiles {
             target: target.clone(),
@@ -371,7 +378,7 @@ async fn launch(
         },
     );
     // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
-    let spill_dir = engine.socket.parent().unwrap_or(Path::new("/tmp"));
+    let spill_dir = engine.socket().parent().unwrap_or(Path::new("/tmp"));
     let cannot_capture = |e: io::Error| {
         with_do(
             format!(
@@ -387,8 +394,9 @@ async fn launch(
     let stdout_file = capture.try_clone().map_err(cannot_capture)?;
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
-    let job = engine.register_job(flight, deps, token);
-    let (program, mut args, shebang) = interpreter(engine, flight, dof, do_stamp, fs_)?;
+    let process = Arc::new(DoProcess::default());
+    let job = engine.register_job(flight, deps, token, process.clone());
+    let (program, mut args, shebang) = interpreter(px, flight, dof, do_stamp, fs_)?;
     args.extend([
         dof.arg1.clone().into_os_string(),
         dof.arg2.clone().into_os_string(),
@@ -411,7 +419,7 @@ async fn launch(
     let log_env = if keep_logs { env.clone() } else { Vec::new() };
     let log = match keep_logs {
         true => match engine
-            .umask
+            .umask()
             .with(origin.umask, || logs::JobLog::create(dir, name))
         {
             Ok(l) => Some(l),
@@ -433,7 +441,7 @@ async fn launch(
         .stderr(Stdio::piped())
         .process_group(0);
     let (started, started_at) = (Instant::now(), SystemTime::now());
-    let child = spawn(engine, flight, &mut cmd, &dof.dir, inherit)
+    let child = spawn(px, engine, flight, &mut cmd, &dof.dir, inherit)
         .await
         .map_err(|e| {
             let msg = match shebang {
@@ -449,11 +457,12 @@ async fn launch(
         })?;
     // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
     // makes the temporary itself, and reports what it cannot.
-    let rec_temp = durable::RecTemp::create(&rec_path, &engine.umask, origin.umask).ok();
+    let rec_temp = durable::RecTemp::create(&rec_path, engine.umask(), origin.umask).ok();
     Ok(Launched {
         ready,
         child,
         job,
+        process,
         running,
         log,
         log_env,
@@ -523,7 +532,7 @@ async fn finish(
             exit_code: status.code().filter(|c| *c != 0),
             ifchange,
         };
-        if let Err(e) = engine.umask.with(origin.umask, || rec.write(dir, name)) {
+        if let Err(e) = engine.umask().with(origin.umask, || rec.write(dir, name)) {
             flight.say(
                 Msg::Warn,
                 &format!("cannot write the .log-rec of {}: {e}", flight.display),

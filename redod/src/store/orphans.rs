@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use crate::fs::umask::UmaskGate;
 
+/// The journal of running jobs, in the runtime directory.
+pub const JOURNAL: &str = "jobs.journal";
+
 /// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
 pub fn start_time(pid: i32) -> Option<u64> {
     use std::io::Read;
