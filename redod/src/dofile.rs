@@ -152,6 +152,15 @@ fn found(
     }
 }
 
+/// A `#!` line the kernel would refuse (longer than it reads).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the #! line of {} is longer than {} bytes: shorten it, or make the .do executable",
+    crate::fs::paths::show(.0),
+    SHEBANG_MAX - 1
+)]
+pub struct ShebangTooLong(pub PathBuf);
+
 /// How many bytes of a `.do` are read for its `#!` line: the kernel's own limit
 /// (`BINPRM_BUF_SIZE`), so a line the kernel would refuse is refused here too.
 pub const SHEBANG_MAX: usize = 256;
@@ -165,19 +174,14 @@ pub const SHEBANG_MAX: usize = 256;
 /// the kernel, which passes everything after the program as one argument), so that
 /// `#!/usr/bin/env bash -e` works. `#!/bin/sh` alone or with `-e` keeps goredo's `sh -e`
 /// (and `-x` tracing): those `.do` files mean exactly that already.
-pub fn interpreter(head: &[u8], do_path: &Path) -> Result<Option<Vec<OsString>>, String> {
+pub fn interpreter(head: &[u8], do_path: &Path) -> Result<Option<Vec<OsString>>, ShebangTooLong> {
     let Some(rest) = head.strip_prefix(b"#!") else {
         return Ok(None);
     };
     let line = match rest.iter().position(|&b| b == b'\n') {
         Some(end) => &rest[..end],
         None if head.len() >= SHEBANG_MAX => {
-            return Err(format!(
-                "the #! line of {} is longer than {} bytes: shorten it, or make the .do \
-                 executable",
-                crate::fs::paths::show(do_path),
-                SHEBANG_MAX - 1
-            ));
+            return Err(ShebangTooLong(do_path.to_path_buf()));
         }
         None => rest,
     };

@@ -312,7 +312,7 @@ impl Engine {
                 if let Some(t) = e.took {
                     name = format!("{name} {}", secs(t));
                 }
-                flight.say(Msg::Err, &format!("{name}: {}", e.msg));
+                flight.say(Msg::Err, &format!("{name}: {}", e.cause));
                 flight
                     .session
                     .progress
@@ -322,7 +322,7 @@ impl Engine {
                     BuildEvent::Target(TargetEvent::Failed {
                         target: s.rel(&flight.target),
                         do_file: e.do_path.as_deref().map(|d| s.rel(d)),
-                        error: e.msg.clone(),
+                        error: e.cause.to_string(),
                         level: flight.level,
                         duration: e.took.map(|t| t.as_secs_f64()),
                         exit_code: e.exit_code,
@@ -359,15 +359,10 @@ impl Engine {
                 return Ok(Some(Reason::Corrupt(e.to_string())));
             }
             Err(e) => {
-                flight.say(
-                    Msg::Warn,
-                    &format!(
-                        "cannot read {}: {e}: rebuilding {}",
-                        show(&rec_path),
-                        flight.display
-                    ),
-                );
-                return Ok(Some(Reason::Corrupt(e.to_string())));
+                let reason = Reason::Corrupt(e.to_string());
+                let e = crate::store::Error::io("read", &rec_path)(e);
+                flight.say(Msg::Warn, &format!("{e}: rebuilding {}", flight.display));
+                return Ok(Some(reason));
             }
         };
         let checker = self.checker(&flight.session, &flight.origin.settings);

@@ -105,16 +105,31 @@ pub enum Ran {
     Kept,
 }
 
-/// Why a target failed. Printed once, by the flight, as `err  <target>[ (<do>)][ (<secs>)]: <msg>`.
+/// Why a target failed. Printed once, by the flight, as
+/// `err  <target>[ (<do>)][ (<secs>)]: <cause>`.
 #[derive(Debug)]
 pub struct JobError {
-    pub msg: String,
+    /// What went wrong, as the executor typed it (`exec`'s error): the engine only shows it.
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
     pub took: Option<Duration>,
     pub do_rel: Option<PathBuf>,
     /// The `.do`, absolute, once found.
     pub do_path: Option<PathBuf>,
     /// The `.do`'s exit status, when it exited with one other than 0.
     pub exit_code: Option<i32>,
+}
+
+impl JobError {
+    /// A failure before any `.do` was found.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> JobError {
+        JobError {
+            cause: Box::new(cause),
+            took: None,
+            do_rel: None,
+            do_path: None,
+            exit_code: None,
+        }
+    }
 }
 
 /// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns

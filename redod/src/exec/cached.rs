@@ -119,7 +119,7 @@ fn cache_key(
         }
         Ok(_) => {}
         Err(e) => {
-            not(&io_msg("read", c.do_path, &e));
+            not(&crate::store::Error::io("read", c.do_path)(e).to_string());
             return None;
         }
     }
@@ -276,7 +276,7 @@ pub(super) async fn restore(
         Ok(f) => f,
         Err(e) => {
             cu.cache.note_miss();
-            miss(&io_msg("create", &tmp, &e));
+            miss(&crate::store::Error::io("create", &tmp)(e).to_string());
             return None;
         }
     };

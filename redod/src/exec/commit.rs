@@ -49,7 +49,7 @@ impl Commit {
     /// blocking pool and the daemon goes on serving; a small one without fsync
     /// (`REDO_NO_SYNC`) is a few system calls on data in the page cache, cheaper than the two
     /// thread hand-offs of the pool.
-    pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, String> {
+    pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, Error> {
         const SMALL: u64 = 1 << 20;
         let size = match &self.output {
             Output::Stdout(_, size) => *size,
@@ -63,12 +63,12 @@ impl Commit {
         let eng = engine.clone();
         tokio::task::spawn_blocking(move || self.run(eng.umask()))
             .await
-            .map_err(|e| format!("commit failed: {e}"))?
+            .map_err(Error::Commit)?
     }
 
     /// The new state in the state file's temporary: the one made while the `.do` ran, when
     /// there is one.
-    fn begin_rec(&mut self, rec: &Rec, gate: &UmaskGate) -> Result<durable::RecWriter, String> {
+    fn begin_rec(&mut self, rec: &Rec, gate: &UmaskGate) -> Result<durable::RecWriter, Error> {
         durable::RecWriter::begin_in(
             self.rec_temp.as_mut(),
             &self.rec_path,
@@ -89,7 +89,7 @@ impl Commit {
     /// as ours ([`durable::interrupted_commit`]).
     /// One function: the order of the writes (output temp, `.rec` temp with its pending record,
     /// rename, rename) is the crash guarantee, and reads best in one place.
-    pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
+    pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, Error> {
         let target = self.dir.join(&self.name);
         let out = match std::mem::replace(&mut self.output, Output::Nothing) {
             Output::Nothing => return self.phony(&target, gate),
@@ -108,15 +108,17 @@ impl Commit {
                     Kind::Link => crate::fs::link_hash(&p),
                     _ => crate::fs::hash_file(&p),
                 }
-                .map_err(|e| io_msg("read", &p, &e))?;
+                .map_err(Error::io("read", &p))?;
                 let kept = m.kind == Kind::File && target_is_file && self.prev_hash == Some(hash);
                 out_stamp = Some(m.stamp);
                 (Some(p), hash, kept)
             }
             Err(capture) => {
-                let hash = durable::hash_capture(&capture).map_err(|e| {
-                    format!("cannot read the captured stdout of {}: {e}", show(&target))
-                })?;
+                let hash =
+                    durable::hash_capture(&capture).map_err(|source| Error::CaptureRead {
+                        of: show(&target),
+                        source,
+                    })?;
                 if target_is_file && self.prev_hash == Some(hash) {
                     // Same content: nothing to write out.
                     (None, hash, true)
@@ -141,14 +143,14 @@ impl Commit {
             deps,
         };
         let writer = self.begin_rec(&rec, gate)?;
-        let install = || -> Result<(), String> {
+        let install = || -> Result<(), Error> {
             match &out {
                 Some(out) if !kept_same => {
                     // A link has no content of its own to sync: its directory's fsync is it.
                     if self.sync && fs::symlink_metadata(out).is_ok_and(|m| m.is_file()) {
                         File::open(out)
                             .and_then(|f| f.sync_all())
-                            .map_err(|e| io_msg("fsync", out, &e))?;
+                            .map_err(Error::io("fsync", out))?;
                     }
                     // A file or a link (a directory went to `directory`) over what the
                     // target was when the `.do` exited.
@@ -167,7 +169,7 @@ impl Commit {
                         &nix::sys::time::TimeSpec::UTIME_NOW,
                         nix::sys::stat::UtimensatFlags::FollowSymlink,
                     )
-                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+                    .map_err(|e| Error::io("set the times of", &target)(io::Error::from(e)))?;
                 }
             }
             if self.sync {
@@ -195,7 +197,7 @@ impl Commit {
     }
 
     /// No output: no target. An old file is removed; the target is phony now.
-    pub(super) fn phony(mut self, target: &Path, gate: &UmaskGate) -> Result<Committed, String> {
+    pub(super) fn phony(mut self, target: &Path, gate: &UmaskGate) -> Result<Committed, Error> {
         let had_target = fs::remove_file(target).is_ok();
         let phony = Dep::Ifcreate {
             target: self.name.as_bytes().to_vec(),
@@ -241,7 +243,7 @@ impl Commit {
         target: &Path,
         from: Option<PathBuf>,
         gate: &UmaskGate,
-    ) -> Result<Committed, String> {
+    ) -> Result<Committed, Error> {
         let rec = Rec {
             build: std::mem::take(&mut self.build),
             deps: std::mem::take(&mut self.deps).into_vec(),

@@ -31,10 +31,10 @@ pub(super) async fn conclude(
     status: ExitStatus,
     a: &AfterRun<'_>,
     rec_temp: Option<durable::RecTemp>,
-) -> Result<Arc<Rec>, String> {
+) -> Result<Arc<Rec>, Error> {
     let settings = &flight.origin.settings;
     if !status.success() {
-        return Err(exit_text(status));
+        return Err(Error::Exit(status));
     }
     // $1 must not have been touched by the .do, unless it made it a directory: that
     // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
@@ -42,20 +42,23 @@ pub(super) async fn conclude(
     let now = engine
         .fs()
         .lstat(a.target)
-        .map_err(|e| io_msg("stat", a.target, &e))?;
+        .map_err(Error::io("stat", a.target))?;
     let is_dir = now.is_some_and(|m| m.kind == Kind::Dir);
     if let Some(m) = now.filter(|_| !is_dir) {
         if a.prev_stamp
             .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
         {
-            return Err("$1 was explicitly touched".into());
+            return Err(Error::Arg1Touched);
         }
     }
-    let stdout_size = a
-        .capture
-        .metadata()
-        .map(|m| m.len())
-        .map_err(|e| format!("cannot stat the captured stdout of {}: {e}", flight.display))?;
+    let stdout_size =
+        a.capture
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|source| Error::CaptureStat {
+                of: flight.display.clone(),
+                source,
+            })?;
     let arg3 = fs::symlink_metadata(a.arg3_abs)
         .ok()
         .map(|m| crate::fs::Meta::from_std(&m));
@@ -64,25 +67,23 @@ pub(super) async fn conclude(
     // while also writing an output is a mistake.
     let made_dir = is_dir && !(a.was_dir && (arg3_exists || stdout_size > 0));
     if made_dir && (arg3_exists || stdout_size > 0) {
-        return Err(format!(
-            "{} is a directory, and the .do also wrote {}: a target is one or the other \
-             (remove the directory in the .do, or write nothing)",
-            show(a.target),
-            if arg3_exists { "$3" } else { "to stdout" }
-        ));
+        return Err(Error::DirAndOutput {
+            target: a.target.to_path_buf(),
+            wrote: if arg3_exists { "$3" } else { "to stdout" },
+        });
     }
     if arg3_exists && stdout_size > 0 {
-        return Err("created both tmp and stdout".into());
+        return Err(Error::BothOutputs);
     }
     let output = if made_dir {
         Output::DirInPlace
     } else if let Some(m) = arg3 {
         Output::Arg3(a.arg3_abs.to_path_buf(), m)
     } else if stdout_size > 0 {
-        let c = a
-            .capture
-            .try_clone()
-            .map_err(|e| format!("cannot read the captured stdout of {}: {e}", flight.display))?;
+        let c = a.capture.try_clone().map_err(|source| Error::CaptureRead {
+            of: flight.display.clone(),
+            source,
+        })?;
         Output::Stdout(c, stdout_size)
     } else {
         Output::Nothing
@@ -176,9 +177,9 @@ pub(super) async fn wait_for_other(
                 break;
             }
             Ok(TryLock::Held(_)) => {}
-            Err(e) => {
+            Err(source) => {
                 let what = locks::describe(&flight.dir, &flight.name);
-                return Err(before_run(format!("cannot lock {what}: {e}")));
+                return Err(before_run(Error::Lock { what, source }));
             }
         }
     }
@@ -186,9 +187,9 @@ pub(super) async fn wait_for_other(
     let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
     match engine.recs().load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
-        Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
-        Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),
-        Ok(Loaded::Corrupt(e)) => Err(before_run(e.to_string())),
-        Err(e) => Err(before_run(io_msg("read", &rec_path, &e))),
+        Ok(Loaded::Ok(_)) => Err(before_run(Error::BuiltByAnother)),
+        Ok(Loaded::Missing) => Err(before_run(Error::NotBuiltByAnother)),
+        Ok(Loaded::Corrupt(e)) => Err(before_run(e)),
+        Err(e) => Err(before_run(Error::io("read", &rec_path)(e))),
     }
 }

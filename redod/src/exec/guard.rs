@@ -80,11 +80,7 @@ pub(super) fn judge(
 /// `REDO_STOP_IF_MODIFIED=1`.
 pub(super) fn modified(flight: &Flight) -> Result<Ran, JobError> {
     if flight.origin.settings.stop_if_modified {
-        return Err(before_run(format!(
-            "{} externally modified: its content is not what redo wrote (remove it to have it \
-             rebuilt)",
-            flight.display
-        )));
+        return Err(before_run(Error::Modified(flight.display.clone())));
     }
     flight.say(
         Msg::Warn,
@@ -125,11 +121,11 @@ pub(super) fn do_gone(engine: &Engine, flight: &Flight, rec_path: &Path) -> Resu
     match fs::remove_file(rec_path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(before_run(io_msg("remove", rec_path, &e))),
+        Err(e) => return Err(before_run(Error::io("remove", rec_path)(e))),
     }
     if !flight.origin.settings.no_sync {
         if let Some(redo_dir) = rec_path.parent() {
-            fsync_dir(redo_dir).map_err(|e| before_run(e.to_string()))?;
+            fsync_dir(redo_dir).map_err(before_run)?;
         }
     }
     engine.recs().forget(rec_path);
@@ -156,10 +152,7 @@ pub(super) fn no_do(flight: &Flight, tried: &[PathBuf]) -> JobError {
             tried.join(", ")
         ),
     );
-    let needed_by = flight.needed_by();
-    let needed = match needed_by.is_empty() {
-        true => String::new(),
-        false => format!(" (needed by {})", needed_by.join(", ")),
-    };
-    before_run(format!("no such file, and no .do builds it{needed}"))
+    before_run(Error::NoDo {
+        needed_by: flight.needed_by(),
+    })
 }

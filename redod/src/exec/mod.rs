@@ -42,7 +42,7 @@ use crate::ood::{Trust, same_file};
 use crate::output::Msg;
 use crate::output::{BuildEvent, TargetEvent};
 use crate::remote::Caches;
-use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
+use crate::store::durable::{self, fsync_dir, stamp_of};
 use crate::store::layout::temp_path;
 use crate::store::locks::{self, TryLock};
 use crate::store::logs;
@@ -68,6 +68,7 @@ use tokio::sync::{mpsc, oneshot};
 mod cached;
 mod commit;
 mod conclude;
+mod error;
 mod guard;
 pub(crate) mod process;
 mod relay;
@@ -79,18 +80,14 @@ mod tests;
 pub(crate) use crate::engine::{JobError, Ran};
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
+use error::Error;
 use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
 use spawn::{How, child_env, interpreter, spawn};
 
-fn before_run(msg: impl Into<String>) -> JobError {
-    JobError {
-        msg: msg.into(),
-        took: None,
-        do_rel: None,
-        do_path: None,
-        exit_code: None,
-    }
+/// A job that failed before its `.do` was found.
+fn before_run(cause: impl Into<Error>) -> JobError {
+    JobError::new(cause.into())
 }
 
 /// Go's `ExitError` text, which goredo prints: `exit status 2`, `signal: killed`.

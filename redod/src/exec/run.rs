@@ -89,11 +89,23 @@ pub(super) async fn run(
     // it must see it.
     engine.sync_watcher(&flight.session);
     progress.done.fetch_add(1, Ordering::Relaxed);
-    let status = status.map_err(|e| {
-        l.ready
-            .with_do(format!("cannot wait for the .do: {e}"), Some(took))
-    })?;
+    let status = status.map_err(|e| l.ready.with_do(Error::Wait(e), Some(took)))?;
     finish(engine, flight, l, status, pid, took).await
+}
+
+/// An error of a job whose `.do` is `dof`: error lines always name the `.do`, so that a
+/// failure says which script failed.
+pub(super) fn with_do(
+    dof: &dofile::DoFile,
+    cause: impl Into<Error>,
+    took: Option<Duration>,
+) -> JobError {
+    JobError {
+        took,
+        do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        ..JobError::new(cause.into())
+    }
 }
 
 /// A target whose `.do` may run now: its lock is held, the guard passed, the `.do` found.
@@ -118,14 +130,8 @@ pub(super) struct Ready {
 impl Ready {
     /// An error of this job: error lines always name the `.do`, so that a failure says which
     /// script failed.
-    pub(super) fn with_do(&self, msg: String, took: Option<Duration>) -> JobError {
-        JobError {
-            msg,
-            took,
-            do_rel: Some(self.dof.rel.clone()),
-            do_path: Some(self.dof.path.clone()),
-            exit_code: None,
-        }
+    pub(super) fn with_do(&self, cause: impl Into<Error>, took: Option<Duration>) -> JobError {
+        with_do(&self.dof, cause, took)
     }
 }
 
@@ -176,7 +182,12 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
                 .await
                 .map(Prepared::Done);
         }
-        Err(e) => return Err(before_run(format!("cannot lock {lock_desc}: {e}"))),
+        Err(source) => {
+            return Err(before_run(Error::Lock {
+                what: lock_desc,
+                source,
+            }));
+        }
     };
 
     // Whose file is at the target's path (see `guard`): redo never replaces one it did not
@@ -185,14 +196,14 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     let rec_path = crate::store::layout::rec_path(dir, name);
     let now = fs_
         .lstat(&target)
-        .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
+        .map_err(|e| before_run(Error::io("stat", &target)(e)))?;
     let loaded = engine
         .recs()
         .load(fs_, &rec_path)
-        .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
+        .map_err(|e| before_run(Error::io("read", &rec_path)(e)))?;
     let checker = engine.checker(&flight.session, settings);
     let found = guard::judge(&checker, &loaded, &target, &rec_path, name.as_bytes(), now)
-        .map_err(|e| before_run(io_msg("read", &target, &e)))?;
+        .map_err(|e| before_run(Error::io("read", &target)(e)))?;
     let (prev_stamp, prev_hash, was_dir) = match found {
         guard::Found::Ours {
             prev_stamp,
@@ -247,7 +258,7 @@ fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<(), JobError> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(_) => fs::create_dir_all(&redo_dir).map(|()| true),
         })
-        .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
+        .map_err(|e| before_run(Error::io("create", &redo_dir)(e)))?;
     if created {
         // The next check in this request may ask whether `dir` has state files.
         engine.wrote(&redo_dir);
@@ -272,7 +283,7 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
     let lookup = dofile::find(fs_, dir, name, settings.top_dir.as_deref())
-        .map_err(|e| before_run(format!("cannot look for a .do: {e}")))?;
+        .map_err(|e| before_run(Error::DoLookup(e)))?;
     let mut deps: Vec<Dep> = lookup
         .missing
         .iter()
@@ -284,18 +295,11 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
         return Ok(Err(lookup.missing));
     };
     let do_rel = dof.is_default.then(|| dof.rel.clone());
-    let with_do = |msg: String, took: Option<Duration>| JobError {
-        msg,
-        took,
-        do_rel: Some(dof.rel.clone()),
-        do_path: Some(dof.path.clone()),
-        exit_code: None,
-    };
     let do_meta = fs_
         .stat(&dof.path)
         .ok()
         .flatten()
-        .ok_or_else(|| with_do(format!("{} vanished", show(&dof.path)), None))?;
+        .ok_or_else(|| with_do(&dof, Error::DoVanished(dof.path.clone()), None))?;
     let do_hash = engine
         .hashes()
         .hash(
@@ -304,7 +308,7 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
             &do_meta.stamp,
             settings.trust != Trust::None,
         )
-        .map_err(|e| with_do(io_msg("read", &dof.path, &e), None))?;
+        .map_err(|e| with_do(&dof, Error::io("read", &dof.path)(e), None))?;
     deps.push(Dep::Ifchange {
         target: paths::bytes(&dof.rel).to_vec(),
         stamp: do_meta.stamp,
@@ -358,9 +362,7 @@ async fn launch(
         Some(Dep::Ifchange { stamp, .. }) => Some(*stamp),
         _ => None,
     };
-    let (dof, with_do) = (&ready.dof, |msg: String, took: Option<Duration>| {
-        ready.with_do(msg, took)
-    });
+    let dof = &ready.dof;
     let stdout_tmp = temp_path(dir, name);
     let mut arg3_abs = stdout_tmp.clone().into_os_string();
     arg3_abs.push(".3");
@@ -379,16 +381,13 @@ async fn launch(
     );
     // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
     let spill_dir = engine.socket().parent().unwrap_or(Path::new("/tmp"));
-    let cannot_capture = |e: io::Error| {
-        with_do(
-            format!(
-                "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
-                 O_TMPFILE in {}, failed)",
-                flight.display,
-                show(spill_dir)
-            ),
-            None,
-        )
+    let cannot_capture = |source: io::Error| {
+        let cause = Error::Capture {
+            target: flight.display.clone(),
+            spill: spill_dir.to_path_buf(),
+            source,
+        };
+        with_do(dof, cause, None)
     };
     let capture = durable::capture(spill_dir).map_err(cannot_capture)?;
     let stdout_file = capture.try_clone().map_err(cannot_capture)?;
@@ -423,11 +422,12 @@ async fn launch(
             .with(origin.umask, || logs::JobLog::create(dir, name))
         {
             Ok(l) => Some(l),
-            Err(e) => {
-                return Err(with_do(
-                    format!("cannot create the log of {}: {e}", flight.display),
-                    None,
-                ));
+            Err(source) => {
+                let cause = Error::Log {
+                    target: flight.display.clone(),
+                    source,
+                };
+                return Err(with_do(dof, cause, None));
             }
         },
         false => None,
@@ -443,17 +443,17 @@ async fn launch(
     let (started, started_at) = (Instant::now(), SystemTime::now());
     let child = spawn(px, engine, flight, &mut cmd, &dof.dir, inherit)
         .await
-        .map_err(|e| {
-            let msg = match shebang {
-                true => format!(
-                    "cannot run {} named by the #! line of {}: {e}: fix that line, or make the \
-                     .do executable",
-                    program.to_string_lossy(),
-                    show(&dof.path)
-                ),
-                false => format!("cannot run {}: {e}", program.to_string_lossy()),
+        .map_err(|source| {
+            let program = program.clone();
+            let cause = match shebang {
+                true => Error::Interpreter {
+                    program,
+                    do_path: dof.path.clone(),
+                    source,
+                },
+                false => Error::Spawn { program, source },
             };
-            with_do(msg, Some(Duration::ZERO))
+            with_do(dof, cause, Some(Duration::ZERO))
         })?;
     // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
     // makes the temporary itself, and reports what it cannot.
@@ -502,9 +502,9 @@ async fn finish(
     };
     let result = conclude(engine, flight, &l.job, status, &after, l.rec_temp.take())
         .await
-        .map_err(|msg| JobError {
+        .map_err(|cause| JobError {
             exit_code: status.code().filter(|c| *c != 0),
-            ..r.with_do(msg, Some(took))
+            ..r.with_do(cause, Some(took))
         });
     if origin.settings.keep_logs {
         let ifchange = match &result {

@@ -31,13 +31,7 @@ pub(super) fn interpreter(
     do_stamp: Option<Stamp>,
     fs_: &dyn crate::fs::Fs,
 ) -> Result<(OsString, Vec<OsString>, bool), JobError> {
-    let with_do = |msg: String| JobError {
-        msg,
-        took: None,
-        do_rel: Some(dof.rel.clone()),
-        do_path: Some(dof.path.clone()),
-        exit_code: None,
-    };
+    let with_do = |cause: Error| super::run::with_do(dof, cause, None);
     let known = do_stamp.and_then(|st| {
         let map = crate::sync::lock(&px.interpreters);
         map.get(&dof.path)
@@ -51,8 +45,8 @@ pub(super) fn interpreter(
                 How::Executable
             } else {
                 let head =
-                    read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
-                match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
+                    read_head(&dof.path).map_err(|e| with_do(Error::io("read", &dof.path)(e)))?;
+                match dofile::interpreter(&head, &dof.path).map_err(|e| with_do(e.into()))? {
                     Some(argv) if !argv.is_empty() => How::Shebang(argv),
                     _ => How::Shell,
                 }

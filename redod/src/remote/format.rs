@@ -145,12 +145,37 @@ impl BlobDigest {
         }
     }
 
-    fn from_msg(d: Option<&Digest>) -> Result<BlobDigest, String> {
-        let d = d.ok_or("digest missing")?;
-        let sha256 = unhex(d.hash.as_bytes()).ok_or_else(|| format!("bad digest {:?}", d.hash))?;
-        let size = u64::try_from(d.size_bytes).map_err(|_| "negative size".to_string())?;
+    fn from_msg(d: Option<&Digest>) -> Result<BlobDigest, FormatError> {
+        let d = d.ok_or(FormatError::NoDigest)?;
+        let sha256 =
+            unhex(d.hash.as_bytes()).ok_or_else(|| FormatError::BadDigest(d.hash.clone()))?;
+        let size = u64::try_from(d.size_bytes).map_err(|_| FormatError::NegativeSize)?;
         Ok(BlobDigest { sha256, size })
     }
+}
+
+/// Why an entry of the cache cannot be read as redo's: a miss, with this as its reason.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    #[error("digest missing")]
+    NoDigest,
+    #[error("bad digest {0:?}")]
+    BadDigest(String),
+    #[error("negative size")]
+    NegativeSize,
+    #[error("bad trace list: {0}")]
+    TraceList(prost::DecodeError),
+    #[error("unknown format version {0}")]
+    Version(u32),
+    #[error("bad dependency hash")]
+    DependencyHash,
+    #[error("unknown dependency kind {0}")]
+    DependencyKind(u32),
+    #[error("bad ActionResult: {0}")]
+    ActionResult(prost::DecodeError),
+    /// A valid entry without redo's traces: Bazel's, or another format version's.
+    #[error("no redo traces in it: not a redo entry of this format version")]
+    NotOurs,
 }
 
 /// One recorded dependency of a trace.
@@ -256,11 +281,10 @@ pub fn encode_traces(traces: &[Trace]) -> Vec<u8> {
 
 /// A trace list blob. Anything not of this format version is an error (a foreign or future
 /// entry: ignored by the caller). Traces whose output is not a file are skipped.
-pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
-    let msg: TraceListMsg =
-        prost::Message::decode(bytes).map_err(|e| format!("bad trace list: {e}"))?;
+pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, FormatError> {
+    let msg: TraceListMsg = prost::Message::decode(bytes).map_err(FormatError::TraceList)?;
     if msg.version != FORMAT_VERSION {
-        return Err(format!("unknown format version {}", msg.version));
+        return Err(FormatError::Version(msg.version));
     }
     let mut out = Vec::new();
     for t in msg.traces {
@@ -274,7 +298,7 @@ pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
                 DEP_IFCHANGE => TraceDep::Ifchange {
                     content: Some(
                         Hash::try_from(d.blake3.as_slice())
-                            .map_err(|_| "bad dependency hash".to_string())?,
+                            .map_err(|_| FormatError::DependencyHash)?,
                     ),
                     path: d.path,
                 },
@@ -283,7 +307,7 @@ pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
                     content: None,
                 },
                 DEP_IFCREATE => TraceDep::Ifcreate { path: d.path },
-                k => return Err(format!("unknown dependency kind {k}")),
+                k => return Err(FormatError::DependencyKind(k)),
             });
         }
         out.push(Trace {
@@ -324,15 +348,15 @@ pub fn encode_action_result(traces: &[Trace]) -> Vec<u8> {
 
 /// The traces an entry holds. An entry without them is not ours (a Bazel entry, or one of
 /// another format version).
-pub fn decode_action_result(action_result: &[u8]) -> Result<Vec<Trace>, String> {
+pub fn decode_action_result(action_result: &[u8]) -> Result<Vec<Trace>, FormatError> {
     let ar: ActionResult =
-        prost::Message::decode(action_result).map_err(|e| format!("bad ActionResult: {e}"))?;
+        prost::Message::decode(action_result).map_err(FormatError::ActionResult)?;
     let list = ar
         .execution_metadata
         .iter()
         .flat_map(|m| &m.auxiliary_metadata)
         .find(|a| a.type_url == TRACES_TYPE)
-        .ok_or("no redo traces in it: not a redo entry of this format version")?;
+        .ok_or(FormatError::NotOurs)?;
     decode_traces(&list.value)
 }
 

@@ -10,7 +10,6 @@
 //! [`settle_pending`]). After the rename the temporary is rewritten in place with the
 //! target's final stat (a rename changes its ctime) and renamed over the state file.
 
-use crate::fs::paths::show;
 use crate::fs::umask::UmaskGate;
 use crate::fs::{Hash, Meta, Stamp};
 use crate::store::Error;
@@ -22,11 +21,6 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-
-/// `cannot <what> <path>: <error>`.
-pub fn io_msg(what: &str, path: &Path, e: &io::Error) -> String {
-    format!("cannot {what} {}: {e}", show(path))
-}
 
 fn options(exclusive: bool) -> OpenOptions {
     let mut o = OpenOptions::new();

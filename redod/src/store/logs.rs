@@ -220,7 +220,24 @@ struct Kept {
     ifchange: Vec<PathBuf>,
 }
 
-fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
+/// Why `redo-log` has nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A `.log-rec` that cannot be read.
+    #[error(transparent)]
+    Read(#[from] super::Error),
+    /// A `.log-rec` that does not parse (`path`: it, as shown).
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: recfile::ParseError,
+    },
+    /// No log was kept for the target (`target`: as the requester would name it).
+    #[error("no log for {0}: build it with redo -k (or REDO_LOGS=1) to keep its log")]
+    NotKept(String),
+}
+
+fn read_kept(target: &Path) -> Result<Option<Kept>, LogError> {
     let Some((dir, name)) = paths::split(target) else {
         return Ok(None);
     };
@@ -228,10 +245,13 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", paths::show(&path))),
+        Err(e) => return Err(super::Error::io("read", &path)(e).into()),
     };
     let fields = recfile::raw_records(&text)
-        .map_err(|e| format!("{}: {e}", paths::show(&path)))?
+        .map_err(|source| LogError::Parse {
+            path: paths::show(&path),
+            source,
+        })?
         .into_iter()
         .next()
         .unwrap_or_default();
@@ -266,13 +286,15 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
 /// `recursive`, first the logs of its dependencies built in the same build, in the order they
 /// finished; with `details`, how each job ran.
 /// One function: the listing is one pass over the jobs of a build, in finishing order.
-pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result<Vec<u8>, String> {
+pub fn show(
+    target: &Path,
+    cwd: &Path,
+    recursive: bool,
+    details: bool,
+) -> Result<Vec<u8>, LogError> {
     let rel = |p: &Path| paths::show(&paths::shown(cwd, p));
     let Some(top) = read_kept(target)? else {
-        return Err(format!(
-            "no log for {}: build it with redo -k (or REDO_LOGS=1) to keep its log",
-            rel(target)
-        ));
+        return Err(LogError::NotKept(rel(target)));
     };
     let mut jobs = vec![];
     if recursive {

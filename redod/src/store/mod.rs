@@ -49,11 +49,3 @@ impl Error {
         }
     }
 }
-
-/// The runner's job errors are message text (`err  t (t.do): cannot fsync …`): a store error
-/// becomes its message where a job fails.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}

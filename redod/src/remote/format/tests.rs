@@ -37,6 +37,7 @@ fn foreign_bytes_are_errors() {
     assert!(
         decode_traces(&future)
             .unwrap_err()
+            .to_string()
             .contains("unknown format version")
     );
     // A Bazel entry: a valid ActionResult without our traces.
@@ -52,6 +53,7 @@ fn foreign_bytes_are_errors() {
     assert!(
         decode_action_result(&bazel)
             .unwrap_err()
+            .to_string()
             .contains("not a redo entry")
     );
     assert!(decode_action_result(b"\x0a\x05garbage").is_err());

@@ -112,13 +112,7 @@ impl Executor for Fake {
         flight: &'a Arc<Flight>,
     ) -> BoxFuture<'a, Result<Ran, JobError>> {
         Box::pin(async move {
-            let fail = |msg: &str| JobError {
-                msg: msg.into(),
-                took: None,
-                do_rel: None,
-                do_path: None,
-                exit_code: None,
-            };
+            let fail = |msg: &str| JobError::new(std::io::Error::other(msg.to_string()));
             let Some(s) = self.scripts.lock().unwrap().get(&flight.target).cloned() else {
                 return Err(fail("no .do found"));
             };

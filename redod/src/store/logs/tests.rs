@@ -75,6 +75,7 @@ fn log_and_log_rec_round_trip() {
     assert!(
         show(&dir.join("nope"), &dir, false, false)
             .unwrap_err()
+            .to_string()
             .contains("redo -k")
     );
     std::fs::remove_dir_all(&dir).unwrap();
