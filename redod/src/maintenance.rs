@@ -123,6 +123,8 @@ pub fn cleanup(root: &Path, what: &[CleanupWhat], dry_run: bool) -> Result<Clean
 /// Everything `redo-depfix` needs.
 pub struct Depfix<'a> {
     pub fs: &'a dyn Fs,
+    /// Where the state files are rewritten: the disk `fs` reads.
+    pub disk: &'a dyn crate::fs::Disk,
     pub recs: &'a RecCache,
     pub hashes: &'a Hashes,
     pub gate: &'a UmaskGate,
@@ -162,8 +164,9 @@ impl Depfix<'_> {
             let Some(fixed) = self.fix(dir, &rec)? else {
                 continue;
             };
-            let new_stamp =
-                durable::write_rec(&rec_path, &fixed, self.sync, self.gate, self.umask)?;
+            let new_stamp = durable::write_rec(
+                self.disk, &rec_path, &fixed, self.sync, self.gate, self.umask,
+            )?;
             self.recs
                 .store(rec_path.clone(), new_stamp, Arc::new(fixed));
             rewritten.push(rec_path);

@@ -70,7 +70,8 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let caches = Arc::new(crate::remote::Caches::default());
-    let processes = Arc::new(crate::exec::Processes::new(caches.clone()));
+    let disk: Arc<dyn crate::fs::Disk> = Arc::new(DiskFs);
+    let processes = Arc::new(crate::exec::Processes::new(caches.clone(), disk.clone()));
     let engine = Engine::new(
         Arc::new(DiskFs),
         processes.clone(),
@@ -88,9 +89,9 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     };
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
-    let journal = rundir.join(crate::store::orphans::JOURNAL);
-    let swept = crate::store::orphans::sweep(&journal, engine.umask());
-    if swept != crate::store::orphans::Swept::default() {
+    let journal = rundir.join(crate::store::journal::JOURNAL);
+    let swept = crate::exec::orphans::sweep(&DiskFs, &journal, engine.umask());
+    if swept != crate::exec::orphans::Swept::default() {
         tracing::warn!(
             killed = swept.groups_killed,
             temps = swept.temps_removed,
@@ -99,13 +100,14 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         );
     }
     processes.set_registry(
-        crate::store::orphans::Registry::create(&journal)
+        crate::store::journal::Registry::create(&journal)
             .with_context(|| format!("cannot create {}", journal.display()))?,
     );
     let life = Life::new(identity, root, rundir, idle);
     let ctx = Arc::new(crate::request::Context {
         engine: engine.clone(),
         caches: caches.clone(),
+        disk,
     });
     let why = runtime.block_on(async {
         let listener = register(listener).context("cannot register the socket")?;

@@ -256,9 +256,10 @@ pub(super) async fn restore(
     };
     let sync = !settings.no_sync;
     let tmp = temp_path(dir, name);
-    // Journaled, so that a daemon killed mid-download leaves nothing behind; dropped (early
-    // return, or the client went away), it removes the temporary.
+    // Journaled, so that a daemon killed during the commit leaves nothing behind; dropped
+    // (early return, or the client went away), it removes the temporary.
     let running = RunningJob::new(
+        px.disk.clone(),
         px.registry(),
         engine.next_id(),
         JobFiles {
@@ -269,78 +270,51 @@ pub(super) async fn restore(
             temps: vec![tmp.clone()],
         },
     );
-    let file = match engine
-        .umask()
-        .with(origin.umask, || durable::create_new(&tmp))
-    {
-        Ok(f) => f,
+    // Fetched into a capture, as a `.do`'s stdout is: nothing is made beside the target
+    // before the commit, which writes it out as it would a stdout.
+    let spill_dir = engine.socket().parent().unwrap_or(Path::new("/tmp"));
+    let capture = match durable::capture(spill_dir).and_then(|c| Ok((c.try_clone()?, c))) {
+        Ok(c) => c,
         Err(e) => {
             cu.cache.note_miss();
-            miss(&crate::store::Error::io("create", &tmp)(e).to_string());
+            miss(&format!("cannot make a file to fetch into: {e}"));
             return None;
         }
     };
     if let Err(e) = cu
         .cache
-        .fetch_into(&trace.output, trace.executable, file, sync)
+        .fetch_into(&trace.output, false, capture.0, false)
         .await
     {
         miss(&e.to_string());
         return None;
     }
-    // The records: the `.do` lookup's and the `.do`'s own (fresh), then the trace's, each
-    // stat'ed for its stamp as a nested request would record it.
-    let mut deps = ready.deps.clone();
-    for d in &trace.deps {
-        let path = d.path();
-        let seen = deps.iter().any(|r| match r {
-            Dep::Ifchange { target, .. } | Dep::Ifcreate { target } => target == path,
-            _ => false,
-        });
-        if seen || path == name.as_bytes() {
-            continue;
-        }
-        deps.push(match d {
-            TraceDep::Ifchange { path, content } => {
-                let abs = paths::resolve(dir, OsStr::from_bytes(path));
-                let stamp = match flight.session.fs.stat(&abs) {
-                    Ok(Some(m)) => m.stamp,
-                    _ => Stamp::default(),
-                };
-                Dep::Ifchange {
-                    target: path.clone(),
-                    stamp,
-                    hash: *content,
-                }
-            }
-            TraceDep::Ifcreate { path } => Dep::Ifcreate {
-                target: path.clone(),
-            },
-        });
-    }
-    let mut records = Records::default();
-    records.extend(deps);
-    let stat = |p: &Path| fs::symlink_metadata(p).ok().map(|m| Meta::from_std(&m));
-    let Some(fetched) = stat(&tmp) else {
-        miss(&format!("the fetched output {} vanished", show(&tmp)));
-        return None;
-    };
     let commit = Commit {
         dir: dir.clone(),
         name: name.to_os_string(),
-        output: Output::Arg3(tmp.clone(), fetched),
-        target_kind: stat(&ready.target).map(|m| m.kind),
+        output: Output::Captured {
+            file: capture.1,
+            size: trace.output.size,
+            executable: trace.executable,
+        },
+        target_kind: px.disk.lstat(&ready.target).ok().flatten().map(|m| m.kind),
         stdout_tmp: tmp,
         prev_hash: ready.prev_hash,
         sync,
         umask: origin.umask,
         rec_path: ready.rec_path.clone(),
         build: flight.session.uuid.clone(),
-        deps: records,
+        deps: trace_records(
+            &ready.deps,
+            trace,
+            dir,
+            name.as_bytes(),
+            &*flight.session.fs,
+        ),
         prev: None,
         rec_temp: None,
     };
-    let committed = match commit.run_async(engine).await {
+    let committed = match commit.run_async(&px.disk, engine).await {
         Ok(c) => c,
         Err(e) => {
             miss(&format!("cannot commit the fetched output: {e}"));
@@ -370,6 +344,50 @@ pub(super) async fn restore(
         do_path: ready.dof.path.clone(),
         cached: true,
     })
+}
+
+/// The records of a target restored from `trace`: the `.do` lookup's and the `.do`'s own
+/// (`lookup`, fresh), then the trace's dependencies not among them, each with its stat as
+/// `fs` answers now, as a nested request would record it. The target's own record is the
+/// commit's.
+pub(super) fn trace_records(
+    lookup: &[Dep],
+    trace: &Trace,
+    dir: &Path,
+    name: &[u8],
+    fs: &dyn crate::fs::Fs,
+) -> Records {
+    let mut deps = lookup.to_vec();
+    for d in &trace.deps {
+        let path = d.path();
+        let seen = deps.iter().any(|r| match r {
+            Dep::Ifchange { target, .. } | Dep::Ifcreate { target } => target == path,
+            _ => false,
+        });
+        if seen || path == name {
+            continue;
+        }
+        deps.push(match d {
+            TraceDep::Ifchange { path, content } => {
+                let abs = paths::resolve(dir, OsStr::from_bytes(path));
+                let stamp = match fs.stat(&abs) {
+                    Ok(Some(m)) => m.stamp,
+                    _ => Stamp::default(),
+                };
+                Dep::Ifchange {
+                    target: path.clone(),
+                    stamp,
+                    hash: *content,
+                }
+            }
+            TraceDep::Ifcreate { path } => Dep::Ifcreate {
+                target: path.clone(),
+            },
+        });
+    }
+    let mut records = Records::default();
+    records.extend(deps);
+    records
 }
 
 /// After a real build's commit: queues the upload of a regular-file output with its trace

@@ -25,6 +25,7 @@ pub(super) struct AfterRun<'a> {
 /// One function: goredo's checks are an ordered list (`$1` touched, both outputs, the output
 /// kind), each a few lines, and the commit must follow the last of them.
 pub(super) async fn conclude(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Flight,
     job: &JobHandle,
@@ -39,10 +40,8 @@ pub(super) async fn conclude(
     // $1 must not have been touched by the .do, unless it made it a directory: that
     // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
     // so it cannot be told from one left by an earlier build, and need not be).
-    let now = engine
-        .fs()
-        .lstat(a.target)
-        .map_err(Error::io("stat", a.target))?;
+    let disk = &*px.disk;
+    let now = disk.lstat(a.target).map_err(Error::io("stat", a.target))?;
     let is_dir = now.is_some_and(|m| m.kind == Kind::Dir);
     if let Some(m) = now.filter(|_| !is_dir) {
         if a.prev_stamp
@@ -59,9 +58,7 @@ pub(super) async fn conclude(
                 of: flight.display.clone(),
                 source,
             })?;
-    let arg3 = fs::symlink_metadata(a.arg3_abs)
-        .ok()
-        .map(|m| crate::fs::Meta::from_std(&m));
+    let arg3 = disk.lstat(a.arg3_abs).ok().flatten();
     let arg3_exists = arg3.is_some();
     // A directory left by an earlier build is replaced by a new output; one the .do made
     // while also writing an output is a mistake.
@@ -84,14 +81,18 @@ pub(super) async fn conclude(
             of: flight.display.clone(),
             source,
         })?;
-        Output::Stdout(c, stdout_size)
+        Output::Captured {
+            file: c,
+            size: stdout_size,
+            executable: false,
+        }
     } else {
         Output::Nothing
     };
     // Only a phony target's commit compares with the state file (see `Commit::run`). Read
     // now, under the target's lock: what the state file holds at the commit.
     let prev = match output {
-        Output::Nothing => match engine.recs().load(engine.fs(), a.rec_path) {
+        Output::Nothing => match engine.recs().load(disk.as_fs(), a.rec_path) {
             Ok(Loaded::Ok(rec)) => Some(rec),
             _ => None,
         },
@@ -112,7 +113,7 @@ pub(super) async fn conclude(
         prev,
         rec_temp,
     };
-    let committed = commit.run_async(engine).await?;
+    let committed = commit.run_async(&px.disk, engine).await?;
     if committed.kept_same {
         flight.say(
             Msg::Dbg,

@@ -15,6 +15,7 @@
 //! rebuild replaces it (the state file's warning was printed by the check).
 
 use super::*;
+use crate::fs::Disk;
 use crate::ood::Checker;
 
 /// What is at the target's path, judged against its state.
@@ -35,6 +36,7 @@ pub(super) enum Found {
 /// Judges `now` (the target's `lstat`) against the loaded state. Hashes the target only when
 /// its stat differs from the recorded one.
 pub(super) fn judge(
+    disk: &dyn Disk,
     checker: &Checker<'_>,
     loaded: &Loaded,
     target: &Path,
@@ -69,11 +71,13 @@ pub(super) fn judge(
     if !checker.changed(target, Some(&now), stamp, hash)? {
         return Ok(ours(hash.copied()));
     }
-    Ok(match durable::interrupted_commit(rec_path, name, target) {
-        // What a dead daemon was committing: ours, not an edit.
-        Some(h) => ours(Some(h)),
-        None => Found::Modified,
-    })
+    Ok(
+        match durable::interrupted_commit(disk, rec_path, name, target) {
+            // What a dead daemon was committing: ours, not an edit.
+            Some(h) => ours(Some(h)),
+            None => Found::Modified,
+        },
+    )
 }
 
 /// [`Found::Modified`]: the user's edit stands. A warning and no rebuild, or an error with
@@ -117,15 +121,20 @@ pub(super) fn not_ours(flight: &Flight) {
 /// A target redo built, whose `.do` is gone and which no other `.do` builds: its state is
 /// removed, so that it is a source from now on (its dependants compare it as one, and rebuild
 /// when it is edited), with one warning.
-pub(super) fn do_gone(engine: &Engine, flight: &Flight, rec_path: &Path) -> Result<(), JobError> {
-    match fs::remove_file(rec_path) {
+pub(super) fn do_gone(
+    disk: &dyn Disk,
+    engine: &Engine,
+    flight: &Flight,
+    rec_path: &Path,
+) -> Result<(), JobError> {
+    match disk.remove_file(rec_path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(before_run(Error::io("remove", rec_path)(e))),
     }
     if !flight.origin.settings.no_sync {
         if let Some(redo_dir) = rec_path.parent() {
-            fsync_dir(redo_dir).map_err(before_run)?;
+            fsync_dir(disk, redo_dir).map_err(before_run)?;
         }
     }
     engine.recs().forget(rec_path);

@@ -36,17 +36,17 @@
 use crate::engine::{Engine, Flight, JobHandle, Origin, Session};
 use crate::fastmap::HashMap;
 use crate::fs::paths::{self, show};
-use crate::fs::{Hash, Kind, Meta, Stamp};
+use crate::fs::{Disk, Hash, Kind, Meta, Stamp};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
 use crate::output::Msg;
 use crate::output::{BuildEvent, TargetEvent};
 use crate::remote::Caches;
 use crate::store::durable::{self, fsync_dir, stamp_of};
+use crate::store::journal::{JobFiles, Registry};
 use crate::store::layout::temp_path;
 use crate::store::locks::{self, TryLock};
 use crate::store::logs;
-use crate::store::orphans::{JobFiles, Registry, RunningJob};
 use crate::store::recfile::{Dep, Rec, Records};
 use crate::sync::lock;
 use crate::{dofile, fs::umask::UmaskGate, store::cache::Loaded};
@@ -70,6 +70,7 @@ mod commit;
 mod conclude;
 mod error;
 mod guard;
+pub(crate) mod orphans;
 pub(crate) mod process;
 mod relay;
 mod run;
@@ -81,6 +82,7 @@ pub(crate) use crate::engine::{JobError, Ran};
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
 use error::Error;
+use orphans::RunningJob;
 use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
 use spawn::{How, child_env, interpreter, spawn};
@@ -123,14 +125,17 @@ pub struct Processes {
     /// made inheritable, and no other spawn may see them.
     spawn_lock: Mutex<()>,
     /// Where running jobs are written down for the next daemon, should this one be killed
-    /// (see [`crate::store::orphans`]); set once at start-up.
+    /// (see [`orphans`]); set once at start-up.
     registry: OnceLock<Arc<Registry>>,
+    /// What commits write through: the real disk (the unit tests' in-memory tree).
+    disk: Arc<dyn Disk>,
 }
 
 impl Processes {
-    pub fn new(caches: Arc<Caches>) -> Processes {
+    pub fn new(caches: Arc<Caches>, disk: Arc<dyn Disk>) -> Processes {
         Processes {
             caches,
+            disk,
             interpreters: Mutex::default(),
             spawn_lock: Mutex::new(()),
             registry: OnceLock::new(),

@@ -88,6 +88,53 @@ pub(crate) fn signal_group(pgid: i32, signal: Option<nix::sys::signal::Signal>) 
     pgid > 0 && nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal).is_ok()
 }
 
+/// Start time of process `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22).
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    use std::io::Read;
+    // One `read`: the whole line is a few hundred bytes (`fs::read` would stat the file and
+    // read it in growing pieces, seven system calls for a file whose size says 0).
+    let mut buf = [0u8; 1024];
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    let stat = &buf[..n];
+    // The command name (field 2) may contain anything; fields resume after its last ')'.
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let field = std::str::from_utf8(after)
+        .ok()?
+        .split_whitespace()
+        .nth(19)?;
+    field.parse().ok()
+}
+
+/// Now, in the clock ticks since boot that `/proc/<pid>/stat` counts start times in. Taken
+/// just after a spawn, it is the child's start time or a little later: the kernel stamps a
+/// process with `CLOCK_BOOTTIME` when it is created and reports it rounded down to ticks.
+/// Asking the clock (a vDSO call) instead of reading the child's `/proc` entry saves the most
+/// expensive system call on the spawn path.
+pub(crate) fn ticks_since_boot() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&h| h > 0)
+        .unwrap_or(100) as u64;
+    ts.map_or(0, |t| {
+        let ns = (t.tv_sec() as u64) * 1_000_000_000 + t.tv_nsec() as u64;
+        ns / (1_000_000_000 / hz)
+    })
+}
+
+/// How much later than the process's own start a recorded start may be (the time between
+/// the spawn and the clock reading; 1 s at 100 Hz). A process group leader whose pid was
+/// recycled within that second of the original's start is the only one mistaken for ours.
+pub(crate) const START_SLACK: u64 = 100;
+
+/// Whether a process that started at `now` (ticks) is not the one recorded as started at
+/// `recorded` (0: unknown, taken as ours).
+pub(crate) fn recycled(recorded: u64, now: u64) -> bool {
+    recorded != 0 && (now > recorded || recorded - now > START_SLACK)
+}
+
 impl JobProcess for DoProcess {
     fn kill(&self) {
         let pgid = self.pgid.load(Ordering::Relaxed);

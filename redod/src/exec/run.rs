@@ -11,7 +11,7 @@ pub(super) async fn run(
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
 ) -> Result<Ran, JobError> {
-    let (ready, mut token) = match prepare(engine, flight).await? {
+    let (ready, mut token) = match prepare(px, engine, flight).await? {
         Prepared::Ready(p, token) => (*p, token),
         Prepared::Done(ran) => return Ok(ran),
     };
@@ -90,7 +90,7 @@ pub(super) async fn run(
     engine.sync_watcher(&flight.session);
     progress.done.fetch_add(1, Ordering::Relaxed);
     let status = status.map_err(|e| l.ready.with_do(Error::Wait(e), Some(took)))?;
-    finish(engine, flight, l, status, pid, took).await
+    finish(px, engine, flight, l, status, pid, took).await
 }
 
 /// An error of a job whose `.do` is `dof`: error lines always name the `.do`, so that a
@@ -143,7 +143,11 @@ pub(super) enum Prepared {
 }
 
 /// Everything before the `.do` is started.
-async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared, JobError> {
+async fn prepare(
+    px: &Processes,
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+) -> Result<Prepared, JobError> {
     let origin = &flight.origin;
     let settings = &origin.settings;
     let fs_ = &*flight.session.fs;
@@ -202,8 +206,17 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         .load(fs_, &rec_path)
         .map_err(|e| before_run(Error::io("read", &rec_path)(e)))?;
     let checker = engine.checker(&flight.session, settings);
-    let found = guard::judge(&checker, &loaded, &target, &rec_path, name.as_bytes(), now)
-        .map_err(|e| before_run(Error::io("read", &target)(e)))?;
+    let disk = &*px.disk;
+    let found = guard::judge(
+        disk,
+        &checker,
+        &loaded,
+        &target,
+        &rec_path,
+        name.as_bytes(),
+        now,
+    )
+    .map_err(|e| before_run(Error::io("read", &target)(e)))?;
     let (prev_stamp, prev_hash, was_dir) = match found {
         guard::Found::Ours {
             prev_stamp,
@@ -225,7 +238,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         Ok(found) => found,
         // Built by redo, and nothing builds it any more: a source from now on.
         Err(_) if now.is_some() => {
-            guard::do_gone(engine, flight, &rec_path)?;
+            guard::do_gone(disk, engine, flight, &rec_path)?;
             drop(lock);
             return Ok(Prepared::Done(Ran::Kept));
         }
@@ -369,6 +382,7 @@ async fn launch(
     let arg3_abs = PathBuf::from(arg3_abs);
     let journal_id = engine.next_id();
     let running = RunningJob::new(
+        px.disk.clone(),
         px.registry(),
         journal_id,
         JobFiles {
@@ -457,7 +471,7 @@ async fn launch(
         })?;
     // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
     // makes the temporary itself, and reports what it cannot.
-    let rec_temp = durable::RecTemp::create(&rec_path, engine.umask(), origin.umask).ok();
+    let rec_temp = durable::RecTemp::create(&px.disk, &rec_path, engine.umask(), origin.umask).ok();
     Ok(Launched {
         ready,
         child,
@@ -480,6 +494,7 @@ async fn launch(
 
 /// After the `.do` exited: the checks and the commit, the `.log-rec` (`-k`), the lock let go.
 async fn finish(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     mut l: Launched,
@@ -500,12 +515,20 @@ async fn finish(
         arg3_abs: &l.arg3_abs,
         rec_path: &r.rec_path,
     };
-    let result = conclude(engine, flight, &l.job, status, &after, l.rec_temp.take())
-        .await
-        .map_err(|cause| JobError {
-            exit_code: status.code().filter(|c| *c != 0),
-            ..r.with_do(cause, Some(took))
-        });
+    let result = conclude(
+        px,
+        engine,
+        flight,
+        &l.job,
+        status,
+        &after,
+        l.rec_temp.take(),
+    )
+    .await
+    .map_err(|cause| JobError {
+        exit_code: status.code().filter(|c| *c != 0),
+        ..r.with_do(cause, Some(took))
+    });
     if origin.settings.keep_logs {
         let ifchange = match &result {
             Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),

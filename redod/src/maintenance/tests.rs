@@ -86,6 +86,7 @@ fn depfix_keeps_changed_files_out_of_date() {
     let gate = UmaskGate::new(0o022);
     let d = Depfix {
         fs: &fs_,
+        disk: &fs_,
         recs: &recs,
         hashes: &hashes,
         gate: &gate,

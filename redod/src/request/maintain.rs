@@ -1,12 +1,11 @@
 //! Commands that change redo's state rather than build: `redo-cleanup`, `redo-depfix`
 //! (refused while a build runs), and `redo --daemon-watch=...`.
 
-use super::{Asked, lines_relative};
+use super::{Asked, Context, lines_relative};
 use crate::engine::Engine;
 use crate::fs::paths::{self, show};
 use crate::maintenance;
 use crate::output::Msg;
-use std::sync::Arc;
 
 /// Why a maintenance command must not run now (a build is running), if so. A request from
 /// inside a `.do` is itself part of a running build.
@@ -59,14 +58,15 @@ impl Cleanup {
 pub(crate) struct Depfix;
 
 impl Depfix {
-    pub(super) async fn apply(self, engine: &Arc<Engine>, asked: &Asked) -> i32 {
-        if let Some(busy) = busy(engine, asked) {
+    pub(super) async fn apply(self, ctx: &Context, asked: &Asked) -> i32 {
+        if let Some(busy) = busy(&ctx.engine, asked) {
             return asked.fail(busy);
         }
-        let (engine, o) = (engine.clone(), asked.origin.clone());
+        let (engine, disk, o) = (ctx.engine.clone(), ctx.disk.clone(), asked.origin.clone());
         let out = tokio::task::spawn_blocking(move || {
             let d = maintenance::Depfix {
                 fs: engine.fs(),
+                disk: &*disk,
                 recs: engine.recs(),
                 hashes: engine.hashes(),
                 gate: engine.umask(),

@@ -7,6 +7,7 @@
 //! out of date, runs a process, or reaches into the engine's state.
 
 use crate::engine::{Engine, Job, Origin};
+use crate::fs::Disk;
 use crate::fs::paths::{self, show};
 use crate::output::{Sink, Style};
 use crate::remote::Caches;
@@ -24,11 +25,13 @@ mod record;
 mod watch_mode;
 mod whichdo;
 
-/// What requests are served with: the engine, and the shared build caches beside it (which
-/// the executor holds too: requests warn about them and look ahead for them).
+/// What requests are served with: the engine, the shared build caches beside it (which the
+/// executor holds too: requests warn about them and look ahead for them), and the disk the
+/// maintenance commands rewrite state files on.
 pub struct Context {
     pub engine: Arc<Engine>,
     pub caches: Arc<Caches>,
+    pub disk: Arc<dyn Disk>,
 }
 
 /// A request as it came from the wire, read once: everything that depends only on the request
@@ -308,7 +311,7 @@ impl Cmd {
             Cmd::Query(c) => c.apply(&ctx.engine, asked).await,
             Cmd::Log(c) => c.apply(asked).await,
             Cmd::Cleanup(c) => c.apply(&ctx.engine, asked).await,
-            Cmd::Depfix(c) => c.apply(&ctx.engine, asked).await,
+            Cmd::Depfix(c) => c.apply(ctx, asked).await,
             Cmd::NotARequest => asked.fail("not a build request"),
         }
     }

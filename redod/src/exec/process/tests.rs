@@ -36,3 +36,22 @@ fn a_nested_clients_stderr_is_told_by_the_pipe_it_names() {
         "cannot be told: as it always did"
     );
 }
+
+#[test]
+fn the_clock_after_a_spawn_vouches_for_that_child_only() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .unwrap();
+    let recorded = ticks_since_boot();
+    let pid = i32::try_from(child.id()).unwrap();
+    let actual = start_time(pid).unwrap();
+    assert!(!recycled(recorded, actual), "{recorded} vs {actual}");
+    // A process started later under the same pid, or long before the record: not ours.
+    assert!(recycled(recorded, recorded + 1));
+    assert!(recycled(recorded, recorded - START_SLACK - 1));
+    // An old journal without a start time: ours.
+    assert!(!recycled(0, actual));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -71,6 +71,8 @@ async fn serve(engine: &Arc<Engine>, req: Request, sink: Sink) -> i32 {
     let ctx = crate::request::Context {
         engine: engine.clone(),
         caches: Arc::default(),
+        // Maintenance commands, which would write, are not tested here.
+        disk: Arc::new(MemFs::default()),
     };
     crate::request::serve(&ctx, crate::request::Incoming::parse(req), sink, None).await
 }
