@@ -14,9 +14,9 @@
 //! fsynced, `.rec` written to its temporary, fsynced, renamed, directory fsynced.
 //!
 //! With `REDO_CACHE` set, the shared cache is asked between the `.do` lookup and the spawn
-//! (the job token lent back meanwhile): a matching trace's output is committed the same way
-//! and no `.do` runs; after a real build's commit the output is uploaded in the background
-//! ([`cached`]).
+//! (the job token lent back meanwhile): a matching trace's output is fetched into a capture
+//! and committed as a stdout would be, and no `.do` runs; after a real build's commit the
+//! output is uploaded in the background ([`cached`]).
 //!
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
@@ -24,9 +24,10 @@
 //!
 //! Three views of the filesystem, each for a reason: the session's `Fs` (the watcher's memory
 //! when watched) for what the out-of-date decision also reads (the target's stat, the `.do`
-//! lookup), so both agree; `std::fs` and `store::durable` for what only the runner does
-//! (creating, writing, renaming: never cached); and after a write, `Engine::wrote` tells the
-//! watcher at once, so the next check in the same request does not wait for the event.
+//! lookup), so both agree; the executor's [`Disk`] (through `store::durable`) for what only
+//! the runner does (creating, writing, syncing, renaming: never cached; the unit tests' is in
+//! memory and fails on demand); and after a write, `Engine::wrote` tells the watcher at once,
+//! so the next check in the same request does not wait for the event.
 //! From the engine it uses only services (the umask gate, the caches of state files and
 //! hashes, job registration, the socket path); it never touches the scheduling tables. What
 //! is the runner's own is kept here, in [`Processes`]: how each `.do` is run, the spawn
