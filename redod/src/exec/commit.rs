@@ -182,10 +182,11 @@ impl Commit {
             match &out {
                 Some(out) if !kept_same => {
                     // A link has no content of its own to sync: its directory's fsync is it.
-                    let is_file = disk
-                        .lstat(out)
-                        .is_ok_and(|m| m.is_some_and(|m| m.kind == Kind::File));
-                    if self.sync && is_file {
+                    let is_file = || {
+                        let m = disk.lstat(out);
+                        m.is_ok_and(|m| m.is_some_and(|m| m.kind == Kind::File))
+                    };
+                    if self.sync && is_file() {
                         disk.sync_path(out).map_err(Error::io("fsync", out))?;
                     }
                     // A file or a link (a directory went to `directory`) over what the
