@@ -319,12 +319,17 @@ impl MemFs {
         self.tree().names.keys().cloned().collect()
     }
 
-    /// Makes operations fail from now on, as `fault` says (counting from now).
-    pub fn fail(&self, fault: Fault) {
+    /// Counts the operations afresh from now on ([`MemFs::log`], [`Fault::after`]).
+    pub fn count_from_here(&self) {
         let mut t = self.tree();
         t.counts.clear();
         t.log.clear();
-        t.fault = Some(fault);
+    }
+
+    /// Makes operations fail from now on, as `fault` says (counting from now).
+    pub fn fail(&self, fault: Fault) {
+        self.count_from_here();
+        self.tree().fault = Some(fault);
     }
 
     /// The [`Disk`] operations done since the last [`MemFs::fail`] (or ever), in order.

@@ -32,6 +32,20 @@ pub struct JobFiles {
     pub temps: Vec<PathBuf>,
 }
 
+#[cfg(test)]
+impl JobFiles {
+    /// A job of target `dir/t` (state `dir/.redo/t.rec`) with these temporaries, for tests.
+    pub(crate) fn of_t(dir: &Path, temps: Vec<PathBuf>) -> JobFiles {
+        JobFiles {
+            target: dir.join("t"),
+            rec_path: dir.join(".redo/t.rec"),
+            umask: 0o022,
+            sync: false,
+            temps,
+        }
+    }
+}
+
 /// One journal entry.
 #[derive(Debug, PartialEq, Eq)]
 enum Entry {

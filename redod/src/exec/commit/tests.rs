@@ -246,15 +246,24 @@ impl World {
         assert_eq!(left, Vec::<PathBuf>::new(), "{why}: temporaries left");
     }
 
+    /// A commit of `made` with step `k` failing (`crash`: the daemon dying there).
+    fn stopped(made: Made, k: usize, crash: bool) -> (World, Result<Committed, Error>) {
+        let w = World::new();
+        let c = w.commit(made);
+        w.fs.fail(Fault {
+            op: None,
+            after: k,
+            crash,
+        });
+        let done = w.run(c);
+        (w, done)
+    }
+
     /// How many disk operations a commit of `made` takes, the commit succeeding.
     fn steps(made: Made) -> usize {
         let w = World::new();
         let c = w.commit(made);
-        w.fs.fail(Fault {
-            op: Some(Op::Touch),
-            after: usize::MAX,
-            crash: false,
-        });
+        w.fs.count_from_here();
         w.run(c).unwrap();
         assert!(w.consistent(made, false, "no fault"));
         w.fs.log().len()
@@ -276,14 +285,7 @@ fn a_crash_at_any_step_leaves_the_old_build_or_the_new_one() {
         assert!(steps > 3, "{made:?}: {steps} steps");
         for k in 0..=steps {
             let why = format!("{made:?}, crash at step {k} of {steps}");
-            let w = World::new();
-            let c = w.commit(made);
-            w.fs.fail(Fault {
-                op: None,
-                after: k,
-                crash: true,
-            });
-            let done = w.run(c);
+            let (w, done) = World::stopped(made, k, true);
             assert_eq!(done.is_ok(), k == steps, "{why}: {:?}", done.err());
             w.fs.crash();
             // What a reader sees right after the reboot.
@@ -305,14 +307,7 @@ fn a_failed_step_reports_and_leaves_the_old_state_or_a_provable_new_target() {
         let steps = World::steps(made);
         for k in 0..steps {
             let why = format!("{made:?}, step {k} of {steps} fails");
-            let w = World::new();
-            let c = w.commit(made);
-            w.fs.fail(Fault {
-                op: None,
-                after: k,
-                crash: false,
-            });
-            let done = w.run(c);
+            let (w, done) = World::stopped(made, k, false);
             let new = w.consistent(made, true, &why);
             match done {
                 // A step whose failure changes nothing the commit guarantees (removing a
@@ -347,11 +342,7 @@ fn a_failed_step_reports_and_leaves_the_old_state_or_a_provable_new_target() {
 fn the_new_state_is_pending_before_the_target_is_replaced() {
     let w = World::new();
     let c = w.commit(Made::Stdout);
-    w.fs.fail(Fault {
-        op: Some(Op::Touch),
-        after: usize::MAX,
-        crash: false,
-    });
+    w.fs.count_from_here();
     w.run(c).unwrap();
     let log = w.fs.log();
     let at = |op: Op, p: &Path| {
@@ -421,11 +412,7 @@ fn a_directory_output_is_installed_whole_or_not_at_all() {
     let steps = {
         let w = World::new();
         let c = dir_commit(&w);
-        w.fs.fail(Fault {
-            op: Some(Op::Touch),
-            after: usize::MAX,
-            crash: false,
-        });
+        w.fs.count_from_here();
         w.run(c).unwrap();
         w.fs.log().len()
     };

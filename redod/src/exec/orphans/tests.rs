@@ -12,13 +12,7 @@ fn scratch(tag: &str) -> PathBuf {
 }
 
 fn files(dir: &Path, temps: Vec<PathBuf>) -> JobFiles {
-    JobFiles {
-        target: dir.join("t"),
-        rec_path: dir.join(".redo/t.rec"),
-        umask: 0o022,
-        sync: false,
-        temps,
-    }
+    JobFiles::of_t(dir, temps)
 }
 
 fn disk() -> Arc<dyn Disk> {
