@@ -71,8 +71,9 @@
 //! ```
 //!
 //! **Ahead of need:** at `-j1` (and for `redo`'s forced targets) a request's targets are
-//! built one after another, so when one is being built the runner calls [`RemoteCache::prefetch`] with the next one's key (only
-//! when that target is absent: [`crate::exec::prefetch`]); its `lookup` then takes the
+//! built one after another, so when one is being built the runner calls
+//! [`RemoteCache::prefetch`] with the next one's key (only when that target is absent: the
+//! executor's `Executor::prefetch`, which the engine calls); its `lookup` then takes the
 //! answer instead of asking ([`prefetch`]).
 //!
 //! `seen` is what the lookup before the build found (`Some(traces)` when [`Lookup::known`],
