@@ -4,16 +4,16 @@
 //! `.redo/*.rec`, and it runs the `.do` scripts. The `redo*` clients only carry requests to it.
 //! `docs/DESIGN.md` at the repository's root states the architecture and its invariants.
 //!
-//! Module map, from the process down to the disk. Each module uses only those below it (no
-//! cycles): `daemon` → `request` → `exec` → `engine` → `query`/`maintenance` → `verdict` →
-//! `ood` → `watch` → `store` → `fs`; `output`, `jobserver`, `settings`, `dofile` and `fastmap`
-//! are leaves used where needed.
+//! Module map. Each module uses only the modules after it in the order `docs/DESIGN.md` §2
+//! states (the one statement of it: `redod/tests/structure.rs` reads it there and fails on an
+//! edge against it, or a cycle).
 //!
 //! | module        | owns                                                                      |
 //! |---------------|---------------------------------------------------------------------------|
 //! | `daemon`      | start-up, runtime dir, pid lock, idle exit, drain; the listener           |
-//! | `request`     | turning one client request into work: build, `--watch`, records, queries  |
-//! | `exec`        | spawning a `.do`, relaying its stderr, checking and committing its output |
+//! | `request`     | one client request: parsed once, then a command type per kind (`apply`)   |
+//! | `exec`        | the executor: spawning a `.do`, its process, relaying its stderr, checking |
+//! |               | and committing its output, the shared cache, the sweep after a crash       |
 //! | `engine`      | sessions, one flight per target, waiters, cycles, jobs, the check         |
 //! | `query`       | the listings (`redo-targets`, `-sources`, `-ood`, `-affects`, `-dot`)     |
 //! | `maintenance` | `redo-cleanup`, `redo-depfix`                                             |
@@ -21,7 +21,7 @@
 //! | `ood`         | the out-of-date decision, pure logic over `fs::Fs`                        |
 //! | `watch`       | the inotify accelerator: stats and listings answered from memory          |
 //! | `store`       | `.rec` recfiles, the `.redo/` layout, durable writes, caches, locks, logs |
-//! | `fs`          | the filesystem trait (disk and in-memory), path arithmetic, umask         |
+//! | `fs`          | the filesystem traits (reads, writes; disk and in-memory), paths, umask    |
 //! | `output`      | message lines, client event queues, typed JSON events                     |
 //! | `jobserver`   | job tokens, GNU make's jobserver both ways                                |
 //! | `settings`    | what a request's environment asks for                                     |

@@ -8,16 +8,13 @@
 
 use crate::daemon::conn::Conn;
 use crate::daemon::lifecycle::Life;
-use crate::engine::Engine;
-use crate::output::{Queued, Sink, Style};
-use crate::settings::Settings;
+use crate::output::{Queued, Sink};
+use crate::request::{Context, Incoming};
 use bytes::BytesMut;
 use redo_proto::codec::{FrameCodec, encode_frame};
 use redo_proto::{Answer, ClientHello, Command, DaemonHello, Event, HELLO_LEN, Request};
 use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixListener as StdUnixListener;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -30,12 +27,12 @@ use tokio_util::codec::Decoder;
 
 type Codec = FrameCodec<Request, Event>;
 
-pub async fn serve(listener: AsyncFd<StdUnixListener>, engine: Arc<Engine>, life: Arc<Life>) {
+pub async fn serve(listener: AsyncFd<StdUnixListener>, ctx: Arc<Context>, life: Arc<Life>) {
     loop {
         match listener.async_io(Interest::READABLE, |l| l.accept()).await {
             Ok((stream, _)) => {
-                let (engine, life) = (engine.clone(), life.clone());
-                tokio::spawn(async move { connection(Conn::Plain(stream), engine, life).await });
+                let (ctx, life) = (ctx.clone(), life.clone());
+                tokio::spawn(async move { connection(Conn::Plain(stream), ctx, life).await });
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -48,7 +45,7 @@ pub async fn serve(listener: AsyncFd<StdUnixListener>, engine: Arc<Engine>, life
 
 /// One client connection: uid check, hello, one request, its events, `Done`, in the
 /// protocol's order (docs/DESIGN.md §3).
-async fn connection(mut stream: Conn, engine: Arc<Engine>, life: Arc<Life>) {
+async fn connection(mut stream: Conn, ctx: Arc<Context>, life: Arc<Life>) {
     let counted = life.connection();
     let peer_pid = match stream.peer() {
         Ok((uid, pid)) if uid == life.uid => pid,
@@ -86,17 +83,18 @@ async fn connection(mut stream: Conn, engine: Arc<Engine>, life: Arc<Life>) {
         }
         Err(_) => return tracing::warn!("no request within 30 s; closing"),
     };
+    // Its settings, output style and directory, made once for all that follows.
+    let req = Incoming::parse(req);
     tracing::debug!(
-        command = ?req.command,
-        cwd = %String::from_utf8_lossy(&req.cwd),
-        parent_job = ?req.parent_job,
+        command = ?req.command(),
+        cwd = %req.cwd().display(),
+        parent_job = ?req.parent_job(),
         "request"
     );
-    let top_level = req.parent_job.is_none() && matches!(req.command, Command::Build(_));
-    let cwd = std::path::PathBuf::from(std::ffi::OsString::from_vec(req.cwd.to_vec()));
-    let (sink, mut rx) = Sink::with_cwd(engine.next_id(), style_of(&req), cwd);
+    let top_level = req.top_level_build();
+    let (sink, mut rx) = Sink::with_cwd(ctx.engine.next_id(), req.style(), req.cwd().into());
     let writer = {
-        let mut work = std::pin::pin!(serve_request(&engine, &life, req, &sink, peer_pid));
+        let mut work = std::pin::pin!(serve_request(&ctx, &life, req, &sink, peer_pid));
         if let Poll::Ready(code) = poll_once(&mut work).await {
             // Answered without waiting (an up-to-date nested `redo-ifchange`): the hello, all
             // it says and `Done` in one write, from this task.
@@ -137,7 +135,7 @@ async fn connection(mut stream: Conn, engine: Arc<Engine>, life: Arc<Life>) {
     if let Some(writer) = writer {
         let _ = writer.await;
     }
-    if top_level && engine.activity() == (0, 0) {
+    if top_level && ctx.engine.activity() == (0, 0) {
         give_back_memory();
     }
 }
@@ -210,15 +208,15 @@ async fn handshake(stream: &mut Conn, life: &Life) -> Handshake {
 
 /// The work of one request; its exit code.
 async fn serve_request(
-    engine: &Arc<Engine>,
+    ctx: &Context,
     life: &Life,
-    req: Request,
+    req: Incoming,
     sink: &Sink,
     peer_pid: Option<i32>,
 ) -> i32 {
-    match &req.command {
+    match req.command() {
         Command::DaemonStatus => {
-            sink.stdout(status_text(engine, life).into_bytes());
+            sink.stdout(status_text(ctx, life).into_bytes());
             0
         }
         Command::DaemonStop => {
@@ -226,7 +224,7 @@ async fn serve_request(
             sink.error("redo: redod is finishing its running jobs and exiting");
             0
         }
-        _ => engine.handle(req, sink.clone(), peer_pid).await,
+        _ => crate::request::serve(ctx, req, sink.clone(), peer_pid).await,
     }
 }
 
@@ -370,18 +368,7 @@ async fn write_events(
     }
 }
 
-fn style_of(req: &Request) -> Style {
-    let pairs = req.env.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
-    let settings = Settings::from_pairs(pairs, Path::new("/")).unwrap_or_default();
-    let mut style = Style::new(&settings, req.terminal.stderr_is_tty, req.terminal.columns);
-    style.events = matches!(&req.command, Command::Build(b) if b.options.events);
-    // The status line belongs to the top-level client; a nested one (whose stderr may be a
-    // terminal again, `2>/dev/tty`) does not erase what is not there.
-    style.status &= req.parent_job.is_none();
-    style
-}
-
-fn status_text(engine: &Engine, life: &Life) -> String {
+fn status_text(ctx: &Context, life: &Life) -> String {
     let rss_kib = std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -404,6 +391,11 @@ fn status_text(engine: &Engine, life: &Life) -> String {
         life.draining(),
         life.connections().saturating_sub(1),
         rss_kib,
-        engine.stats()
-    )
+        ctx.engine.stats()
+    ) + &ctx
+        .caches
+        .stats_lines()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
 }

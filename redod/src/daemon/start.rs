@@ -74,9 +74,12 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let caches = Arc::new(crate::remote::Caches::default());
+    let disk: Arc<dyn crate::fs::Disk> = Arc::new(DiskFs);
+    let processes = Arc::new(crate::exec::Processes::new(caches.clone(), disk.clone()));
     let engine = Engine::new(
         Arc::new(DiskFs),
-        Arc::new(crate::exec::Processes),
+        processes.clone(),
         socket.clone(),
         Some(rundir.clone()),
         0o022,
@@ -95,9 +98,9 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     snapshot.load(&engine);
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
     // commits behind.
-    let journal = rundir.join(crate::engine::JOURNAL);
-    let swept = crate::store::orphans::sweep(&journal, &engine.umask);
-    if swept != crate::store::orphans::Swept::default() {
+    let journal = rundir.join(crate::store::journal::JOURNAL);
+    let swept = crate::exec::orphans::sweep(&DiskFs, &journal, engine.umask());
+    if swept != crate::exec::orphans::Swept::default() {
         tracing::warn!(
             killed = swept.groups_killed,
             temps = swept.temps_removed,
@@ -105,11 +108,16 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
             "cleaned up after a daemon that died"
         );
     }
-    engine.set_registry(
-        crate::store::orphans::Registry::create(&journal)
+    processes.set_registry(
+        crate::store::journal::Registry::create(&journal)
             .with_context(|| format!("cannot create {}", journal.display()))?,
     );
     let life = Life::new(identity, root, rundir, idle);
+    let ctx = Arc::new(crate::request::Context {
+        engine: engine.clone(),
+        caches: caches.clone(),
+        disk,
+    });
     let why = runtime.block_on(async {
         let listener = register(listener).context("cannot register the socket")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -119,7 +127,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("signal handler")?;
         anyhow::Ok(tokio::select! {
-            () = crate::daemon::server::serve(listener, engine.clone(), life.clone()) => "listener stopped",
+            () = crate::daemon::server::serve(listener, ctx, life.clone()) => "listener stopped",
             why = life.exit_when_done(&engine) => why,
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -131,7 +139,7 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     snapshot.save(&engine);
     // Uploads to the shared cache still queued are finished, within reason.
     runtime.block_on(async {
-        let flush = engine.caches.flush();
+        let flush = caches.flush();
         if tokio::time::timeout(std::time::Duration::from_secs(20), flush)
             .await
             .is_err()
@@ -167,7 +175,7 @@ impl Snapshot {
         match crate::store::snapshot::load(&self.path, origin) {
             Ok(c) => {
                 let (recs, hashes) = (c.recs.len(), c.hashes.len());
-                crate::store::snapshot::absorb(c, &engine.recs, &engine.hashes);
+                crate::store::snapshot::absorb(c, engine.recs(), engine.hashes());
                 tracing::debug!(recs, hashes, took = ?started.elapsed(), "snapshot loaded");
             }
             Err(e) => tracing::debug!("snapshot {} not used: {e}", self.path.display()),
@@ -176,12 +184,12 @@ impl Snapshot {
 
     fn save(&self, engine: &Engine) {
         let Some(origin) = &self.origin else { return };
-        if engine.recs.is_empty() && engine.hashes.is_empty() {
+        if engine.recs().is_empty() && engine.hashes().is_empty() {
             return;
         }
         let dir = self.path.parent().unwrap_or(&self.path);
         let saved = std::fs::create_dir_all(dir).and_then(|()| {
-            crate::store::snapshot::save(&self.path, origin, &engine.recs, &engine.hashes)
+            crate::store::snapshot::save(&self.path, origin, engine.recs(), engine.hashes())
         });
         if let Err(e) = saved {
             tracing::info!("cannot write the snapshot {}: {e}", self.path.display());

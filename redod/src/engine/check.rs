@@ -2,6 +2,7 @@
 //! [`crate::ood::Walk`] (dependencies that are targets are brought up to date before they are
 //! compared), and what happens after the check.
 
+use super::want::Seen;
 use super::*;
 
 /// A target could not be brought up to date; its waiters have been told why (an `err` line,
@@ -18,57 +19,36 @@ pub(crate) struct Known {
     pub(crate) hash: Option<Hash>,
 }
 
-/// What a waiter asks of a target.
-pub struct Want {
-    pub target: PathBuf,
-    /// The target's stat, when the requester has just taken it.
-    pub target_meta: Option<Option<Meta>>,
-    /// Its parsed state, when the requester has just loaded it.
-    pub rec: Option<Arc<crate::store::recfile::Rec>>,
-    pub display: String,
-    pub level: usize,
-    pub force: bool,
-    pub session: Arc<Session>,
-    pub origin: Arc<Origin>,
-    pub waiter: Waiter,
-    /// The verdicts' generation before anything about the target was read.
-    pub since: u64,
-    /// Dropped when this target has started (see [`wait_landed`]): the request's next target
-    /// waits for that.
-    pub start: Option<oneshot::Sender<()>>,
-    /// The request's next target when it builds them one after another (`-j 1`, or the
-    /// forced targets of `redo`) and has a shared cache: its entry is asked for while this
-    /// target builds ([`crate::exec::prefetch`]).
-    pub next: Option<PathBuf>,
-}
-
 impl Engine {
     /// Whether `target` was built in this session and what was committed still stands: its
     /// state file is there and its output is the file the state file records (a `.do` may
     /// have removed either since, e.g. `rm -rf out`). Then it is up to date without a check,
     /// as goredo's "`Build` is this run" rule has it: this is what makes `redo-always` run
     /// once per session, and a target asked for by a hundred `.do` files built once.
-    pub(crate) fn built_here(&self, session: &Session, target: &Path) -> bool {
+    /// `seen`: what the requester has just read of the target, if anything.
+    pub(crate) fn built_here(&self, session: &Session, target: &Path, seen: &Seen) -> bool {
         if !session.was_built(target) {
             return false;
         }
         let Some((dir, name)) = paths::split(target) else {
             return false;
         };
-        let rec = match self
-            .recs
-            .load(&*session.fs, &crate::store::layout::rec_path(dir, name))
-        {
-            Ok(Loaded::Ok(rec)) => rec,
-            _ => return false,
+        let rec = match &seen.rec {
+            Some(rec) => rec.clone(),
+            None => match self
+                .recs
+                .load(&*session.fs, &crate::store::layout::rec_path(dir, name))
+            {
+                Ok(Loaded::Ok(rec)) => rec,
+                _ => return false,
+            },
         };
         match rec.own(name.as_bytes()) {
-            Some((stamp, _)) => session
-                .fs
-                .stat(target)
-                .ok()
-                .flatten()
-                .is_some_and(|m| m.stamp == *stamp),
+            Some((stamp, _)) => match seen.meta {
+                Some(meta) => meta,
+                None => session.fs.stat(target).ok().flatten(),
+            }
+            .is_some_and(|m| m.stamp == *stamp),
             // No output file was committed: the state file is all there is to stand.
             None => true,
         }
@@ -89,15 +69,18 @@ impl Engine {
             return Outcome::Failed;
         }
         if !want.force {
-            if self.built_here(&want.session, &want.target) {
+            if self.built_here(&want.session, &want.target, &want.seen) {
                 return Outcome::UpToDate;
             }
-            if !self.in_flight(&want.target) && self.up_to_date_now(&want) {
+            if !self.in_flight(&want.target) && self.up_to_date_now(&mut want) {
                 return Outcome::UpToDate;
             }
         }
         loop {
-            let (attached, mut rx) = match self.attach(&want) {
+            let attach = self.attach(&mut want);
+            // A new flight took what was read of the target; after a wait it is stale anyway.
+            want.seen = Seen::default();
+            let (attached, mut rx) = match attach {
                 Attach::Joined(a, rx) => (a, rx),
                 Attach::TornDown(mut rx) => {
                     // Being torn down: wait for it to land, then start afresh.
@@ -113,7 +96,7 @@ impl Engine {
             want.waiter.will_wait();
             if let Some(next) = want.next.take() {
                 // This one is being built (or checked): the next one will be, after it.
-                crate::exec::prefetch(self, &want.session, &want.origin, &next);
+                self.exec.prefetch(self, &want.session, &want.origin, &next);
             }
             let outcome = wait_landed(&attached.flight, &mut rx, &mut want.start).await;
             let ours = attached.listening;
@@ -157,43 +140,50 @@ impl Engine {
     /// needs nothing built: the state parses and every dependency that is a target is already
     /// done in this session. `false` means "let a flight decide" (it rebuilds and reports), not
     /// "out of date".
-    pub(crate) fn up_to_date_now(&self, want: &Want) -> bool {
-        if self.verdict(want).is_some() {
+    /// What it reads (the verdicts' answer, the state file, the target's stat) stays in
+    /// `want.seen` for the flight that decides otherwise.
+    pub(crate) fn up_to_date_now(&self, want: &mut Want) -> bool {
+        if !want.seen.no_verdict && self.verdict(want).is_some() {
             return true;
         }
+        want.seen.no_verdict = true;
         let Some((dir, name)) = paths::split(&want.target) else {
             return false;
         };
-        let rec = match &want.rec {
+        let rec = match &want.seen.rec {
             Some(r) => r.clone(),
             None => match self.recs.load(
                 &*want.session.fs,
                 &crate::store::layout::rec_path(dir, name),
             ) {
-                Ok(Loaded::Ok(r)) => r,
+                Ok(Loaded::Ok(r)) => {
+                    want.seen.rec = Some(r.clone());
+                    r
+                }
                 _ => return false,
             },
         };
         let checker = self.checker(&want.session, &want.origin.settings);
         let mut walk = Walk::new(&rec, dir, name);
-        if let Some(m) = want.target_meta {
+        if let Some(m) = want.seen.meta {
             walk = walk.with_target_meta(m);
         }
         if want.session.verdicts.is_some() {
             walk = walk.observing();
         }
         // Only what needs nothing built is answered here: a dependency to visit ends it.
-        matches!(
-            self.advance(
-                &mut walk,
-                &checker,
-                &want.session,
-                &want.origin,
-                &want.target,
-                want.since
-            ),
-            Ok(Advance::Done(None))
-        )
+        let decided = self.advance(
+            &mut walk,
+            &checker,
+            &want.session,
+            &want.origin,
+            &want.target,
+            want.since,
+        );
+        if want.seen.meta.is_none() {
+            want.seen.meta = walk.target_meta();
+        }
+        matches!(decided, Ok(Advance::Done(None)))
     }
 
     /// The one walk driver: steps `walk` until it decides, or until it reaches a dependency
@@ -218,8 +208,8 @@ impl Engine {
                 }
                 Step::OutOfDate(r) => return Ok(Advance::Done(Some(r))),
                 Step::Visit(dep)
-                    if self.built_here(session, &dep)
-                        || self.held(session, &dep, trust).is_some() => {}
+                    if self.built_here(session, &dep, &Seen::default())
+                        || self.vouched(session, &dep, trust).is_some() => {}
                 Step::Visit(dep) => return Ok(Advance::Visit(dep)),
             }
         }
@@ -227,23 +217,27 @@ impl Engine {
 
     /// The target's stat and hash, when a verdict says it is up to date (a forced request
     /// never asks).
-    pub(crate) fn verdict(&self, want: &Want) -> Option<(Meta, Option<Hash>)> {
+    pub(crate) fn verdict(&self, want: &Want) -> Option<Known> {
         if want.force {
             return None;
         }
-        self.held(&want.session, &want.target, want.origin.settings.trust)
+        self.vouched(&want.session, &want.target, want.origin.settings.trust)
     }
 
-    /// The session's verdict on `target`, unless the target is being rebuilt right now (by a
-    /// forced request of another session): then its flight's result is the answer.
-    pub(crate) fn held(
+    /// The session's verdict on `target`: its stat and hash when it is up to date, unless the
+    /// target is being rebuilt right now (by a forced request of another session): then its
+    /// flight's result is the answer.
+    pub(crate) fn vouched(
         &self,
         session: &Session,
         target: &Path,
         trust: ood::Trust,
-    ) -> Option<(Meta, Option<Hash>)> {
-        let held = session.verdicts.as_ref()?.holds(target, trust)?;
-        (!self.in_flight(target)).then_some(held)
+    ) -> Option<Known> {
+        let (meta, hash) = session.verdicts.as_ref()?.holds(target, trust)?;
+        (!self.in_flight(target)).then_some(Known {
+            meta: Some(meta),
+            hash,
+        })
     }
 
     /// A full check found the target up to date: keep that, if what it read is vouched for.
@@ -318,7 +312,7 @@ impl Engine {
                 if let Some(t) = e.took {
                     name = format!("{name} {}", secs(t));
                 }
-                flight.say(Msg::Err, &format!("{name}: {}", e.msg));
+                flight.say(Msg::Err, &format!("{name}: {}", e.cause));
                 flight
                     .session
                     .progress
@@ -328,7 +322,7 @@ impl Engine {
                     BuildEvent::Target(TargetEvent::Failed {
                         target: s.rel(&flight.target),
                         do_file: e.do_path.as_deref().map(|d| s.rel(d)),
-                        error: e.msg.clone(),
+                        error: e.cause.to_string(),
                         level: flight.level,
                         duration: e.took.map(|t| t.as_secs_f64()),
                         exit_code: e.exit_code,
@@ -345,9 +339,16 @@ impl Engine {
         self: &Arc<Self>,
         flight: &Arc<Flight>,
     ) -> Result<Option<Reason>, Outcome> {
-        let since = Self::generation(&flight.session);
+        // What the requester that started this flight read of the target, just before.
+        let (since, seen) = lock(&flight.seen)
+            .take()
+            .unwrap_or_else(|| (Self::generation(&flight.session), Seen::default()));
         let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
-        let rec = match self.recs.load(&*flight.session.fs, &rec_path) {
+        let loaded = match seen.rec {
+            Some(rec) => Ok(Loaded::Ok(rec)),
+            None => self.recs.load(&*flight.session.fs, &rec_path),
+        };
+        let rec = match loaded {
             Ok(Loaded::Ok(rec)) => rec,
             Ok(Loaded::Missing) => return Ok(Some(Reason::NoState)),
             Ok(Loaded::Corrupt(e)) => {
@@ -358,19 +359,17 @@ impl Engine {
                 return Ok(Some(Reason::Corrupt(e.to_string())));
             }
             Err(e) => {
-                flight.say(
-                    Msg::Warn,
-                    &format!(
-                        "cannot read {}: {e}: rebuilding {}",
-                        show(&rec_path),
-                        flight.display
-                    ),
-                );
-                return Ok(Some(Reason::Corrupt(e.to_string())));
+                let reason = Reason::Corrupt(e.to_string());
+                let e = crate::store::Error::io("read", &rec_path)(e);
+                flight.say(Msg::Warn, &format!("{e}: rebuilding {}", flight.display));
+                return Ok(Some(reason));
             }
         };
         let checker = self.checker(&flight.session, &flight.origin.settings);
         let mut walk = Walk::new(&rec, &flight.dir, &flight.name);
+        if let Some(m) = seen.meta {
+            walk = walk.with_target_meta(m);
+        }
         if flight.session.verdicts.is_some() {
             walk = walk.observing();
         }
@@ -386,7 +385,8 @@ impl Engine {
             match step {
                 Ok(Advance::Done(decided)) => return Ok(decided),
                 Ok(Advance::Visit(dep)) => {
-                    let want = dependency(flight, dep);
+                    // `advance` has just asked the verdicts about it.
+                    let want = Want::dependency(flight, dep).unvouched();
                     let dep_display = want.display.clone();
                     let o = self.ensure(want).await;
                     if !o.ok() {
@@ -425,7 +425,7 @@ impl Engine {
             if checker.is_source(&dep, meta.as_ref()).unwrap_or(true) {
                 continue;
             }
-            self.ensure(dependency(flight, dep)).await;
+            self.ensure(Want::dependency(flight, dep)).await;
         }
     }
 
@@ -434,11 +434,11 @@ impl Engine {
     /// dependency needs no second look.
     pub(crate) async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, Reported> {
         want.since = Self::generation(&want.session);
-        if let Some((meta, hash)) = self.verdict(&want) {
-            return Ok(Some(Known {
-                meta: Some(meta),
-                hash,
-            }));
+        if !want.seen.no_verdict {
+            if let Some(known) = self.verdict(&want) {
+                return Ok(Some(known));
+            }
+            want.seen.no_verdict = true;
         }
         let fail = |msg: String| {
             for s in want.waiter.sinks() {
@@ -494,14 +494,9 @@ impl Engine {
                 .and_then(|(_, h)| h.copied()),
             _ => None,
         };
-        match self
-            .ensure(Want {
-                target_meta: Some(meta),
-                rec,
-                ..want
-            })
-            .await
-        {
+        want.seen.meta = Some(meta);
+        want.seen.rec = rec;
+        match self.ensure(want).await {
             Outcome::UpToDate => Ok(Some(Known { meta, hash })),
             Outcome::Built => Ok(None),
             Outcome::Failed | Outcome::Cancelled => Err(Reported),
@@ -563,22 +558,4 @@ pub(crate) enum Advance {
     Done(Option<Reason>),
     /// This dependency is a target to bring up to date before the walk goes on.
     Visit(PathBuf),
-}
-
-/// What a flight's check asks of a dependency that is a target.
-pub(crate) fn dependency(flight: &Arc<Flight>, dep: PathBuf) -> Want {
-    Want {
-        since: Engine::generation(&flight.session),
-        target_meta: None,
-        rec: None,
-        display: show(&paths::shown(&flight.origin.cwd, &dep)),
-        target: dep,
-        level: flight.level + 1,
-        force: false,
-        session: flight.session.clone(),
-        origin: flight.origin.clone(),
-        waiter: Waiter::Flight(flight.clone()),
-        start: None,
-        next: None,
-    }
 }

@@ -1,6 +1,7 @@
 //! A flight ("bring this target up to date", in progress), who waits for it, and where its
 //! output goes.
 
+use super::want::Seen;
 use super::*;
 
 /// The request a flight works for: whose environment, umask and options its `.do` gets.
@@ -158,6 +159,9 @@ pub struct Flight {
     pub force: bool,
     pub session: Arc<Session>,
     pub origin: Arc<Origin>,
+    /// What the requester that started the flight had read of the target, with the
+    /// verdicts' generation from before it read it: taken by the check.
+    pub(crate) seen: Mutex<Option<(u64, Seen)>>,
     pub(crate) waiters: Mutex<Vec<(u64, Waiter)>>,
     pub(crate) result: watch::Sender<Option<Outcome>>,
     /// Set when the `.do` has been spawned (see [`wait_landed`]).
@@ -281,6 +285,14 @@ impl Flight {
                 exit_code: None,
             })
         });
+    }
+
+    /// The targets whose checks wait for this flight, as they were named: who needs it.
+    pub fn needed_by(&self) -> Vec<String> {
+        lock(&self.waiters)
+            .iter()
+            .filter_map(|(_, w)| w.flight().map(|f| f.display.clone()))
+            .collect()
     }
 
     /// `target` or `target (../default.o.do)`.

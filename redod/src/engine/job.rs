@@ -1,5 +1,5 @@
 //! A running `.do`, addressable by the nested clients it starts (`REDO_JOB`): their
-//! dependency records, its token, its stderr relay.
+//! dependency records, its token, and its process as `exec` runs it ([`JobProcess`]).
 
 use super::*;
 
@@ -9,41 +9,29 @@ pub struct Job {
     pub flight: Arc<Flight>,
     pub(crate) records: Mutex<Records>,
     pub(crate) token: Mutex<Option<Token>>,
-    /// Process group of the running `.do` (0 before it is spawned).
-    pub(crate) pgid: AtomicI32,
-    /// Asks the job's stderr relay to pass on everything the `.do` has written so far.
-    pub(crate) flush: Mutex<Option<mpsc::Sender<oneshot::Sender<()>>>>,
-    /// Device and inode of the pipe the `.do`'s stderr is relayed from (unset before the
-    /// spawn, or when it could not be read).
-    pub(crate) stderr_pipe: std::sync::OnceLock<(u64, u64)>,
-    /// Where the stderr relay stands, so that a nested request can tell whether it has
-    /// anything to flush ([`Job::stderr_unsent`]).
-    pub(crate) relay: Mutex<RelayState>,
+    /// The `.do`'s process, as the executor runs it.
+    pub(crate) process: Arc<dyn JobProcess>,
 }
 
-/// The stderr relay of a job, as a nested request sees it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum RelayState {
-    /// Not reading yet: whatever there is, a flush is asked for.
-    Starting,
-    /// Reading the pipe `pipe` (the relay's own descriptor, valid while this state lasts);
-    /// `idle` when it holds nothing back and is not passing anything on.
-    Reading {
-        pipe: std::os::fd::RawFd,
-        idle: bool,
-    },
-    /// The pipe is closed: nothing more comes through the relay.
-    Over,
-}
+/// What the engine (and a nested request) asks of a running job's process. `exec`
+/// implements it: process groups, signals and the stderr relay's pipe are its business; the
+/// engine only holds this, so that it never touches a process itself.
+pub trait JobProcess: Send + Sync {
+    /// Kills the `.do`'s process group at once: the daemon is going away.
+    fn kill(&self);
 
-/// Bytes waiting in the pipe `fd`; `None` when that cannot be told.
-#[allow(unsafe_code)]
-fn unread(fd: std::os::fd::RawFd) -> Option<usize> {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the pointer, which points to `n`. `fd` is open:
-    // the caller holds the lock that the relay takes before it closes the descriptor.
-    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    (r == 0).then(|| usize::try_from(n).unwrap_or(0))
+    /// Whether the nested client `pid`, whose stderr is `stderr` (device and inode, as the
+    /// client said), writes its stderr into this job's relay: not redirected. `true` when this
+    /// cannot be told.
+    fn relays_stderr_of(&self, stderr: Option<(u64, u64)>, pid: Option<i32>) -> bool;
+
+    /// Whether the relay may hold back something the `.do` wrote to stderr (held back, being
+    /// passed on, or still in the pipe): only then does a nested request ask for a flush.
+    fn stderr_unsent(&self) -> bool;
+
+    /// Waits (a bounded time) until the relay has passed on what the `.do` wrote to stderr
+    /// before the nested request now being served.
+    fn flush_stderr(&self) -> BoxFuture<'_, ()>;
 }
 
 impl Job {
@@ -72,61 +60,24 @@ impl Job {
         lock(&self.records).share(deps);
     }
 
-    /// Whether the nested client `pid` writes its stderr into this job's relay pipe, i.e. its
-    /// stderr was not redirected. Its text then goes straight where the job's own text goes:
-    /// the same place the pipe would take it, without the relay mistaking it for the `.do`'s
-    /// own stderr (which is logged with `-k`, silenced with `-s` and reported as the job's
-    /// `stderr` events; goredo tells the two apart by a per-job prefix on nested lines).
-    /// The client says what its stderr is (`stderr`, from its own `fstat`); a client that did
-    /// not (its stderr closed) is looked at through `/proc`. When this cannot be told (no pid,
-    /// `/proc` unreadable, the pipe not yet known), `true`: the output reaches the terminal as
-    /// it always did.
+    /// See [`JobProcess::relays_stderr_of`]: the nested client's text then goes straight where
+    /// the job's own text goes, without the relay mistaking it for the `.do`'s own stderr
+    /// (which is logged with `-k`, silenced with `-s` and reported as the job's `stderr`
+    /// events; goredo tells the two apart by a per-job prefix on nested lines).
     pub(crate) fn relays_stderr_of(&self, stderr: Option<(u64, u64)>, pid: Option<i32>) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        let Some(pipe) = self.stderr_pipe.get() else {
-            return true;
-        };
-        if let Some(id) = stderr {
-            return id == *pipe;
-        }
-        let Some(pid) = pid.filter(|p| *p > 0) else {
-            return true;
-        };
-        match std::fs::metadata(format!("/proc/{pid}/fd/2")) {
-            Ok(m) => (m.dev(), m.ino()) == *pipe,
-            // `2>&-`: nowhere to write, unless it is the process that is not visible here.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                !Path::new(&format!("/proc/{pid}/fd")).exists()
-            }
-            Err(_) => true,
-        }
+        self.process.relays_stderr_of(stderr, pid)
     }
 
-    /// Whether the relay may have something the `.do` wrote to stderr that it has not passed
-    /// on: held back (a partial line), being passed on, or still in the pipe. A `.do` writes
-    /// before it starts the nested command, so what it wrote first is in the pipe by the time
-    /// the request arrives. `false` spares the request the flush, a round trip to the relay
-    /// which makes an answer that could go out at once wait for the runtime.
+    /// See [`JobProcess::stderr_unsent`]. `false` spares the request the flush, a round trip
+    /// to the relay which makes an answer that could go out at once wait for the runtime.
     pub(crate) fn stderr_unsent(&self) -> bool {
-        match *lock(&self.relay) {
-            RelayState::Starting => true,
-            RelayState::Reading { idle: false, .. } => true,
-            RelayState::Reading { pipe, idle: true } => unread(pipe) != Some(0),
-            RelayState::Over => false,
-        }
+        self.process.stderr_unsent()
     }
 
-    /// Waits until the job's relay has passed on what its `.do` wrote to stderr before it
-    /// started the nested request now being served: that output must reach the terminal before
-    /// anything the nested build prints.
+    /// What the `.do` wrote before it started the nested request must reach the terminal
+    /// before anything the nested build prints.
     pub(crate) async fn flush_stderr(&self) {
-        let tx = lock(&self.flush).clone();
-        if let Some(tx) = tx {
-            let (done, wait) = oneshot::channel();
-            if tx.send(done).await.is_ok() {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wait).await;
-            }
-        }
+        self.process.flush_stderr().await;
     }
 }
 
@@ -139,23 +90,6 @@ pub struct JobHandle {
 impl JobHandle {
     pub fn id(&self) -> u64 {
         self.job.id
-    }
-
-    /// Where the job's stderr relay listens for flush requests.
-    pub fn set_flush(&self, tx: mpsc::Sender<oneshot::Sender<()>>) {
-        *lock(&self.job.flush) = Some(tx);
-    }
-
-    /// Remembers which pipe the `.do`'s stderr is, to tell nested clients whose stderr was
-    /// redirected from the others. Set right after the spawn: a nested request that could come
-    /// before (it cannot, in practice: the `.do` has to start first) is taken as not redirected.
-    pub fn set_stderr_pipe(&self, dev: u64, ino: u64) {
-        let _ = self.job.stderr_pipe.set((dev, ino));
-    }
-
-    /// Remembers the `.do`'s process group, for [`Engine::kill_all`].
-    pub fn set_pgid(&self, pgid: i32) {
-        self.job.pgid.store(pgid, Ordering::Relaxed);
     }
 
     /// The records gathered so far (runner's own, then nested clients'), in order, for the
@@ -188,21 +122,21 @@ impl Drop for JobHandle {
 }
 
 impl Engine {
+    /// A job for `flight`'s `.do`, about to be started as `process`, holding `token`: nested
+    /// clients find it by its id ([`JobHandle::id`], their `REDO_JOB`) until the handle goes.
     pub fn register_job(
         self: &Arc<Self>,
         flight: &Arc<Flight>,
         records: Vec<Dep>,
         token: Token,
+        process: Arc<dyn JobProcess>,
     ) -> JobHandle {
         let job = Arc::new(Job {
             id: self.next_id(),
             flight: flight.clone(),
             records: Mutex::new(records.into()),
             token: Mutex::new(Some(token)),
-            pgid: AtomicI32::new(0),
-            flush: Mutex::new(None),
-            stderr_pipe: std::sync::OnceLock::new(),
-            relay: Mutex::new(RelayState::Starting),
+            process,
         });
         lock(&self.tables).jobs.insert(job.id, job.clone());
         JobHandle {
@@ -211,7 +145,30 @@ impl Engine {
         }
     }
 
+    /// The running job `id` (a nested request's `REDO_JOB`).
     pub(crate) fn job(&self, id: u64) -> Option<Arc<Job>> {
         lock(&self.tables).jobs.get(&id).cloned()
+    }
+}
+
+/// A job with no process behind it, for the unit tests' scripted executors: its text goes
+/// where the job's own goes, and there is never anything to flush or kill.
+#[cfg(test)]
+pub(crate) struct NoProcess;
+
+#[cfg(test)]
+impl JobProcess for NoProcess {
+    fn kill(&self) {}
+
+    fn relays_stderr_of(&self, _stderr: Option<(u64, u64)>, _pid: Option<i32>) -> bool {
+        true
+    }
+
+    fn stderr_unsent(&self) -> bool {
+        false
+    }
+
+    fn flush_stderr(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
     }
 }

@@ -18,6 +18,15 @@
 //!   its stderr is redirected), its JSON events to the top-level ones (`Audience`).
 //! * A **job** is a flight whose `.do` is running. Clients started by that `.do` name it
 //!   (`REDO_JOB`) to record dependencies into it and to lend its token while they wait.
+//!
+//! The engine's API, for the request handlers above it and for `exec`: sessions
+//! ([`Engine::new_session`]), bringing targets up to date ([`Engine::bring`],
+//! [`Engine::ensure`]) with what is known of them ([`Want`]), jobs (registered by the
+//! executor, found by nested requests: [`Engine::job`]) and recording into them
+//! ([`Engine::record_into`]), the views the listings read, and the numbers of
+//! `--daemon-status`. Its state is private. It runs `.do` files and reaches the shared cache
+//! only through the [`Executor`] it is given, and a job's process only through its
+//! [`JobProcess`]: it never spawns, signals or writes a file itself.
 
 use crate::fastmap::{HashMap, PathMap, PathSet};
 use crate::fs::paths::{self, show};
@@ -32,36 +41,36 @@ use crate::store::cache::{Hashes, Loaded, RecCache};
 use crate::store::recfile::{Dep, Rec, Records};
 use crate::sync::lock;
 use crate::verdict::Verdicts;
+use crate::watch::Watcher;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 mod check;
 mod flight;
 mod job;
+mod record;
 mod session;
 mod waits;
+mod want;
 
-#[cfg(test)]
-mod memory_tests;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::Want;
-pub(crate) use check::not_ours_warning;
-pub(crate) use check::{Known, Reported};
+pub(crate) use check::{Known, Reported, not_ours_warning};
 pub(crate) use flight::{Flight, Origin, Waiter};
-pub(crate) use job::{Job, JobHandle, RelayState};
+#[cfg(test)]
+pub(crate) use job::NoProcess;
+pub(crate) use job::{Job, JobHandle, JobProcess};
+pub(crate) use record::Batch;
 pub(crate) use session::Session;
 use waits::{Attach, Tables, wait_landed};
-
-/// The journal of running jobs, in the runtime directory (see [`crate::store::orphans`]).
-pub const JOURNAL: &str = "jobs.journal";
+pub(crate) use want::Want;
 
 /// How a flight ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,10 +105,12 @@ pub enum Ran {
     Kept,
 }
 
-/// Why a target failed. Printed once, by the flight, as `err  <target>[ (<do>)][ (<secs>)]: <msg>`.
+/// Why a target failed. Printed once, by the flight, as
+/// `err  <target>[ (<do>)][ (<secs>)]: <cause>`.
 #[derive(Debug)]
 pub struct JobError {
-    pub msg: String,
+    /// What went wrong, as the executor typed it (`exec`'s error): the engine only shows it.
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
     pub took: Option<Duration>,
     pub do_rel: Option<PathBuf>,
     /// The `.do`, absolute, once found.
@@ -108,50 +119,60 @@ pub struct JobError {
     pub exit_code: Option<i32>,
 }
 
+impl JobError {
+    /// A failure before any `.do` was found.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> JobError {
+        JobError {
+            cause: Box::new(cause),
+            took: None,
+            do_rel: None,
+            do_path: None,
+            exit_code: None,
+        }
+    }
+}
+
 /// Runs the `.do` of a flight's target and commits the result. The daemon's executor spawns
-/// processes (`exec::Processes`, wired in by `daemon`: the engine knows only this trait); the engine's unit tests use a scripted one over an
-/// in-memory filesystem, so every orchestration decision is tested without disk or processes.
+/// processes and holds the shared caches (`exec::Processes`, wired in by `daemon`: the engine
+/// knows only this trait); the engine's unit tests use a scripted one over an in-memory
+/// filesystem, so every orchestration decision is tested without disk or processes.
 pub trait Executor: Send + Sync + 'static {
     fn run<'a>(
         &'a self,
         engine: &'a Arc<Engine>,
         flight: &'a Arc<Flight>,
     ) -> BoxFuture<'a, Result<Ran, JobError>>;
+
+    /// `target` is likely to be built next, after the one now being brought up to date (a
+    /// request building its targets one after another, [`Want::then`]): what its build will
+    /// ask for (its entry in the shared cache) may be asked for now. Nothing by default.
+    fn prefetch(&self, _engine: &Engine, _session: &Session, _origin: &Origin, _target: &Path) {}
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 pub struct Engine {
     /// The disk (or the in-memory tree of the unit tests).
-    pub fs: Arc<dyn Fs>,
+    fs: Arc<dyn Fs>,
     /// The file-change accelerator, when running; sessions use `watched` then.
-    pub watcher: Option<Arc<crate::watch::Watcher>>,
-    pub(crate) watched: Option<Arc<dyn Fs>>,
+    watcher: Option<Arc<Watcher>>,
+    watched: Option<Arc<dyn Fs>>,
     /// Up-to-date verdicts ([`crate::verdict`]): the watcher's, or a unit test's.
-    pub(crate) verdicts: Option<Arc<Verdicts>>,
-    pub(crate) exec: Arc<dyn Executor>,
-    pub recs: RecCache,
-    pub hashes: Hashes,
-    pub umask: UmaskGate,
+    verdicts: Option<Arc<Verdicts>>,
+    exec: Arc<dyn Executor>,
+    recs: RecCache,
+    hashes: Hashes,
+    umask: UmaskGate,
     /// The daemon's socket, exported to every `.do`.
-    pub socket: PathBuf,
-    /// The runtime directory: sessions' jobserver FIFOs, the registry of running jobs.
-    pub(crate) rundir: Option<PathBuf>,
-    /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
-    /// made inheritable, and no other spawn may see them.
-    pub spawn_lock: Mutex<()>,
-    pub(crate) tables: Mutex<Tables>,
-    pub(crate) ids: AtomicU64,
+    socket: PathBuf,
+    /// The runtime directory: sessions' jobserver FIFOs.
+    rundir: Option<PathBuf>,
+    tables: Mutex<Tables>,
+    ids: AtomicU64,
     /// What the last attempt of a target that failed (or was stopped) had declared: its `.do`
     /// lookup and nested requests. `--watch` watches these too, so that fixing a target that
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
-    pub(crate) attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
-    /// How each `.do` seen is run, with the stat it was read at ([`crate::exec`]).
-    pub(crate) interpreters: Mutex<HashMap<PathBuf, (crate::fs::Stamp, crate::exec::How)>>,
-    pub(crate) registry: std::sync::OnceLock<Arc<crate::store::orphans::Registry>>,
-    /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
-    /// configuration, so connections and counters outlive a build.
-    pub caches: crate::remote::Caches,
+    attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
 }
 
 impl Engine {
@@ -176,20 +197,16 @@ impl Engine {
             recs: RecCache::default(),
             hashes: Hashes::default(),
             attempts: Mutex::default(),
-            interpreters: Mutex::default(),
-            registry: std::sync::OnceLock::new(),
-            caches: crate::remote::Caches::default(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,
-            spawn_lock: Mutex::new(()),
             tables: Mutex::new(Tables::default()),
             ids: AtomicU64::new(start),
         })
     }
 
     /// The same engine with the file-change accelerator on (built before it is shared).
-    pub fn with_watcher(mut self: Arc<Self>, watcher: Arc<crate::watch::Watcher>) -> Arc<Self> {
+    pub fn with_watcher(mut self: Arc<Self>, watcher: Arc<Watcher>) -> Arc<Self> {
         if let Some(e) = Arc::get_mut(&mut self) {
             e.watched = Some(Arc::new(crate::watch::WatchedFs::new(watcher.clone())));
             let verdicts = Arc::new(Verdicts::default());
@@ -210,24 +227,23 @@ impl Engine {
         self
     }
 
-    /// The verdicts a session may use: only one that syncs with the watcher before it reads
-    /// anything (or any session of an engine without a watcher, i.e. a unit test's).
-    pub(crate) fn session_verdicts(&self, watched: bool) -> Option<Arc<Verdicts>> {
-        match (&self.watcher, watched) {
-            (Some(_), false) => None,
-            _ => self.verdicts.clone(),
-        }
-    }
-
-    /// A new session's view of the filesystem, synced with the watcher when it is used.
-    pub(crate) fn session_fs(&self, settings: &Settings) -> (Arc<dyn Fs>, bool) {
-        match (&self.watched, &self.watcher) {
+    /// A new top-level request's session: its filesystem (the watcher's, synced, unless the
+    /// request turned it off), the verdicts it may use, and `tokens`.
+    pub(crate) fn new_session(&self, settings: &Settings, tokens: Tokens) -> Arc<Session> {
+        let (fs, watched) = match (&self.watched, &self.watcher) {
             (Some(w), Some(watcher)) if !settings.no_watch && watcher.enabled() => {
                 watcher.sync();
                 (w.clone(), true)
             }
             _ => (self.fs.clone(), false),
-        }
+        };
+        // Only a session that syncs with the watcher before it reads anything may use its
+        // verdicts (or any session of an engine without a watcher: a unit test's).
+        let verdicts = match (&self.watcher, watched) {
+            (Some(_), false) => None,
+            _ => self.verdicts.clone(),
+        };
+        Arc::new(Session::new(tokens, fs, watched, verdicts))
     }
 
     /// Handles every change made so far before `session` reads anything more (see
@@ -247,6 +263,11 @@ impl Engine {
         }
     }
 
+    /// The file-change accelerator, when it runs (`--watch`, `--daemon-watch`).
+    pub(crate) fn watcher(&self) -> Option<&Arc<Watcher>> {
+        self.watcher.as_ref()
+    }
+
     pub fn next_id(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)
     }
@@ -257,15 +278,47 @@ impl Engine {
         (t.jobs.len(), t.flights.len())
     }
 
-    /// Where running jobs are written down for the next daemon, should this one be killed
-    /// (see [`crate::store::orphans`]); none in the unit tests.
-    pub fn registry(&self) -> Option<&Arc<crate::store::orphans::Registry>> {
-        self.registry.get()
+    /// The plain disk (or the unit tests' tree), never the watcher's memory: what the
+    /// listings and the maintenance commands read.
+    pub(crate) fn fs(&self) -> &dyn Fs {
+        &*self.fs
     }
 
-    /// Set once, at start-up, after the previous daemon's journal was swept.
-    pub fn set_registry(&self, registry: Arc<crate::store::orphans::Registry>) {
-        let _ = self.registry.set(registry);
+    /// Parsed state files, kept across builds.
+    pub(crate) fn recs(&self) -> &RecCache {
+        &self.recs
+    }
+
+    /// Content hashes, kept across builds.
+    pub(crate) fn hashes(&self) -> &Hashes {
+        &self.hashes
+    }
+
+    /// The gate every file and process the daemon makes for a request goes through, with
+    /// that request's umask.
+    pub(crate) fn umask(&self) -> &UmaskGate {
+        &self.umask
+    }
+
+    /// The daemon's socket, exported to every `.do`.
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The runtime directory, where sessions make their jobserver FIFOs.
+    pub(crate) fn rundir(&self) -> Option<&Path> {
+        self.rundir.as_deref()
+    }
+
+    /// What the last attempts of the targets that failed declared (see `attempts`).
+    pub(crate) fn attempts(&self) -> HashMap<PathBuf, Vec<Dep>> {
+        lock(&self.attempts).clone()
+    }
+
+    /// `target` landed (committed, built or fetched): what an earlier failed attempt
+    /// declared no longer matters.
+    pub(crate) fn landed(&self, target: &Path) {
+        lock(&self.attempts).remove(target);
     }
 
     pub(crate) fn checker<'a>(&'a self, session: &'a Session, settings: &Settings) -> Checker<'a> {
@@ -277,17 +330,22 @@ impl Engine {
         }
     }
 
-    /// SIGKILLs the process group of every running `.do`: the daemon is going away and no
-    /// `.do` may outlive it unsupervised.
+    /// A read-only view for the listing commands.
+    pub(crate) fn graph(&self, settings: &Settings) -> crate::query::Graph<'_> {
+        crate::query::Graph {
+            fs: &*self.fs,
+            recs: &self.recs,
+            hashes: &self.hashes,
+            trust: settings.trust,
+            attempts: None,
+        }
+    }
+
+    /// Kills every running `.do`'s process group: the daemon is going away and no `.do` may
+    /// outlive it unsupervised.
     pub fn kill_all(&self) {
         for job in lock(&self.tables).jobs.values() {
-            let pgid = job.pgid.load(Ordering::Relaxed);
-            if pgid > 0 {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            job.process.kill();
         }
     }
 
@@ -306,11 +364,5 @@ impl Engine {
             self.recs.len(),
             self.hashes.len()
         ) + &watch
-            + &self
-                .caches
-                .stats_lines()
-                .iter()
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
     }
 }

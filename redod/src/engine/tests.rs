@@ -1,5 +1,5 @@
-//! Unit tests of the engine's parts: UUIDs, where a flight's output goes, cycles, when a
-//! nested request flushes its job's stderr.
+//! Unit tests of the engine's parts: UUIDs, where a flight's output goes, cycles. (Its
+//! orchestration is tested in memory through requests: `request::tests::memory`.)
 
 use super::*;
 use crate::engine::session::new_uuid;
@@ -34,6 +34,7 @@ fn flight(target: &str, session: &Arc<Session>, waiters: Vec<Waiter>) -> Arc<Fli
         force: false,
         session: session.clone(),
         origin,
+        seen: Mutex::new(None),
         waiters: Mutex::new(
             waiters
                 .into_iter()
@@ -53,10 +54,7 @@ fn job(flight: &Arc<Flight>) -> Arc<Job> {
         flight: flight.clone(),
         records: Mutex::default(),
         token: Mutex::new(None),
-        pgid: AtomicI32::new(0),
-        flush: Mutex::new(None),
-        stderr_pipe: std::sync::OnceLock::new(),
-        relay: Mutex::new(RelayState::Starting),
+        process: Arc::new(NoProcess),
     })
 }
 
@@ -152,28 +150,4 @@ fn cycles_are_found_with_their_path() {
     t.remove_edge(&p("/c"), &p("/a"));
     assert_eq!(t.cycle(&p("/a"), &p("/b")), None);
     assert!(!t.waits.contains_key(&p("/c")));
-}
-
-/// A nested request asks the relay for a flush only when the relay may hold something back:
-/// before it reads, while it passes something on, or when the pipe has unread bytes.
-#[test]
-fn a_flush_is_asked_for_only_when_the_relay_may_hold_something() {
-    use std::os::fd::AsRawFd;
-    let fs: Arc<dyn Fs> = Arc::new(crate::fs::mem::MemFs::default());
-    let session = Arc::new(Session::new(Tokens::new(1, None), fs, false, None));
-    let j = job(&flight("/t", &session, Vec::new()));
-    assert!(j.stderr_unsent(), "before the relay reads: flush");
-    let (rd, wr) = nix::unistd::pipe().unwrap();
-    let pipe = rd.as_raw_fd();
-    *lock(&j.relay) = RelayState::Reading { pipe, idle: false };
-    assert!(j.stderr_unsent(), "passing something on: flush");
-    *lock(&j.relay) = RelayState::Reading { pipe, idle: true };
-    assert!(!j.stderr_unsent(), "idle, empty pipe: no flush");
-    nix::unistd::write(&wr, b"written before the request\n").unwrap();
-    assert!(j.stderr_unsent(), "idle, bytes in the pipe: flush");
-    *lock(&j.relay) = RelayState::Over;
-    assert!(
-        !j.stderr_unsent(),
-        "the relay is over: nothing comes through it"
-    );
 }

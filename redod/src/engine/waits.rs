@@ -1,6 +1,7 @@
 //! The wait-for graph: joining or starting a flight, refusing an edge that closes a cycle,
 //! and a flight's task from start to result.
 
+use super::want::Seen;
 use super::*;
 
 #[derive(Default)]
@@ -134,7 +135,8 @@ impl Engine {
     /// another request's flight only waits for it ([`Attached::listening`] is false): it is
     /// not one of its waiters (it neither gets its output nor keeps it alive), but its
     /// wait-for edge is there, so that a cycle through it is still found.
-    pub(crate) fn attach(self: &Arc<Self>, want: &Want) -> Attach<'_> {
+    /// A new flight takes what the want has read of its target (`want.seen`).
+    pub(crate) fn attach(self: &Arc<Self>, want: &mut Want) -> Attach<'_> {
         let mut t = lock(&self.tables);
         let existing = t.flights.get(want.target.as_os_str()).cloned();
         if let Some(f) = existing.as_ref().filter(|f| f.cancel.is_cancelled()) {
@@ -153,7 +155,8 @@ impl Engine {
         let (flight, listening) = match existing {
             Some(f) => (f, !want.force),
             None => {
-                let f = Arc::new(self.new_flight(want));
+                let seen = std::mem::take(&mut want.seen);
+                let f = Arc::new(self.new_flight(want, seen));
                 t.flights
                     .insert(want.target.clone().into_os_string(), f.clone());
                 spawn_flight(self.clone(), f.clone());
@@ -177,7 +180,7 @@ impl Engine {
         )
     }
 
-    pub(crate) fn new_flight(&self, want: &Want) -> Flight {
+    pub(crate) fn new_flight(&self, want: &Want, seen: Seen) -> Flight {
         let (dir, name) = paths::split(&want.target)
             .map(|(d, n)| (d.to_path_buf(), n.to_os_string()))
             .unwrap_or_default();
@@ -190,6 +193,7 @@ impl Engine {
             force: want.force,
             session: want.session.clone(),
             origin: want.origin.clone(),
+            seen: Mutex::new(Some((want.since, seen))),
             waiters: Mutex::new(Vec::new()),
             result: watch::channel(None).0,
             started: watch::channel(false).0,

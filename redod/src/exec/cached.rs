@@ -11,11 +11,10 @@
 
 use super::run::Ready;
 use super::*;
-use crate::engine::{Waiter, Want};
+use crate::engine::Want;
 use crate::remote::{
     ActionKey, Mode, Observed, Probe, ProbeKind, RemoteCache, Trace, TraceDep, find_match_async,
 };
-use crate::store::orphans::{JobFiles, RunningJob};
 
 /// The line a `.do` carries to opt out of the cache.
 pub(crate) const NO_CACHE: &[u8] = b"# redo: no-cache";
@@ -39,7 +38,12 @@ pub(crate) fn opts_out(content: &[u8]) -> bool {
 
 /// The cache and key for the target of `ready`, or `None` when the request asked for no
 /// cache (or a bad one: the request warned about that once) or the target is not cacheable.
-pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Option<CacheUse> {
+pub(super) fn cache_use(
+    px: &Processes,
+    engine: &Engine,
+    flight: &Flight,
+    ready: &Ready,
+) -> Option<CacheUse> {
     // `find_do` records the `.do` itself last, with the hash it was judged by.
     let do_hash = ready.deps.iter().rev().find_map(|d| match d {
         Dep::Ifchange { hash, .. } => *hash,
@@ -51,7 +55,7 @@ pub(super) fn cache_use(engine: &Engine, flight: &Flight, ready: &Ready) -> Opti
             &format!("cache: {}: not cached: {why}", flight.display),
         );
     };
-    let cache = engine.caches.for_env(&flight.origin.env).ok().flatten()?;
+    let cache = px.caches.for_env(&flight.origin.env).ok().flatten()?;
     let key = cache_key(
         engine,
         &*flight.session.fs,
@@ -96,7 +100,7 @@ fn cache_key(
     }
     // What its last build recorded: a target that had no output or asked for `redo-always`
     // is never in the cache, and asking for it would cost a round trip per build (`all`).
-    if let Ok(Loaded::Ok(prev)) = engine.recs.load(fs_, c.rec_path) {
+    if let Ok(Loaded::Ok(prev)) = engine.recs().load(fs_, c.rec_path) {
         let name = c.target.file_name().unwrap_or_default().as_bytes();
         let never = prev.deps.iter().any(|d| match d {
             Dep::Always => true,
@@ -115,7 +119,7 @@ fn cache_key(
         }
         Ok(_) => {}
         Err(e) => {
-            not(&io_msg("read", c.do_path, &e));
+            not(&crate::store::Error::io("read", c.do_path)(e).to_string());
             return None;
         }
     }
@@ -133,14 +137,15 @@ fn cache_key(
 /// Only for a target that is absent (a clean build's, so almost surely to be built; a
 /// target that exists is likely up to date, and asking would cost the server a request for
 /// nothing), with its `.do` found and hashed as [`super::run`]'s lookup would.
-pub(crate) fn prefetch(
+pub(super) fn prefetch(
+    px: &Processes,
     engine: &Engine,
-    session: &crate::engine::Session,
-    origin: &crate::engine::Origin,
+    session: &Session,
+    origin: &Origin,
     target: &Path,
 ) {
     let fs_ = &*session.fs;
-    let Some(cache) = engine.caches.for_env(&origin.env).ok().flatten() else {
+    let Some(cache) = px.caches.for_env(&origin.env).ok().flatten() else {
         return;
     };
     if !matches!(fs_.lstat(target), Ok(None)) {
@@ -160,7 +165,7 @@ pub(crate) fn prefetch(
         return;
     };
     let trust = settings.trust != Trust::None;
-    let Ok(do_hash) = engine.hashes.hash(fs_, &dof.path, &meta.stamp, trust) else {
+    let Ok(do_hash) = engine.hashes().hash(fs_, &dof.path, &meta.stamp, trust) else {
         return;
     };
     let rec_path = crate::store::layout::rec_path(dir, name);
@@ -182,26 +187,16 @@ pub(crate) fn prefetch(
 async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Observed {
     let path = paths::resolve(&flight.dir, OsStr::from_bytes(&probe.path));
     let session = &flight.session;
-    if probe.kind == ProbeKind::Content && paths::inside(paths::root(), &path) {
-        let want = Want {
-            since: 0, // Read by `bring`.
-            target_meta: None,
-            rec: None,
-            display: show(&paths::shown(&flight.origin.cwd, &path)),
-            target: path.clone(),
-            level: flight.level + 1,
-            force: false,
-            session: session.clone(),
-            origin: flight.origin.clone(),
-            waiter: Waiter::Flight(flight.clone()),
-            start: None,
-            next: None,
-        };
-        if engine.bring(want).await.is_err() {
-            // Failed (and reported): no trace can vouch for it; the `.do` runs and meets
-            // the failure itself.
-            return Observed::Exists;
-        }
+    if probe.kind == ProbeKind::Content
+        && paths::inside(paths::root(), &path)
+        && engine
+            .bring(Want::dependency(flight, path.clone()))
+            .await
+            .is_err()
+    {
+        // Failed (and reported): no trace can vouch for it; the `.do` runs and meets the
+        // failure itself.
+        return Observed::Exists;
     }
     let checker = engine.checker(session, &flight.origin.settings);
     match session.fs.stat(&path) {
@@ -225,6 +220,7 @@ async fn observe(engine: &Arc<Engine>, flight: &Arc<Flight>, probe: Probe) -> Ob
 /// a build's commit would. `None`: a miss (why, with `-d`), build locally; every fault of
 /// the cache lands here, counted for the build's one warning.
 pub(super) async fn restore(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     ready: &Ready,
@@ -260,10 +256,11 @@ pub(super) async fn restore(
     };
     let sync = !settings.no_sync;
     let tmp = temp_path(dir, name);
-    // Journaled, so that a daemon killed mid-download leaves nothing behind; dropped (early
-    // return, or the client went away), it removes the temporary.
+    // Journaled, so that a daemon killed during the commit leaves nothing behind; dropped
+    // (early return, or the client went away), it removes the temporary.
     let running = RunningJob::new(
-        engine.registry(),
+        px.disk.clone(),
+        px.registry(),
         engine.next_id(),
         JobFiles {
             target: ready.target.clone(),
@@ -273,78 +270,51 @@ pub(super) async fn restore(
             temps: vec![tmp.clone()],
         },
     );
-    let file = match engine
-        .umask
-        .with(origin.umask, || durable::create_new(&tmp))
-    {
-        Ok(f) => f,
+    // Fetched into a capture, as a `.do`'s stdout is: nothing is made beside the target
+    // before the commit, which writes it out as it would a stdout.
+    let spill_dir = engine.socket().parent().unwrap_or(Path::new("/tmp"));
+    let capture = match durable::capture(spill_dir).and_then(|c| Ok((c.try_clone()?, c))) {
+        Ok(c) => c,
         Err(e) => {
             cu.cache.note_miss();
-            miss(&io_msg("create", &tmp, &e));
+            miss(&format!("cannot make a file to fetch into: {e}"));
             return None;
         }
     };
     if let Err(e) = cu
         .cache
-        .fetch_into(&trace.output, trace.executable, file, sync)
+        .fetch_into(&trace.output, false, capture.0, false)
         .await
     {
         miss(&e.to_string());
         return None;
     }
-    // The records: the `.do` lookup's and the `.do`'s own (fresh), then the trace's, each
-    // stat'ed for its stamp as a nested request would record it.
-    let mut deps = ready.deps.clone();
-    for d in &trace.deps {
-        let path = d.path();
-        let seen = deps.iter().any(|r| match r {
-            Dep::Ifchange { target, .. } | Dep::Ifcreate { target } => target == path,
-            _ => false,
-        });
-        if seen || path == name.as_bytes() {
-            continue;
-        }
-        deps.push(match d {
-            TraceDep::Ifchange { path, content } => {
-                let abs = paths::resolve(dir, OsStr::from_bytes(path));
-                let stamp = match flight.session.fs.stat(&abs) {
-                    Ok(Some(m)) => m.stamp,
-                    _ => Stamp::default(),
-                };
-                Dep::Ifchange {
-                    target: path.clone(),
-                    stamp,
-                    hash: *content,
-                }
-            }
-            TraceDep::Ifcreate { path } => Dep::Ifcreate {
-                target: path.clone(),
-            },
-        });
-    }
-    let mut records = Records::default();
-    records.extend(deps);
-    let stat = |p: &Path| fs::symlink_metadata(p).ok().map(|m| Meta::from_std(&m));
-    let Some(fetched) = stat(&tmp) else {
-        miss(&format!("the fetched output {} vanished", show(&tmp)));
-        return None;
-    };
     let commit = Commit {
         dir: dir.clone(),
         name: name.to_os_string(),
-        output: Output::Arg3(tmp.clone(), fetched),
-        target_kind: stat(&ready.target).map(|m| m.kind),
+        output: Output::Captured {
+            file: capture.1,
+            size: trace.output.size,
+            executable: trace.executable,
+        },
+        target_kind: px.disk.lstat(&ready.target).ok().flatten().map(|m| m.kind),
         stdout_tmp: tmp,
         prev_hash: ready.prev_hash,
         sync,
         umask: origin.umask,
         rec_path: ready.rec_path.clone(),
         build: flight.session.uuid.clone(),
-        deps: records,
+        deps: trace_records(
+            &ready.deps,
+            trace,
+            dir,
+            name.as_bytes(),
+            &*flight.session.fs,
+        ),
         prev: None,
         rec_temp: None,
     };
-    let committed = match commit.run_async(engine).await {
+    let committed = match commit.run_async(&px.disk, engine).await {
         Ok(c) => c,
         Err(e) => {
             miss(&format!("cannot commit the fetched output: {e}"));
@@ -353,7 +323,7 @@ pub(super) async fn restore(
     };
     conclude::note_commit(engine, flight, &ready.target, &ready.rec_path, &committed);
     // Landed: what an earlier failed attempt declared no longer matters (`--watch`).
-    crate::sync::lock(&engine.attempts).remove(&flight.target);
+    engine.landed(&flight.target);
     drop(running);
     flight.say(
         Msg::Dbg,
@@ -374,6 +344,50 @@ pub(super) async fn restore(
         do_path: ready.dof.path.clone(),
         cached: true,
     })
+}
+
+/// The records of a target restored from `trace`: the `.do` lookup's and the `.do`'s own
+/// (`lookup`, fresh), then the trace's dependencies not among them, each with its stat as
+/// `fs` answers now, as a nested request would record it. The target's own record is the
+/// commit's.
+pub(super) fn trace_records(
+    lookup: &[Dep],
+    trace: &Trace,
+    dir: &Path,
+    name: &[u8],
+    fs: &dyn crate::fs::Fs,
+) -> Records {
+    let mut deps = lookup.to_vec();
+    for d in &trace.deps {
+        let path = d.path();
+        let seen = deps.iter().any(|r| match r {
+            Dep::Ifchange { target, .. } | Dep::Ifcreate { target } => target == path,
+            _ => false,
+        });
+        if seen || path == name {
+            continue;
+        }
+        deps.push(match d {
+            TraceDep::Ifchange { path, content } => {
+                let abs = paths::resolve(dir, OsStr::from_bytes(path));
+                let stamp = match fs.stat(&abs) {
+                    Ok(Some(m)) => m.stamp,
+                    _ => Stamp::default(),
+                };
+                Dep::Ifchange {
+                    target: path.clone(),
+                    stamp,
+                    hash: *content,
+                }
+            }
+            TraceDep::Ifcreate { path } => Dep::Ifcreate {
+                target: path.clone(),
+            },
+        });
+    }
+    let mut records = Records::default();
+    records.extend(deps);
+    records
 }
 
 /// After a real build's commit: queues the upload of a regular-file output with its trace
@@ -412,14 +426,4 @@ pub(super) fn upload(flight: &Flight, target: &Path, rec: &Rec, cu: CacheUse) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::opts_out;
-
-    #[test]
-    fn the_opt_out_is_a_line_of_its_own() {
-        assert!(opts_out(b"#!/bin/sh\n# redo: no-cache\ndate\n"));
-        assert!(opts_out(b"  # redo: no-cache  \r"));
-        assert!(!opts_out(b"echo '# redo: no-cache please'\n"));
-        assert!(!opts_out(b"date\n"));
-    }
-}
+mod tests;

@@ -1,13 +1,21 @@
-//! Putting a job's output in place durably: a file, a symlink, a directory, or nothing.
+//! Putting a job's output in place durably: a file, a symlink, a directory, or nothing;
+//! through a [`Disk`], whose every step the unit tests fail in turn (`commit/tests.rs`).
 
 use super::*;
+use crate::fs::Disk;
 
 /// What a `.do` produced, as [`conclude`] found it.
 pub(super) enum Output {
     /// Nothing: the target is phony.
     Nothing,
-    /// Its stdout, captured outside the target's directory ([`durable::capture`]), and its size.
-    Stdout(File, u64),
+    /// Its stdout, captured outside the target's directory ([`durable::capture`]), and its
+    /// size; or an output fetched from the shared cache into such a capture, `executable` or
+    /// not.
+    Captured {
+        file: File,
+        size: u64,
+        executable: bool,
+    },
     /// `$3`: a file, a symbolic link or a directory, as stat'ed once the `.do` exited.
     Arg3(PathBuf, Meta),
     /// A directory it made at `$1` itself.
@@ -35,6 +43,12 @@ pub(super) struct Commit {
     pub(super) rec_temp: Option<durable::RecTemp>,
 }
 
+/// What a commit writes through, and with which umask.
+pub(super) struct Through<'a> {
+    pub(super) disk: &'a dyn Disk,
+    pub(super) gate: &'a UmaskGate,
+}
+
 pub(super) struct Committed {
     pub(super) rec: Arc<Rec>,
     /// The new state file's stat; `None` when the old one was left as it was.
@@ -49,32 +63,49 @@ impl Commit {
     /// blocking pool and the daemon goes on serving; a small one without fsync
     /// (`REDO_NO_SYNC`) is a few system calls on data in the page cache, cheaper than the two
     /// thread hand-offs of the pool.
-    pub(super) async fn run_async(self, engine: &Arc<Engine>) -> Result<Committed, String> {
+    pub(super) async fn run_async(
+        self,
+        disk: &Arc<dyn Disk>,
+        engine: &Arc<Engine>,
+    ) -> Result<Committed, Error> {
         const SMALL: u64 = 1 << 20;
         let size = match &self.output {
-            Output::Stdout(_, size) => *size,
+            Output::Captured { size, .. } => *size,
             Output::Arg3(_, m) if m.kind == Kind::File => m.stamp.size,
             // A directory or a link: no content to hash (a directory is synced only with fsync).
             Output::Arg3(..) | Output::Nothing | Output::DirInPlace => 0,
         };
         if !self.sync && size <= SMALL {
-            return self.run(&engine.umask);
+            return self.run(&Through {
+                disk: &**disk,
+                gate: engine.umask(),
+            });
         }
-        let eng = engine.clone();
-        tokio::task::spawn_blocking(move || self.run(&eng.umask))
-            .await
-            .map_err(|e| format!("commit failed: {e}"))?
+        let (disk, eng) = (disk.clone(), engine.clone());
+        tokio::task::spawn_blocking(move || {
+            self.run(&Through {
+                disk: &*disk,
+                gate: eng.umask(),
+            })
+        })
+        .await
+        .map_err(Error::Commit)?
     }
 
     /// The new state in the state file's temporary: the one made while the `.do` ran, when
     /// there is one.
-    fn begin_rec(&mut self, rec: &Rec, gate: &UmaskGate) -> Result<durable::RecWriter, String> {
+    fn begin_rec<'d>(
+        &mut self,
+        rec: &Rec,
+        to: &Through<'d>,
+    ) -> Result<durable::RecWriter<'d>, Error> {
         durable::RecWriter::begin_in(
+            to.disk,
             self.rec_temp.as_mut(),
             &self.rec_path,
             rec,
             self.sync,
-            gate,
+            to.gate,
             self.umask,
         )
         .map_err(Into::into)
@@ -89,39 +120,45 @@ impl Commit {
     /// as ours ([`durable::interrupted_commit`]).
     /// One function: the order of the writes (output temp, `.rec` temp with its pending record,
     /// rename, rename) is the crash guarantee, and reads best in one place.
-    pub(super) fn run(mut self, gate: &UmaskGate) -> Result<Committed, String> {
+    pub(super) fn run(mut self, to: &Through<'_>) -> Result<Committed, Error> {
+        let disk = to.disk;
         let target = self.dir.join(&self.name);
         let out = match std::mem::replace(&mut self.output, Output::Nothing) {
-            Output::Nothing => return self.phony(&target, gate),
-            Output::DirInPlace => return self.directory(&target, None, gate),
+            Output::Nothing => return self.phony(&target, to),
+            Output::DirInPlace => return self.directory(&target, None, to),
             Output::Arg3(p, m) if m.kind == Kind::Dir => {
-                return self.directory(&target, Some(p), gate);
+                return self.directory(&target, Some(p), to);
             }
             Output::Arg3(p, m) => Ok((p, m)),
-            Output::Stdout(f, _) => Err(f),
+            Output::Captured {
+                file, executable, ..
+            } => Err((file, executable)),
         };
         let target_is_file = self.target_kind == Some(Kind::File);
         let mut out_stamp = None;
         let (out, hash, kept_same) = match out {
             Ok((p, m)) => {
                 let hash = match m.kind {
-                    Kind::Link => crate::fs::link_hash(&p),
-                    _ => crate::fs::hash_file(&p),
+                    Kind::Link => disk.hash_link(&p),
+                    _ => disk.hash(&p),
                 }
-                .map_err(|e| io_msg("read", &p, &e))?;
+                .map_err(Error::io("read", &p))?;
                 let kept = m.kind == Kind::File && target_is_file && self.prev_hash == Some(hash);
                 out_stamp = Some(m.stamp);
                 (Some(p), hash, kept)
             }
-            Err(capture) => {
-                let hash = durable::hash_capture(&capture).map_err(|e| {
-                    format!("cannot read the captured stdout of {}: {e}", show(&target))
-                })?;
+            Err((capture, executable)) => {
+                let hash =
+                    durable::hash_capture(&capture).map_err(|source| Error::CaptureRead {
+                        of: show(&target),
+                        source,
+                    })?;
                 if target_is_file && self.prev_hash == Some(hash) {
                     // Same content: nothing to write out.
                     (None, hash, true)
                 } else {
-                    durable::copy_capture(&capture, &self.stdout_tmp, gate, self.umask)?;
+                    let tmp = &self.stdout_tmp;
+                    durable::copy_capture(disk, &capture, tmp, executable, to.gate, self.umask)?;
                     (Some(self.stdout_tmp.clone()), hash, false)
                 }
             }
@@ -132,7 +169,7 @@ impl Commit {
             target: self.name.as_bytes().to_vec(),
             stamp: match out_stamp {
                 Some(st) => st,
-                None => stamp_of(out.as_deref().unwrap_or(&target))?,
+                None => stamp_of(disk, out.as_deref().unwrap_or(&target))?,
             },
             hash: Some(hash),
         });
@@ -140,38 +177,31 @@ impl Commit {
             build: std::mem::take(&mut self.build),
             deps,
         };
-        let writer = self.begin_rec(&rec, gate)?;
-        let install = || -> Result<(), String> {
+        let writer = self.begin_rec(&rec, to)?;
+        let install = || -> Result<(), Error> {
             match &out {
                 Some(out) if !kept_same => {
                     // A link has no content of its own to sync: its directory's fsync is it.
-                    if self.sync && fs::symlink_metadata(out).is_ok_and(|m| m.is_file()) {
-                        File::open(out)
-                            .and_then(|f| f.sync_all())
-                            .map_err(|e| io_msg("fsync", out, &e))?;
+                    let is_file = || {
+                        let m = disk.lstat(out);
+                        m.is_ok_and(|m| m.is_some_and(|m| m.kind == Kind::File))
+                    };
+                    if self.sync && is_file() {
+                        disk.sync_path(out).map_err(Error::io("fsync", out))?;
                     }
                     // A file or a link (a directory went to `directory`) over what the
                     // target was when the `.do` exited.
                     let target_dir = self.target_kind.map(|k| k == Kind::Dir);
-                    durable::replace_known(out, false, &target, target_dir)?;
+                    durable::replace_known(disk, out, false, &target, target_dir)?;
                 }
                 _ => {
                     // Same content: keep the old file, so dependants see nothing new.
                     if let Some(out) = &out {
-                        let _ = fs::remove_file(out);
+                        let _ = disk.remove_file(out);
                     }
-                    nix::sys::stat::utimensat(
-                        nix::fcntl::AT_FDCWD,
-                        &target,
-                        &nix::sys::time::TimeSpec::UTIME_NOW,
-                        &nix::sys::time::TimeSpec::UTIME_NOW,
-                        nix::sys::stat::UtimensatFlags::FollowSymlink,
-                    )
-                    .map_err(|e| io_msg("set the times of", &target, &io::Error::from(e)))?;
+                    disk.set_times_now(&target)
+                        .map_err(Error::io("set the times of", &target))?;
                 }
-            }
-            if self.sync {
-                fsync_dir(&self.dir)?;
             }
             Ok(())
         };
@@ -180,7 +210,12 @@ impl Commit {
             writer.abandon();
             return Err(e);
         }
-        let stamp = stamp_of(&target)?;
+        // Installed: should anything fail from here on, the pending record stays, and proves
+        // the new target ours.
+        if self.sync {
+            fsync_dir(disk, &self.dir)?;
+        }
+        let stamp = stamp_of(disk, &target)?;
         if let Some(Dep::Ifchange { stamp: own, .. }) = rec.deps.last_mut() {
             *own = stamp;
         }
@@ -195,8 +230,19 @@ impl Commit {
     }
 
     /// No output: no target. An old file is removed; the target is phony now.
-    pub(super) fn phony(mut self, target: &Path, gate: &UmaskGate) -> Result<Committed, String> {
-        let had_target = fs::remove_file(target).is_ok();
+    pub(super) fn phony(mut self, target: &Path, to: &Through<'_>) -> Result<Committed, Error> {
+        let had_target = match to.disk.remove_file(target) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            // Left in place, it would be a file the state does not claim.
+            Err(e) => return Err(Error::io("remove", target)(e)),
+        };
+        if had_target && self.sync {
+            // Gone for good before the state says there is no file: a crash must not bring
+            // back a file the state does not claim, which the next build would take for the
+            // user's.
+            fsync_dir(to.disk, &self.dir)?;
+        }
         let phony = Dep::Ifcreate {
             target: self.name.as_bytes().to_vec(),
         };
@@ -223,7 +269,7 @@ impl Commit {
             build: std::mem::take(&mut self.build),
             deps,
         };
-        let rec_stamp = self.begin_rec(&rec, gate)?.finish(None)?;
+        let rec_stamp = self.begin_rec(&rec, to)?.finish_or_abandon()?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp: Some(rec_stamp),
@@ -240,26 +286,30 @@ impl Commit {
         mut self,
         target: &Path,
         from: Option<PathBuf>,
-        gate: &UmaskGate,
-    ) -> Result<Committed, String> {
+        to: &Through<'_>,
+    ) -> Result<Committed, Error> {
+        let disk = to.disk;
         let rec = Rec {
             build: std::mem::take(&mut self.build),
             deps: std::mem::take(&mut self.deps).into_vec(),
         };
         if self.sync {
-            durable::sync_tree(from.as_deref().unwrap_or(target))?;
+            durable::sync_tree(disk, from.as_deref().unwrap_or(target))?;
         }
-        let writer = self.begin_rec(&rec, gate)?;
+        let writer = self.begin_rec(&rec, to)?;
         if let Some(from) = &from {
-            if let Err(e) = durable::replace(from, target) {
+            if let Err(e) = durable::replace(disk, from, target) {
                 writer.abandon();
                 return Err(e.into());
             }
         }
         if self.sync {
-            fsync_dir(&self.dir)?;
+            if let Err(e) = fsync_dir(disk, &self.dir) {
+                writer.abandon();
+                return Err(e.into());
+            }
         }
-        let rec_stamp = writer.finish(None)?;
+        let rec_stamp = writer.finish_or_abandon()?;
         Ok(Committed {
             rec: Arc::new(rec),
             rec_stamp: Some(rec_stamp),
@@ -268,3 +318,6 @@ impl Commit {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,72 +25,74 @@ pub(super) struct AfterRun<'a> {
 /// One function: goredo's checks are an ordered list (`$1` touched, both outputs, the output
 /// kind), each a few lines, and the commit must follow the last of them.
 pub(super) async fn conclude(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Flight,
     job: &JobHandle,
     status: ExitStatus,
     a: &AfterRun<'_>,
     rec_temp: Option<durable::RecTemp>,
-) -> Result<Arc<Rec>, String> {
+) -> Result<Arc<Rec>, Error> {
     let settings = &flight.origin.settings;
     if !status.success() {
-        return Err(exit_text(status));
+        return Err(Error::Exit(status));
     }
     // $1 must not have been touched by the .do, unless it made it a directory: that
     // directory is the target (apenwarr's redo allows it; its stat changes with every entry,
     // so it cannot be told from one left by an earlier build, and need not be).
-    let now = engine
-        .fs
-        .lstat(a.target)
-        .map_err(|e| io_msg("stat", a.target, &e))?;
+    let disk = &*px.disk;
+    let now = disk.lstat(a.target).map_err(Error::io("stat", a.target))?;
     let is_dir = now.is_some_and(|m| m.kind == Kind::Dir);
     if let Some(m) = now.filter(|_| !is_dir) {
         if a.prev_stamp
             .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
         {
-            return Err("$1 was explicitly touched".into());
+            return Err(Error::Arg1Touched);
         }
     }
-    let stdout_size = a
-        .capture
-        .metadata()
-        .map(|m| m.len())
-        .map_err(|e| format!("cannot stat the captured stdout of {}: {e}", flight.display))?;
-    let arg3 = fs::symlink_metadata(a.arg3_abs)
-        .ok()
-        .map(|m| crate::fs::Meta::from_std(&m));
+    let stdout_size =
+        a.capture
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|source| Error::CaptureStat {
+                of: flight.display.clone(),
+                source,
+            })?;
+    let arg3 = disk.lstat(a.arg3_abs).ok().flatten();
     let arg3_exists = arg3.is_some();
     // A directory left by an earlier build is replaced by a new output; one the .do made
     // while also writing an output is a mistake.
     let made_dir = is_dir && !(a.was_dir && (arg3_exists || stdout_size > 0));
     if made_dir && (arg3_exists || stdout_size > 0) {
-        return Err(format!(
-            "{} is a directory, and the .do also wrote {}: a target is one or the other \
-             (remove the directory in the .do, or write nothing)",
-            show(a.target),
-            if arg3_exists { "$3" } else { "to stdout" }
-        ));
+        return Err(Error::DirAndOutput {
+            target: a.target.to_path_buf(),
+            wrote: if arg3_exists { "$3" } else { "to stdout" },
+        });
     }
     if arg3_exists && stdout_size > 0 {
-        return Err("created both tmp and stdout".into());
+        return Err(Error::BothOutputs);
     }
     let output = if made_dir {
         Output::DirInPlace
     } else if let Some(m) = arg3 {
         Output::Arg3(a.arg3_abs.to_path_buf(), m)
     } else if stdout_size > 0 {
-        let c = a
-            .capture
-            .try_clone()
-            .map_err(|e| format!("cannot read the captured stdout of {}: {e}", flight.display))?;
-        Output::Stdout(c, stdout_size)
+        let c = a.capture.try_clone().map_err(|source| Error::CaptureRead {
+            of: flight.display.clone(),
+            source,
+        })?;
+        Output::Captured {
+            file: c,
+            size: stdout_size,
+            executable: false,
+        }
     } else {
         Output::Nothing
     };
     // Only a phony target's commit compares with the state file (see `Commit::run`). Read
     // now, under the target's lock: what the state file holds at the commit.
     let prev = match output {
-        Output::Nothing => match engine.recs.load(&*engine.fs, a.rec_path) {
+        Output::Nothing => match engine.recs().load(disk.as_fs(), a.rec_path) {
             Ok(Loaded::Ok(rec)) => Some(rec),
             _ => None,
         },
@@ -111,7 +113,7 @@ pub(super) async fn conclude(
         prev,
         rec_temp,
     };
-    let committed = commit.run_async(engine).await?;
+    let committed = commit.run_async(&px.disk, engine).await?;
     if committed.kept_same {
         flight.say(
             Msg::Dbg,
@@ -135,11 +137,11 @@ pub(super) fn note_commit(
     if let Some(stamp) = committed.rec_stamp {
         engine.wrote(rec_path);
         engine
-            .recs
+            .recs()
             .store(rec_path.to_path_buf(), stamp, committed.rec.clone());
     }
     if let Some((stamp, hash)) = committed.target {
-        engine.hashes.store(target.to_path_buf(), stamp, hash);
+        engine.hashes().store(target.to_path_buf(), stamp, hash);
     }
     for t in committed.rec.contradictions() {
         flight.say(
@@ -168,7 +170,7 @@ pub(super) async fn wait_for_other(
     loop {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(100));
-        match engine.umask.with(flight.origin.umask, || {
+        match engine.umask().with(flight.origin.umask, || {
             locks::try_lock(&flight.dir, &flight.name)
         }) {
             Ok(TryLock::Acquired(l)) => {
@@ -176,19 +178,19 @@ pub(super) async fn wait_for_other(
                 break;
             }
             Ok(TryLock::Held(_)) => {}
-            Err(e) => {
+            Err(source) => {
                 let what = locks::describe(&flight.dir, &flight.name);
-                return Err(before_run(format!("cannot lock {what}: {e}")));
+                return Err(before_run(Error::Lock { what, source }));
             }
         }
     }
     flight.say(Msg::Dbg, &format!("waiting done: {}", flight.display));
     let rec_path = crate::store::layout::rec_path(&flight.dir, &flight.name);
-    match engine.recs.load(&*flight.session.fs, &rec_path) {
+    match engine.recs().load(&*flight.session.fs, &rec_path) {
         Ok(Loaded::Ok(rec)) if rec.build == flight.session.uuid => Ok(Ran::Kept),
-        Ok(Loaded::Ok(_)) => Err(before_run("was not built: build differs")),
-        Ok(Loaded::Missing) => Err(before_run("was not built: no .rec")),
-        Ok(Loaded::Corrupt(e)) => Err(before_run(e.to_string())),
-        Err(e) => Err(before_run(io_msg("read", &rec_path, &e))),
+        Ok(Loaded::Ok(_)) => Err(before_run(Error::BuiltByAnother)),
+        Ok(Loaded::Missing) => Err(before_run(Error::NotBuiltByAnother)),
+        Ok(Loaded::Corrupt(e)) => Err(before_run(e)),
+        Err(e) => Err(before_run(Error::io("read", &rec_path)(e))),
     }
 }

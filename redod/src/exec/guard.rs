@@ -15,6 +15,7 @@
 //! rebuild replaces it (the state file's warning was printed by the check).
 
 use super::*;
+use crate::fs::Disk;
 use crate::ood::Checker;
 
 /// What is at the target's path, judged against its state.
@@ -35,6 +36,7 @@ pub(super) enum Found {
 /// Judges `now` (the target's `lstat`) against the loaded state. Hashes the target only when
 /// its stat differs from the recorded one.
 pub(super) fn judge(
+    disk: &dyn Disk,
     checker: &Checker<'_>,
     loaded: &Loaded,
     target: &Path,
@@ -69,22 +71,20 @@ pub(super) fn judge(
     if !checker.changed(target, Some(&now), stamp, hash)? {
         return Ok(ours(hash.copied()));
     }
-    Ok(match durable::interrupted_commit(rec_path, name, target) {
-        // What a dead daemon was committing: ours, not an edit.
-        Some(h) => ours(Some(h)),
-        None => Found::Modified,
-    })
+    Ok(
+        match durable::interrupted_commit(disk, rec_path, name, target) {
+            // What a dead daemon was committing: ours, not an edit.
+            Some(h) => ours(Some(h)),
+            None => Found::Modified,
+        },
+    )
 }
 
 /// [`Found::Modified`]: the user's edit stands. A warning and no rebuild, or an error with
 /// `REDO_STOP_IF_MODIFIED=1`.
 pub(super) fn modified(flight: &Flight) -> Result<Ran, JobError> {
     if flight.origin.settings.stop_if_modified {
-        return Err(before_run(format!(
-            "{} externally modified: its content is not what redo wrote (remove it to have it \
-             rebuilt)",
-            flight.display
-        )));
+        return Err(before_run(Error::Modified(flight.display.clone())));
     }
     flight.say(
         Msg::Warn,
@@ -121,18 +121,23 @@ pub(super) fn not_ours(flight: &Flight) {
 /// A target redo built, whose `.do` is gone and which no other `.do` builds: its state is
 /// removed, so that it is a source from now on (its dependants compare it as one, and rebuild
 /// when it is edited), with one warning.
-pub(super) fn do_gone(engine: &Engine, flight: &Flight, rec_path: &Path) -> Result<(), JobError> {
-    match fs::remove_file(rec_path) {
+pub(super) fn do_gone(
+    disk: &dyn Disk,
+    engine: &Engine,
+    flight: &Flight,
+    rec_path: &Path,
+) -> Result<(), JobError> {
+    match disk.remove_file(rec_path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(before_run(io_msg("remove", rec_path, &e))),
+        Err(e) => return Err(before_run(Error::io("remove", rec_path)(e))),
     }
     if !flight.origin.settings.no_sync {
         if let Some(redo_dir) = rec_path.parent() {
-            fsync_dir(redo_dir).map_err(|e| before_run(e.to_string()))?;
+            fsync_dir(disk, redo_dir).map_err(before_run)?;
         }
     }
-    engine.recs.forget(rec_path);
+    engine.recs().forget(rec_path);
     engine.wrote(rec_path);
     flight.say(
         Msg::Warn,
@@ -156,13 +161,7 @@ pub(super) fn no_do(flight: &Flight, tried: &[PathBuf]) -> JobError {
             tried.join(", ")
         ),
     );
-    let needed_by: Vec<String> = lock(&flight.waiters)
-        .iter()
-        .filter_map(|(_, w)| w.flight().map(|f| f.display.clone()))
-        .collect();
-    let needed = match needed_by.is_empty() {
-        true => String::new(),
-        false => format!(" (needed by {})", needed_by.join(", ")),
-    };
-    before_run(format!("no such file, and no .do builds it{needed}"))
+    before_run(Error::NoDo {
+        needed_by: flight.needed_by(),
+    })
 }

@@ -14,9 +14,9 @@
 //! fsynced, `.rec` written to its temporary, fsynced, renamed, directory fsynced.
 //!
 //! With `REDO_CACHE` set, the shared cache is asked between the `.do` lookup and the spawn
-//! (the job token lent back meanwhile): a matching trace's output is committed the same way
-//! and no `.do` runs; after a real build's commit the output is uploaded in the background
-//! ([`cached`]).
+//! (the job token lent back meanwhile): a matching trace's output is fetched into a capture
+//! and committed as a stdout would be, and no `.do` runs; after a real build's commit the
+//! output is uploaded in the background ([`cached`]).
 //!
 //! Every resource is held by a guard, so dropping the future at any `.await` (the last client
 //! waiting for this build went away) kills the process group, removes the temps, unlocks the
@@ -24,25 +24,30 @@
 //!
 //! Three views of the filesystem, each for a reason: the session's `Fs` (the watcher's memory
 //! when watched) for what the out-of-date decision also reads (the target's stat, the `.do`
-//! lookup), so both agree; `std::fs` and `store::durable` for what only the runner does
-//! (creating, writing, renaming: never cached); and after a write, `Engine::wrote` tells the
-//! watcher at once, so the next check in the same request does not wait for the event.
+//! lookup), so both agree; the executor's [`Disk`] (through `store::durable`) for what only
+//! the runner does (creating, writing, syncing, renaming: never cached; the unit tests' is in
+//! memory and fails on demand); and after a write, `Engine::wrote` tells the watcher at once,
+//! so the next check in the same request does not wait for the event.
 //! From the engine it uses only services (the umask gate, the caches of state files and
-//! hashes, the job registry and journal, the socket path); it never touches the scheduling
-//! tables.
+//! hashes, job registration, the socket path); it never touches the scheduling tables. What
+//! is the runner's own is kept here, in [`Processes`]: how each `.do` is run, the spawn
+//! lock, the shared caches, the journal of running jobs; and each running `.do`'s process
+//! ([`process`]), which the engine reaches only through [`crate::engine::JobProcess`].
 
-use crate::engine::{Engine, Flight, Job, JobHandle, RelayState};
+use crate::engine::{Engine, Flight, JobHandle, Origin, Session};
+use crate::fastmap::HashMap;
 use crate::fs::paths::{self, show};
-use crate::fs::{Hash, Kind, Meta, Stamp};
+use crate::fs::{Disk, Hash, Kind, Meta, Stamp};
 use crate::jobserver;
 use crate::ood::{Trust, same_file};
 use crate::output::Msg;
 use crate::output::{BuildEvent, TargetEvent};
-use crate::store::durable::{self, fsync_dir, io_msg, stamp_of};
+use crate::remote::Caches;
+use crate::store::durable::{self, fsync_dir, stamp_of};
+use crate::store::journal::{JobFiles, Registry};
 use crate::store::layout::temp_path;
 use crate::store::locks::{self, TryLock};
 use crate::store::logs;
-use crate::store::orphans::{JobFiles, RunningJob};
 use crate::store::recfile::{Dep, Rec, Records};
 use crate::sync::lock;
 use crate::{dofile, fs::umask::UmaskGate, store::cache::Loaded};
@@ -56,7 +61,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
@@ -65,7 +70,10 @@ mod cached;
 pub(crate) mod commands;
 mod commit;
 mod conclude;
+mod error;
 mod guard;
+pub(crate) mod orphans;
+pub(crate) mod process;
 mod relay;
 mod run;
 mod spawn;
@@ -73,22 +81,17 @@ mod spawn;
 mod tests;
 
 pub(crate) use crate::engine::{JobError, Ran};
-pub(crate) use cached::prefetch;
 use commit::{Commit, Output};
 use conclude::{AfterRun, conclude, wait_for_other};
+use error::Error;
+use orphans::RunningJob;
+use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
-pub(crate) use run::run;
-pub(crate) use spawn::How;
-use spawn::{child_env, interpreter, spawn};
+use spawn::{How, child_env, interpreter, spawn};
 
-fn before_run(msg: impl Into<String>) -> JobError {
-    JobError {
-        msg: msg.into(),
-        took: None,
-        do_rel: None,
-        do_path: None,
-        exit_code: None,
-    }
+/// A job that failed before its `.do` was found.
+fn before_run(cause: impl Into<Error>) -> JobError {
+    JobError::new(cause.into())
 }
 
 /// Go's `ExitError` text, which goredo prints: `exit status 2`, `signal: killed`.
@@ -112,8 +115,44 @@ pub fn exit_text(st: ExitStatus) -> String {
     format!("signal: {name}")
 }
 
-/// The daemon's executor: real `.do` processes on the real filesystem.
-pub struct Processes;
+/// The daemon's executor: real `.do` processes on the real filesystem, and what running
+/// them needs kept between jobs.
+pub struct Processes {
+    /// The shared build caches requests asked for (`REDO_CACHE`), one client per distinct
+    /// configuration, so connections and counters outlive a build.
+    caches: Arc<Caches>,
+    /// How each `.do` seen is run, with the stat it was read at ([`How`]).
+    interpreters: Mutex<HashMap<PathBuf, (Stamp, How)>>,
+    /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
+    /// made inheritable, and no other spawn may see them.
+    spawn_lock: Mutex<()>,
+    /// Where running jobs are written down for the next daemon, should this one be killed
+    /// (see [`orphans`]); set once at start-up.
+    registry: OnceLock<Arc<Registry>>,
+    /// What commits write through: the real disk (the unit tests' in-memory tree).
+    disk: Arc<dyn Disk>,
+}
+
+impl Processes {
+    pub fn new(caches: Arc<Caches>, disk: Arc<dyn Disk>) -> Processes {
+        Processes {
+            caches,
+            disk,
+            interpreters: Mutex::default(),
+            spawn_lock: Mutex::new(()),
+            registry: OnceLock::new(),
+        }
+    }
+
+    /// Set once, at start-up, after the previous daemon's journal was swept.
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        let _ = self.registry.set(registry);
+    }
+
+    fn registry(&self) -> Option<&Arc<Registry>> {
+        self.registry.get()
+    }
+}
 
 impl crate::engine::Executor for Processes {
     fn run<'a>(
@@ -121,6 +160,10 @@ impl crate::engine::Executor for Processes {
         engine: &'a Arc<Engine>,
         flight: &'a Arc<Flight>,
     ) -> crate::engine::BoxFuture<'a, Result<Ran, JobError>> {
-        Box::pin(run(engine, flight))
+        Box::pin(run::run(self, engine, flight))
+    }
+
+    fn prefetch(&self, engine: &Engine, session: &Session, origin: &Origin, target: &Path) {
+        cached::prefetch(self, engine, session, origin, target);
     }
 }

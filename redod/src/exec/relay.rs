@@ -69,20 +69,20 @@ impl Relay<'_> {
 /// goes there directly, unless the nested command's stderr was redirected).
 pub(super) async fn relay_stderr(
     flight: &Flight,
-    job: &Job,
+    process: &DoProcess,
     pipe: Option<tokio::process::ChildStderr>,
     pid: u32,
     mut flush: mpsc::Receiver<oneshot::Sender<()>>,
     log: Option<logs::JobLog>,
 ) {
     let Some(mut pipe) = pipe else {
-        *lock(&job.relay) = RelayState::Over;
+        *lock(process.relay()) = RelayState::Over;
         return;
     };
     // Declared after the pipe, so dropped before it: no request probes a closed descriptor.
-    let _over = OverWhenDropped(&job.relay);
+    let _over = OverWhenDropped(process.relay());
     let fd = std::os::fd::AsRawFd::as_raw_fd(&pipe);
-    let mark = |idle: bool| *lock(&job.relay) = RelayState::Reading { pipe: fd, idle };
+    let mark = |idle: bool| *lock(process.relay()) = RelayState::Reading { pipe: fd, idle };
     let settings = &flight.origin.settings;
     let mut prefix = String::new();
     if settings.log_pid {

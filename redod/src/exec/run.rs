@@ -6,17 +6,21 @@
 use super::*;
 
 /// Runs the `.do` for `flight`'s target.
-pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobError> {
-    let (ready, mut token) = match prepare(engine, flight).await? {
+pub(super) async fn run(
+    px: &Processes,
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+) -> Result<Ran, JobError> {
+    let (ready, mut token) = match prepare(px, engine, flight).await? {
         Prepared::Ready(p, token) => (*p, token),
         Prepared::Done(ran) => return Ok(ran),
     };
-    let mut cache = cached::cache_use(engine, flight, &ready);
+    let mut cache = cached::cache_use(px, engine, flight, &ready);
     if let Some(cu) = &mut cache {
         // The lookup needs no job slot, and may wait for dependencies that need one (at
         // `-j1`, the only one): the token goes back meanwhile.
         drop(token);
-        if let Some(ran) = cached::restore(engine, flight, &ready, cu).await {
+        if let Some(ran) = cached::restore(px, engine, flight, &ready, cu).await {
             flight.session.progress.done.fetch_add(1, Ordering::Relaxed);
             drop(ready.lock);
             flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
@@ -27,7 +31,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
             flight.session.tokens.acquire().await
         };
     }
-    let mut l = launch(engine, flight, ready, token).await?;
+    let mut l = launch(px, engine, flight, ready, token).await?;
     l.cache = cache;
     let progress = &flight.session.progress;
     flight.mark_started();
@@ -35,7 +39,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     let pid = l.child.id().unwrap_or(0);
     if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
         l.running.started(pgid);
-        l.job.set_pgid(pgid);
+        l.process.set_pgid(pgid);
     }
     if let Some(st) = l
         .child
@@ -45,7 +49,7 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     {
         // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
         #[allow(clippy::useless_conversion)]
-        l.job
+        l.process
             .set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
     }
     flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
@@ -58,11 +62,11 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
         })
     });
     let (flush_tx, flush_rx) = mpsc::channel(4);
-    l.job.set_flush(flush_tx);
+    l.process.set_flush(flush_tx);
     let status = {
         let relay = relay_stderr(
             flight,
-            &l.job.job,
+            &l.process,
             l.child.stderr.take(),
             pid,
             flush_rx,
@@ -85,11 +89,23 @@ pub async fn run(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Ran, JobE
     // it must see it.
     engine.sync_watcher(&flight.session);
     progress.done.fetch_add(1, Ordering::Relaxed);
-    let status = status.map_err(|e| {
-        l.ready
-            .with_do(format!("cannot wait for the .do: {e}"), Some(took))
-    })?;
-    finish(engine, flight, l, status, pid, took).await
+    let status = status.map_err(|e| l.ready.with_do(Error::Wait(e), Some(took)))?;
+    finish(px, engine, flight, l, status, pid, took).await
+}
+
+/// An error of a job whose `.do` is `dof`: error lines always name the `.do`, so that a
+/// failure says which script failed.
+pub(super) fn with_do(
+    dof: &dofile::DoFile,
+    cause: impl Into<Error>,
+    took: Option<Duration>,
+) -> JobError {
+    JobError {
+        took,
+        do_rel: Some(dof.rel.clone()),
+        do_path: Some(dof.path.clone()),
+        ..JobError::new(cause.into())
+    }
 }
 
 /// A target whose `.do` may run now: its lock is held, the guard passed, the `.do` found.
@@ -114,14 +130,8 @@ pub(super) struct Ready {
 impl Ready {
     /// An error of this job: error lines always name the `.do`, so that a failure says which
     /// script failed.
-    pub(super) fn with_do(&self, msg: String, took: Option<Duration>) -> JobError {
-        JobError {
-            msg,
-            took,
-            do_rel: Some(self.dof.rel.clone()),
-            do_path: Some(self.dof.path.clone()),
-            exit_code: None,
-        }
+    pub(super) fn with_do(&self, cause: impl Into<Error>, took: Option<Duration>) -> JobError {
+        with_do(&self.dof, cause, took)
     }
 }
 
@@ -133,7 +143,11 @@ pub(super) enum Prepared {
 }
 
 /// Everything before the `.do` is started.
-async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared, JobError> {
+async fn prepare(
+    px: &Processes,
+    engine: &Arc<Engine>,
+    flight: &Arc<Flight>,
+) -> Result<Prepared, JobError> {
     let origin = &flight.origin;
     let settings = &origin.settings;
     let fs_ = &*flight.session.fs;
@@ -154,7 +168,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     // directory rather than one per target.
     let try_lock = || {
         engine
-            .umask
+            .umask()
             .with(origin.umask, || locks::try_lock(dir, name))
     };
     let locked = match try_lock() {
@@ -172,7 +186,12 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
                 .await
                 .map(Prepared::Done);
         }
-        Err(e) => return Err(before_run(format!("cannot lock {lock_desc}: {e}"))),
+        Err(source) => {
+            return Err(before_run(Error::Lock {
+                what: lock_desc,
+                source,
+            }));
+        }
     };
 
     // Whose file is at the target's path (see `guard`): redo never replaces one it did not
@@ -181,14 +200,23 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
     let rec_path = crate::store::layout::rec_path(dir, name);
     let now = fs_
         .lstat(&target)
-        .map_err(|e| before_run(io_msg("stat", &target, &e)))?;
+        .map_err(|e| before_run(Error::io("stat", &target)(e)))?;
     let loaded = engine
-        .recs
+        .recs()
         .load(fs_, &rec_path)
-        .map_err(|e| before_run(io_msg("read", &rec_path, &e)))?;
+        .map_err(|e| before_run(Error::io("read", &rec_path)(e)))?;
     let checker = engine.checker(&flight.session, settings);
-    let found = guard::judge(&checker, &loaded, &target, &rec_path, name.as_bytes(), now)
-        .map_err(|e| before_run(io_msg("read", &target, &e)))?;
+    let disk = &*px.disk;
+    let found = guard::judge(
+        disk,
+        &checker,
+        &loaded,
+        &target,
+        &rec_path,
+        name.as_bytes(),
+        now,
+    )
+    .map_err(|e| before_run(Error::io("read", &target)(e)))?;
     let (prev_stamp, prev_hash, was_dir) = match found {
         guard::Found::Ours {
             prev_stamp,
@@ -210,7 +238,7 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
         Ok(found) => found,
         // Built by redo, and nothing builds it any more: a source from now on.
         Err(_) if now.is_some() => {
-            guard::do_gone(engine, flight, &rec_path)?;
+            guard::do_gone(disk, engine, flight, &rec_path)?;
             drop(lock);
             return Ok(Prepared::Done(Ran::Kept));
         }
@@ -237,13 +265,13 @@ async fn prepare(engine: &Arc<Engine>, flight: &Arc<Flight>) -> Result<Prepared,
 fn make_redo_dir(engine: &Engine, flight: &Flight) -> Result<(), JobError> {
     let redo_dir = crate::store::layout::redo_dir(&flight.dir);
     let created = engine
-        .umask
+        .umask()
         .with(flight.origin.umask, || match fs::create_dir(&redo_dir) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(_) => fs::create_dir_all(&redo_dir).map(|()| true),
         })
-        .map_err(|e| before_run(io_msg("create", &redo_dir, &e)))?;
+        .map_err(|e| before_run(Error::io("create", &redo_dir)(e)))?;
     if created {
         // The next check in this request may ask whether `dir` has state files.
         engine.wrote(&redo_dir);
@@ -268,7 +296,7 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
     let fs_ = &*flight.session.fs;
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
     let lookup = dofile::find(fs_, dir, name, settings.top_dir.as_deref())
-        .map_err(|e| before_run(format!("cannot look for a .do: {e}")))?;
+        .map_err(|e| before_run(Error::DoLookup(e)))?;
     let mut deps: Vec<Dep> = lookup
         .missing
         .iter()
@@ -280,27 +308,20 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
         return Ok(Err(lookup.missing));
     };
     let do_rel = dof.is_default.then(|| dof.rel.clone());
-    let with_do = |msg: String, took: Option<Duration>| JobError {
-        msg,
-        took,
-        do_rel: Some(dof.rel.clone()),
-        do_path: Some(dof.path.clone()),
-        exit_code: None,
-    };
     let do_meta = fs_
         .stat(&dof.path)
         .ok()
         .flatten()
-        .ok_or_else(|| with_do(format!("{} vanished", show(&dof.path)), None))?;
+        .ok_or_else(|| with_do(&dof, Error::DoVanished(dof.path.clone()), None))?;
     let do_hash = engine
-        .hashes
+        .hashes()
         .hash(
             fs_,
             &dof.path,
             &do_meta.stamp,
             settings.trust != Trust::None,
         )
-        .map_err(|e| with_do(io_msg("read", &dof.path, &e), None))?;
+        .map_err(|e| with_do(&dof, Error::io("read", &dof.path)(e), None))?;
     deps.push(Dep::Ifchange {
         target: paths::bytes(&dof.rel).to_vec(),
         stamp: do_meta.stamp,
@@ -315,6 +336,8 @@ pub(super) struct Launched {
     pub(super) ready: Ready,
     pub(super) child: tokio::process::Child,
     pub(super) job: JobHandle,
+    /// The `.do`'s process, as the engine and nested requests see it.
+    pub(super) process: Arc<DoProcess>,
     pub(super) running: RunningJob,
     pub(super) log: Option<logs::JobLog>,
     pub(super) log_env: Vec<(OsString, OsString)>,
@@ -335,6 +358,7 @@ pub(super) struct Launched {
 /// (longer than most) because each step hands the next a guard: the journal entry names the
 /// temporaries before they exist, the capture and the job registration must outlive the spawn.
 async fn launch(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     mut ready: Ready,
@@ -351,16 +375,15 @@ async fn launch(
         Some(Dep::Ifchange { stamp, .. }) => Some(*stamp),
         _ => None,
     };
-    let (dof, with_do) = (&ready.dof, |msg: String, took: Option<Duration>| {
-        ready.with_do(msg, took)
-    });
+    let dof = &ready.dof;
     let stdout_tmp = temp_path(dir, name);
     let mut arg3_abs = stdout_tmp.clone().into_os_string();
     arg3_abs.push(".3");
     let arg3_abs = PathBuf::from(arg3_abs);
     let journal_id = engine.next_id();
     let running = RunningJob::new(
-        engine.registry(),
+        px.disk.clone(),
+        px.registry(),
         journal_id,
         JobFiles {
             target: target.clone(),
@@ -371,24 +394,22 @@ async fn launch(
         },
     );
     // `stdout_tmp` is only created at the commit, from the capture (see `durable::capture`).
-    let spill_dir = engine.socket.parent().unwrap_or(Path::new("/tmp"));
-    let cannot_capture = |e: io::Error| {
-        with_do(
-            format!(
-                "cannot make a file to capture the stdout of {} in: {e} (memfd_create, and \
-                 O_TMPFILE in {}, failed)",
-                flight.display,
-                show(spill_dir)
-            ),
-            None,
-        )
+    let spill_dir = engine.socket().parent().unwrap_or(Path::new("/tmp"));
+    let cannot_capture = |source: io::Error| {
+        let cause = Error::Capture {
+            target: flight.display.clone(),
+            spill: spill_dir.to_path_buf(),
+            source,
+        };
+        with_do(dof, cause, None)
     };
     let capture = durable::capture(spill_dir).map_err(cannot_capture)?;
     let stdout_file = capture.try_clone().map_err(cannot_capture)?;
     let arg3 = paths::relative(&dof.dir, &arg3_abs);
 
-    let job = engine.register_job(flight, deps, token);
-    let (program, mut args, shebang) = interpreter(engine, flight, dof, do_stamp, fs_)?;
+    let process = Arc::new(DoProcess::default());
+    let job = engine.register_job(flight, deps, token, process.clone());
+    let (program, mut args, shebang) = interpreter(px, flight, dof, do_stamp, fs_)?;
     args.extend([
         dof.arg1.clone().into_os_string(),
         dof.arg2.clone().into_os_string(),
@@ -411,15 +432,16 @@ async fn launch(
     let log_env = if keep_logs { env.clone() } else { Vec::new() };
     let log = match keep_logs {
         true => match engine
-            .umask
+            .umask()
             .with(origin.umask, || logs::JobLog::create(dir, name))
         {
             Ok(l) => Some(l),
-            Err(e) => {
-                return Err(with_do(
-                    format!("cannot create the log of {}: {e}", flight.display),
-                    None,
-                ));
+            Err(source) => {
+                let cause = Error::Log {
+                    target: flight.display.clone(),
+                    source,
+                };
+                return Err(with_do(dof, cause, None));
             }
         },
         false => None,
@@ -433,27 +455,28 @@ async fn launch(
         .stderr(Stdio::piped())
         .process_group(0);
     let (started, started_at) = (Instant::now(), SystemTime::now());
-    let child = spawn(engine, flight, &mut cmd, &dof.dir, inherit)
+    let child = spawn(px, engine, flight, &mut cmd, &dof.dir, inherit)
         .await
-        .map_err(|e| {
-            let msg = match shebang {
-                true => format!(
-                    "cannot run {} named by the #! line of {}: {e}: fix that line, or make the \
-                     .do executable",
-                    program.to_string_lossy(),
-                    show(&dof.path)
-                ),
-                false => format!("cannot run {}: {e}", program.to_string_lossy()),
+        .map_err(|source| {
+            let program = program.clone();
+            let cause = match shebang {
+                true => Error::Interpreter {
+                    program,
+                    do_path: dof.path.clone(),
+                    source,
+                },
+                false => Error::Spawn { program, source },
             };
-            with_do(msg, Some(Duration::ZERO))
+            with_do(dof, cause, Some(Duration::ZERO))
         })?;
     // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
     // makes the temporary itself, and reports what it cannot.
-    let rec_temp = durable::RecTemp::create(&rec_path, &engine.umask, origin.umask).ok();
+    let rec_temp = durable::RecTemp::create(&px.disk, &rec_path, engine.umask(), origin.umask).ok();
     Ok(Launched {
         ready,
         child,
         job,
+        process,
         running,
         log,
         log_env,
@@ -471,6 +494,7 @@ async fn launch(
 
 /// After the `.do` exited: the checks and the commit, the `.log-rec` (`-k`), the lock let go.
 async fn finish(
+    px: &Processes,
     engine: &Arc<Engine>,
     flight: &Arc<Flight>,
     mut l: Launched,
@@ -491,12 +515,20 @@ async fn finish(
         arg3_abs: &l.arg3_abs,
         rec_path: &r.rec_path,
     };
-    let result = conclude(engine, flight, &l.job, status, &after, l.rec_temp.take())
-        .await
-        .map_err(|msg| JobError {
-            exit_code: status.code().filter(|c| *c != 0),
-            ..r.with_do(msg, Some(took))
-        });
+    let result = conclude(
+        px,
+        engine,
+        flight,
+        &l.job,
+        status,
+        &after,
+        l.rec_temp.take(),
+    )
+    .await
+    .map_err(|cause| JobError {
+        exit_code: status.code().filter(|c| *c != 0),
+        ..r.with_do(cause, Some(took))
+    });
     if origin.settings.keep_logs {
         let ifchange = match &result {
             Ok(rec) => rec.ifchange_targets().map(<[u8]>::to_vec).collect(),
@@ -523,7 +555,7 @@ async fn finish(
             exit_code: status.code().filter(|c| *c != 0),
             ifchange,
         };
-        if let Err(e) = engine.umask.with(origin.umask, || rec.write(dir, name)) {
+        if let Err(e) = engine.umask().with(origin.umask, || rec.write(dir, name)) {
             flight.say(
                 Msg::Warn,
                 &format!("cannot write the .log-rec of {}: {e}", flight.display),

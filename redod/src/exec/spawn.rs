@@ -15,7 +15,7 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
 /// How a `.do` is run, as its file says: remembered per `.do` and stat, since every target of
 /// one `default.*.do` would otherwise cost an `access`, an `open` and a `read` of the same file.
 #[derive(Clone)]
-pub(crate) enum How {
+pub(super) enum How {
     Executable,
     /// A `#!` line: the interpreter and its arguments.
     Shebang(Vec<OsString>),
@@ -25,21 +25,15 @@ pub(crate) enum How {
 /// How the `.do` is run: itself when executable, the interpreter its `#!` line names, else
 /// goredo's `sh -e` (`-ex` when traced). `true`: from a `#!` line.
 pub(super) fn interpreter(
-    engine: &Engine,
+    px: &Processes,
     flight: &Flight,
     dof: &dofile::DoFile,
     do_stamp: Option<Stamp>,
     fs_: &dyn crate::fs::Fs,
 ) -> Result<(OsString, Vec<OsString>, bool), JobError> {
-    let with_do = |msg: String| JobError {
-        msg,
-        took: None,
-        do_rel: Some(dof.rel.clone()),
-        do_path: Some(dof.path.clone()),
-        exit_code: None,
-    };
+    let with_do = |cause: Error| super::run::with_do(dof, cause, None);
     let known = do_stamp.and_then(|st| {
-        let map = crate::sync::lock(&engine.interpreters);
+        let map = crate::sync::lock(&px.interpreters);
         map.get(&dof.path)
             .filter(|(at, _)| *at == st)
             .map(|(_, how)| how.clone())
@@ -51,15 +45,15 @@ pub(super) fn interpreter(
                 How::Executable
             } else {
                 let head =
-                    read_head(&dof.path).map_err(|e| with_do(io_msg("read", &dof.path, &e)))?;
-                match dofile::interpreter(&head, &dof.path).map_err(with_do)? {
+                    read_head(&dof.path).map_err(|e| with_do(Error::io("read", &dof.path)(e)))?;
+                match dofile::interpreter(&head, &dof.path).map_err(|e| with_do(e.into()))? {
                     Some(argv) if !argv.is_empty() => How::Shebang(argv),
                     _ => How::Shell,
                 }
             };
             if let Some(st) = do_stamp {
                 // A `chmod` or an edit changes the ctime, hence the stamp: asked again then.
-                crate::sync::lock(&engine.interpreters).insert(dof.path.clone(), (st, how.clone()));
+                crate::sync::lock(&px.interpreters).insert(dof.path.clone(), (st, how.clone()));
             }
             how
         }
@@ -86,6 +80,7 @@ pub(super) fn interpreter(
 /// (`ETXTBSY`, e.g. an editor saving it, or another process forking at that moment) is retried
 /// briefly instead of failing the build.
 pub(super) async fn spawn(
+    px: &Processes,
     engine: &Engine,
     flight: &Flight,
     cmd: &mut tokio::process::Command,
@@ -95,8 +90,8 @@ pub(super) async fn spawn(
     let tokens = &flight.session.tokens;
     let mut attempt = 0;
     loop {
-        let result = engine.umask.with(flight.origin.umask, || {
-            let _serial = engine.spawn_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let result = engine.umask().with(flight.origin.umask, || {
+            let _serial = px.spawn_lock.lock().unwrap_or_else(|p| p.into_inner());
             if inherit {
                 tokens.children_inherit(true)?;
             }
@@ -170,7 +165,7 @@ pub(super) fn child_env(
     set("PWD", dof.dir.clone().into_os_string());
     set(
         redo_proto::env::SOCKET,
-        engine.socket.clone().into_os_string(),
+        engine.socket().as_os_str().to_os_string(),
     );
     set(redo_proto::env::JOB, job.to_string().into());
     if let Some(top) = &origin.settings.top_dir {

@@ -46,7 +46,7 @@ mod guard_judge {
         };
         let x = Path::new("/p/x");
         let now = fs.lstat(x).unwrap();
-        judge(&c, loaded, x, Path::new("/p/.redo/x.rec"), b"x", now).unwrap()
+        judge(fs, &c, loaded, x, Path::new("/p/.redo/x.rec"), b"x", now).unwrap()
     }
 
     #[test]

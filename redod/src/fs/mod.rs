@@ -1,8 +1,13 @@
-//! The filesystem as the out-of-date engine sees it: stat, hash, read, "may I execute this".
+//! The filesystem as the daemon sees it, behind two traits so that what depends on it is
+//! unit-tested against an in-memory tree ([`mem`]; ninja's `DiskInterface` and
+//! `VirtualFileSystem` are the model):
 //!
-//! A trait so that the decisions in [`crate::ood`] and [`crate::dofile`] are unit-tested
-//! against an in-memory tree (ninja's `DiskInterface` is the model). Writing files is not part
-//! of it: writes happen only when a job commits, in [`crate::exec`].
+//! * [`Fs`]: stat, hash, read, list, "may I execute this": what the out-of-date decisions in
+//!   [`crate::ood`] and [`crate::dofile`] read. The file watcher answers it from memory.
+//! * [`Disk`]: the writes a commit is made of (create a temporary, write, fsync, rename or
+//!   exchange, remove), each one system call on the real disk ([`DiskFs`]). Their order is
+//!   the crash guarantee of `docs/DESIGN.md` §7; the in-memory tree fails any one of them on
+//!   demand, or forgets what was not synced, so that guarantee is tested step by step.
 
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -228,20 +233,184 @@ impl Fs for DiskFs {
     }
 }
 
+/// An open file of a [`Disk`]: a descriptor of the real disk, or a file of the unit tests'
+/// in-memory tree.
+#[derive(Debug)]
+pub struct Handle(Open);
+
+#[derive(Debug)]
+enum Open {
+    File(std::fs::File),
+    #[cfg(test)]
+    Mem(u64),
+}
+
+impl Handle {
+    /// The descriptor of a file of the real disk.
+    fn file(&self) -> io::Result<&std::fs::File> {
+        match &self.0 {
+            Open::File(f) => Ok(f),
+            #[cfg(test)]
+            Open::Mem(_) => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+        }
+    }
+}
+
+/// The writes of a commit (and of a cache restore, and of a state file's rewrite), one
+/// system call each on the real disk. Files are created with mode 0666 under the process
+/// umask (the caller sets it, through [`umask::UmaskGate`]).
+pub trait Disk: Fs {
+    /// The same disk, read through [`Fs`].
+    fn as_fs(&self) -> &dyn Fs;
+    /// Creates a file that does not exist yet (`O_CREAT | O_EXCL`).
+    fn create_new(&self, path: &Path) -> io::Result<Handle>;
+    /// Opens a file for writing, created or truncated.
+    fn create(&self, path: &Path) -> io::Result<Handle>;
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Writes all of `bytes` at `offset`.
+    fn write_at(&self, file: &Handle, bytes: &[u8], offset: u64) -> io::Result<()>;
+    fn set_len(&self, file: &Handle, len: u64) -> io::Result<()>;
+    /// Appends everything `from` holds, from its start (a capture: see
+    /// [`crate::store::durable::capture`]). On the disk, `copy_file_range`: the bytes pass
+    /// through the kernel only.
+    fn copy_from(&self, file: &Handle, from: &std::fs::File) -> io::Result<()>;
+    /// Makes the file executable wherever it is readable (`chmod +x`, as far as `r` goes).
+    fn make_executable(&self, file: &Handle) -> io::Result<()>;
+    /// `fsync` of an open file.
+    fn sync(&self, file: &Handle) -> io::Result<()>;
+    /// Whether the open file still has a name (its directory may have been removed since).
+    fn linked(&self, file: &Handle) -> io::Result<bool>;
+    /// `fsync` of the file or directory at `path` (of a directory: its entries).
+    fn sync_path(&self, path: &Path) -> io::Result<()>;
+    /// `rename(2)`: atomically replaces a file or a link at `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`); `Unsupported` where the
+    /// filesystem cannot.
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()>;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes a directory and everything in it.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Sets the times of `path` (following a link) to now.
+    fn set_times_now(&self, path: &Path) -> io::Result<()>;
+}
+
+fn open(options: &mut std::fs::OpenOptions, path: &Path) -> io::Result<Handle> {
+    use std::os::unix::fs::OpenOptionsExt;
+    options
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map(|f| Handle(Open::File(f)))
+}
+
+impl Disk for DiskFs {
+    fn as_fs(&self) -> &dyn Fs {
+        self
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<Handle> {
+        open(std::fs::OpenOptions::new().create_new(true), path)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Handle> {
+        open(
+            std::fs::OpenOptions::new().create(true).truncate(true),
+            path,
+        )
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn write_at(&self, file: &Handle, bytes: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(file.file()?, bytes, offset)
+    }
+
+    fn set_len(&self, file: &Handle, len: u64) -> io::Result<()> {
+        file.file()?.set_len(len)
+    }
+
+    fn copy_from(&self, file: &Handle, from: &std::fs::File) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let mut src = from;
+        src.seek(SeekFrom::Start(0))?;
+        io::copy(&mut src, &mut file.file()?).map(drop)
+    }
+
+    fn make_executable(&self, file: &Handle) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let f = file.file()?;
+        let mode = f.metadata()?.permissions().mode();
+        f.set_permissions(std::fs::Permissions::from_mode(
+            mode | ((mode & 0o444) >> 2),
+        ))
+    }
+
+    fn sync(&self, file: &Handle) -> io::Result<()> {
+        file.file()?.sync_all()
+    }
+
+    fn linked(&self, file: &Handle) -> io::Result<bool> {
+        Ok(file.file()?.metadata()?.nlink() > 0)
+    }
+
+    fn sync_path(&self, path: &Path) -> io::Result<()> {
+        std::fs::File::open(path)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+        renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE).map_err(io::Error::from)
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    fn exchange(&self, _: &Path, _: &Path) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(path)
+    }
+
+    fn set_times_now(&self, path: &Path) -> io::Result<()> {
+        use nix::sys::{stat, time::TimeSpec};
+        stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            &TimeSpec::UTIME_NOW,
+            &TimeSpec::UTIME_NOW,
+            stat::UtimensatFlags::FollowSymlink,
+        )
+        .map_err(io::Error::from)
+    }
+}
+
+/// What a target at `path` of `fs` holds: a link's text ([`Fs::hash_link`]), or a file's
+/// content.
+pub fn hash_entry(fs: &dyn Fs, path: &Path) -> io::Result<Hash> {
+    match fs.lstat(path)? {
+        Some(m) if m.kind == Kind::Link => fs.hash_link(path),
+        _ => fs.hash(path),
+    }
+}
+
 /// BLAKE3 of the text of the symbolic link at `path`: a link target's content, never followed
 /// (it may point nowhere, or at something that is not ours).
 pub fn link_hash(path: &Path) -> io::Result<Hash> {
     use std::os::unix::ffi::OsStrExt;
     let text = std::fs::read_link(path)?;
     Ok(*blake3::hash(text.as_os_str().as_bytes()).as_bytes())
-}
-
-/// What a target at `path` holds: a link's text ([`link_hash`]), or a file's content.
-pub fn hash_entry(path: &Path) -> io::Result<Hash> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => link_hash(path),
-        _ => hash_file(path),
-    }
 }
 
 /// BLAKE3 of a file, streamed.

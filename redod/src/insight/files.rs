@@ -138,5 +138,4 @@ fn prune(dir: &Path, keep: usize) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-#[path = "files_tests.rs"]
 mod tests;

@@ -323,5 +323,4 @@ impl State {
 }
 
 #[cfg(test)]
-#[path = "record_tests.rs"]
 mod tests;

@@ -89,5 +89,4 @@ fn metadata(timeline: &Timeline) -> Vec<Value> {
 }
 
 #[cfg(test)]
-#[path = "trace_tests.rs"]
 mod tests;

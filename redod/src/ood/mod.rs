@@ -282,6 +282,12 @@ impl<'r> Walk<'r> {
         }
     }
 
+    /// The target's stat as the walk took it (`None`: not yet; `Some(None)`: it does not
+    /// exist), to be handed to a later walk of the same state ([`Walk::with_target_meta`]).
+    pub fn target_meta(&self) -> Option<Option<Meta>> {
+        self.target
+    }
+
     /// The target's stat, when the caller already has it.
     pub fn with_target_meta(mut self, meta: Option<Meta>) -> Walk<'r> {
         self.target = Some(meta);

@@ -355,7 +355,23 @@ fn lines(paths_: impl IntoIterator<Item = PathBuf>, cwd: &Path, top: Option<&Pat
 
 /// Runs one listing for a requester in `cwd` of the daemon's project; returns what goes to
 /// stdout.
-pub fn run(g: &Graph, kind: QueryKind, cwd: &Path, args: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+/// Why a listing could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A directory whose targets were to be listed cannot be read.
+    #[error(transparent)]
+    Read(#[from] crate::store::Error),
+    /// A state file or a dependency could not be read on the way through the graph.
+    #[error(transparent)]
+    Walk(#[from] io::Error),
+}
+
+pub fn run(
+    g: &Graph,
+    kind: QueryKind,
+    cwd: &Path,
+    args: &[Vec<u8>],
+) -> Result<Vec<u8>, QueryError> {
     run_in(g, kind, paths::root(), cwd, args)
 }
 
@@ -366,7 +382,7 @@ pub fn run_in(
     top: Option<&Path>,
     cwd: &Path,
     args: &[Vec<u8>],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, QueryError> {
     let no_outside = args.iter().any(|a| a == QUERY_NO_OUTSIDE);
     let resolve = |a: &Vec<u8>| paths::resolve(cwd, OsStr::from_bytes(a));
     let given: Vec<PathBuf> = args
@@ -375,10 +391,9 @@ pub fn run_in(
         .map(resolve)
         .collect();
     let lines = |p: Vec<PathBuf>| lines(p, cwd, top);
-    let err = |e: io::Error| e.to_string();
     let all_here = || {
         g.known_targets(cwd)
-            .map_err(|e| format!("cannot read {}: {e}", paths::show(cwd)))
+            .map_err(crate::store::Error::io("read", cwd))
     };
     let roots = || {
         if given.is_empty() {
@@ -398,29 +413,24 @@ pub fn run_in(
             for d in &dirs {
                 all.extend(
                     g.known_targets(d)
-                        .map_err(|e| format!("cannot read {}: {e}", paths::show(d)))?,
+                        .map_err(crate::store::Error::io("read", d))?,
                 );
             }
             Ok(lines(all))
         }
-        QueryKind::Sources => Ok(lines(
-            g.sources(&roots()?).map_err(err)?.into_iter().collect(),
-        )),
+        QueryKind::Sources => Ok(lines(g.sources(&roots()?)?.into_iter().collect())),
         QueryKind::Ood => {
             let (mut memo, mut active) = (HashMap::default(), HashSet::default());
             let mut out = Vec::new();
             for t in roots()? {
-                if g.is_ood(&t, &mut memo, &mut active).map_err(err)? {
+                if g.is_ood(&t, &mut memo, &mut active)? {
                     out.push(t);
                 }
             }
             Ok(lines(out))
         }
         QueryKind::Affects => Ok(lines(g.affects(&all_here()?, &given).into_iter().collect())),
-        QueryKind::Dot => g
-            .dot(&roots()?, cwd, top, !no_outside)
-            .map(String::into_bytes)
-            .map_err(err),
+        QueryKind::Dot => Ok(g.dot(&roots()?, cwd, top, !no_outside)?.into_bytes()),
     }
 }
 

@@ -234,9 +234,9 @@ impl RemoteCache {
         self.stats.down(ar.len() as u64);
         format::decode_action_result(&ar)
             .map(Some)
-            .map_err(|what| CacheError::BadEntry {
+            .map_err(|e| CacheError::BadEntry {
                 key: key.hex(),
-                what,
+                what: e.to_string(),
             })
     }
 

@@ -31,12 +31,8 @@ pub enum CacheError {
     #[error("remote cache entry {key}: {what}")]
     BadEntry { key: String, what: String },
     /// A local file operation of the cache (the `file://` backend, the fetched output).
-    #[error("remote cache: cannot {what} {path}: {error}", path = .path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error("remote cache: {0}")]
+    Io(crate::store::Error),
     /// The target cannot be cached (not a regular file, `redo-always`, too big, changed
     /// since its commit).
     #[error("not cacheable: {0}")]
@@ -45,11 +41,11 @@ pub enum CacheError {
 
 impl CacheError {
     pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
-        CacheError::Io {
+        CacheError::Io(crate::store::Error::Io {
             what,
             path: path.into(),
-            error,
-        }
+            source: error,
+        })
     }
 
     /// Whether the server itself seems to be down (connection refused, timeout): the client

@@ -145,12 +145,37 @@ impl BlobDigest {
         }
     }
 
-    fn from_msg(d: Option<&Digest>) -> Result<BlobDigest, String> {
-        let d = d.ok_or("digest missing")?;
-        let sha256 = unhex(d.hash.as_bytes()).ok_or_else(|| format!("bad digest {:?}", d.hash))?;
-        let size = u64::try_from(d.size_bytes).map_err(|_| "negative size".to_string())?;
+    fn from_msg(d: Option<&Digest>) -> Result<BlobDigest, FormatError> {
+        let d = d.ok_or(FormatError::NoDigest)?;
+        let sha256 =
+            unhex(d.hash.as_bytes()).ok_or_else(|| FormatError::BadDigest(d.hash.clone()))?;
+        let size = u64::try_from(d.size_bytes).map_err(|_| FormatError::NegativeSize)?;
         Ok(BlobDigest { sha256, size })
     }
+}
+
+/// Why an entry of the cache cannot be read as redo's: a miss, with this as its reason.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    #[error("digest missing")]
+    NoDigest,
+    #[error("bad digest {0:?}")]
+    BadDigest(String),
+    #[error("negative size")]
+    NegativeSize,
+    #[error("bad trace list: {0}")]
+    TraceList(prost::DecodeError),
+    #[error("unknown format version {0}")]
+    Version(u32),
+    #[error("bad dependency hash")]
+    DependencyHash,
+    #[error("unknown dependency kind {0}")]
+    DependencyKind(u32),
+    #[error("bad ActionResult: {0}")]
+    ActionResult(prost::DecodeError),
+    /// A valid entry without redo's traces: Bazel's, or another format version's.
+    #[error("no redo traces in it: not a redo entry of this format version")]
+    NotOurs,
 }
 
 /// One recorded dependency of a trace.
@@ -256,11 +281,10 @@ pub fn encode_traces(traces: &[Trace]) -> Vec<u8> {
 
 /// A trace list blob. Anything not of this format version is an error (a foreign or future
 /// entry: ignored by the caller). Traces whose output is not a file are skipped.
-pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
-    let msg: TraceListMsg =
-        prost::Message::decode(bytes).map_err(|e| format!("bad trace list: {e}"))?;
+pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, FormatError> {
+    let msg: TraceListMsg = prost::Message::decode(bytes).map_err(FormatError::TraceList)?;
     if msg.version != FORMAT_VERSION {
-        return Err(format!("unknown format version {}", msg.version));
+        return Err(FormatError::Version(msg.version));
     }
     let mut out = Vec::new();
     for t in msg.traces {
@@ -274,7 +298,7 @@ pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
                 DEP_IFCHANGE => TraceDep::Ifchange {
                     content: Some(
                         Hash::try_from(d.blake3.as_slice())
-                            .map_err(|_| "bad dependency hash".to_string())?,
+                            .map_err(|_| FormatError::DependencyHash)?,
                     ),
                     path: d.path,
                 },
@@ -283,7 +307,7 @@ pub fn decode_traces(bytes: &[u8]) -> Result<Vec<Trace>, String> {
                     content: None,
                 },
                 DEP_IFCREATE => TraceDep::Ifcreate { path: d.path },
-                k => return Err(format!("unknown dependency kind {k}")),
+                k => return Err(FormatError::DependencyKind(k)),
             });
         }
         out.push(Trace {
@@ -324,15 +348,15 @@ pub fn encode_action_result(traces: &[Trace]) -> Vec<u8> {
 
 /// The traces an entry holds. An entry without them is not ours (a Bazel entry, or one of
 /// another format version).
-pub fn decode_action_result(action_result: &[u8]) -> Result<Vec<Trace>, String> {
+pub fn decode_action_result(action_result: &[u8]) -> Result<Vec<Trace>, FormatError> {
     let ar: ActionResult =
-        prost::Message::decode(action_result).map_err(|e| format!("bad ActionResult: {e}"))?;
+        prost::Message::decode(action_result).map_err(FormatError::ActionResult)?;
     let list = ar
         .execution_metadata
         .iter()
         .flat_map(|m| &m.auxiliary_metadata)
         .find(|a| a.type_url == TRACES_TYPE)
-        .ok_or("no redo traces in it: not a redo entry of this format version")?;
+        .ok_or(FormatError::NotOurs)?;
     decode_traces(&list.value)
 }
 
@@ -353,144 +377,4 @@ pub fn merge(new: Trace, old: Vec<Trace>) -> Vec<Trace> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fs::Stamp;
-
-    fn trace(n: u8) -> Trace {
-        Trace {
-            deps: vec![
-                TraceDep::Ifchange {
-                    path: b"a.c".to_vec(),
-                    content: Some([n; 32]),
-                },
-                TraceDep::Ifchange {
-                    path: b"gone.h".to_vec(),
-                    content: None,
-                },
-                TraceDep::Ifcreate {
-                    path: b"../new\nline.h".to_vec(),
-                },
-            ],
-            output: BlobDigest::of(&[n]),
-            executable: n % 2 == 0,
-        }
-    }
-
-    #[test]
-    fn traces_round_trip() {
-        let ts = vec![trace(1), trace(2)];
-        assert_eq!(decode_traces(&encode_traces(&ts)), Ok(ts));
-    }
-
-    #[test]
-    fn foreign_bytes_are_errors() {
-        assert!(decode_traces(b"\xff\xff\xff").is_err());
-        let future = prost::Message::encode_to_vec(&TraceListMsg {
-            version: FORMAT_VERSION + 1,
-            traces: vec![],
-        });
-        assert!(
-            decode_traces(&future)
-                .unwrap_err()
-                .contains("unknown format version")
-        );
-        // A Bazel entry: a valid ActionResult without our traces.
-        let bazel = prost::Message::encode_to_vec(&ActionResult {
-            output_files: vec![OutputFile {
-                path: "bazel-out/x".into(),
-                digest: Some(BlobDigest::of(b"x").to_msg()),
-                is_executable: false,
-            }],
-            exit_code: 0,
-            execution_metadata: None,
-        });
-        assert!(
-            decode_action_result(&bazel)
-                .unwrap_err()
-                .contains("not a redo entry")
-        );
-        assert!(decode_action_result(b"\x0a\x05garbage").is_err());
-    }
-
-    #[test]
-    fn action_result_holds_traces_and_names_outputs() {
-        let ts = vec![trace(1), trace(2), trace(1)];
-        let bytes = encode_action_result(&ts);
-        assert_eq!(decode_action_result(&bytes), Ok(ts));
-        let ar: ActionResult = prost::Message::decode(bytes.as_slice()).unwrap();
-        assert_eq!(ar.output_files.len(), 2, "outputs deduplicated");
-        assert_eq!(ar.output_files[0].digest, Some(trace(1).output.to_msg()));
-        assert_eq!(ar.output_files[1].digest, Some(trace(2).output.to_msg()));
-        // Field numbers of remote_execution.proto: output_files = 2 (tag 0x12), and in
-        // OutputFile path = 1 (0x0a), digest = 2 (0x12); Digest hash = 1, size_bytes = 2;
-        // execution_metadata = 9 (tag 0x4a), in it auxiliary_metadata = 11 (tag 0x5a).
-        assert_eq!(bytes[0], 0x12);
-        let f = prost::Message::encode_to_vec(&ar.output_files[0]);
-        assert_eq!(f[0], 0x0a);
-        let m = prost::Message::encode_to_vec(ar.execution_metadata.as_ref().unwrap());
-        assert_eq!(m[0], 0x5a);
-        let only_metadata = prost::Message::encode_to_vec(&ActionResult {
-            output_files: vec![],
-            exit_code: 0,
-            execution_metadata: ar.execution_metadata,
-        });
-        assert_eq!(only_metadata[0], 0x4a);
-    }
-
-    #[test]
-    fn merge_keeps_newest_first_and_bounded() {
-        let mut all = Vec::new();
-        for n in 0..20u8 {
-            all = merge(trace(n), all);
-        }
-        assert_eq!(all.len(), MAX_TRACES);
-        assert_eq!(all[0], trace(19));
-        assert_eq!(all[7], trace(12));
-        // Same deps, new output: replaced, not duplicated.
-        let mut t = trace(19);
-        t.output = BlobDigest::of(b"other");
-        let merged = merge(t.clone(), all);
-        assert_eq!(merged[0], t);
-        assert_eq!(merged.iter().filter(|x| x.deps == t.deps).count(), 1);
-    }
-
-    #[test]
-    fn from_deps_skips_own_record_and_refuses_always() {
-        let st = Stamp::default();
-        let deps = vec![
-            Dep::Ifcreate {
-                target: b"default.do".to_vec(),
-            },
-            Dep::Ifchange {
-                target: b"x.do".to_vec(),
-                stamp: st,
-                hash: Some([3; 32]),
-            },
-            Dep::Stamp { hash: [9; 32] },
-            Dep::Ifchange {
-                target: b"x".to_vec(),
-                stamp: st,
-                hash: Some([4; 32]),
-            },
-        ];
-        let t = TraceDep::from_deps(b"x", &deps).unwrap();
-        assert_eq!(
-            t,
-            vec![
-                TraceDep::Ifcreate {
-                    path: b"default.do".to_vec()
-                },
-                TraceDep::Ifchange {
-                    path: b"x.do".to_vec(),
-                    content: Some([3; 32])
-                },
-            ]
-        );
-        assert!(TraceDep::from_deps(b"x", &[Dep::Always]).is_err());
-        let phony = [Dep::Ifcreate {
-            target: b"x".to_vec(),
-        }];
-        assert!(TraceDep::from_deps(b"x", &phony).is_err());
-    }
-}
+mod tests;

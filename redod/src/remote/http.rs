@@ -61,7 +61,7 @@ impl HttpBackend {
         if let Some(ca) = ca {
             let pem = std::fs::read(ca).map_err(|e| CacheError::Config {
                 var: "REDO_CACHE_CA",
-                what: format!("cannot read {}: {e}", ca.display()),
+                what: crate::store::Error::io("read", ca)(e).to_string(),
                 fix: "name a readable PEM file holding the CA certificate",
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)

@@ -17,12 +17,13 @@
 //!
 //! # Integration (runner)
 //!
-//! The daemon keeps one [`Caches`] (in the engine); each request picks its client from its
+//! The daemon keeps one [`Caches`] (shared by the executor and the request layer, never by
+//! the engine: `exec::Processes`, `request::Context`); each request picks its client from its
 //! environment (a client holds a connection pool, the "server down" pause and the counters,
 //! so it is shared by every request with the same configuration):
 //!
 //! ```ignore
-//! let cache = match engine.caches.for_env(&request.env) {
+//! let cache = match ctx.caches.for_env(&request.env) {
 //!     Ok(c) => c,                                        // None: REDO_CACHE unset
 //!     Err(e) => { warn_once_per_build!("{e}"); None }    // names the variable and the fix
 //! };
@@ -52,8 +53,8 @@
 //! output: its `redo-stamp`), [`Observed::Absent`], or [`Observed::Exists`] for something that
 //! cannot be hashed; for [`ProbeKind::Existence`] only `Absent`/`Exists`. The lower-level
 //! steps are public too: [`RemoteCache::lookup`], [`find_match_async`] /
-//! [`matching::Matcher`], [`RemoteCache::fetch_into`] (with a file the runner created under
-//! the requester's umask), [`RemoteCache::note_miss`].
+//! [`matching::Matcher`], [`RemoteCache::fetch_into`] (the runner gives it an anonymous
+//! capture, which its commit writes out as it would a `.do`'s stdout), [`RemoteCache::note_miss`].
 //!
 //! Trace paths come from the cache, so treat them as untrusted input: resolve them against
 //! `T`'s directory as recorded paths are, and only look (a probe reads and hashes, it never
@@ -70,8 +71,9 @@
 //! ```
 //!
 //! **Ahead of need:** at `-j1` (and for `redo`'s forced targets) a request's targets are
-//! built one after another, so when one is being built the runner calls [`RemoteCache::prefetch`] with the next one's key (only
-//! when that target is absent: [`crate::exec::prefetch`]); its `lookup` then takes the
+//! built one after another, so when one is being built the runner calls
+//! [`RemoteCache::prefetch`] with the next one's key (only when that target is absent: the
+//! executor's `Executor::prefetch`, which the engine calls); its `lookup` then takes the
 //! answer instead of asking ([`prefetch`]).
 //!
 //! `seen` is what the lookup before the build found (`Some(traces)` when [`Lookup::known`],

@@ -1,9 +1,194 @@
 //! `redo` and `redo-ifchange`: the targets of one request, in order, brought up to date,
 //! and the dependency records a nested request leaves in its job.
 
-use super::*;
+use super::{Asked, Context};
+use crate::engine::{Batch, Engine, Job, Known, Reported, Session, Waiter, Want};
+use crate::fastmap::HashSet;
+use crate::fs::paths;
+use crate::jobserver::Tokens;
+use crate::output::{BuildEvent, Msg, SessionEvent, Sink};
+use futures_util::StreamExt;
+use redo_proto::{BuildMode, MakeJobserver};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::oneshot;
 
-/// Paths relative to `cwd`, one per line.
+/// Who asked, for a build request: what its process lends the build.
+pub(crate) struct Client {
+    /// make's jobserver, when a `make -jN` started the client.
+    pub(crate) make: Option<MakeJobserver>,
+    /// The client's process (whose make jobserver descriptors the daemon may open).
+    pub(crate) pid: Option<i32>,
+    /// What the client's stderr is, as it said ([`redo_proto::Terminal::stderr`]).
+    pub(crate) stderr: Option<(u64, u64)>,
+}
+
+/// `redo` or `redo-ifchange` with its targets and options.
+pub(crate) struct Build {
+    pub(super) build: redo_proto::Build,
+    pub(super) client: Client,
+}
+
+impl Build {
+    pub(super) fn new(build: redo_proto::Build, client: Client) -> Build {
+        Build { build, client }
+    }
+
+    pub(super) async fn apply(&self, ctx: &Context, asked: &Asked) -> i32 {
+        self.run(ctx, asked, &self.build).await
+    }
+
+    /// Builds `b` (this request's targets, or a `--watch` round of them).
+    pub(super) async fn run(&self, ctx: &Context, asked: &Asked, b: &redo_proto::Build) -> i32 {
+        let engine = &ctx.engine;
+        let (sink, tool, origin, job) = (&asked.sink, &asked.tool, &asked.origin, &asked.job);
+        let (session, level) = match job {
+            // Synced with the watcher when the request was accepted (see `request::serve`).
+            Some(j) => (j.flight.session.clone(), j.flight.level + 1),
+            None => {
+                let tokens = self.session_tokens(engine, b, asked);
+                (engine.new_session(&origin.settings, tokens), 0)
+            }
+        };
+        let _status = job
+            .is_none()
+            .then(|| StatusLine::start(session.clone(), sink.clone()));
+        if job.is_none() {
+            if let Err(e) = ctx.caches.for_env(&origin.env) {
+                // Said once per build; the build goes on without the cache.
+                sink.message(Msg::Warn, 0, &format!("{e}: building without the cache"));
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut targets: Vec<&[u8]> = b.targets.iter().collect();
+        if targets.is_empty() && job.is_none() {
+            targets.push(b"all");
+        }
+        if job.is_none() {
+            sink.event(&BuildEvent::Session(SessionEvent::Started {
+                build: session.uuid.clone(),
+                targets: targets
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .collect(),
+                jobs: session.tokens.limit(),
+            }));
+        }
+        let batch = match job {
+            Some(j) if b.mode == BuildMode::Ifchange && !b.options.force => {
+                let trust = origin.settings.trust;
+                match engine
+                    .kept_batch(j, &origin.cwd, trust, b.targets.as_bytes())
+                    .await
+                {
+                    Batch::Answered => return 0,
+                    Batch::Keep(k) => k,
+                }
+            }
+            _ => None,
+        };
+        let Some(wanted) = resolve(&targets, &origin.cwd, b.mode, sink, tool) else {
+            return 1;
+        };
+        let asking = Asking {
+            engine,
+            targets: &targets,
+            level,
+            session: session.clone(),
+            origin: origin.clone(),
+            waiter: self.waiter(job.as_ref(), sink).await,
+            ahead: matches!(ctx.caches.for_env(&origin.env), Ok(Some(_))),
+        };
+        let (mut code, recorded, all_held) = match b.mode {
+            BuildMode::Redo => {
+                let (code, recorded) = asking.redo_each(&wanted).await;
+                (code, recorded, false)
+            }
+            BuildMode::Ifchange => asking.ifchange_all(&wanted, b.options.force).await,
+        };
+        if let Some(j) = job {
+            if code == 0 {
+                let batch = all_held.then_some(batch).flatten();
+                if let Err(e) = engine.record_into(j, &recorded, batch, &origin.settings) {
+                    sink.error(&format!("{tool}: {e}"));
+                    code = 1;
+                }
+            }
+            j.reclaim_token().await;
+        }
+        if job.is_none() && code != 0 && origin.settings.keep_going {
+            for line in session.failure_summary() {
+                sink.message(Msg::Err, 0, &line);
+            }
+        }
+        if job.is_none() {
+            if let Some(w) = ctx
+                .caches
+                .for_env(&origin.env)
+                .ok()
+                .flatten()
+                .and_then(|c| c.take_warning())
+            {
+                sink.message(Msg::Warn, 0, &w);
+            }
+            let p = &session.progress;
+            sink.event(&BuildEvent::Session(SessionEvent::Finished {
+                build: session.uuid.clone(),
+                exit_code: code,
+                duration: started.elapsed().as_secs_f64(),
+                built: p.built.load(Ordering::Relaxed),
+                failed: p.failed.load(Ordering::Relaxed),
+            }));
+        }
+        code
+    }
+
+    /// A new session's token pool: make's when a `make -jN` started the client (unless `-j`
+    /// was given), else its own.
+    fn session_tokens(&self, engine: &Engine, b: &redo_proto::Build, asked: &Asked) -> Tokens {
+        let own = || {
+            Tokens::new(
+                b.options.jobs.or(asked.origin.settings.jobs).unwrap_or(1),
+                engine.rundir(),
+            )
+        };
+        match (&self.client.make, b.options.jobs) {
+            (Some(js), None) => Tokens::from_make(js, self.client.pid).unwrap_or_else(|e| {
+                asked.sink.message(
+                    Msg::Warn,
+                    0,
+                    &format!("cannot use make's jobserver ({e}); using this build's own job limit"),
+                );
+                own()
+            }),
+            _ => own(),
+        }
+    }
+
+    /// Who waits for this request's targets. Asked after the batch answer, which prints
+    /// nothing: no look at the client's stderr on that path.
+    async fn waiter(&self, job: Option<&Arc<Job>>, sink: &Sink) -> Waiter {
+        let Some(j) = job else {
+            return Waiter::Client(sink.clone());
+        };
+        let redirected = !j.relays_stderr_of(self.client.stderr, self.client.pid);
+        if !redirected && j.stderr_unsent() {
+            // What the .do wrote before asking must reach the terminal before what this
+            // request prints, which does not go through its pipe. (A redirected client prints
+            // after what the .do wrote there before asking, by itself.)
+            j.flush_stderr().await;
+        }
+        Waiter::Job {
+            job: j.clone(),
+            sink: sink.clone(),
+            redirected,
+        }
+    }
+}
+
 /// How many of one request's targets are brought up to date at once. Enough to keep every
 /// job slot busy while others wait for their dependencies; bounded because each one in
 /// progress holds a future (and soon a flight): a clean build of `all` with 10 000
@@ -36,7 +221,7 @@ fn shuffled<T>(items: &mut [T]) {
 struct StatusLine(Option<tokio::task::JoinHandle<()>>);
 
 impl StatusLine {
-    pub(crate) fn start(session: Arc<Session>, sink: Sink) -> StatusLine {
+    fn start(session: Arc<Session>, sink: Sink) -> StatusLine {
         if !sink.style.status {
             return StatusLine(None);
         }
@@ -62,194 +247,52 @@ impl Drop for StatusLine {
     }
 }
 
-impl Engine {
-    /// A new session's token pool: make's when a `make -jN` started the client (unless `-j`
-    /// was given), else its own.
-    pub(crate) fn session_tokens(&self, b: &Build, origin: &Origin, client: &Client<'_>) -> Tokens {
-        let own = || {
-            Tokens::new(
-                b.options.jobs.or(origin.settings.jobs).unwrap_or(1),
-                self.rundir.as_deref(),
-            )
-        };
-        match (&client.make, b.options.jobs) {
-            (Some(js), None) => Tokens::from_make(js, client.pid).unwrap_or_else(|e| {
-                client.sink.message(
-                    Msg::Warn,
-                    0,
-                    &format!("cannot use make's jobserver ({e}); using this build's own job limit"),
-                );
-                own()
-            }),
-            _ => own(),
-        }
-    }
+/// What every target of one request shares: how it is named, its level, session, origin and
+/// waiter; whether a shared cache is to be asked ahead ([`Want::then`]).
+struct Asking<'a> {
+    engine: &'a Arc<Engine>,
+    targets: &'a [&'a [u8]],
+    level: usize,
+    session: Arc<Session>,
+    origin: Arc<crate::engine::Origin>,
+    waiter: Waiter,
+    /// The request has a shared cache: targets built one after another each ask it for the
+    /// next one's entry (in parallel, a lookup already overlaps other targets' builds).
+    ahead: bool,
+}
 
-    pub(crate) async fn build(
-        self: &Arc<Self>,
-        b: Build,
-        origin: Arc<Origin>,
-        job: Option<Arc<Job>>,
-        client: &Client<'_>,
-    ) -> i32 {
-        let (sink, tool) = (&client.sink, client.tool);
-        let (session, level) = self.session_for(&b, &origin, job.as_ref(), client);
-        let _status = job
-            .is_none()
-            .then(|| StatusLine::start(session.clone(), sink.clone()));
-        if job.is_none() {
-            if let Err(e) = self.caches.for_env(&origin.env) {
-                // Said once per build; the build goes on without the cache.
-                sink.message(Msg::Warn, 0, &format!("{e}: building without the cache"));
-            }
-        }
-        let started = std::time::Instant::now();
-        let mut targets: Vec<&[u8]> = b.targets.iter().collect();
-        if targets.is_empty() && job.is_none() {
-            targets.push(b"all");
-        }
-        if job.is_none() {
-            sink.event(&BuildEvent::Session(SessionEvent::Started {
-                build: session.uuid.clone(),
-                targets: targets
-                    .iter()
-                    .map(|t| String::from_utf8_lossy(t).into_owned())
-                    .collect(),
-                jobs: session.tokens.limit(),
-            }));
-        }
-        let batch = match self.batch(&b, &origin, job.as_ref(), &session).await {
-            Batch::Answered => return 0,
-            Batch::Keep(k) => k,
-        };
-        let Some(wanted) = resolve(&targets, &origin.cwd, b.mode, sink, tool) else {
-            return 1;
-        };
-        let asking = Asking {
-            targets: &targets,
-            level,
-            session: session.clone(),
-            origin: origin.clone(),
-            waiter: waiter_for(job.as_ref(), sink, client).await,
-        };
-        let (mut code, recorded, all_held) = match b.mode {
-            BuildMode::Redo => {
-                let (code, recorded) = self.redo_each(&asking, &wanted).await;
-                (code, recorded, false)
-            }
-            BuildMode::Ifchange => self.ifchange_all(&asking, &wanted, b.options.force).await,
-        };
-        if let Some(j) = &job {
-            if code == 0 {
-                let held = all_held.then_some(batch).flatten();
-                if let Err(e) = self.record_into(j, &recorded, &wanted, held, &asking) {
-                    sink.error(&format!("{tool}: {e}"));
-                    code = 1;
-                }
-            }
-            j.reclaim_token().await;
-        }
-        if job.is_none() && code != 0 && origin.settings.keep_going {
-            for line in session.failure_summary() {
-                sink.message(Msg::Err, 0, &line);
-            }
-        }
-        if job.is_none() {
-            if let Some(w) = self
-                .caches
-                .for_env(&origin.env)
-                .ok()
-                .flatten()
-                .and_then(|c| c.take_warning())
-            {
-                sink.message(Msg::Warn, 0, &w);
-            }
-            let p = &session.progress;
-            sink.event(&BuildEvent::Session(SessionEvent::Finished {
-                build: session.uuid.clone(),
-                exit_code: code,
-                duration: started.elapsed().as_secs_f64(),
-                built: p.built.load(Ordering::Relaxed),
-                failed: p.failed.load(Ordering::Relaxed),
-            }));
-        }
-        code
-    }
+/// The request's targets, each with what [`Engine::bring`] learnt of it.
+type Recorded<'w> = Vec<(&'w PathBuf, Option<Known>)>;
 
-    /// The session a request builds in, and the level of its messages: a nested request's
-    /// job's, or a new one for a top-level request.
-    fn session_for(
-        &self,
-        b: &Build,
-        origin: &Origin,
-        job: Option<&Arc<Job>>,
-        client: &Client<'_>,
-    ) -> (Arc<Session>, usize) {
-        match job {
-            // Synced with the watcher when the request was accepted (see `Engine::handle`).
-            Some(j) => (j.flight.session.clone(), j.flight.level + 1),
-            None => {
-                let (fs, watched) = self.session_fs(&origin.settings);
-                let tokens = self.session_tokens(b, origin, client);
-                let verdicts = self.session_verdicts(watched);
-                (Arc::new(Session::new(tokens, fs, watched, verdicts)), 0)
-            }
-        }
-    }
-
-    /// A nested request answered in full before, nothing it depends on changed since: its
-    /// records again, from one lookup (see `verdict`, batches). Otherwise where to keep this
-    /// answer if it turns out to be one.
-    async fn batch(
-        &self,
-        b: &Build,
-        origin: &Origin,
-        job: Option<&Arc<Job>>,
-        session: &Session,
-    ) -> Batch {
-        let (Some(j), Some(v)) = (job, &session.verdicts) else {
-            return Batch::Keep(None);
-        };
-        if b.mode != BuildMode::Ifchange || b.options.force {
-            return Batch::Keep(None);
-        }
-        let since = v.generation();
-        let key = crate::verdict::batch_key(
-            &j.flight.dir,
-            &origin.cwd,
-            origin.settings.trust,
-            b.targets.as_bytes(),
-        );
-        if let Some(records) = v.batch(&key, |members| self.any_in_flight(members)) {
-            // Nothing is printed on this path, so the `.do`'s earlier stderr needs no flush to
-            // stay in order (a flush is a round trip to the relay task).
-            j.record_shared(records);
-            j.reclaim_token().await;
-            return Batch::Answered;
-        }
-        Batch::Keep(Some((v.clone(), key, since)))
+impl Asking<'_> {
+    /// The target `abs`, named as the request's `name`th operand.
+    fn want(&self, abs: &Path, name: usize) -> Want {
+        Want::new(
+            abs.to_path_buf(),
+            String::from_utf8_lossy(self.targets[name]).into_owned(),
+            self.level,
+            self.session.clone(),
+            self.origin.clone(),
+            self.waiter.clone(),
+        )
     }
 
     /// `redo a b c`: each target rebuilt, one after another; the first failure stops the rest
     /// (`--keep-going`: not).
-    async fn redo_each<'w>(
-        self: &Arc<Self>,
-        asking: &Asking<'_>,
-        wanted: &'w [(PathBuf, usize)],
-    ) -> (i32, Vec<(&'w PathBuf, Option<Known>)>) {
-        let settings = &asking.origin.settings;
+    async fn redo_each<'w>(&self, wanted: &'w [(PathBuf, usize)]) -> (i32, Recorded<'w>) {
+        let settings = &self.origin.settings;
         let mut order: Vec<&(PathBuf, usize)> = wanted.iter().collect();
         if settings.shuffle {
             shuffled(&mut order);
         }
         let (mut code, mut recorded) = (0, Vec::new());
-        let ahead = self.looks_ahead(asking, true);
         for (k, (abs, name)) in order.iter().enumerate() {
-            let want = Want {
-                next: order.get(k + 1).filter(|_| ahead).map(|(p, _)| p.clone()),
-                ..asking.want(abs, *name, true)
-            };
-            match self.bring(want).await {
+            let next = order.get(k + 1).filter(|_| self.ahead);
+            let want = self
+                .want(abs, *name)
+                .forced(true)
+                .then(next.map(|(p, _)| p.clone()));
+            match self.engine.bring(want).await {
                 Ok(known) => recorded.push((abs, known)),
                 Err(Reported) => {
                     code = 1;
@@ -262,62 +305,58 @@ impl Engine {
         (code, recorded)
     }
 
-    /// Whether the request's targets, built `one_by_one`, each ask the shared cache for the
-    /// next one's entry ([`Want::next`]): only with a cache, and only when they are built
-    /// one after another (in parallel, a lookup already overlaps other targets' builds).
-    fn looks_ahead(&self, asking: &Asking<'_>, one_by_one: bool) -> bool {
-        one_by_one && matches!(self.caches.for_env(&asking.origin.env), Ok(Some(_)))
-    }
-
     /// `redo-ifchange a b c`: the targets brought up to date in parallel, started in argument
     /// order. Also says whether verdicts answered for all of them (a batch to keep).
     async fn ifchange_all<'w>(
-        self: &Arc<Self>,
-        asking: &Asking<'_>,
+        &self,
         wanted: &'w [(PathBuf, usize)],
         force: bool,
-    ) -> (i32, Vec<(&'w PathBuf, Option<Known>)>, bool) {
-        let session = &asking.session;
+    ) -> (i32, Recorded<'w>, bool) {
+        let (engine, session) = (self.engine, &self.session);
         // Targets a verdict vouches for are answered here, without a flight or even a future
         // each: the no-op of a large `all` is mostly these. Only up to the first one that is
         // not: building that one may change what a later one reads (a `.do` writing a
         // source), and a later target is judged after the ones before it started (landed, at
         // `-j 1`), with or without the watcher; `bring` asks its verdict then.
         let mut results: Vec<Option<Result<Option<Known>, Reported>>> = vec![None; wanted.len()];
+        let mut unvouched = None;
         if !force {
-            let trust = asking.origin.settings.trust;
-            for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
-                let Some((meta, hash)) = self.held(session, abs, trust) else {
+            let trust = self.origin.settings.trust;
+            for (i, ((abs, _), r)) in wanted.iter().zip(results.iter_mut()).enumerate() {
+                let Some(known) = engine.vouched(session, abs, trust) else {
+                    unvouched = Some(i);
                     break;
                 };
-                *r = Some(Ok(Some(Known {
-                    meta: Some(meta),
-                    hash,
-                })));
+                *r = Some(Ok(Some(known)));
             }
         }
         let mut rest: Vec<usize> = (0..wanted.len())
             .filter(|i| results[*i].is_none())
             .collect();
         let all_held = rest.is_empty();
-        if asking.origin.settings.shuffle {
+        if self.origin.settings.shuffle {
             shuffled(&mut rest);
         }
         // Each target starts once the one before it has (see `wait_landed`): in argument
         // order, whatever order the flights' tasks happen to run in.
         let mut after: Option<oneshot::Receiver<()>> = None;
-        let ahead = self.looks_ahead(asking, session.tokens.limit() == Some(1));
+        let ahead = self.ahead && session.tokens.limit() == Some(1);
         let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
             .iter()
             .enumerate()
             .map(|(k, &i)| {
                 let (tx, rx) = oneshot::channel();
                 let next = rest.get(k + 1).filter(|_| ahead);
-                let w = Want {
-                    start: Some(tx),
-                    next: next.map(|&n| wanted[n].0.clone()),
-                    ..asking.want(&wanted[i].0, wanted[i].1, force)
-                };
+                let mut w = self
+                    .want(&wanted[i].0, wanted[i].1)
+                    .forced(force)
+                    .starting(tx)
+                    .then(next.map(|&n| wanted[n].0.clone()));
+                // The first one the verdicts had nothing for is brought up to date before
+                // anything else can change (it starts at once): no second look.
+                if unvouched == Some(i) && k == 0 {
+                    w = w.unvouched();
+                }
                 (w, after.replace(rx))
             })
             .collect();
@@ -327,7 +366,7 @@ impl Engine {
                     // Sent or dropped: either way the previous target has started.
                     let _ = previous.await;
                 }
-                self.bring(w).await
+                engine.bring(w).await
             })
             .buffered(window(session.tokens.limit()))
             .collect()
@@ -345,122 +384,6 @@ impl Engine {
             .map(|((a, _), r)| (a, r.ok().flatten()))
             .collect();
         (0, recorded, all_held)
-    }
-
-    /// A nested request's targets recorded as dependencies of its job; kept as a batch too
-    /// when verdicts answered for all of them.
-    fn record_into(
-        &self,
-        j: &Job,
-        recorded: &[(&PathBuf, Option<Known>)],
-        wanted: &[(PathBuf, usize)],
-        batch: Option<KeptBatch>,
-        asking: &Asking<'_>,
-    ) -> Result<(), String> {
-        let deps = self.dependency_records(
-            &j.flight.dir,
-            recorded,
-            &asking.session,
-            &asking.origin.settings,
-        )?;
-        match batch {
-            // Kept once, shared by the batch and this job's records.
-            Some((v, key, since)) => {
-                let deps: Arc<[Dep]> = deps.into();
-                let members: Vec<&Path> = wanted.iter().map(|(abs, _)| abs.as_path()).collect();
-                v.record_batch(key, &members, deps.clone(), since);
-                j.record_shared(deps);
-            }
-            None => j.record(deps),
-        }
-        Ok(())
-    }
-
-    /// `ifchange` records for the given files, relative to the target directory `dir`. A
-    /// missing file gets zeroed inode data and no hash (always out of date), or, when it is a
-    /// target committed without output after a `redo-stamp`, its stamp as the hash
-    /// ([`crate::store::recfile::recorded_stamp`]); a directory gets no record at all.
-    pub(crate) fn dependency_records(
-        &self,
-        dir: &Path,
-        files: &[(&PathBuf, Option<Known>)],
-        session: &Session,
-        settings: &Settings,
-    ) -> Result<Vec<Dep>, String> {
-        let checker = self.checker(session, settings);
-        let mut deps = Vec::with_capacity(files.len());
-        for (abs, known) in files {
-            let rel = paths::relative(dir, abs).into_os_string().into_vec();
-            let now = match known {
-                Some(k) => k.meta,
-                None => session
-                    .fs
-                    .stat(abs)
-                    .map_err(|e| format!("cannot stat {}: {e}", show(abs)))?,
-            };
-            match now {
-                None => deps.push(Dep::Ifchange {
-                    target: rel,
-                    stamp: Default::default(),
-                    hash: checker
-                        .phony_stamp(abs)
-                        .map_err(|e| format!("cannot read the state of {}: {e}", show(abs)))?,
-                }),
-                Some(m) if m.kind == crate::fs::Kind::Dir => {}
-                Some(m) => {
-                    let hash = match known.and_then(|k| k.hash) {
-                        Some(h) => h,
-                        None => checker
-                            .hash(abs, &m.stamp)
-                            .map_err(|e| format!("cannot read {}: {e}", show(abs)))?,
-                    };
-                    deps.push(Dep::Ifchange {
-                        target: rel,
-                        stamp: m.stamp,
-                        hash: Some(hash),
-                    });
-                }
-            }
-        }
-        Ok(deps)
-    }
-}
-
-/// Where a batch answer would be kept: the verdicts, its key, their generation before.
-type KeptBatch = (Arc<crate::verdict::Verdicts>, crate::verdict::BatchKey, u64);
-
-enum Batch {
-    /// The request was answered from a kept batch.
-    Answered,
-    Keep(Option<KeptBatch>),
-}
-
-/// What every target of one request shares: how it is named, its level, session, origin and
-/// waiter.
-struct Asking<'a> {
-    targets: &'a [&'a [u8]],
-    level: usize,
-    session: Arc<Session>,
-    origin: Arc<Origin>,
-    waiter: Waiter,
-}
-
-impl Asking<'_> {
-    fn want(&self, abs: &Path, name: usize, force: bool) -> Want {
-        Want {
-            since: 0, // Read by `bring`.
-            target_meta: None,
-            rec: None,
-            target: abs.to_path_buf(),
-            display: String::from_utf8_lossy(self.targets[name]).into_owned(),
-            level: self.level,
-            force,
-            session: self.session.clone(),
-            origin: self.origin.clone(),
-            waiter: self.waiter.clone(),
-            start: None,
-            next: None,
-        }
     }
 }
 
@@ -496,24 +419,4 @@ fn resolve(
         wanted.retain(|_| first.next().unwrap_or(true));
     }
     Some(wanted)
-}
-
-/// Who waits for this request's targets. Asked after the batch answer, which prints nothing:
-/// no look at the client's stderr on that path.
-async fn waiter_for(job: Option<&Arc<Job>>, sink: &Sink, client: &Client<'_>) -> Waiter {
-    let Some(j) = job else {
-        return Waiter::Client(sink.clone());
-    };
-    let redirected = !j.relays_stderr_of(client.stderr, client.pid);
-    if !redirected && j.stderr_unsent() {
-        // What the .do wrote before asking must reach the terminal before what this request
-        // prints, which does not go through its pipe. (A redirected client prints after what
-        // the .do wrote there before asking, by itself.)
-        j.flush_stderr().await;
-    }
-    Waiter::Job {
-        job: j.clone(),
-        sink: sink.clone(),
-        redirected,
-    }
 }

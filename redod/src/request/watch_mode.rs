@@ -1,28 +1,41 @@
 //! `redo --watch`: build, then build again whenever an input of the targets changes.
 
-use super::*;
+use super::build::{Build, Client};
+use super::{Asked, Context};
+use crate::fs::paths;
+use crate::output::{BuildEvent, WatchEvent};
+use redo_proto::BuildMode;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use tokio::sync::broadcast;
 
-impl Engine {
-    /// `redo --watch`: builds, then builds again whenever an input of the targets changes
-    /// (debounced), until the client goes away. Rounds after the first bring the targets up to
-    /// date (`redo-ifchange`), whatever the command. Two watchers of the same targets share
-    /// each round's work (their requests meet in the same flights). One loop, a round per turn:
+/// `redo --watch` and its targets, from a shell (from a `.do`, `--watch` is a plain build).
+pub(crate) struct Watch(Build);
+
+impl Watch {
+    pub(super) fn new(b: redo_proto::Build, client: Client) -> Watch {
+        Watch(Build::new(b, client))
+    }
+
+    /// Builds, then builds again whenever an input of the targets changes (debounced), until
+    /// the client goes away. Rounds after the first bring the targets up to date
+    /// (`redo-ifchange`), whatever the command. Two watchers of the same targets share each
+    /// round's work (their requests meet in the same flights). One loop, a round per turn:
     /// build, gather the inputs, wait for one to change, debounce.
-    pub(crate) async fn watch_loop(
-        self: &Arc<Self>,
-        mut b: Build,
-        origin: Arc<Origin>,
-        client: Client<'_>,
-    ) -> i32 {
-        let sink = &client.sink;
-        let Some(watcher) = self
-            .watcher
-            .clone()
+    pub(super) async fn apply(&self, ctx: &Context, asked: &Asked) -> i32 {
+        let (engine, origin, sink) = (&ctx.engine, &asked.origin, &asked.sink);
+        let Some(watcher) = engine
+            .watcher()
             .filter(|w| w.enabled() && !origin.settings.no_watch)
+            .cloned()
         else {
-            sink.error(&format!("{}: --watch needs the file watcher, which is off (REDO_NO_WATCH=1, or inotify is unavailable)", client.tool));
-            return 1;
+            return asked.fail(
+                "--watch needs the file watcher, which is off (REDO_NO_WATCH=1, or inotify is \
+                 unavailable)",
+            );
         };
+        let mut b = self.0.build.clone();
         let mut changes = watcher.subscribe();
         let mut names: Vec<&[u8]> = b.targets.iter().collect();
         if names.is_empty() {
@@ -33,12 +46,12 @@ impl Engine {
             .map(|t| paths::resolve(&origin.cwd, OsStr::from_bytes(t)))
             .collect();
         loop {
-            let code = self.build(b.clone(), origin.clone(), None, &client).await;
+            let code = self.0.run(ctx, asked, &b).await;
             b.mode = BuildMode::Ifchange;
             b.options.force = false;
-            let engine = self.clone();
+            let engine = engine.clone();
             let (o, r) = (origin.clone(), roots.clone());
-            let attempts = lock(&self.attempts).clone();
+            let attempts = engine.attempts();
             let inputs = tokio::task::spawn_blocking(move || {
                 let mut graph = engine.graph(&o.settings);
                 graph.attempts = Some(&attempts);
@@ -46,7 +59,7 @@ impl Engine {
                 // A root that never got as far as running: its .do, once written, starts it.
                 for root in &r {
                     inputs.extend(crate::dofile::candidates(
-                        &*engine.fs,
+                        engine.fs(),
                         root,
                         o.settings.top_dir.as_deref(),
                     ));

@@ -217,7 +217,24 @@ struct Kept {
     ifchange: Vec<PathBuf>,
 }
 
-fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
+/// Why `redo-log` has nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A `.log-rec` that cannot be read.
+    #[error(transparent)]
+    Read(#[from] super::Error),
+    /// A `.log-rec` that does not parse (`path`: it, as shown).
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: recfile::ParseError,
+    },
+    /// No log was kept for the target (`target`: as the requester would name it).
+    #[error("no log for {0}: build it with redo -k (or REDO_LOGS=1) to keep its log")]
+    NotKept(String),
+}
+
+fn read_kept(target: &Path) -> Result<Option<Kept>, LogError> {
     let Some((dir, name)) = paths::split(target) else {
         return Ok(None);
     };
@@ -225,10 +242,13 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", paths::show(&path))),
+        Err(e) => return Err(super::Error::io("read", &path)(e).into()),
     };
     let fields = recfile::raw_records(&text)
-        .map_err(|e| format!("{}: {e}", paths::show(&path)))?
+        .map_err(|source| LogError::Parse {
+            path: paths::show(&path),
+            source,
+        })?
         .into_iter()
         .next()
         .unwrap_or_default();
@@ -263,13 +283,15 @@ fn read_kept(target: &Path) -> Result<Option<Kept>, String> {
 /// `recursive`, first the logs of its dependencies built in the same build, in the order they
 /// finished; with `details`, how each job ran.
 /// One function: the listing is one pass over the jobs of a build, in finishing order.
-pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result<Vec<u8>, String> {
+pub fn show(
+    target: &Path,
+    cwd: &Path,
+    recursive: bool,
+    details: bool,
+) -> Result<Vec<u8>, LogError> {
     let rel = |p: &Path| paths::show(&paths::shown(cwd, p));
     let Some(top) = read_kept(target)? else {
-        return Err(format!(
-            "no log for {}: build it with redo -k (or REDO_LOGS=1) to keep its log",
-            rel(target)
-        ));
+        return Err(LogError::NotKept(rel(target)));
     };
     let mut jobs = vec![];
     if recursive {
@@ -349,102 +371,4 @@ pub fn show(target: &Path, cwd: &Path, recursive: bool, details: bool) -> Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tai64n_labels() {
-        assert_eq!(tai64n(UNIX_EPOCH), "@400000000000000a00000000");
-        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        let l = tai64n(t);
-        assert_eq!(l.len(), 25);
-        assert_eq!(parse_tai64n(l.as_bytes()), Some(t));
-        assert_eq!(parse_tai64n(b"@nothex"), None);
-        assert_eq!(parse_tai64n(b"@3fffffffffffffff00000000"), None);
-        assert_eq!(time_of_day(t).len(), "07:01:02.123".len());
-    }
-
-    #[test]
-    fn log_and_log_rec_round_trip() {
-        let dir = std::env::temp_dir().join(format!("redod-logs-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join(".redo")).unwrap();
-        let mut log = JobLog::create(&dir, OsStr::new("t")).unwrap();
-        log.write(b"one\ntw");
-        log.write(b"o\nthree");
-        log.finish();
-        let text = std::fs::read_to_string(dir.join(".redo/t.log")).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert!(
-            lines
-                .iter()
-                .all(|l| l.starts_with("@4000") && l.as_bytes()[25] == b' ')
-        );
-        assert_eq!(
-            lines.iter().map(|l| &l[26..]).collect::<Vec<_>>(),
-            ["one", "two", "three"]
-        );
-        let now = SystemTime::now();
-        let rec = LogRec {
-            build: "b".into(),
-            ppid: 1,
-            cwd: dir.clone(),
-            pid: Some(2),
-            started: now,
-            finished: now + Duration::from_millis(1500),
-            cmd: "/bin/sh".into(),
-            args: vec!["-e".into(), "t.do".into()],
-            env: vec![
-                ("A".into(), "multi\nline".into()),
-                ("GITHUB_TOKEN".into(), "ghp_secret".into()),
-                ("REDO_CACHE".into(), "https://user:pw@cache/p".into()),
-            ],
-            exit_code: Some(3),
-            ifchange: vec![b"t.do".to_vec()],
-        };
-        rec.write(&dir, OsStr::new("t")).unwrap();
-        let shown = String::from_utf8(show(&dir.join("t"), &dir, false, true).unwrap()).unwrap();
-        assert!(
-            shown.starts_with("== t (exit 3, 1.500s, started "),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("   cmd: /bin/sh\n   arg: -e\n   arg: t.do\n"),
-            "{shown}"
-        );
-        assert!(shown.contains("   env: A=multi\nline\n"), "{shown}");
-        assert!(
-            shown.contains("   env: GITHUB_TOKEN=<redacted>\n"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("   env: REDO_CACHE=https://<redacted>@cache/p\n"),
-            "{shown}"
-        );
-        assert!(
-            !shown.contains("ghp_secret") && !shown.contains("pw@"),
-            "{shown}"
-        );
-        assert!(shown.ends_with(" three\n"), "{shown}");
-        let plain = String::from_utf8(show(&dir.join("t"), &dir, false, false).unwrap()).unwrap();
-        let texts: Vec<&str> = plain
-            .lines()
-            .map(|l| {
-                // "HH:MM:SS.mmm text": the stamp converted, the text unchanged.
-                let (stamp, text) = l.split_at(12);
-                assert!(
-                    stamp.as_bytes()[2] == b':' && stamp.as_bytes()[8] == b'.',
-                    "{l}"
-                );
-                text
-            })
-            .collect();
-        assert_eq!(texts, [" one", " two", " three"]);
-        assert!(
-            show(&dir.join("nope"), &dir, false, false)
-                .unwrap_err()
-                .contains("redo -k")
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

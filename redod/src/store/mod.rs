@@ -3,15 +3,15 @@
 //! Owns the `.rec` recfile schema ([`recfile`]), the one `.redo/` layout ([`layout`]), durable
 //! writes (temp, fsync, rename: [`durable`]), parsed state files and content hashes kept
 //! between builds ([`cache`]), the per-target lock files ([`locks`]), kept logs ([`logs`]) and
-//! the journal of running jobs a restarted daemon sweeps ([`orphans`]). It decides nothing
-//! about builds and never spawns a process.
+//! the journal of running jobs a restarted daemon reads ([`journal`]). It decides nothing
+//! about builds and never spawns or signals a process.
 
 pub mod cache;
 pub mod durable;
+pub mod journal;
 pub mod layout;
 pub mod locks;
 pub mod logs;
-pub mod orphans;
 pub mod recfile;
 pub mod redact;
 pub mod snapshot;
@@ -49,13 +49,5 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-/// The runner's job errors are message text (`err  t (t.do): cannot fsync …`): a store error
-/// becomes its message where a job fails.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
     }
 }

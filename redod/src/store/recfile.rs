@@ -428,5 +428,4 @@ pub fn encode(rec: &Rec) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[path = "recfile_tests.rs"]
 mod tests;

@@ -363,5 +363,4 @@ fn decode(bytes: &[u8], origin: &Origin) -> Result<Contents, Rejected> {
 }
 
 #[cfg(test)]
-#[path = "snapshot_tests.rs"]
 mod tests;

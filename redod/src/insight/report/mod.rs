@@ -70,5 +70,4 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -1,8 +1,8 @@
 //! The engine's orchestration, tested in memory: a scripted [`Executor`] stands in for `.do`
-//! processes and an in-memory [`MemFs`] for the disk. Requests go through
-//! [`Engine::handle`] exactly as the clients' do (nested ones carry `parent_job`).
+//! processes and an in-memory [`MemFs`] for the disk. Requests are served by
+//! [`crate::request::serve`] exactly as the clients' are (nested ones carry `parent_job`).
 
-use crate::engine::{BoxFuture, Engine, Executor, Flight};
+use crate::engine::{BoxFuture, Engine, Executor, Flight, NoProcess};
 use crate::engine::{JobError, Ran};
 use crate::fs::{Fs, mem::MemFs};
 use crate::output::{Sink, Style};
@@ -66,6 +66,17 @@ impl Fake {
     }
 }
 
+/// Serves `req` as the daemon would.
+async fn serve(engine: &Arc<Engine>, req: Request, sink: Sink) -> i32 {
+    let ctx = crate::request::Context {
+        engine: engine.clone(),
+        caches: Arc::default(),
+        // Maintenance commands, which would write, are not tested here.
+        disk: Arc::new(MemFs::default()),
+    };
+    crate::request::serve(&ctx, crate::request::Incoming::parse(req), sink, None).await
+}
+
 fn request(
     cwd: &Path,
     mode: BuildMode,
@@ -103,13 +114,7 @@ impl Executor for Fake {
         flight: &'a Arc<Flight>,
     ) -> BoxFuture<'a, Result<Ran, JobError>> {
         Box::pin(async move {
-            let fail = |msg: &str| JobError {
-                msg: msg.into(),
-                took: None,
-                do_rel: None,
-                do_path: None,
-                exit_code: None,
-            };
+            let fail = |msg: &str| JobError::new(std::io::Error::other(msg.to_string()));
             let Some(s) = self.scripts.lock().unwrap().get(&flight.target).cloned() else {
                 return Err(fail("no .do found"));
             };
@@ -121,28 +126,23 @@ impl Executor for Fake {
                 .or_default() += 1;
             let token = flight.session.tokens.acquire().await;
             flight.mark_started();
-            let job = engine.register_job(flight, Vec::new(), token);
+            let job = engine.register_job(flight, Vec::new(), token, Arc::new(NoProcess));
             let (sink, _rx) = Sink::new(engine.next_id(), Style::default());
             if s.always {
                 let mut r = request(&flight.dir, BuildMode::Ifchange, &[], Some(job.id()), None);
                 r.command = Command::Always;
-                assert_eq!(engine.handle(r, sink.clone(), None).await, 0);
+                assert_eq!(serve(engine, r, sink.clone()).await, 0);
             }
             if !s.deps.is_empty() {
                 let deps: Vec<&str> = s.deps.iter().map(String::as_str).collect();
-                let code = engine
-                    .handle(
-                        request(
-                            &flight.dir,
-                            BuildMode::Ifchange,
-                            &deps,
-                            Some(job.id()),
-                            None,
-                        ),
-                        sink,
-                        None,
-                    )
-                    .await;
+                let nested = request(
+                    &flight.dir,
+                    BuildMode::Ifchange,
+                    &deps,
+                    Some(job.id()),
+                    None,
+                );
+                let code = serve(engine, nested, sink).await;
                 if code != 0 {
                     return Err(fail("exit status 1"));
                 }
@@ -242,7 +242,7 @@ impl World {
     async fn top(&self, mode: BuildMode, targets: &[&str], jobs: Option<u32>) -> i32 {
         let (sink, _rx) = Sink::new(self.engine.next_id(), Style::default());
         let req = request(Path::new("/p"), mode, targets, None, jobs);
-        tokio::time::timeout(Duration::from_secs(10), self.engine.handle(req, sink, None))
+        tokio::time::timeout(Duration::from_secs(10), serve(&self.engine, req, sink))
             .await
             .expect("request hung")
     }

@@ -91,7 +91,7 @@ fn threads_are_named_after_slots_and_jobs_are_counted() {
 
 fn validator() -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(include_str!(
-        "../../../contrib/trace/trace-event.schema.json"
+        "../../../../contrib/trace/trace-event.schema.json"
     ))
     .unwrap();
     jsonschema::validator_for(&schema).unwrap()
