@@ -7,8 +7,9 @@
 //! or remove files and then call `redo-ifchange` or `redo-ifcreate` on them, and fail when a
 //! source says so) and a random sequence of steps (edit, create, delete, `touch`, `chmod`,
 //! `cp -a` and `ln` of sources and outputs; new and deleted `.do` files; a file a `.do`
-//! removes made again; each followed by a build: `redo-ifchange all`, a forced `redo` of one
-//! target, or `redo-ifchange` of one). The same case runs in two copies of the project: one
+//! removes made again; the daemon stopped, so that the next build is a cold start; each
+//! followed by a build: `redo-ifchange all`, a forced `redo` of one target, or
+//! `redo-ifchange` of one). The same case runs in two copies of the project: one
 //! with the daemon's watcher (its event thread made to lag, so that only the daemon's own
 //! reads of the queue can make it see a change), one whose daemon has none
 //! (`REDO_NO_WATCH=1`). At every step both must give the same exit code, the same messages,
@@ -106,6 +107,9 @@ enum Change {
     Link(usize),
     WriteDo(usize, DoSpec),
     RemoveDo(usize),
+    /// The watched copy's daemon stopped: its next build is a cold start (from its snapshot),
+    /// compared with the other copy's warm daemon.
+    Restart,
     Nothing,
 }
 
@@ -167,6 +171,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (0..nfiles).prop_map(Change::Link),
         2 => (0..TARGETS.len()).prop_flat_map(|t| do_spec(t).prop_map(move |d| Change::WriteDo(t, d))),
         1 => (0..TARGETS.len()).prop_map(Change::RemoveDo),
+        1 => Just(Change::Restart),
         1 => Just(Change::Nothing),
     ]
 }
@@ -322,7 +327,16 @@ impl Tree {
             Change::RemoveDo(t) => {
                 let _ = fs::remove_file(self.p.path(&format!("{}.do", TARGETS[*t])));
             }
-            Change::Nothing => {}
+            Change::Restart if self.watched => {
+                let _ = self.p.run("redo", &["--daemon-stop"]);
+                let gone = redo_tests::wait_until(std::time::Duration::from_secs(10), || {
+                    self.p
+                        .daemon_pid()
+                        .is_none_or(|pid| !redo_tests::alive(pid))
+                });
+                assert!(gone, "the daemon did not stop");
+            }
+            Change::Restart | Change::Nothing => {}
         }
     }
 

@@ -76,7 +76,12 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let caches = Arc::new(crate::remote::Caches::default());
     let disk: Arc<dyn crate::fs::Disk> = Arc::new(DiskFs);
-    let processes = Arc::new(crate::exec::Processes::new(caches.clone(), disk.clone()));
+    // The spawner is this very binary run as `redod spawner`: through `/proc/self/exe`, which
+    // still leads to it when the file was replaced since (a rebuilt redod).
+    let processes = Arc::new(
+        crate::exec::Processes::new(caches.clone(), disk.clone(), "/proc/self/exe".into())
+            .context("cannot open /dev/null")?,
+    );
     let engine = Engine::new(
         Arc::new(DiskFs),
         processes.clone(),
@@ -119,6 +124,10 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         disk,
     });
     let why = runtime.block_on(async {
+        if let Err(e) = processes.warm() {
+            // The first `.do` tries again, and reports it.
+            tracing::warn!("cannot start the spawner process: {e}");
+        }
         let listener = register(listener).context("cannot register the socket")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("signal handler")?;

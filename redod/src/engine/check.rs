@@ -62,13 +62,14 @@ impl Engine {
         // Failed once in this session: failed for every later request of it (forced too), so
         // that its `.do` runs once and its error is printed once.
         let needed_by = want.waiter.flight().map(|f| f.display.clone());
-        if want
-            .session
-            .failed_before(&want.target, needed_by.as_deref())
+        if !want.seen.needs_flight
+            && want
+                .session
+                .failed_before(&want.target, needed_by.as_deref())
         {
             return Outcome::Failed;
         }
-        if !want.force {
+        if !want.force && !want.seen.needs_flight {
             if self.built_here(&want.session, &want.target, &want.seen) {
                 return Outcome::UpToDate;
             }
@@ -432,11 +433,26 @@ impl Engine {
     /// Brings one requested target up to date, skipping sources. Returns the target's stat
     /// when it is still the one taken here (nothing was rebuilt), so that recording it as a
     /// dependency needs no second look.
-    pub(crate) async fn bring(self: &Arc<Self>, mut want: Want) -> Result<Option<Known>, Reported> {
+    pub(crate) async fn bring(self: &Arc<Self>, want: Want) -> Result<Option<Known>, Reported> {
+        match self.bring_now(want) {
+            Now::Answered(r) => r,
+            Now::Wait(want, meta, hash) => match self.ensure(*want).await {
+                Outcome::UpToDate => Ok(Some(Known { meta, hash })),
+                Outcome::Built => Ok(None),
+                Outcome::Failed | Outcome::Cancelled => Err(Reported),
+            },
+        }
+    }
+
+    /// The part of [`Engine::bring`] that needs no waiting: a verdict, a source, a target that
+    /// failed before in this session, one built here, one up to date without building anything.
+    /// A request's targets are answered this way, in order, until the first that needs a
+    /// flight (a no-op of a daemon just started, which has no verdicts yet, is all of them).
+    pub(crate) fn bring_now(&self, mut want: Want) -> Now {
         want.since = Self::generation(&want.session);
         if !want.seen.no_verdict {
             if let Some(known) = self.verdict(&want) {
-                return Ok(Some(known));
+                return Now::Answered(Ok(Some(known)));
             }
             want.seen.no_verdict = true;
         }
@@ -444,10 +460,10 @@ impl Engine {
             for s in want.waiter.sinks() {
                 s.message(Msg::Err, want.level, &format!("{}: {msg}", want.display));
             }
+            Now::Answered(Err(Reported))
         };
         let Some((dir, name)) = paths::split(&want.target) else {
-            fail("not a file name".into());
-            return Err(Reported);
+            return fail("not a file name".into());
         };
         // The state file first: a target that has one is not a source, and the fast path
         // below reuses it.
@@ -456,31 +472,22 @@ impl Engine {
             &crate::store::layout::rec_path(dir, name),
         ) {
             Ok(l) => l,
-            Err(e) => {
-                fail(format!("cannot read its state: {e}"));
-                return Err(Reported);
-            }
+            Err(e) => return fail(format!("cannot read its state: {e}")),
         };
         let checker = self.checker(&want.session, &want.origin.settings);
         let meta = match checker.stat(&want.target) {
             Ok(m) => m,
-            Err(e) => {
-                fail(format!("cannot stat: {e}"));
-                return Err(Reported);
-            }
+            Err(e) => return fail(format!("cannot stat: {e}")),
         };
         let rec = match loaded {
             Loaded::Ok(r) => Some(r),
             Loaded::Missing => match checker.is_source(&want.target, meta.as_ref()) {
                 Ok(true) => {
                     self.taken_as_source(&want, &checker);
-                    return Ok(Some(Known { meta, hash: None }));
+                    return Now::Answered(Ok(Some(Known { meta, hash: None })));
                 }
                 Ok(false) => None,
-                Err(e) => {
-                    fail(e.to_string());
-                    return Err(Reported);
-                }
+                Err(e) => return fail(e.to_string()),
             },
             Loaded::Corrupt(_) => None,
         };
@@ -496,12 +503,32 @@ impl Engine {
         };
         want.seen.meta = Some(meta);
         want.seen.rec = rec;
-        match self.ensure(want).await {
-            Outcome::UpToDate => Ok(Some(Known { meta, hash })),
-            Outcome::Built => Ok(None),
-            Outcome::Failed | Outcome::Cancelled => Err(Reported),
+        // What `ensure` would decide before it starts or joins a flight.
+        let needed_by = want.waiter.flight().map(|f| f.display.clone());
+        if want
+            .session
+            .failed_before(&want.target, needed_by.as_deref())
+        {
+            return Now::Answered(Err(Reported));
         }
+        if !want.force
+            && (self.built_here(&want.session, &want.target, &want.seen)
+                || (!self.in_flight(&want.target) && self.up_to_date_now(&mut want)))
+        {
+            return Now::Answered(Ok(Some(Known { meta, hash })));
+        }
+        want.seen.needs_flight = true;
+        Now::Wait(Box::new(want), meta, hash)
     }
+}
+
+/// What [`Engine::bring_now`] found.
+pub(crate) enum Now {
+    /// The answer (a failure has been said).
+    Answered(Result<Option<Known>, Reported>),
+    /// It needs a flight: [`Engine::ensure`] this want (which carries what was read), with
+    /// the target's stat and hash as read here for an up-to-date answer.
+    Wait(Box<Want>, Option<Meta>, Option<Hash>),
 }
 
 impl Engine {

@@ -62,7 +62,7 @@ mod want;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::{Known, Reported, not_ours_warning};
+pub(crate) use check::{Known, Now, Reported, not_ours_warning};
 pub(crate) use flight::{Flight, Origin, Waiter};
 #[cfg(test)]
 pub(crate) use job::NoProcess;

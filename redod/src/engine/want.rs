@@ -40,6 +40,10 @@ pub(crate) struct Seen {
     pub(crate) meta: Option<Option<Meta>>,
     /// Its parsed state file.
     pub(crate) rec: Option<Arc<Rec>>,
+    /// [`Engine::bring_now`] found that it cannot be answered at once (it did not fail before
+    /// in this session, was not built here, is not up to date without building anything):
+    /// [`Engine::ensure`] goes straight to its flight.
+    pub(crate) needs_flight: bool,
 }
 
 impl Want {

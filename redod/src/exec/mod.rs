@@ -56,10 +56,11 @@ use futures_util::FutureExt;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -87,7 +88,7 @@ use error::Error;
 use orphans::RunningJob;
 use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
-use spawn::{How, child_env, interpreter, spawn};
+use spawn::{How, SpawnRequest, child_env, interpreter, spawn};
 
 /// A job that failed before its `.do` was found.
 fn before_run(cause: impl Into<Error>) -> JobError {
@@ -123,9 +124,11 @@ pub struct Processes {
     caches: Arc<Caches>,
     /// How each `.do` seen is run, with the stat it was read at ([`How`]).
     interpreters: Mutex<HashMap<PathBuf, (Stamp, How)>>,
-    /// Serialises spawning: while a `.do` is spawned, its session's jobserver descriptors are
-    /// made inheritable, and no other spawn may see them.
-    spawn_lock: Mutex<()>,
+    /// Starts the `.do` processes, from a process of its own that holds no descriptor of the
+    /// daemon's ([`crate::spawner`]).
+    spawner: crate::spawner::Spawner,
+    /// The `.do`'s stdin.
+    devnull: File,
     /// Where running jobs are written down for the next daemon, should this one be killed
     /// (see [`orphans`]); set once at start-up.
     registry: OnceLock<Arc<Registry>>,
@@ -134,14 +137,22 @@ pub struct Processes {
 }
 
 impl Processes {
-    pub fn new(caches: Arc<Caches>, disk: Arc<dyn Disk>) -> Processes {
-        Processes {
+    /// The executor of a daemon whose own binary is `exe` (run as `exe spawner`).
+    pub fn new(caches: Arc<Caches>, disk: Arc<dyn Disk>, exe: PathBuf) -> io::Result<Processes> {
+        Ok(Processes {
             caches,
             disk,
             interpreters: Mutex::default(),
-            spawn_lock: Mutex::new(()),
+            spawner: crate::spawner::Spawner::new(exe),
+            devnull: File::open("/dev/null")?,
             registry: OnceLock::new(),
-        }
+        })
+    }
+
+    /// Starts the spawner process now, so that the first `.do` does not wait for it (within
+    /// the runtime).
+    pub fn warm(&self) -> io::Result<()> {
+        self.spawner.warm()
     }
 
     /// Set once, at start-up, after the previous daemon's journal was swept.

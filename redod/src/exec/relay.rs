@@ -70,7 +70,7 @@ impl Relay<'_> {
 pub(super) async fn relay_stderr(
     flight: &Flight,
     process: &DoProcess,
-    pipe: Option<tokio::process::ChildStderr>,
+    pipe: Option<tokio::net::unix::pipe::Receiver>,
     pid: u32,
     mut flush: mpsc::Receiver<oneshot::Sender<()>>,
     log: Option<logs::JobLog>,

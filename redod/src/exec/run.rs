@@ -36,21 +36,10 @@ pub(super) async fn run(
     let progress = &flight.session.progress;
     flight.mark_started();
     let _running = Gauge::new(&progress.running);
-    let pid = l.child.id().unwrap_or(0);
-    if let Some(pgid) = i32::try_from(pid).ok().filter(|p| *p > 0) {
-        l.running.started(pgid);
-        l.process.set_pgid(pgid);
-    }
-    if let Some(st) = l
-        .child
-        .stderr
-        .as_ref()
-        .and_then(|e| nix::sys::stat::fstat(e).ok())
-    {
-        // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
-        #[allow(clippy::useless_conversion)]
-        l.process
-            .set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
+    let pid = u32::try_from(l.child.pid).unwrap_or(0);
+    if l.child.pid > 0 {
+        l.running.started(l.child.pid);
+        l.process.set_pgid(l.child.pid);
     }
     flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
     let do_path = &l.ready.dof.path;
@@ -67,7 +56,7 @@ pub(super) async fn run(
         let relay = relay_stderr(
             flight,
             &l.process,
-            l.child.stderr.take(),
+            l.stderr.take(),
             pid,
             flush_rx,
             l.log.take(),
@@ -334,7 +323,9 @@ fn find_do(engine: &Engine, flight: &Flight) -> Result<Result<FoundDo, Vec<PathB
 /// A `.do` process started, and what its end is checked and logged against.
 pub(super) struct Launched {
     pub(super) ready: Ready,
-    pub(super) child: tokio::process::Child,
+    pub(super) child: crate::spawner::Proc,
+    /// The read end of the `.do`'s stderr pipe, for the relay.
+    pub(super) stderr: Option<tokio::net::unix::pipe::Receiver>,
     pub(super) job: JobHandle,
     /// The `.do`'s process, as the engine and nested requests see it.
     pub(super) process: Arc<DoProcess>,
@@ -446,35 +437,56 @@ async fn launch(
         },
         false => None,
     };
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(&args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout_file))
-        .stderr(Stdio::piped())
-        .process_group(0);
+    let (stderr_r, stderr_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
+        with_do(
+            dof,
+            Error::Spawn {
+                program: program.clone(),
+                source: e.into(),
+            },
+            None,
+        )
+    })?;
+    // Known before the spawn: the `.do` may start a nested request before the spawner's
+    // answer arrives, and that request must tell its own stderr from this pipe.
+    if let Ok(st) = nix::sys::stat::fstat(&stderr_r) {
+        // `dev_t`/`ino_t` are unsigned 64-bit on Linux; the cast only widens elsewhere.
+        #[allow(clippy::useless_conversion)]
+        process.set_stderr_pipe(u64::from(st.st_dev), u64::from(st.st_ino));
+    }
     let (started, started_at) = (Instant::now(), SystemTime::now());
-    let child = spawn(px, engine, flight, &mut cmd, &dof.dir, inherit)
-        .await
-        .map_err(|source| {
-            let program = program.clone();
-            let cause = match shebang {
-                true => Error::Interpreter {
-                    program,
-                    do_path: dof.path.clone(),
-                    source,
-                },
-                false => Error::Spawn { program, source },
-            };
-            with_do(dof, cause, Some(Duration::ZERO))
-        })?;
+    let req = SpawnRequest {
+        program: &program,
+        args: &args,
+        env: &env,
+        cwd: &dof.dir,
+        stdout: stdout_file.as_fd(),
+        stderr: stderr_w.as_fd(),
+    };
+    let spawned = spawn(px, flight, req, inherit).await;
+    // The child has its own copies now: the pipe ends when it (and what it left running) close
+    // theirs.
+    drop((stdout_file, stderr_w));
+    let child = spawned.map_err(|source| {
+        let program = program.clone();
+        let cause = match shebang {
+            true => Error::Interpreter {
+                program,
+                do_path: dof.path.clone(),
+                source,
+            },
+            false => Error::Spawn { program, source },
+        };
+        with_do(dof, cause, Some(Duration::ZERO))
+    })?;
+    let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(stderr_r).ok();
     // While the `.do` starts up, the daemon would only wait. Should this fail, the commit
     // makes the temporary itself, and reports what it cannot.
     let rec_temp = durable::RecTemp::create(&px.disk, &rec_path, engine.umask(), origin.umask).ok();
     Ok(Launched {
         ready,
         child,
+        stderr,
         job,
         process,
         running,

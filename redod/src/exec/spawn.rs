@@ -74,40 +74,37 @@ pub(super) fn interpreter(
     })
 }
 
-/// Spawns the `.do` with the requester's umask. When the job tokens are a pipe advertised as
-/// descriptors, they are made inheritable for this one spawn, under the spawn lock so that no
-/// other `.do` inherits them by accident. An executable `.do` still open for writing somewhere
-/// (`ETXTBSY`, e.g. an editor saving it, or another process forking at that moment) is retried
-/// briefly instead of failing the build.
+/// Spawns the `.do` through the spawner ([`crate::spawner`]): under the requester's umask, in
+/// `cwd`, in a process group of its own, with the job tokens' pipe at its own numbers when
+/// they are advertised as descriptors (`inherit`). An executable `.do` still open for writing
+/// somewhere (`ETXTBSY`, e.g. an editor saving it) is retried briefly instead of failing the
+/// build.
 pub(super) async fn spawn(
     px: &Processes,
-    engine: &Engine,
     flight: &Flight,
-    cmd: &mut tokio::process::Command,
-    cwd: &Path,
+    req: SpawnRequest<'_>,
     inherit: bool,
-) -> io::Result<tokio::process::Child> {
-    let tokens = &flight.session.tokens;
+) -> io::Result<crate::spawner::Proc> {
+    let keep = match inherit {
+        true => flight.session.tokens.children_fds(),
+        false => Vec::new(),
+    };
     let mut attempt = 0;
     loop {
-        let result = engine.umask().with(flight.origin.umask, || {
-            let _serial = px.spawn_lock.lock().unwrap_or_else(|p| p.into_inner());
-            if inherit {
-                tokens.children_inherit(true)?;
-            }
-            // The child starts in `cwd` because the daemon is there while it spawns it:
-            // `Command::current_dir` would make the statically linked std fork (it cannot
-            // find `posix_spawn_file_actions_addchdir_np`), copying the daemon's page tables
-            // for every `.do`; `posix_spawn` does not. Nothing in the daemon uses relative
-            // paths, and spawns are serialised here.
-            let child = std::env::set_current_dir(cwd).and_then(|()| cmd.spawn());
-            // `/` exists: nothing to report.
-            let _ = std::env::set_current_dir("/");
-            if inherit {
-                tokens.children_inherit(false)?;
-            }
-            child
-        });
+        let result = px
+            .spawner
+            .spawn(crate::spawner::Request {
+                program: req.program,
+                args: req.args,
+                env: req.env,
+                cwd: req.cwd,
+                umask: flight.origin.umask,
+                stdin: px.devnull.as_fd(),
+                stdout: req.stdout,
+                stderr: req.stderr,
+                keep: &keep,
+            })
+            .await;
         match result {
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 => {
                 attempt += 1;
@@ -116,6 +113,16 @@ pub(super) async fn spawn(
             other => return other,
         }
     }
+}
+
+/// What [`spawn`] starts.
+pub(super) struct SpawnRequest<'a> {
+    pub(super) program: &'a OsStr,
+    pub(super) args: &'a [OsString],
+    pub(super) env: &'a [(OsString, OsString)],
+    pub(super) cwd: &'a Path,
+    pub(super) stdout: std::os::fd::BorrowedFd<'a>,
+    pub(super) stderr: std::os::fd::BorrowedFd<'a>,
 }
 
 /// Variables the daemon sets for a `.do`; whatever the requester's environment had under

@@ -340,21 +340,13 @@ impl Tokens {
         }
     }
 
-    /// Makes the children's pipe descriptors inheritable (`on`) or close-on-exec again. Only
-    /// while one `.do` is being spawned, under `Engine::spawn_lock`.
-    pub fn children_inherit(&self, on: bool) -> io::Result<()> {
-        if let Source::Pipe { pipe, .. } = self.pool.source() {
-            let flag = if on {
-                nix::fcntl::FdFlag::empty()
-            } else {
-                nix::fcntl::FdFlag::FD_CLOEXEC
-            };
-            for fd in [pipe.child_read.as_fd(), pipe.child_write.as_fd()] {
-                nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(flag))
-                    .map_err(io::Error::from)?;
-            }
+    /// The descriptors a `.do` inherits at their own numbers, when the pool is a pipe
+    /// advertised by number (see [`Tokens::for_children`]): the spawner gives the child these.
+    pub fn children_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        match self.pool.source() {
+            Source::Pipe { pipe, .. } => vec![pipe.child_read.as_fd(), pipe.child_write.as_fd()],
+            _ => Vec::new(),
         }
-        Ok(())
     }
 
     /// What a child needs to join the pool, if it is a pipe.

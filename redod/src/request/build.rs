@@ -2,7 +2,7 @@
 //! and the dependency records a nested request leaves in its job.
 
 use super::{Asked, Context};
-use crate::engine::{Batch, Engine, Job, Known, Reported, Session, Waiter, Want};
+use crate::engine::{Batch, Engine, Job, Known, Now, Reported, Session, Waiter, Want};
 use crate::fastmap::HashSet;
 use crate::fs::paths;
 use crate::jobserver::Tokens;
@@ -319,21 +319,39 @@ impl Asking<'_> {
         // source), and a later target is judged after the ones before it started (landed, at
         // `-j 1`), with or without the watcher; `bring` asks its verdict then.
         let mut results: Vec<Option<Result<Option<Known>, Reported>>> = vec![None; wanted.len()];
-        let mut unvouched = None;
+        let mut answered = 0;
         if !force {
             let trust = self.origin.settings.trust;
-            for (i, ((abs, _), r)) in wanted.iter().zip(results.iter_mut()).enumerate() {
+            for ((abs, _), r) in wanted.iter().zip(results.iter_mut()) {
                 let Some(known) = engine.vouched(session, abs, trust) else {
-                    unvouched = Some(i);
                     break;
                 };
                 *r = Some(Ok(Some(known)));
+                answered += 1;
+            }
+        }
+        let all_held = answered == wanted.len();
+        // Then, in the same order, what can be told at once without a verdict (a daemon just
+        // started has none): sources, up-to-date targets. Only the first target that needs a
+        // flight, and those after it, get a future each.
+        let mut first: Option<(usize, Want)> = None;
+        if !force && !self.origin.settings.shuffle {
+            for (i, (abs, name)) in wanted.iter().enumerate().skip(answered) {
+                let w = self.want(abs, *name);
+                // The verdicts were just asked of the first one.
+                let w = if i == answered { w.unvouched() } else { w };
+                match engine.bring_now(w) {
+                    Now::Answered(r) => results[i] = Some(r),
+                    Now::Wait(w, ..) => {
+                        first = Some((i, *w));
+                        break;
+                    }
+                }
             }
         }
         let mut rest: Vec<usize> = (0..wanted.len())
             .filter(|i| results[*i].is_none())
             .collect();
-        let all_held = rest.is_empty();
         if self.origin.settings.shuffle {
             shuffled(&mut rest);
         }
@@ -347,16 +365,13 @@ impl Asking<'_> {
             .map(|(k, &i)| {
                 let (tx, rx) = oneshot::channel();
                 let next = rest.get(k + 1).filter(|_| ahead);
-                let mut w = self
-                    .want(&wanted[i].0, wanted[i].1)
-                    .forced(force)
-                    .starting(tx)
-                    .then(next.map(|&n| wanted[n].0.clone()));
-                // The first one the verdicts had nothing for is brought up to date before
-                // anything else can change (it starts at once): no second look.
-                if unvouched == Some(i) && k == 0 {
-                    w = w.unvouched();
-                }
+                // The first one `bring_now` looked at is brought up to date before anything
+                // else can change (it starts at once): no second look.
+                let w = match first.take() {
+                    Some((f, w)) if f == i => w,
+                    _ => self.want(&wanted[i].0, wanted[i].1).forced(force),
+                };
+                let w = w.starting(tx).then(next.map(|&n| wanted[n].0.clone()));
                 (w, after.replace(rx))
             })
             .collect();

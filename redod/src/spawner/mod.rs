@@ -164,7 +164,9 @@ impl Link {
             use std::os::unix::process::CommandExt;
             let fd = theirs.as_raw_fd();
             let mut cmd = std::process::Command::new(exe);
-            cmd.arg("spawner")
+            // `ps` shows `redod spawner`, not `/proc/self/exe spawner`.
+            cmd.arg0("redod")
+                .arg("spawner")
                 .arg("--fd")
                 .arg(fd.to_string())
                 .stdin(std::process::Stdio::null())
@@ -234,8 +236,18 @@ impl Link {
                 // Registered before the reply is handed over: its exit may be the next message.
                 let (tx, exit) = oneshot::channel();
                 w.exits.insert(pid, tx);
-                if let Some(s) = w.starts.remove(&id) {
-                    let _ = s.send(Ok(Proc { pid, exit }));
+                let taken = match w.starts.remove(&id) {
+                    Some(s) => s.send(Ok(Proc { pid, exit })).is_ok(),
+                    None => false,
+                };
+                if !taken {
+                    // Whoever asked went away meanwhile (its build was cancelled): nobody
+                    // would ever kill it. It leads its own process group.
+                    w.exits.remove(&pid);
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
             Reply::Failed { id, errno } => {
