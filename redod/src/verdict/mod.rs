@@ -34,13 +34,12 @@
 //! and they are dropped as soon as any member's verdict is: the index treats a batch as one
 //! more reader of each member. The next identical request is then answered with one lookup.
 
-use crate::fastmap::HashMap;
+use crate::fastmap::{HashMap, HashSet};
 use crate::fs::{Hash, Meta};
 use crate::ood::Trust;
 use crate::ood::observed::{Observed, key};
 use crate::store::recfile::Dep;
 use crate::sync::lock;
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -53,7 +52,6 @@ struct Verdict {
     /// The target's content hash, when its own record has it for exactly `meta`.
     hash: Option<Hash>,
     trust: Trust,
-    inputs: Box<[u64]>,
 }
 
 /// The key of a batch: BLAKE3 of what its records were computed from.
@@ -95,9 +93,12 @@ struct Inner {
     held: HashMap<u64, Verdict>,
     /// By [`batch_id`].
     batches: HashMap<u64, Batch>,
-    /// (input key, reader): which verdicts (by target key) and batches (by id) read which
-    /// path or member.
-    readers: BTreeSet<(u64, u64)>,
+    /// Input key → readers: which verdicts (by target key) and batches (by id) read which
+    /// path or member. Kept lazily: a dropped verdict is not taken out of its other inputs'
+    /// sets (an input's change drops all of its readers at once, and takes its set); an entry
+    /// left there can only make a later change drop a verdict that no longer reads that input,
+    /// never keep one that does. Sets, so that a verdict recorded again is not counted twice.
+    readers: HashMap<u64, HashSet<u64>>,
 }
 
 impl Inner {
@@ -109,21 +110,15 @@ impl Inner {
     }
 
     fn drop_verdict(&mut self, target: u64) -> bool {
-        let Some(v) = self.held.remove(&target) else {
-            return false;
-        };
-        for i in v.inputs.iter() {
-            self.readers.remove(&(*i, target));
-        }
-        true
+        self.held.remove(&target).is_some()
     }
 
     fn drop_batch(&mut self, id: u64) {
-        if let Some(b) = self.batches.remove(&id) {
-            for m in b.members.iter() {
-                self.readers.remove(&(*m, id));
-            }
-        }
+        self.batches.remove(&id);
+    }
+
+    fn read_by(&mut self, input: u64, reader: u64) {
+        self.readers.entry(input).or_default().insert(reader);
     }
 }
 
@@ -181,7 +176,7 @@ impl Verdicts {
         inputs.sort_unstable();
         inputs.dedup();
         for i in &inputs {
-            inner.readers.insert((*i, k));
+            inner.read_by(*i, k);
         }
         inner.held.insert(
             k,
@@ -190,7 +185,6 @@ impl Verdicts {
                 meta,
                 hash,
                 trust,
-                inputs: inputs.into_boxed_slice(),
             },
         );
         true
@@ -205,11 +199,9 @@ impl Verdicts {
         }
         let mut work = vec![key(path)];
         while let Some(k) = work.pop() {
-            let readers: Vec<u64> = inner
-                .readers
-                .range((k, 0)..=(k, u64::MAX))
-                .map(|&(_, t)| t)
-                .collect();
+            let Some(readers) = inner.readers.remove(&k) else {
+                continue;
+            };
             for t in readers {
                 inner.drop_batch(t);
                 if inner.drop_verdict(t) {
@@ -266,7 +258,7 @@ impl Verdicts {
         let id = batch_id(&batch);
         inner.drop_batch(id);
         for k in &keys {
-            inner.readers.insert((*k, id));
+            inner.read_by(*k, id);
         }
         inner.batches.insert(
             id,
