@@ -23,7 +23,14 @@ pub struct Bench {
     /// Tool key → case key → command line.
     pub commands: Ordered<Ordered<String>>,
     pub notes: Vec<String>,
+    /// The groups of cases run (`--cases`): clean, incremental, client, cache, cold, watch,
+    /// scale, wide.
+    #[serde(default)]
+    pub cases: Vec<String>,
     pub sizes: Vec<Size>,
+    /// The wide case, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wide: Option<Wide>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -67,6 +74,47 @@ pub struct Size {
     /// The shared-cache case, per backend (redo only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cache: Vec<Cache>,
+    /// redo's daemon in the scale case, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_daemon: Option<ScaleDaemon>,
+    /// What was not measured at this N, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// redo's daemon in the scale case: started by its warm-up clean build of `tree`, read after
+/// the measured ones.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ScaleDaemon {
+    pub pid: u64,
+    /// The targets of one build of `tree`.
+    pub targets: usize,
+    /// Resident memory after the clean builds (`VmRSS` of `/proc/PID/status`).
+    pub rss_kib: u64,
+    /// The most it was resident at once (`VmHWM`).
+    pub peak_kib: u64,
+}
+
+/// The wide case: `n` targets sleeping `sleep_ms` each, `jobs` jobs, against the ideal.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Wide {
+    pub n: usize,
+    pub jobs: u32,
+    pub sleep_ms: Ms,
+    /// `n` × `sleep_ms` / `jobs`.
+    pub ideal_ms: Ms,
+    /// `wide` → tool key → times.
+    pub cases: Ordered<Ordered<Stats>>,
+    /// `wide` → `TOOL/ideal` → the tool's median over the ideal.
+    pub ratios: Ordered<Ordered<Ms>>,
+    /// Median of redo's daemon CPU time per target (the N outputs and `all`), when redo ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_cpu_ms_per_target: Option<Ms>,
+    /// The targets per second of daemon CPU time that rate sustains (1000 / the above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_targets_per_cpu_second: Option<Ms>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Target>,
 }
 
 /// The shared-cache case over one backend: cold build with uploads, warm second checkout.
@@ -88,12 +136,14 @@ pub struct Cache {
     pub warm_do_runs: usize,
 }
 
-/// One of the project's bounds: `value` (a ratio, or ms per target) at most `at_most`.
+/// One of the project's bounds: `value` (a ratio, milliseconds or MiB) at most `at_most`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Target {
-    /// `clean_j1` or `clean_j2`.
+    /// A case key (`clean_j1`, `cold_noop`, `watch_all_finished`, `wide`, ...), or
+    /// `scale_daemon`.
     pub case: String,
-    /// `redo/redo-c`, `redo/ninja` or `daemon_cpu_ms_per_target`.
+    /// `redo/redo-c`, `redo/ninja`, `redo/ideal` (ratios of medians),
+    /// `daemon_cpu_ms_per_target`, `redo_ms` (redo's median) or `peak_mib`.
     pub measure: String,
     pub value: Ms,
     pub at_most: Ms,

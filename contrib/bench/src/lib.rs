@@ -3,10 +3,16 @@
 //! See `contrib/bench/README.md` (and `docs/performance.md` for the figures) for what is
 //! measured and how; `redo-bench --help` for the options.
 
+pub mod bounds;
+mod cold;
+mod daemon;
 pub mod json;
 pub mod redo_c;
 pub mod report;
 pub mod run;
+mod scale;
+mod watch;
+pub mod wide;
 pub mod work;
 
 use std::path::PathBuf;
@@ -18,7 +24,7 @@ pub type Res<T> = Result<T, String>;
 pub enum Tool {
     /// This repository's redo (`redo-ifchange`, the daemon started by itself).
     Redo,
-    /// Leah Neukirchen's redo-c (vendored in `contrib/bench/peers/redo-c`): one C program, no
+    /// Leah Neukirchen's redo-c (given with `--redo-c` or `--redo-c-src`): one C program, no
     /// daemon, state in `.dep.TARGET` files beside the targets.
     RedoC,
     /// GNU make with its built-in implicit rules (plain `make`).
@@ -74,10 +80,29 @@ impl Tool {
 
 /// The project's bounds on redo's clean builds (`clean_j1` and `clean_j2`): redo's median
 /// over the tool's at most this much.
-pub const CLEAN_BOUNDS: [(Tool, f64); 2] = [(Tool::RedoC, 0.9), (Tool::Ninja, 1.6)];
+pub const CLEAN_BOUNDS: [(Tool, f64); 2] = [(Tool::RedoC, 1.0), (Tool::Ninja, 1.6)];
 
 /// The project's bound on the daemon's CPU time per target in a clean build, milliseconds.
 pub const DAEMON_CPU_BOUND_MS: f64 = 0.4;
+
+/// The project's bound on a no-op with the daemon just started, over ninja's no-op.
+pub const COLD_NOOP_BOUND: f64 = 1.0;
+
+/// The project's bound on the clean build `-j2` of `tree`, over ninja's.
+pub const SCALE_CLEAN_BOUND: f64 = 2.0;
+
+/// The project's bound on the wide build, over the ideal (N × sleep / jobs).
+pub const WIDE_BOUND: f64 = 1.10;
+
+/// The project's bounds on `redo --watch`, milliseconds: from the edit to `all` finished, and
+/// from the round's last target finished to its `watch waiting` event.
+pub const WATCH_ALL_FINISHED_BOUND_MS: f64 = 80.0;
+pub const WATCH_WAITING_AFTER_LAST_BOUND_MS: f64 = 20.0;
+
+/// The project's bound on the daemon's peak resident memory (VmHWM) in the scale case, MiB,
+/// from this N up.
+pub const SCALE_PEAK_BOUND_MIB: f64 = 150.0;
+pub const SCALE_PEAK_BOUND_FROM_N: usize = 100_000;
 
 /// What is timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,10 +124,29 @@ pub enum Case {
     TreeNoop,
     /// `tree` after one source changed (four targets on one path rebuilt).
     TreeChanged,
+    /// `all` again, nothing changed, redo's daemon stopped before each run (so the command
+    /// starts one); ninja's plain no-op in turns with it.
+    ColdNoop,
+    /// redo only: `redo --watch all`, from the edit of one source to the `all` target's
+    /// `finished` event.
+    WatchAllFinished,
+    /// redo only: the same, to the round's `watch waiting` event.
+    WatchWaiting,
+    /// redo only: from the round's last `target finished` event to its `watch waiting`.
+    WatchWaitingAfterLast,
+    /// `tree` built from nothing with two jobs (the scale case, every N).
+    ScaleCleanJ2,
+    /// `tree` again, nothing changed, tools in turns (the scale case).
+    ScaleNoop,
+    /// `tree` again, redo's daemon stopped before each run (the scale case).
+    ScaleColdNoop,
+    /// The wide build: `--wide-n` targets that each sleep, `--wide-j` jobs (its own tree).
+    Wide,
 }
 
 impl Case {
-    pub const ALL: [Case; 8] = [
+    /// Table order.
+    pub const ALL: [Case; 16] = [
         Case::CleanJ1,
         Case::CleanJ2,
         Case::Noop,
@@ -111,6 +155,14 @@ impl Case {
         Case::TreeChanged,
         Case::NoopStat,
         Case::NoopSync,
+        Case::ColdNoop,
+        Case::WatchAllFinished,
+        Case::WatchWaiting,
+        Case::WatchWaitingAfterLast,
+        Case::ScaleCleanJ2,
+        Case::ScaleNoop,
+        Case::ScaleColdNoop,
+        Case::Wide,
     ];
 
     pub fn key(self) -> &'static str {
@@ -123,6 +175,14 @@ impl Case {
             Case::Changed => "changed",
             Case::TreeNoop => "tree_noop",
             Case::TreeChanged => "tree_changed",
+            Case::ColdNoop => "cold_noop",
+            Case::WatchAllFinished => "watch_all_finished",
+            Case::WatchWaiting => "watch_waiting",
+            Case::WatchWaitingAfterLast => "watch_waiting_after_last_finished",
+            Case::ScaleCleanJ2 => "scale_clean_j2",
+            Case::ScaleNoop => "scale_noop",
+            Case::ScaleColdNoop => "scale_cold_noop",
+            Case::Wide => "wide",
         }
     }
 
@@ -136,20 +196,130 @@ impl Case {
             Case::Changed => "1 source changed",
             Case::TreeNoop => "tree: no-op",
             Case::TreeChanged => "tree: 1 source changed",
+            Case::ColdNoop => "no-op, daemon just started",
+            Case::WatchAllFinished => "watch: edit -> all finished",
+            Case::WatchWaiting => "watch: edit -> watch waiting",
+            Case::WatchWaitingAfterLast => "watch: last finished -> waiting",
+            Case::ScaleCleanJ2 => "scale: tree clean -j2",
+            Case::ScaleNoop => "scale: tree no-op",
+            Case::ScaleColdNoop => "scale: tree no-op, daemon just started",
+            Case::Wide => "wide build",
         }
     }
 
-    /// The case of the other tools that a redo-only case is compared with.
-    pub fn compared_with(self) -> Case {
+    /// The case of the other tools that redo's is compared with (redo-only variants of the
+    /// no-op with the others' no-op); `None` when there is nothing to compare with.
+    pub fn compared_with(self) -> Option<Case> {
         match self {
-            Case::NoopSync | Case::NoopStat => Case::Noop,
-            c => c,
+            Case::NoopSync | Case::NoopStat => Some(Case::Noop),
+            Case::WatchAllFinished | Case::WatchWaiting | Case::WatchWaitingAfterLast => None,
+            c => Some(c),
+        }
+    }
+
+    /// The group of cases (`--cases`) it is one of.
+    pub fn group(self) -> Group {
+        match self {
+            Case::CleanJ1 | Case::CleanJ2 => Group::Clean,
+            Case::Noop
+            | Case::NoopSync
+            | Case::NoopStat
+            | Case::Changed
+            | Case::TreeNoop
+            | Case::TreeChanged => Group::Incremental,
+            Case::ColdNoop => Group::Cold,
+            Case::WatchAllFinished | Case::WatchWaiting | Case::WatchWaitingAfterLast => {
+                Group::Watch
+            }
+            Case::ScaleCleanJ2 | Case::ScaleNoop | Case::ScaleColdNoop => Group::Scale,
+            Case::Wide => Group::Wide,
         }
     }
 
     /// Whether the case is measured for `tool`.
     pub fn applies(self, tool: Tool) -> bool {
-        !matches!(self, Case::NoopSync | Case::NoopStat) || tool == Tool::Redo
+        match self {
+            Case::NoopSync
+            | Case::NoopStat
+            | Case::WatchAllFinished
+            | Case::WatchWaiting
+            | Case::WatchWaitingAfterLast => tool == Tool::Redo,
+            Case::ColdNoop | Case::ScaleCleanJ2 | Case::ScaleNoop | Case::ScaleColdNoop => {
+                matches!(tool, Tool::Redo | Tool::Ninja)
+            }
+            Case::Wide => matches!(tool, Tool::Redo | Tool::Ninja | Tool::RedoC),
+            _ => true,
+        }
+    }
+}
+
+/// The groups of cases `--cases` chooses among.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// `clean_j1`, `clean_j2`: `all` from nothing, every tool in turn.
+    Clean,
+    /// `noop`, `noop_stat`, `noop_sync`, `changed`, `tree_noop`, `tree_changed` and the
+    /// daemon's memory after the no-op.
+    Incremental,
+    /// The loop of up-to-date `redo-ifchange` calls from one `.do` (redo and redo-c).
+    Client,
+    /// The shared cache (redo only).
+    Cache,
+    /// `cold_noop`: the no-op with the daemon just started, against ninja's.
+    Cold,
+    /// `wide`: many sleeping targets at many jobs, against the ideal (once, not per N).
+    Wide,
+    /// `watch_*`: `redo --watch all`, one source edited.
+    Watch,
+    /// `scale_*`: the tree at every N, clean -j2, no-ops, the daemon's memory.
+    Scale,
+}
+
+impl Group {
+    /// Run order (within one N; `wide` runs once, after the sizes).
+    pub const ALL: [Group; 8] = [
+        Group::Clean,
+        Group::Incremental,
+        Group::Client,
+        Group::Cache,
+        Group::Cold,
+        Group::Watch,
+        Group::Scale,
+        Group::Wide,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Group::Clean => "clean",
+            Group::Incremental => "incremental",
+            Group::Client => "client",
+            Group::Cache => "cache",
+            Group::Cold => "cold",
+            Group::Wide => "wide",
+            Group::Watch => "watch",
+            Group::Scale => "scale",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Group> {
+        Group::ALL.into_iter().find(|g| g.key() == s)
+    }
+
+    /// Whether the group builds the flat `all` (whose `all.do` names every output in one
+    /// `redo-ifchange`: too long a command line for the kernel from some N on).
+    pub fn flat(self) -> bool {
+        !matches!(self, Group::Scale | Group::Wide)
+    }
+
+    /// Whether `tool` takes part in the group (when it is among `--tools`).
+    pub fn uses(self, tool: Tool) -> bool {
+        match self {
+            Group::Clean | Group::Incremental => true,
+            Group::Client => tool.uses_do_files(),
+            Group::Cache | Group::Watch => tool == Tool::Redo,
+            Group::Cold | Group::Scale => matches!(tool, Tool::Redo | Tool::Ninja),
+            Group::Wide => Case::Wide.applies(tool),
+        }
     }
 }
 
@@ -159,18 +329,29 @@ pub struct Options {
     pub ns: Vec<usize>,
     pub runs: usize,
     pub tools: Vec<Tool>,
+    /// The groups of cases to run (`--cases`), in [`Group::ALL`] order.
+    pub groups: Vec<Group>,
     pub json: bool,
     pub redo_dir: PathBuf,
     pub keep: bool,
     pub work: Option<PathBuf>,
     pub calls: usize,
-    /// `--redo-c DIR`: an already built redo-c (`DIR/redo`, `DIR/redo-ifchange`); without it
-    /// the vendored source is compiled into `WORK/redo-c` when `cc` is on `PATH`.
+    /// `--redo-c DIR`: an already built redo-c (`DIR/redo`, `DIR/redo-ifchange`).
     pub redo_c: Option<PathBuf>,
-    /// Skip the shared-cache case (`--no-cache-case`).
-    pub no_cache_case: bool,
+    /// `--redo-c-src DIR`: redo-c's source (`DIR/redo.c`), compiled into `WORK/redo-c`.
+    pub redo_c_src: Option<PathBuf>,
     /// Also write the JSON object to this file (`--save FILE`), the table still on stdout.
     pub save: Option<PathBuf>,
+    /// Targets in the wide case (`--wide-n`).
+    pub wide_n: usize,
+    /// Jobs in the wide case (`--wide-j`).
+    pub wide_j: u32,
+}
+
+impl Options {
+    pub fn has(&self, g: Group) -> bool {
+        self.groups.contains(&g)
+    }
 }
 
 pub const USAGE: &str = "\
@@ -180,22 +361,27 @@ Generates the same work for redo, redo-c, GNU make and ninja (N sources, N targe
 one rule, an `all` target, a three-level aggregation tree) and times clean builds (-j1, -j2),
 no-op rebuilds and rebuilds after one source changed; then the cost of one redo-ifchange call
 from inside a .do (this redo's and redo-c's), the daemon's CPU time per target in the clean
-builds and its resident memory.
+builds and its resident memory; the no-op with the daemon just started, `redo --watch`, the
+tree at large N, and a wide build of sleeping targets against the ideal.
 
 options:
   --n LIST          sizes to measure, comma-separated (default 1000,10000)
   --runs K          measured runs per case, after one warm-up run (default 5)
+  --cases LIST      among clean,incremental,client,cache,cold,watch,scale,wide (default: all)
   --tools LIST      among redo,redo-c,ninja,make-r,make (default: all five;
                     make-r is `make -r`, make is plain make with its built-in rules)
   --calls K         redo-ifchange calls in the client loop (default 1000)
+  --wide-n K        targets of the wide case (default 2000)
+  --wide-j K        jobs of the wide case (default 64)
   --json            print one JSON object instead of the table
   --redo-dir DIR    where redo and redod are
                     (default: the directory of this executable)
-  --redo-c DIR      an already built redo-c (DIR/redo, DIR/redo-ifchange); default: the
-                    vendored redo.c compiled with `cc -O2` into WORK/redo-c (redo-c is
-                    skipped, with a note, when there is no cc)
-  --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR)
-  --no-cache-case   skip the shared-cache case (REDO_CACHE cold and warm builds)
+  --redo-c DIR      an already built redo-c (DIR/redo, DIR/redo-ifchange)
+  --redo-c-src DIR  redo-c's source: DIR/redo.c is compiled with `cc -O2` into WORK/redo-c
+                    (without --redo-c or --redo-c-src, redo-c is skipped with a note)
+  --work DIR        where to generate the trees (default: a fresh directory under $TMPDIR;
+                    e.g. --work /dev/shm/redo-bench to measure on tmpfs)
+  --no-cache-case   skip the shared-cache case (the same as leaving cache out of --cases)
   --save FILE       also write the JSON object to FILE (the table stays on stdout)
   --keep            keep the generated trees
   -h, --help        this help
@@ -211,15 +397,19 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
         ns: vec![1000, 10000],
         runs: 5,
         tools: Tool::ALL.to_vec(),
+        groups: Group::ALL.to_vec(),
         json: false,
         redo_dir: exe_dir,
         keep: false,
         work: None,
         calls: 1000,
         redo_c: None,
-        no_cache_case: false,
+        redo_c_src: None,
         save: None,
+        wide_n: 2000,
+        wide_j: 64,
     };
+    let mut no_cache = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -235,6 +425,13 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
                     .ok_or_else(|| format!("{what} needs a value")),
             }
         };
+        let mut positive = |what: &str| -> Res<usize> {
+            value(what)?
+                .parse()
+                .ok()
+                .filter(|&r: &usize| r > 0)
+                .ok_or_else(|| format!("{what} wants a positive integer"))
+        };
         match name {
             "-h" | "--help" => return Ok(None),
             "--n" => {
@@ -243,39 +440,47 @@ pub fn parse_args(args: &[String]) -> Res<Option<Options>> {
                 })
                 .ok_or("--n wants positive integers separated by commas")?;
             }
-            "--runs" => {
-                o.runs = value("--runs")?
-                    .parse()
-                    .ok()
-                    .filter(|&r| r > 0)
-                    .ok_or("--runs wants a positive integer")?;
-            }
-            "--calls" => {
-                o.calls = value("--calls")?
-                    .parse()
-                    .ok()
-                    .filter(|&r| r > 0)
-                    .ok_or("--calls wants a positive integer")?;
+            "--runs" => o.runs = positive("--runs")?,
+            "--calls" => o.calls = positive("--calls")?,
+            "--wide-n" => o.wide_n = positive("--wide-n")?,
+            "--wide-j" => {
+                o.wide_j = u32::try_from(positive("--wide-j")?)
+                    .map_err(|_| "--wide-j is too large".to_string())?;
             }
             "--tools" => {
-                let mut tools = list(&value("--tools")?, Tool::parse)
+                let tools = list(&value("--tools")?, Tool::parse)
                     .ok_or("--tools wants names among redo,redo-c,ninja,make-r,make")?;
-                tools.dedup();
                 // Keep the table order whatever the order given.
                 o.tools = Tool::ALL
                     .into_iter()
                     .filter(|t| tools.contains(t))
                     .collect();
             }
+            "--cases" => {
+                let groups = list(&value("--cases")?, Group::parse).ok_or(
+                    "--cases wants names among clean,incremental,client,cache,cold,watch,scale,wide",
+                )?;
+                o.groups = Group::ALL
+                    .into_iter()
+                    .filter(|g| groups.contains(g))
+                    .collect();
+            }
             "--json" => o.json = true,
             "--keep" => o.keep = true,
-            "--no-cache-case" => o.no_cache_case = true,
+            "--no-cache-case" => no_cache = true,
             "--save" => o.save = Some(PathBuf::from(value("--save")?)),
             "--redo-dir" => o.redo_dir = PathBuf::from(value("--redo-dir")?),
             "--work" => o.work = Some(PathBuf::from(value("--work")?)),
             "--redo-c" => o.redo_c = Some(PathBuf::from(value("--redo-c")?)),
+            "--redo-c-src" => o.redo_c_src = Some(PathBuf::from(value("--redo-c-src")?)),
             _ => return Err(format!("unknown option {arg} (see --help)")),
         }
+    }
+    if no_cache {
+        o.groups.retain(|&g| g != Group::Cache);
+    }
+    if o.redo_c.is_some() && o.redo_c_src.is_some() {
+        return Err("give --redo-c (built) or --redo-c-src (its source), not both".into());
     }
     Ok(Some(o))
 }
@@ -313,14 +518,46 @@ mod tests {
     }
 
     #[test]
-    fn cache_case_and_save_options() {
+    fn cases_wide_and_save_options() {
         let o = args(&[]).unwrap().unwrap();
-        assert!(!o.no_cache_case && o.save.is_none());
+        assert_eq!(o.groups, Group::ALL);
+        assert!(o.save.is_none() && o.redo_c_src.is_none());
+        assert_eq!((o.wide_n, o.wide_j), (2000, 64));
         let o = args(&["--no-cache-case", "--save", "b.json"])
             .unwrap()
             .unwrap();
-        assert!(o.no_cache_case);
+        assert!(!o.has(Group::Cache) && o.has(Group::Clean));
         assert_eq!(o.save, Some(PathBuf::from("b.json")));
         assert!(args(&["--save"]).unwrap_err().contains("needs a value"));
+        // Run order whatever the order given.
+        let o = args(&["--cases", "wide,cold,watch", "--wide-n=20", "--wide-j", "4"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.groups, [Group::Cold, Group::Watch, Group::Wide]);
+        assert_eq!((o.wide_n, o.wide_j), (20, 4));
+        let e = args(&["--cases", "cold,noop"]).unwrap_err();
+        assert!(
+            e.contains("clean,incremental,client,cache,cold,watch,scale,wide"),
+            "{e}"
+        );
+        assert!(args(&["--wide-j", "0"]).unwrap_err().contains("positive"));
+        let o = args(&["--redo-c-src", "/src/redo-c"]).unwrap().unwrap();
+        assert_eq!(o.redo_c_src, Some(PathBuf::from("/src/redo-c")));
+        let e = args(&["--redo-c-src", "a", "--redo-c", "b"]).unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn cases_apply_to_the_tools_compared() {
+        assert!(Case::ColdNoop.applies(Tool::Ninja) && !Case::ColdNoop.applies(Tool::Make));
+        assert!(Case::Wide.applies(Tool::RedoC) && !Case::Wide.applies(Tool::MakeR));
+        assert!(!Case::WatchWaiting.applies(Tool::Ninja));
+        assert_eq!(Case::WatchAllFinished.compared_with(), None);
+        assert_eq!(Case::NoopStat.compared_with(), Some(Case::Noop));
+        assert!(Group::Scale.uses(Tool::Ninja) && !Group::Scale.uses(Tool::RedoC));
+        assert!(!Group::Scale.flat() && Group::Cold.flat());
+        for c in Case::ALL {
+            assert!(Case::ALL.iter().filter(|d| d.key() == c.key()).count() == 1);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! redo-c, the other redo the benchmark compares with: Leah Neukirchen's redo in one C file
-//! (public domain / CC0), vendored in `contrib/bench/peers/redo-c/`. The source is compiled
-//! into the benchmark itself, so that a `redo-bench` binary builds it anywhere `cc` is on
-//! `PATH`, without the checkout and without the network.
+//! (public domain / CC0). This repository does not carry its source: the benchmark takes one
+//! already built (`--redo-c DIR`) or compiles the `redo.c` of a directory it is given
+//! (`--redo-c-src DIR`) with `cc -O2`, and otherwise skips redo-c with a note.
 //!
 //! Its state, all of it in the directory of each target (read from `redo.c`):
 //!
@@ -14,18 +14,13 @@
 //!
 //! The `.target.XXXXXX` file exists from the start (`mkstemp`) and is renamed to the target
 //! whatever the `.do` wrote: a `.do` that writes nothing (`all.do`) leaves an empty target.
+//! Its `-j N` sets `JOBS=N`, the size of the job-token pipe its sub-processes share.
 
 use crate::Res;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `contrib/bench/peers/redo-c/redo.c`.
-pub const SOURCE: &str = include_str!("../peers/redo-c/redo.c");
-
-/// The upstream commit vendored (see `peers/redo-c/build.sh`).
-pub const UPSTREAM: &str = "leahneukirchen/redo-c 1be4d13";
 
 /// The commands redo-c is, as links to its one program `redo`.
 pub const LINKS: [&str; 3] = ["redo-ifchange", "redo-ifcreate", "redo-always"];
@@ -51,24 +46,47 @@ pub fn cc_version() -> Option<String> {
     })
 }
 
-/// Compiles the vendored redo-c with `cc -O2` into `dir` (created), with its links, as
-/// `peers/redo-c/build.sh DIR` does. Returns its version line for the report.
-pub fn build(dir: &Path) -> Res<String> {
-    let cc = cc_version().ok_or("no cc on PATH")?;
+/// The upstream commit a source directory names (`commit 1be4d13` in its `build.sh` or
+/// `README.md`), for the report.
+fn upstream_commit(src: &Path) -> Option<String> {
+    ["build.sh", "README.md"].iter().find_map(|f| {
+        let text = fs::read_to_string(src.join(f)).ok()?;
+        let mut words = text.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "commit" {
+                let c = words.next()?.trim_matches(|c: char| !c.is_ascii_hexdigit());
+                if c.len() >= 7 && c.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Some(c.to_string());
+                }
+            }
+        }
+        None
+    })
+}
+
+/// Compiles `src/redo.c` with `cc -O2` into `dir` (created), with its links, as redo-c's own
+/// build does. Returns its version line for the report.
+pub fn build(src: &Path, dir: &Path) -> Res<String> {
+    let source = src.join("redo.c");
+    if !source.is_file() {
+        return Err(format!(
+            "{} is not a file (--redo-c-src wants the directory of redo-c's redo.c)",
+            source.display()
+        ));
+    }
+    let cc = cc_version().ok_or("no cc on PATH to compile redo-c (install gcc)")?;
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let src = dir.join("redo.c");
-    fs::write(&src, SOURCE).map_err(|e| format!("cannot write {}: {e}", src.display()))?;
     let out = Command::new("cc")
         .arg("-O2")
         .arg("-o")
         .arg(dir.join("redo"))
-        .arg(&src)
+        .arg(&source)
         .output()
         .map_err(|e| format!("cannot run cc: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "cc -O2 {} failed ({}): {}",
-            src.display(),
+            source.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
@@ -79,7 +97,13 @@ pub fn build(dir: &Path) -> Res<String> {
         symlink("redo", &p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
     }
     check(dir)?;
-    Ok(format!("{UPSTREAM} (vendored), cc -O2: {cc}"))
+    let commit = upstream_commit(src)
+        .map(|c| format!(" (commit {c})"))
+        .unwrap_or_default();
+    Ok(format!(
+        "redo-c{commit} from {}, cc -O2: {cc}",
+        source.display()
+    ))
 }
 
 /// Checks that `dir` holds a redo-c (`redo` and `redo-ifchange`, both executable files).
@@ -104,28 +128,45 @@ pub enum Found {
     Skipped(String),
 }
 
-/// The redo-c of a run: `given` (`--redo-c DIR`, an error when unusable), else the vendored
-/// source compiled into `work/redo-c` (skipped, with the reason, when that fails).
-pub fn find(given: Option<&Path>, work: &Path) -> Res<Found> {
-    if let Some(dir) = given {
+/// The note of a run without redo-c.
+pub const NOT_GIVEN: &str = "redo-c not measured: give --redo-c DIR (an already built \
+    redo-c) or --redo-c-src DIR (the directory of its redo.c, compiled with cc -O2)";
+
+/// The redo-c of a run: `built` (`--redo-c DIR`) or `src` (`--redo-c-src DIR`, compiled into
+/// `work/redo-c`), an error when the one given is unusable; skipped without either.
+pub fn find(built: Option<&Path>, src: Option<&Path>, work: &Path) -> Res<Found> {
+    if let Some(dir) = built {
         let dir = fs::canonicalize(dir).map_err(|e| format!("--redo-c {}: {e}", dir.display()))?;
         check(&dir).map_err(|e| format!("--redo-c: {e}"))?;
         let version = format!("redo-c in {} (--redo-c)", dir.display());
         return Ok(Found::Dir(dir, version));
     }
+    let Some(src) = src else {
+        return Ok(Found::Skipped(NOT_GIVEN.into()));
+    };
+    let src = fs::canonicalize(src).map_err(|e| format!("--redo-c-src {}: {e}", src.display()))?;
     let dir = work.join("redo-c");
-    Ok(match build(&dir) {
-        Ok(version) => Found::Dir(dir, version),
-        Err(e) => Found::Skipped(format!(
-            "redo-c not measured: {e} (it is compiled from contrib/bench/peers/redo-c/redo.c \
-             with cc; install gcc, or give --redo-c DIR)"
-        )),
-    })
+    let version = build(&src, &dir).map_err(|e| format!("--redo-c-src: {e}"))?;
+    Ok(Found::Dir(dir, version))
+}
+
+/// redo-c's source beside this repository's checkout, when there is one: the lead's
+/// `../shared/peers/redo-c/` (for the tests; the benchmark itself only takes what it is
+/// given). `REDO_C_SRC` in the environment names another.
+pub fn source_near(repo_root: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os("REDO_C_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root.join("../shared/peers/redo-c"));
+    dir.join("redo.c").is_file().then_some(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
 
     #[test]
     fn state_file_names() {
@@ -140,27 +181,46 @@ mod tests {
         for name in ["f1.out", "default.out.do", ".redo", "dep.f1.out", ".deps"] {
             assert!(!is_state_file(name), "{name}");
         }
-        // The vendored source still names its files so (and still is redo-c, CC0).
+        let Some(src) = source_near(&repo_root()) else {
+            eprintln!("no redo-c source near the checkout: its file names not checked");
+            return;
+        };
+        // The source still names its files so (and still is redo-c, CC0).
+        let text = fs::read_to_string(src.join("redo.c")).unwrap();
         for s in [
             "\".dep.%s\"",
             "\".lock.%s\"",
             "\".depend.XXXXXX\"",
             "\".target.XXXXXX\"",
+            "setenv(\"JOBS\"",
         ] {
-            assert!(SOURCE.contains(s), "redo.c no longer has {s}");
+            assert!(text.contains(s), "redo.c no longer has {s}");
         }
-        assert!(SOURCE.contains("Leah Neukirchen") && SOURCE.contains("publicdomain/zero"));
+        assert!(text.contains("Leah Neukirchen") && text.contains("publicdomain/zero"));
     }
 
     #[test]
-    fn given_directory_is_checked() {
+    fn given_directories_are_checked() {
         let dir = std::env::temp_dir().join(format!("redo-bench-rc-given-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let e = find(Some(&dir), &dir).unwrap_err();
+        let e = find(Some(&dir), None, &dir).unwrap_err();
         assert!(e.contains("redo is not an executable file"), "{e}");
-        let e = find(Some(&dir.join("nothing")), &dir).unwrap_err();
+        let e = find(Some(&dir.join("nothing")), None, &dir).unwrap_err();
         assert!(e.starts_with("--redo-c "), "{e}");
+        let e = find(None, Some(&dir), &dir).unwrap_err();
+        assert!(e.contains("redo.c is not a file"), "{e}");
+        assert!(e.starts_with("--redo-c-src: "), "{e}");
+        let e = find(None, Some(&dir.join("nothing")), &dir).unwrap_err();
+        assert!(e.starts_with("--redo-c-src "), "{e}");
+        assert_eq!(
+            find(None, None, &dir).unwrap(),
+            Found::Skipped(NOT_GIVEN.into())
+        );
+        fs::write(dir.join("build.sh"), "# redo-c, commit 1be4d13 of x\n").unwrap();
+        assert_eq!(upstream_commit(&dir).as_deref(), Some("1be4d13"));
+        fs::write(dir.join("build.sh"), "# commit of nothing\n").unwrap();
+        assert_eq!(upstream_commit(&dir), None);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,10 +1,13 @@
 //! Running the tools: the environment each one gets, the timed cases, the checks of their
 //! outputs, the client loop (redo and redo-c), the daemon's CPU time in the clean builds and
-//! its memory.
+//! its memory; the order of the cases within one N. The newer cases have modules of their
+//! own: `cold` (no-ops in turns, the daemon stopped before each), `watch`, `scale`, `wide`.
 
 use crate::redo_c::{self, Found};
+use crate::scale::ScaleMemory;
+use crate::wide::WideResult;
 use crate::work::{self, output_name, source_name};
-use crate::{Case, Options, Res, Tool};
+use crate::{Case, Group, Options, Res, Tool};
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::fs;
@@ -97,16 +100,37 @@ pub struct ToolResult {
     pub tool: Tool,
     pub cases: Vec<(Case, Stats)>,
     /// redo only: the daemon's CPU time (utime + stime) during each measured clean build over
-    /// the targets it built, in milliseconds per target (`clean_j1`, `clean_j2`).
+    /// the targets it built, in milliseconds per target (`clean_j1`, `clean_j2`,
+    /// `scale_clean_j2`, `wide`).
     pub daemon_cpu: Vec<(Case, Stats)>,
     pub client: Option<Client>,
     pub memory: Option<Memory>,
+    /// redo only: the daemon's memory in the scale case.
+    pub scale_memory: Option<ScaleMemory>,
     pub cache: Vec<CacheCase>,
     /// Why a cache backend was not measured (nginx missing).
     pub cache_skipped: Vec<String>,
 }
 
 impl ToolResult {
+    pub fn new(tool: Tool) -> ToolResult {
+        ToolResult {
+            tool,
+            cases: Vec::new(),
+            daemon_cpu: Vec::new(),
+            client: None,
+            memory: None,
+            scale_memory: None,
+            cache: Vec::new(),
+            cache_skipped: Vec::new(),
+        }
+    }
+
+    /// Whether anything was measured for the tool.
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty() && self.client.is_none() && self.cache.is_empty()
+    }
+
     pub fn case(&self, case: Case) -> Option<&Stats> {
         self.cases.iter().find(|(c, _)| *c == case).map(|(_, s)| s)
     }
@@ -122,7 +146,10 @@ impl ToolResult {
 #[derive(Debug, Clone)]
 pub struct SizeResult {
     pub n: usize,
+    /// The tools measured at this N (those of no case chosen are left out).
     pub tools: Vec<ToolResult>,
+    /// What was not measured at this N, and why (the flat cases past the argument limit).
+    pub notes: Vec<String>,
 }
 
 impl SizeResult {
@@ -156,7 +183,9 @@ pub struct Report {
     pub options: Options,
     pub machine: Machine,
     pub sizes: Vec<SizeResult>,
-    /// Tools asked for and not measured, with why (redo-c without a compiler).
+    /// The wide case, when chosen.
+    pub wide: Option<WideResult>,
+    /// Tools asked for and not measured, with why (redo-c not given).
     pub skipped: Vec<String>,
 }
 
@@ -203,22 +232,32 @@ pub fn ms_per_target(ticks: u64, clk_tck: u64, targets: usize) -> f64 {
     ticks as f64 * 1000.0 / clk_tck as f64 / targets as f64
 }
 
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, through `getconf CLK_TCK` since the
-/// benchmark does not link libc itself) and whether it was read; 100 when it cannot be.
-pub fn clock_ticks() -> (u64, bool) {
+/// A `sysconf` value through `getconf NAME`, since the benchmark does not link libc itself.
+fn getconf(name: &str) -> Option<u64> {
     Command::new("getconf")
-        .arg("CLK_TCK")
+        .arg(name)
         .output()
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .filter(|&t: &u64| t > 0)
-        .map_or((100, false), |t| (t, true))
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`) and whether it was read; 100 when it
+/// cannot be.
+pub fn clock_ticks() -> (u64, bool) {
+    getconf("CLK_TCK").map_or((100, false), |t| (t, true))
+}
+
+/// The kernel's limit on a new program's arguments and environment (`getconf ARG_MAX`);
+/// Linux's usual 2 MiB when it cannot be read.
+pub fn arg_max() -> usize {
+    getconf("ARG_MAX").map_or(2 * 1024 * 1024, |v| v as usize)
 }
 
 /// How redo is configured for one command (other tools ignore it).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Knobs {
+pub(crate) enum Knobs {
     /// `REDO_NO_SYNC=1`: no fsync (make and ninja do not fsync either).
     Plain,
     /// fsync on.
@@ -248,7 +287,7 @@ impl Knobs {
 
 /// The environment of every command: the caller's, minus anything that would change how
 /// the tools behave (an enclosing redo build or make's jobserver), with `LC_ALL=C`.
-struct Env {
+pub(crate) struct Env {
     base: Vec<(OsString, OsString)>,
     redo_dir: PathBuf,
     runtime: PathBuf,
@@ -288,8 +327,19 @@ impl Env {
         }
     }
 
-    fn redo_bin(&self, name: &str) -> PathBuf {
+    /// Where this redo's program `name` is (`redo`, `redo-ifchange`, `redod`): the one place
+    /// that knows how the clients are laid out in `--redo-dir`.
+    pub(crate) fn redo_bin(&self, name: &str) -> PathBuf {
         self.redo_dir.join(name)
+    }
+
+    /// The bytes the environment of a command takes in the kernel's `ARG_MAX` (its strings,
+    /// their `=` and NUL, a pointer each).
+    fn bytes(&self) -> usize {
+        let ptr = std::mem::size_of::<usize>();
+        (self.base.iter())
+            .map(|(k, v)| k.len() + v.len() + 2 + ptr)
+            .sum()
     }
 
     fn redo_c_bin(&self, name: &str) -> PathBuf {
@@ -312,7 +362,7 @@ impl Env {
     /// A command run in `dir` with this environment. For redo: the private runtime
     /// directory (so a private daemon), the client directory first in `PATH`, and `knobs`.
     /// For redo-c: its directory first in `PATH` (the `.do` files' `redo-ifchange` is its).
-    fn command(&self, tool: Tool, dir: &Path, prog: &Path, knobs: Knobs) -> Command {
+    pub(crate) fn command(&self, tool: Tool, dir: &Path, prog: &Path, knobs: Knobs) -> Command {
         let mut c = Command::new(prog);
         c.current_dir(dir)
             .env_clear()
@@ -368,17 +418,35 @@ impl Env {
     }
 }
 
-/// The command line as text, for messages and the JSON.
-pub fn command_line(tool: Tool, case: Case) -> String {
+/// The command line as text, for messages and the JSON (`wide_j`: the wide case's jobs).
+pub fn command_line(tool: Tool, case: Case, wide_j: u32) -> String {
     let (target, jobs) = match case {
         Case::CleanJ1 => ("all", Some(1)),
         Case::CleanJ2 => ("all", Some(2)),
-        Case::Noop | Case::NoopSync | Case::NoopStat | Case::Changed => ("all", None),
-        Case::TreeNoop | Case::TreeChanged => ("tree", None),
+        Case::Noop | Case::NoopSync | Case::NoopStat | Case::Changed | Case::ColdNoop => {
+            ("all", None)
+        }
+        Case::TreeNoop | Case::TreeChanged | Case::ScaleNoop | Case::ScaleColdNoop => {
+            ("tree", None)
+        }
+        Case::ScaleCleanJ2 => ("tree", Some(2)),
+        Case::Wide => ("all", Some(wide_j)),
+        Case::WatchAllFinished | Case::WatchWaiting | Case::WatchWaitingAfterLast => {
+            return format!("{}redo --watch --events=json all", Knobs::Plain.prefix());
+        }
     };
     let j = jobs.map(|j| format!("-j{j} ")).unwrap_or_default();
+    let cold = match (tool, case) {
+        (Tool::Redo, Case::ColdNoop | Case::ScaleColdNoop) => {
+            "redo --daemon-stop (and its exit awaited), then "
+        }
+        _ => "",
+    };
     match tool {
-        Tool::Redo => format!("{}redo-ifchange {j}{target}", Knobs::of(case).prefix()),
+        Tool::Redo => format!(
+            "{cold}{}redo-ifchange {j}{target}",
+            Knobs::of(case).prefix()
+        ),
         Tool::RedoC => format!("redo-ifchange {j}{target}"),
         Tool::Make => format!("make {j}{target}"),
         Tool::MakeR => format!("make -r {j}{target}"),
@@ -386,14 +454,14 @@ pub fn command_line(tool: Tool, case: Case) -> String {
     }
 }
 
-fn tail(bytes: &[u8]) -> String {
+pub(crate) fn tail(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = s.lines().collect();
     let from = lines.len().saturating_sub(20);
     lines[from..].join("\n")
 }
 
-fn describe(c: &Command) -> String {
+pub(crate) fn describe(c: &Command) -> String {
     let mut s = c.get_program().to_string_lossy().into_owned();
     for a in c.get_args() {
         s.push(' ');
@@ -407,7 +475,7 @@ fn describe(c: &Command) -> String {
 
 /// Runs `c` to completion and returns its wall-clock time in milliseconds; a failure is an
 /// error with the end of its output.
-fn timed(mut c: Command) -> Res<f64> {
+pub(crate) fn timed(mut c: Command) -> Res<f64> {
     let start = Instant::now();
     let out = c
         .output()
@@ -426,7 +494,7 @@ fn timed(mut c: Command) -> Res<f64> {
 }
 
 /// Runs `c` and returns its standard output.
-fn capture(mut c: Command) -> Res<String> {
+pub(crate) fn capture(mut c: Command) -> Res<String> {
     let out = c
         .output()
         .map_err(|e| format!("cannot run {}: {e}", describe(&c)))?;
@@ -441,7 +509,7 @@ fn capture(mut c: Command) -> Res<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn mtime(p: &Path) -> Res<SystemTime> {
+pub(crate) fn mtime(p: &Path) -> Res<SystemTime> {
     fs::metadata(p)
         .and_then(|m| m.modified())
         .map_err(|e| format!("cannot stat {}: {e}", p.display()))
@@ -466,7 +534,7 @@ fn next_second() {
     sleep(next.saturating_sub(now));
 }
 
-fn progress(n: usize, tool: Tool, what: &str, s: Option<&Stats>) {
+pub(crate) fn progress(n: usize, tool: Tool, what: &str, s: Option<&Stats>) {
     match s {
         Some(s) => eprintln!(
             "N={n:<6} {:<8} {:<24} median {:>9.1} ms  [{:.1}-{:.1}]",
@@ -480,19 +548,39 @@ fn progress(n: usize, tool: Tool, what: &str, s: Option<&Stats>) {
     }
 }
 
-struct Bench<'a> {
-    opts: &'a Options,
-    env: &'a Env,
-    tool: Tool,
-    dir: PathBuf,
-    n: usize,
-    clk_tck: u64,
+/// One tool's generated tree at one N, and how to run the tool there.
+pub(crate) struct Bench<'a> {
+    pub(crate) opts: &'a Options,
+    pub(crate) env: &'a Env,
+    pub(crate) tool: Tool,
+    pub(crate) dir: PathBuf,
+    pub(crate) n: usize,
+    pub(crate) clk_tck: u64,
     /// redo's daemon, once `--daemon-status` has named it (it stays up across runs).
-    daemon_pid: Cell<Option<u64>>,
+    pub(crate) daemon_pid: Cell<Option<u64>>,
 }
 
-impl Bench<'_> {
-    fn build(&self, target: &str, jobs: Option<u32>, knobs: Knobs) -> Command {
+impl<'a> Bench<'a> {
+    pub(crate) fn new(
+        opts: &'a Options,
+        env: &'a Env,
+        tool: Tool,
+        dir: PathBuf,
+        n: usize,
+        clk_tck: u64,
+    ) -> Bench<'a> {
+        Bench {
+            opts,
+            env,
+            tool,
+            dir,
+            n,
+            clk_tck,
+            daemon_pid: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn build(&self, target: &str, jobs: Option<u32>, knobs: Knobs) -> Command {
         self.env.build(self.tool, &self.dir, target, jobs, knobs)
     }
 
@@ -509,15 +597,24 @@ impl Bench<'_> {
         Ok(s)
     }
 
-    /// One clean build of `all` with `-jJ`: its time, and for redo the daemon's CPU ticks over
-    /// it (its `/proc/PID/stat` just before and just after the timed command).
-    fn clean_once(&self, jobs: u32) -> Res<(f64, Option<u64>)> {
+    /// One clean build of `target` (`all` or `tree`) with `-jJ`: its time, and for redo the
+    /// daemon's CPU ticks over it (its `/proc/PID/stat` just before and just after the timed
+    /// command).
+    pub(crate) fn clean_once(&self, target: &str, jobs: u32) -> Res<(f64, Option<u64>)> {
         work::clean(self.tool, &self.dir)?;
         let before = self.daemon_ticks();
-        let ms = timed(self.build("all", Some(jobs), Knobs::Plain))?;
+        let ms = timed(self.build(target, Some(jobs), Knobs::Plain))?;
         let after = self.daemon_ticks();
-        work::verify_outputs(&self.dir, 1..=self.n)?;
+        self.verify(target)?;
         Ok((ms, before.zip(after).and_then(|(b, a)| a.checked_sub(b))))
+    }
+
+    /// Checks what a build of `target` made: every output, and for `tree` the tree.
+    pub(crate) fn verify(&self, target: &str) -> Res<()> {
+        match target {
+            "tree" => work::verify_tree(&self.dir, self.n),
+            _ => work::verify_outputs(&self.dir, 1..=self.n),
+        }
     }
 
     /// redo only: the daemon's utime + stime in clock ticks, `None` when it is not running
@@ -592,7 +689,7 @@ impl Bench<'_> {
         })
     }
 
-    fn redo_cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn redo_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.env.command(
             Tool::Redo,
             &self.dir,
@@ -603,7 +700,7 @@ impl Bench<'_> {
         c
     }
 
-    fn daemon_status(&self) -> Res<String> {
+    pub(crate) fn daemon_status(&self) -> Res<String> {
         capture(self.redo_cmd(&["--daemon-status"]))
     }
 
@@ -644,24 +741,10 @@ impl Bench<'_> {
         })
     }
 
-    /// Every case after the clean builds (`clean`, measured with the other tools'), on the
-    /// tree those left.
-    fn all_cases(&self, clean: Vec<Clean>) -> Res<ToolResult> {
-        let mut r = ToolResult {
-            tool: self.tool,
-            cases: Vec::new(),
-            daemon_cpu: Vec::new(),
-            client: None,
-            memory: None,
-            cache: Vec::new(),
-            cache_skipped: Vec::new(),
-        };
-        for (case, s, cpu) in clean {
-            r.cases.push((case, s));
-            if let Some(cpu) = cpu {
-                r.daemon_cpu.push((case, cpu));
-            }
-        }
+    /// The incremental cases on the built tree: the no-op (and redo's variants of it, and
+    /// the daemon's memory after it), one source changed, then `tree` built (untimed), its
+    /// no-op and one source changed under it.
+    fn incremental(&self, r: &mut ToolResult) -> Res<()> {
         let last = output_name(self.n);
         r.cases
             .push((Case::Noop, self.noop(Case::Noop, "all", &last)?));
@@ -679,19 +762,19 @@ impl Bench<'_> {
             .push((Case::TreeNoop, self.noop(Case::TreeNoop, "tree", "tree")?));
         r.cases
             .push((Case::TreeChanged, self.changed(Case::TreeChanged, "tree")?));
-        if self.tool.uses_do_files() {
-            progress(
-                self.n,
-                self.tool,
-                &format!("client loop, {} calls", self.opts.calls),
-                None,
-            );
-            r.client = Some(self.client()?);
-        }
-        if self.tool == Tool::Redo && !self.opts.no_cache_case {
-            self.cache_cases(&mut r)?;
-        }
-        Ok(r)
+        Ok(())
+    }
+
+    /// The client loop (redo and redo-c).
+    fn client_case(&self, r: &mut ToolResult) -> Res<()> {
+        progress(
+            self.n,
+            self.tool,
+            &format!("client loop, {} calls", self.opts.calls),
+            None,
+        );
+        r.client = Some(self.client()?);
+        Ok(())
     }
 
     /// `REDO_CACHE` builds of `all` -j1: `cold` in this checkout, in turns with the same build
@@ -714,7 +797,7 @@ impl Bench<'_> {
         let mut plain = Vec::new();
         let mut run = 0;
         let cold = self.repeat(&format!("cache {backend}: cold, uploads"), || {
-            plain.push(self.clean_once(1)?.0);
+            plain.push(self.clean_once("all", 1)?.0);
             run += 1;
             let url = fresh(run);
             work::clean(Tool::Redo, &self.dir)?;
@@ -853,7 +936,7 @@ impl Bench<'_> {
 }
 
 /// A `NAME: VALUE` line of `redo --daemon-status` as a number (`resident memory: 5060 KiB`).
-fn status_field(status: &str, name: &str) -> Option<u64> {
+pub(crate) fn status_field(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(name))
@@ -964,59 +1047,225 @@ fn machine(work: &Path, versions: Vec<(Tool, String)>) -> Machine {
     }
 }
 
-/// Runs the whole benchmark.
 /// A clean-build case of one tool: its times and, for redo, the daemon's CPU per target.
-type Clean = (Case, Stats, Option<Stats>);
+pub(crate) type Clean = (Case, Stats, Option<Stats>);
 
-/// The clean builds (`-j1`, then `-j2`) of every tool, interleaved: each run builds with every
-/// tool in turn, after one warm-up round. What a filesystem remembers of earlier runs weighs on
-/// every tool alike that way: ext4 without a journal, for one, scans the inodes it freed in the
-/// last minutes at each file creation, so a tool measured right after another's cleans would
-/// pay for them. For each tool: per case its times and, for redo, the daemon's CPU per target.
-fn clean_builds(benches: &[Bench], runs: usize) -> Res<Vec<Vec<Clean>>> {
-    let mut out: Vec<Vec<Clean>> = benches.iter().map(|_| Vec::new()).collect();
-    for (case, jobs) in [(Case::CleanJ1, 1), (Case::CleanJ2, 2)] {
-        let mut times = vec![Vec::new(); benches.len()];
-        let mut ticks = vec![Vec::new(); benches.len()];
-        for run in 0..=runs {
-            for (i, b) in benches.iter().enumerate() {
-                let warm_up = if run == 0 { "(warm-up) " } else { "" };
-                let (ms, t) = b.clean_once(jobs).map_err(|e| {
-                    format!("N={} {}, {}: {warm_up}{e}", b.n, b.tool.key(), case.label())
-                })?;
-                // The warm-up (which, in clean_j1, starts the daemon) is not counted.
-                if run > 0 {
-                    times[i].push(ms);
-                    ticks[i].push(t);
-                }
-            }
-        }
+/// A run of one tool that takes this long gets a progress line of its own.
+const LONG_RUN: Duration = Duration::from_secs(20);
+
+/// One warm-up round, then `runs` measured ones; each round runs `once` for every bench in
+/// turn (the order of `--tools`). What the machine remembers of earlier runs (a filesystem's
+/// freed inodes, the page cache, a busy neighbour) weighs on every tool alike that way.
+/// Returns each bench's results of the measured rounds; an error names the N, the tool and
+/// `what`.
+pub(crate) fn in_turns<T>(
+    benches: &[&Bench],
+    runs: usize,
+    what: &str,
+    mut once: impl FnMut(&Bench) -> Res<T>,
+) -> Res<Vec<Vec<T>>> {
+    let mut out: Vec<Vec<T>> = benches.iter().map(|_| Vec::new()).collect();
+    for run in 0..=runs {
         for (i, b) in benches.iter().enumerate() {
-            let s = Stats {
-                samples: std::mem::take(&mut times[i]),
-            };
-            progress(b.n, b.tool, case.label(), Some(&s));
-            let cpu = (b.tool == Tool::Redo).then(|| {
-                let targets = work::targets_built(b.n, "all");
-                let cpu = Stats {
-                    samples: ticks[i]
-                        .iter()
-                        .flatten()
-                        .map(|&t| ms_per_target(t, b.clk_tck, targets))
-                        .collect(),
-                };
+            let warm_up = if run == 0 { "(warm-up) " } else { "" };
+            let started = Instant::now();
+            let v =
+                once(b).map_err(|e| format!("N={} {}, {what}: {warm_up}{e}", b.n, b.tool.key()))?;
+            let took = started.elapsed();
+            if took >= LONG_RUN {
+                // A sign of life in long cases (the scale case at N = 100000).
+                let what = format!("{what}, {warm_up}run {run} of {runs}");
                 progress(
                     b.n,
                     b.tool,
-                    &format!("daemon CPU/target, {}", case.key()),
-                    Some(&cpu),
+                    &format!("{what}: {:.0} s", took.as_secs_f64()),
+                    None,
                 );
-                cpu
-            });
-            out[i].push((case, s, cpu));
+            }
+            if run > 0 {
+                out[i].push(v);
+            }
         }
     }
     Ok(out)
+}
+
+/// Clean builds of `target` with `-jJ`, every tool in turn ([`in_turns`]): ext4 without a
+/// journal, for one, scans the inodes it freed in the last minutes at each file creation, so
+/// a tool measured right after another's cleans would pay for them. For each tool: its times
+/// and, for redo, the daemon's CPU per target (the warm-up, which may start the daemon, is
+/// not counted).
+pub(crate) fn cleans_in_turns(
+    benches: &[&Bench],
+    case: Case,
+    target: &str,
+    jobs: u32,
+) -> Res<Vec<Clean>> {
+    let Some(runs) = benches.first().map(|b| b.opts.runs) else {
+        return Ok(Vec::new());
+    };
+    let results = in_turns(benches, runs, case.label(), |b| b.clean_once(target, jobs))?;
+    Ok(benches
+        .iter()
+        .zip(results)
+        .map(|(b, r)| {
+            let (times, ticks): (Vec<f64>, Vec<Option<u64>>) = r.into_iter().unzip();
+            let s = Stats { samples: times };
+            progress(b.n, b.tool, case.label(), Some(&s));
+            let cpu = (b.tool == Tool::Redo).then(|| {
+                let targets = work::targets_built(b.n, target);
+                let cpu = Stats {
+                    samples: (ticks.iter().flatten())
+                        .map(|&t| ms_per_target(t, b.clk_tck, targets))
+                        .collect(),
+                };
+                let what = format!("daemon CPU/target, {}", case.key());
+                progress(b.n, b.tool, &what, Some(&cpu));
+                cpu
+            });
+            (case, s, cpu)
+        })
+        .collect())
+}
+
+/// Adds a tool's clean-build results to what was measured for it.
+pub(crate) fn record_clean(r: &mut ToolResult, (case, s, cpu): Clean) {
+    r.cases.push((case, s));
+    if let Some(cpu) = cpu {
+        r.daemon_cpu.push((case, cpu));
+    }
+}
+
+/// The benches of the tools that take part in `group`.
+fn taking_part<'b, 'a>(benches: &'b [Bench<'a>], group: Group) -> Vec<&'b Bench<'a>> {
+    benches.iter().filter(|b| group.uses(b.tool)).collect()
+}
+
+/// What was measured for `tool` among `results`.
+pub(crate) fn result_of(results: &mut [ToolResult], tool: Tool) -> Res<&mut ToolResult> {
+    (results.iter_mut())
+        .find(|r| r.tool == tool)
+        .ok_or_else(|| format!("no results for {}", tool.key()))
+}
+
+/// After the cases of `benches`, whatever happened: redo's daemon stopped (it is not left
+/// behind), the trees removed unless `--keep`.
+pub(crate) fn dispose(benches: &[Bench]) {
+    for b in benches {
+        if b.tool == Tool::Redo && b.dir.join(".redo").is_dir() {
+            let _ = capture(b.redo_cmd(&["--daemon-stop"]));
+        }
+        if !b.opts.keep {
+            let _ = fs::remove_dir_all(&b.dir);
+        }
+    }
+}
+
+/// The note of an N at which the flat `all` cannot run.
+fn flat_note(n: usize, env_bytes: usize, arg_max: usize, groups: &[Group]) -> String {
+    let skipped: Vec<&str> = (groups.iter())
+        .filter(|g| g.flat())
+        .map(|g| g.key())
+        .collect();
+    format!(
+        "N = {n}: {} not measured: they build the flat `all`, whose all.do runs one \
+         redo-ifchange naming all {n} outputs, {} bytes with the environment, over the \
+         kernel's limit on a program's arguments (getconf ARG_MAX: {arg_max}); at this N only \
+         the tree cases (scale) run, and the no-op with the daemon just started is the scale \
+         case's `scale_cold_noop`.",
+        skipped.join(", "),
+        work::flat_argument_bytes(n, env_bytes + work::ENV_MARGIN)
+    )
+}
+
+/// Every case chosen at one N: the trees generated, then the cases in [`Group::ALL`] order
+/// (each tool's trees stay between them), the daemons stopped and the trees removed at the
+/// end, whatever happened.
+fn measure_size(opts: &Options, env: &Env, work: &Path, n: usize, clk_tck: u64) -> Res<SizeResult> {
+    let arg_max = arg_max();
+    let flat = work::flat_fits(n, arg_max, env.bytes());
+    let groups: Vec<Group> = (opts.groups.iter().copied())
+        .filter(|&g| g != Group::Wide && (flat || !g.flat()))
+        .collect();
+    let mut notes = Vec::new();
+    if !flat && opts.groups.iter().any(|g| g.flat()) {
+        notes.push(flat_note(n, env.bytes(), arg_max, &opts.groups));
+        eprintln!("redo-bench: {}", notes[notes.len() - 1]);
+    }
+    let has = |g: Group| groups.contains(&g);
+    let benches: Vec<Bench> = (opts.tools.iter())
+        .filter(|&&t| groups.iter().any(|g| g.uses(t)))
+        .map(|&tool| {
+            let dir = work.join(format!("n{n}-{}", tool.key()));
+            Bench::new(opts, env, tool, dir, n, clk_tck)
+        })
+        .collect();
+    let mut results: Vec<ToolResult> = benches.iter().map(|b| ToolResult::new(b.tool)).collect();
+    let measured = (|| -> Res<()> {
+        for b in &benches {
+            progress(n, b.tool, "generating", None);
+            work::generate(b.tool, &b.dir, n, opts.calls)?;
+        }
+        if has(Group::Clean) {
+            let part = taking_part(&benches, Group::Clean);
+            for (case, jobs) in [(Case::CleanJ1, 1), (Case::CleanJ2, 2)] {
+                for (b, clean) in part.iter().zip(cleans_in_turns(&part, case, "all", jobs)?) {
+                    record_clean(result_of(&mut results, b.tool)?, clean);
+                }
+            }
+        } else {
+            // The cases below start from `all` built.
+            let needs_all = [Group::Incremental, Group::Client, Group::Cold, Group::Watch];
+            for b in &benches {
+                if needs_all.iter().any(|&g| has(g) && g.uses(b.tool)) {
+                    progress(n, b.tool, "building all -j2 (untimed)", None);
+                    timed(b.build("all", Some(2), Knobs::Plain))?;
+                    b.verify("all")?;
+                }
+            }
+        }
+        for b in &benches {
+            let r = result_of(&mut results, b.tool)?;
+            if has(Group::Incremental) {
+                b.incremental(r)?;
+            }
+            if has(Group::Client) && Group::Client.uses(b.tool) {
+                b.client_case(r)?;
+            }
+            if has(Group::Cache) && Group::Cache.uses(b.tool) {
+                b.cache_cases(r)?;
+            }
+        }
+        if has(Group::Cold) {
+            let part = taking_part(&benches, Group::Cold);
+            let last = output_name(n);
+            let stats = crate::cold::noops_in_turns(&part, Case::ColdNoop, "all", &[&last], true)?;
+            for (b, s) in part.iter().zip(stats) {
+                result_of(&mut results, b.tool)?
+                    .cases
+                    .push((Case::ColdNoop, s));
+            }
+        }
+        if has(Group::Watch) {
+            for b in taking_part(&benches, Group::Watch) {
+                let cases = crate::watch::measure(b)?;
+                result_of(&mut results, b.tool)?.cases.extend(cases);
+            }
+        }
+        if has(Group::Scale) {
+            let part = taking_part(&benches, Group::Scale);
+            crate::scale::measure(&part, &mut results)?;
+        }
+        Ok(())
+    })();
+    dispose(&benches);
+    measured?;
+    results.retain(|r| !r.is_empty());
+    Ok(SizeResult {
+        n,
+        tools: results,
+        notes,
+    })
 }
 
 pub fn run(opts: &Options) -> Res<Report> {
@@ -1051,7 +1300,7 @@ pub fn run(opts: &Options) -> Res<Report> {
         let mut skipped = Vec::new();
         let mut redo_c = None;
         if opts.tools.contains(&Tool::RedoC) {
-            match redo_c::find(opts.redo_c.as_deref(), &work)? {
+            match redo_c::find(opts.redo_c.as_deref(), opts.redo_c_src.as_deref(), &work)? {
                 Found::Dir(dir, version) => redo_c = Some((dir, version)),
                 Found::Skipped(why) => {
                     eprintln!("redo-bench: {why}");
@@ -1072,57 +1321,14 @@ pub fn run(opts: &Options) -> Res<Report> {
         let mut machine = machine(&work, versions);
         let cpu_before = read_cpu_time();
         let mut sizes = Vec::new();
-        for &n in &opts.ns {
-            let benches: Vec<Bench> = opts
-                .tools
-                .iter()
-                .map(|&tool| Bench {
-                    opts: &opts,
-                    env: &env,
-                    tool,
-                    dir: work.join(format!("n{n}-{}", tool.key())),
-                    n,
-                    clk_tck: machine.clk_tck,
-                    daemon_pid: Cell::new(None),
-                })
-                .collect();
-            let measured = benches
-                .iter()
-                .try_for_each(|b| {
-                    progress(n, b.tool, "generating", None);
-                    work::generate(b.tool, &b.dir, n, opts.calls)
-                })
-                .and_then(|()| clean_builds(&benches, opts.runs));
-            let mut tools = Vec::new();
-            let mut failed = None;
-            match measured {
-                Ok(clean) => {
-                    for (b, clean) in benches.iter().zip(clean) {
-                        match b.all_cases(clean) {
-                            Ok(r) => tools.push(r),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(e) => failed = Some(e),
-            }
-            for b in &benches {
-                if b.tool == Tool::Redo && b.dir.join(".redo").is_dir() {
-                    // Whatever happened, do not leave the daemon behind.
-                    let _ = capture(b.redo_cmd(&["--daemon-stop"]));
-                }
-                if !opts.keep {
-                    let _ = fs::remove_dir_all(&b.dir);
-                }
-            }
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            sizes.push(SizeResult { n, tools });
+        let size_groups = opts.groups.iter().any(|&g| g != Group::Wide);
+        for &n in opts.ns.iter().filter(|_| size_groups) {
+            sizes.push(measure_size(&opts, &env, &work, n, machine.clk_tck)?);
         }
+        let wide = match opts.has(Group::Wide) {
+            true => Some(crate::wide::measure(&opts, &env, &work, machine.clk_tck)?),
+            false => None,
+        };
         machine.steal = cpu_before
             .zip(read_cpu_time())
             .and_then(|(b, a)| steal_between(b, a));
@@ -1130,6 +1336,7 @@ pub fn run(opts: &Options) -> Res<Report> {
             options: opts.clone(),
             machine,
             sizes,
+            wide,
             skipped,
         })
     })();

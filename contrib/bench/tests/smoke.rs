@@ -1,11 +1,14 @@
-//! Keeps the benchmark working: the whole run at N = 50, one measured run per case, against
-//! the debug binaries `cargo test --workspace` has just built (and redo-c, compiled from the
-//! vendored source, when `cc` is installed). The benchmark itself checks every build's
-//! outputs (out/fK.out is the upper-cased src/fK.in, tree is their concatenation, a no-op
-//! rebuilds nothing) and fails if one is wrong.
+//! Keeps the benchmark working: every case at a small N, one measured run per case, against
+//! the debug binaries `cargo test --workspace` has just built (and redo-c, compiled from its
+//! source beside the checkout, `../shared/peers/redo-c` or `$REDO_C_SRC`, when there is one
+//! and `cc` is installed; else the note that it was skipped). The benchmark itself checks
+//! every build's outputs (out/fK.out is the upper-cased src/fK.in, tree is their
+//! concatenation, a no-op rebuilds nothing, a watch round rebuilt the source edited) and fails
+//! if one is wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use redo_bench::json::{Bench, Ms, Stats};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn have(prog: &str) -> bool {
@@ -15,8 +18,16 @@ fn have(prog: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn benchmark_runs_at_n_50() {
+/// redo-c's source when it can be compiled here.
+fn redo_c_source() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    redo_bench::redo_c::source_near(&root).filter(|_| have("cc"))
+}
+
+/// Runs `redo-bench --json --runs 1` with the debug binaries, `args` and redo-c's source when
+/// there is one, in a work directory of its own (checked gone afterwards); returns the JSON
+/// and its text, and whether redo-c was given.
+fn bench(name: &str, args: &[&str]) -> (Bench, String, bool) {
     for (prog, package) in [("make", "make"), ("ninja", "ninja-build")] {
         assert!(
             have(prog),
@@ -33,23 +44,19 @@ fn benchmark_runs_at_n_50() {
             bin_dir.display()
         );
     }
-    let work = std::env::temp_dir().join(format!("redo-bench-smoke-{}", std::process::id()));
-    let out = Command::new(&exe)
-        .args([
-            "--n",
-            "50",
-            "--runs",
-            "1",
-            "--calls",
-            "100",
-            "--json",
-            "--redo-dir",
-        ])
+    let work = std::env::temp_dir().join(format!("redo-bench-{name}-{}", std::process::id()));
+    let mut c = Command::new(&exe);
+    c.args(["--runs", "1", "--json"])
+        .args(args)
+        .arg("--redo-dir")
         .arg(&bin_dir)
         .arg("--work")
-        .arg(&work)
-        .output()
-        .unwrap();
+        .arg(&work);
+    let src = redo_c_source();
+    if let Some(src) = &src {
+        c.arg("--redo-c-src").arg(src);
+    }
+    let out = c.output().unwrap();
     let _ = std::fs::remove_dir_all(&work);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "redo-bench failed:\n{stderr}");
@@ -59,22 +66,47 @@ fn benchmark_runs_at_n_50() {
     assert_eq!(j.benchmark, "redo-bench");
     assert_eq!(j.schema, 1);
     assert_eq!(j.runs, 1);
-
-    let tools: Vec<&str> = j.tools.iter().map(String::as_str).collect();
-    let with_cc = have("cc");
-    if with_cc {
-        assert_eq!(tools, ["redo", "redo-c", "ninja", "make-r", "make"]);
-        assert!(j.versions.get("redo-c").unwrap().contains("vendored"));
+    if src.is_some() {
+        assert!(j.versions.get("redo-c").unwrap().contains("cc -O2"));
     } else {
-        // Without a compiler redo-c is skipped, and said so.
-        assert_eq!(tools, ["redo", "ninja", "make-r", "make"]);
+        // Without its source (or a compiler) redo-c is skipped, and said so.
+        assert!(!j.tools.iter().any(|t| t == "redo-c"), "{:?}", j.tools);
         assert!(
             j.notes
                 .iter()
-                .any(|n| n.starts_with("redo-c not measured: no cc")),
+                .any(|n| n.starts_with("redo-c not measured: give --redo-c DIR")),
             "{:?}",
             j.notes
         );
+    }
+    assert!(!work.exists());
+    (j, text, src.is_some())
+}
+
+fn positive(v: Ms, what: &str) {
+    assert!(v.0 > 0.0 && v.0.is_finite(), "{what} = {}", v.0);
+}
+
+#[test]
+fn benchmark_runs_at_n_50() {
+    let (j, text, with_rc) = bench(
+        "smoke",
+        &[
+            "--n",
+            "50",
+            "--calls",
+            "100",
+            "--cases",
+            "clean,incremental,client,cache",
+        ],
+    );
+    assert_eq!(j.cases, ["clean", "incremental", "client", "cache"]);
+    assert!(j.wide.is_none());
+    let tools: Vec<&str> = j.tools.iter().map(String::as_str).collect();
+    if with_rc {
+        assert_eq!(tools, ["redo", "redo-c", "ninja", "make-r", "make"]);
+    } else {
+        assert_eq!(tools, ["redo", "ninja", "make-r", "make"]);
     }
     let others: Vec<&str> = tools[1..].to_vec();
     assert_eq!(j.versions.keys().collect::<Vec<_>>(), tools);
@@ -83,9 +115,6 @@ fn benchmark_runs_at_n_50() {
     let size = &j.sizes[0];
     assert_eq!(size.n, 50);
 
-    let positive = |v: Ms, what: &str| {
-        assert!(v.0 > 0.0 && v.0.is_finite(), "{what} = {}", v.0);
-    };
     let cases = [
         "clean_j1",
         "clean_j2",
@@ -145,7 +174,7 @@ fn benchmark_runs_at_n_50() {
     }
     assert_eq!(j.machine.clk_tck, 100, "CLK_TCK on Linux");
     let mut measures = vec!["redo/ninja", "daemon_cpu_ms_per_target"];
-    if with_cc {
+    if with_rc {
         measures.insert(0, "redo/redo-c");
     }
     for case in ["clean_j1", "clean_j2"] {
@@ -162,7 +191,7 @@ fn benchmark_runs_at_n_50() {
         };
         assert_eq!(t.value, want, "{t:?}");
         let bound = match t.measure.as_str() {
-            "redo/redo-c" => 0.9,
+            "redo/redo-c" => 1.0,
             "redo/ninja" => 1.6,
             _ => 0.4,
         };
@@ -174,7 +203,7 @@ fn benchmark_runs_at_n_50() {
     positive(client.redo_ifchange_per_call_ms, "client per call");
     positive(client.true_per_call_ms, "/bin/true per call");
     assert!(client.difference_per_call_ms.0.is_finite());
-    match (&size.client_redo_c, with_cc) {
+    match (&size.client_redo_c, with_rc) {
         (Some(c), true) => {
             assert_eq!(c.calls, 100);
             positive(c.redo_ifchange_per_call_ms, "redo-c client per call");
@@ -182,7 +211,7 @@ fn benchmark_runs_at_n_50() {
             assert_eq!(c.redo_ifchange_loop_ms.samples_ms.len(), 1);
         }
         (None, false) => {}
-        (c, _) => panic!("client_redo_c {c:?} with cc: {with_cc}"),
+        (c, _) => panic!("client_redo_c {c:?} with redo-c: {with_rc}"),
     }
     let daemon = size.daemon.as_ref().expect("no daemon object");
     assert!(daemon.rss_kib > 0, "daemon rss");
@@ -212,27 +241,156 @@ fn benchmark_runs_at_n_50() {
             c.backend
         );
     }
-    assert!(!work.exists());
+    // None of the newer cases ran.
+    for case in ["cold_noop", "watch_waiting", "scale_clean_j2"] {
+        assert!(size.cases.get(case).is_none(), "{case} in\n{text}");
+    }
+}
+
+/// The cold no-op, watch and scale cases at N = 10 and the wide case with 20 targets at -j4:
+/// what each gives, and the bounds checked against it.
+#[test]
+fn newer_cases_at_tiny_sizes() {
+    let (j, text, with_rc) = bench(
+        "smoke-new",
+        &[
+            "--n",
+            "10",
+            "--cases",
+            "cold,watch,scale,wide",
+            "--tools",
+            "redo,redo-c,ninja",
+            "--wide-n",
+            "20",
+            "--wide-j",
+            "4",
+        ],
+    );
+    assert_eq!(j.cases, ["cold", "watch", "scale", "wide"]);
+    let size = &j.sizes[0];
+    assert_eq!(size.n, 10);
+    let stats = |case: &str, tool: &str| -> &Stats {
+        size.cases
+            .get(case)
+            .and_then(|c| c.get(tool))
+            .unwrap_or_else(|| panic!("no {case} {tool} in\n{text}"))
+    };
+    // Only redo and ninja take part in the cold and scale cases, only redo in watch.
+    for case in [
+        "cold_noop",
+        "scale_clean_j2",
+        "scale_noop",
+        "scale_cold_noop",
+    ] {
+        let tools: Vec<&str> = size.cases.get(case).unwrap().keys().collect();
+        assert_eq!(tools, ["redo", "ninja"], "{case}");
+        for tool in tools {
+            positive(stats(case, tool).median_ms, &format!("{case} {tool}"));
+        }
+        let r = size.ratios.get(case).unwrap();
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["redo/ninja"], "{case}");
+        let want = stats(case, "redo").median_ms.0 / stats(case, "ninja").median_ms.0;
+        assert!(
+            (r.get("redo/ninja").unwrap().0 - want).abs() < 0.002,
+            "{case}"
+        );
+    }
+    let watch = [
+        "watch_all_finished",
+        "watch_waiting",
+        "watch_waiting_after_last_finished",
+    ];
+    for case in watch {
+        assert_eq!(
+            size.cases.get(case).unwrap().keys().collect::<Vec<_>>(),
+            ["redo"]
+        );
+        assert!(size.ratios.get(case).is_none());
+    }
+    // The round waits for 50 ms of quiet after the edit before it builds, and its `watch
+    // waiting` comes after `all` finished.
+    let all = stats("watch_all_finished", "redo").median_ms.0;
+    let waiting = stats("watch_waiting", "redo").median_ms.0;
+    assert!(all >= 50.0 && waiting >= all, "{all} {waiting}");
+    assert!(
+        stats("watch_waiting_after_last_finished", "redo")
+            .median_ms
+            .0
+            <= waiting - all + 0.01
+    );
+
+    let d = size.scale_daemon.as_ref().expect("no scale_daemon");
+    assert_eq!(d.targets, 13, "10 outputs, 1 + 1 groups, tree");
+    assert!(d.rss_kib > 0 && d.peak_kib >= d.rss_kib, "{d:?}");
+    let cpu = size.daemon_cpu_ms_per_target.as_ref().unwrap();
+    assert_eq!(cpu.keys().collect::<Vec<_>>(), ["scale_clean_j2"]);
+    let got: Vec<(&str, &str)> = (size.targets.iter())
+        .map(|t| (t.case.as_str(), t.measure.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("cold_noop", "redo/ninja"),
+            ("scale_clean_j2", "redo/ninja"),
+            ("scale_cold_noop", "redo/ninja"),
+            ("watch_all_finished", "redo_ms"),
+            ("watch_waiting_after_last_finished", "redo_ms"),
+        ],
+        "no peak memory bound below N = 100000"
+    );
+    for t in &size.targets {
+        assert_eq!(t.met, t.value.0 <= t.at_most.0, "{t:?}");
+    }
+
+    let w = j.wide.as_ref().expect("no wide");
+    assert_eq!((w.n, w.jobs, w.ideal_ms), (20, 4, Ms(500.0)));
+    let mut tools = vec!["redo", "redo-c", "ninja"];
+    if !with_rc {
+        tools.remove(1);
+    }
+    let wide = w.cases.get("wide").unwrap();
+    assert_eq!(wide.keys().collect::<Vec<_>>(), tools);
+    let ratios = w.ratios.get("wide").unwrap();
+    for tool in &tools {
+        // Five waves of four 0.1 s sleeps: no tool can take less than the ideal.
+        let s = wide.get(tool).unwrap();
+        assert!(s.min_ms.0 >= 500.0, "{tool} wide in {} ms", s.min_ms.0);
+        let x = ratios.get(&format!("{tool}/ideal")).unwrap().0;
+        assert!((x - s.median_ms.0 / 500.0).abs() < 0.002, "{tool}: {x}");
+    }
+    let per_target = w.daemon_cpu_ms_per_target.unwrap().0;
+    assert!(per_target.is_finite() && per_target >= 0.0);
+    assert_eq!(w.targets.len(), 1);
+    assert_eq!(
+        (w.targets[0].measure.as_str(), w.targets[0].at_most),
+        ("redo/ideal", Ms(1.1))
+    );
 }
 
 #[test]
 fn unusable_redo_c_dir_is_an_error() {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_redo-bench"));
     let work = std::env::temp_dir().join(format!("redo-bench-smoke-rc-{}", std::process::id()));
-    let out = Command::new(&exe)
-        .args(["--n", "5", "--runs", "1", "--tools", "redo-c", "--redo-c"])
-        .arg(&work)
-        .arg("--work")
-        .arg(&work)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("--redo-c: ") && stderr.contains("redo is not an executable file"),
-        "{stderr}"
-    );
-    // The work directory given is kept, what the run made in it is not.
-    assert!(!work.join("runtime").exists() && !work.join("redo-c").exists());
+    // `--redo-c` naming a directory without redo-c, and `--redo-c-src` one without redo.c.
+    for (option, message) in [
+        ("--redo-c", "redo is not an executable file"),
+        ("--redo-c-src", "redo.c is not a file"),
+    ] {
+        let out = Command::new(&exe)
+            .args(["--n", "5", "--runs", "1", "--tools", "redo-c", option])
+            .arg(&work)
+            .arg("--work")
+            .arg(&work)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{option}: ")) && stderr.contains(message),
+            "{stderr}"
+        );
+        // The work directory given is kept, what the run made in it is not.
+        assert!(!work.join("runtime").exists() && !work.join("redo-c").exists());
+    }
     let _ = std::fs::remove_dir_all(&work);
 }
