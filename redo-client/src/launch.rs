@@ -21,6 +21,7 @@ use redo_proto::rundir::{self, ensure_private_dir};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -42,12 +43,13 @@ const DAEMON_ENV: &[&str] = &[
 ];
 
 /// Starts the daemon for `root` unless one already accepts connections, and returns once one
-/// does. Having started one, removes the runtime directories of dead daemons beside `rundir`.
-pub fn daemon(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), Error> {
+/// does, with that connection (the caller's request goes on it). Having started one, removes
+/// the runtime directories of dead daemons beside `rundir`.
+pub fn daemon(root: &Path, rundir: &Path, daemon: &Path) -> Result<UnixStream, Error> {
     let _lock = lock(rundir)?;
     let socket = rundir.join(rundir::SOCKET);
-    if connect(&socket).is_ok() {
-        return Ok(());
+    if let Ok(s) = connect(&socket) {
+        return Ok(s);
     }
     if !daemon.exists() {
         return Err(Error::DaemonMissing(daemon.to_path_buf()));
@@ -77,12 +79,13 @@ pub fn daemon(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), Error> {
     let mut child = spawn(&mut cmd)?;
     let started = Instant::now();
     let mut pause = Duration::from_micros(500);
+    let mut hung_up = false;
     loop {
-        if connect(&socket).is_ok() {
+        if let Ok(s) = connect(&socket) {
             if let Some(base) = rundir.parent() {
                 sweep::dead_daemons(base, rundir);
             }
-            return Ok(());
+            return Ok(s);
         }
         if let Ok(Some(status)) = child.try_wait() {
             if !status.success() {
@@ -107,8 +110,36 @@ pub fn daemon(root: &Path, rundir: &Path, daemon: &Path) -> Result<(), Error> {
                 log: rundir.join(rundir::LOG),
             });
         }
-        std::thread::sleep(pause);
+        wait_for_bind(&child, pause, &mut hung_up);
         pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `pause` for the starting daemon to be ready: it hangs up its stderr (the pipe to
+/// us) once its socket is bound, when its output goes to its log, so that the next connect is
+/// answered without polling. Once the pipe has hung up (`hung_up`), or without it, a plain
+/// pause; the pipe stays ours, with what it said (read if the start failed: `said`).
+fn wait_for_bind(child: &Child, pause: Duration, hung_up: &mut bool) {
+    use std::os::fd::AsFd;
+    let pipe = match child.stderr.as_ref() {
+        Some(p) if !*hung_up => p,
+        _ => return std::thread::sleep(pause),
+    };
+    let mut fds = [nix::poll::PollFd::new(
+        pipe.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = u16::try_from(pause.as_millis().max(1)).unwrap_or(u16::MAX);
+    if let Ok(n) = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+        let hup = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLHUP));
+        if n > 0 && hup {
+            *hung_up = true;
+        } else if n > 0 {
+            // It is writing something (an error, before it exits): let it.
+            std::thread::sleep(pause);
+        }
     }
 }
 

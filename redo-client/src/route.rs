@@ -115,9 +115,8 @@ fn top_level(
         let stream = match daemon::connect(&socket) {
             Ok(s) => s,
             Err(e) if daemon::no_daemon(&e) => {
-                launch::daemon(root, rundir, daemon_bin)?;
                 starts += 1;
-                continue;
+                launch::daemon(root, rundir, daemon_bin)?
             }
             Err(source) => return Err(Error::Connect { socket, source }),
         };

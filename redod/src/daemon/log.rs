@@ -40,5 +40,11 @@ pub fn to_log(rundir: &Path) {
             path.display(),
             redo_proto::plain::words(&e)
         );
+        // The starting client's pipe is let go all the same: its hanging up says the daemon
+        // is ready (`redo-client`'s `launch`).
+        if let Ok(null) = OpenOptions::new().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
     }
 }

@@ -40,10 +40,6 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         tracing::info!("another redod already serves {}; exiting", root.display());
         return Ok(());
     };
-    // Ours now: the log (until here, stderr is the starting client's pipe), then the command
-    // links of the `.do` scripts' PATH.
-    crate::daemon::log::to_log(&rundir);
-    crate::exec::commands::install(&rundir);
     let idle = lifecycle::idle_from_env(std::env::var("REDO_DAEMON_IDLE").ok().as_deref())?;
     let socket = rundir.join(redo_proto::rundir::SOCKET);
     // We hold the pid lock: whatever is at the socket path is a dead daemon's leftover.
@@ -60,6 +56,14 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     listener
         .set_nonblocking(true)
         .context("cannot make the socket non-blocking")?;
+    // Bound: the log now (until here, stderr is the starting client's pipe, which hangs up and
+    // tells the client to connect), then the command links of the `.do` scripts' PATH.
+    crate::daemon::log::to_log(&rundir);
+    crate::exec::commands::install(&rundir);
+    // Still one thread: the spawner can be forked rather than executed (`spawner`).
+    let early = crate::spawner::fork_early()
+        .map_err(|e| tracing::warn!("cannot fork the spawner ({e}); it is started later"))
+        .ok();
 
     let identity = lifecycle::own_identity();
     tracing::info!(pid = std::process::id(), root = %root.display(), idle = ?idle, "redod {} serving", env!("CARGO_PKG_VERSION"));
@@ -78,10 +82,13 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
     let disk: Arc<dyn crate::fs::Disk> = Arc::new(DiskFs);
     // The spawner is this very binary run as `redod spawner`: through `/proc/self/exe`, which
     // still leads to it when the file was replaced since (a rebuilt redod).
-    let processes = Arc::new(
+    let mut processes =
         crate::exec::Processes::new(caches.clone(), disk.clone(), "/proc/self/exe".into())
-            .context("cannot open /dev/null")?,
-    );
+            .context("cannot open /dev/null")?;
+    if let Some(early) = early {
+        processes = processes.with_early_spawner(early);
+    }
+    let processes = Arc::new(processes);
     let engine = Engine::new(
         Arc::new(DiskFs),
         processes.clone(),

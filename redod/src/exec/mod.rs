@@ -149,6 +149,12 @@ impl Processes {
         })
     }
 
+    /// The first spawner is one forked at start-up ([`crate::spawner::fork_early`]).
+    pub fn with_early_spawner(mut self, early: crate::spawner::Early) -> Processes {
+        self.spawner = self.spawner.with_early(early);
+        self
+    }
+
     /// Starts the spawner process now, so that the first `.do` does not wait for it (within
     /// the runtime).
     pub fn warm(&self) -> io::Result<()> {
