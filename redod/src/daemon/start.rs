@@ -105,7 +105,8 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
         },
     };
     // What the last daemon of this project remembered: parsed state files and hashes, each
-    // used only while its file is unchanged (see `store::snapshot`).
+    // used only while its file is unchanged, and the watcher's memory with the verdicts decided
+    // from it, as far as the disk confirms it (see `store::snapshot`, `engine::snapshot`).
     let snapshot = Snapshot::of(&root);
     snapshot.load(&engine);
     // A daemon killed before us may have left `.do`s running, temporaries and half-done
@@ -172,13 +173,14 @@ pub fn serve(root: PathBuf, rundir: PathBuf) -> anyhow::Result<()> {
 /// Where this daemon's snapshot of its caches lives, and whose it must be
 /// ([`crate::store::snapshot`]): loaded at start-up, written at exit.
 struct Snapshot {
+    /// The project root's `.redo/`, where the snapshot's files are.
     path: PathBuf,
     origin: Option<crate::store::snapshot::Origin>,
 }
 
 impl Snapshot {
     fn of(root: &std::path::Path) -> Snapshot {
-        let path = crate::store::layout::redo_dir(root).join(crate::store::snapshot::FILE);
+        let path = crate::store::layout::redo_dir(root);
         let origin = crate::store::snapshot::Origin::here(root)
             .map_err(|e| tracing::debug!("no snapshot: cannot stat the project root: {e}"))
             .ok();
@@ -190,9 +192,17 @@ impl Snapshot {
         let started = std::time::Instant::now();
         match crate::store::snapshot::load(&self.path, origin) {
             Ok(c) => {
-                let (recs, hashes) = (c.recs.len(), c.hashes.len());
-                crate::store::snapshot::absorb(c, engine.recs(), engine.hashes());
-                tracing::debug!(recs, hashes, took = ?started.elapsed(), "snapshot loaded");
+                let read = started.elapsed();
+                let r = engine.restore(c);
+                tracing::debug!(
+                    recs = r.recs,
+                    hashes = r.hashes,
+                    verdicts = r.verdicts,
+                    changed = r.changed,
+                    ?read,
+                    took = ?started.elapsed(),
+                    "snapshot restored"
+                );
             }
             Err(e) => tracing::debug!("snapshot {} not used: {e}", self.path.display()),
         }
@@ -200,13 +210,12 @@ impl Snapshot {
 
     fn save(&self, engine: &Engine) {
         let Some(origin) = &self.origin else { return };
-        if engine.recs().is_empty() && engine.hashes().is_empty() {
+        let contents = engine.export();
+        if contents.recs.is_empty() && contents.hashes.is_empty() && contents.verdicts.is_empty() {
             return;
         }
-        let dir = self.path.parent().unwrap_or(&self.path);
-        let saved = std::fs::create_dir_all(dir).and_then(|()| {
-            crate::store::snapshot::save(&self.path, origin, engine.recs(), engine.hashes())
-        });
+        let saved = std::fs::create_dir_all(&self.path)
+            .and_then(|()| crate::store::snapshot::save(&self.path, origin, &contents));
         if let Err(e) = saved {
             tracing::info!("cannot write the snapshot {}: {e}", self.path.display());
         }

@@ -56,6 +56,7 @@ mod flight;
 mod job;
 mod record;
 mod session;
+mod snapshot;
 mod waits;
 mod want;
 

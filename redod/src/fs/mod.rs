@@ -74,6 +74,32 @@ impl Meta {
     }
 }
 
+impl Meta {
+    /// From a `stat(2)` buffer (`fstatat` of a directory's entry: see `watch::saved`).
+    pub fn from_stat(st: &nix::sys::stat::FileStat) -> Meta {
+        let fmt = st.st_mode & libc::S_IFMT;
+        // `st_size` and `st_ino` are never negative; the casts only change the type.
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        Meta {
+            stamp: Stamp {
+                size: st.st_size as u64,
+                ino: st.st_ino as u64,
+                ctime_sec: st.st_ctime as i64,
+                ctime_nsec: st.st_ctime_nsec as i64,
+                mtime_sec: st.st_mtime as i64,
+                mtime_nsec: st.st_mtime_nsec as i64,
+            },
+            kind: match fmt {
+                libc::S_IFDIR => Kind::Dir,
+                libc::S_IFREG => Kind::File,
+                libc::S_IFLNK => Kind::Link,
+                _ => Kind::Other,
+            },
+            link: false,
+        }
+    }
+}
+
 /// Told of what a filesystem learns changed (the watcher's events; the in-memory tree's
 /// writes), so that what a listener kept from earlier answers (the verdicts) goes with them. Called under no lock of the watcher's own.
 pub(crate) trait Listener: Send + Sync {

@@ -38,6 +38,26 @@ pub enum Trust {
     Mtime,
 }
 
+impl Trust {
+    /// Its number in a snapshot ([`crate::store::snapshot`]).
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Trust::None => 0,
+            Trust::Ctime => 1,
+            Trust::Mtime => 2,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Option<Trust> {
+        match b {
+            0 => Some(Trust::None),
+            1 => Some(Trust::Ctime),
+            2 => Some(Trust::Mtime),
+            _ => None,
+        }
+    }
+}
+
 /// goredo's `Inode.Equals`: the file is "the same" as when recorded.
 pub fn same_file(now: &Stamp, then: &Stamp, trust: Trust) -> bool {
     if now.size != then.size || now.ino != then.ino {

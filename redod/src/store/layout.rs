@@ -36,6 +36,16 @@ pub fn rec_path(dir: &Path, name: &OsStr) -> PathBuf {
     in_redo_dir(dir, name, ".rec")
 }
 
+/// The target whose state file is `rec` (`DIR/.redo/NAME.rec` → `DIR/NAME`), if it is one.
+pub fn target_of_rec(rec: &Path) -> Option<PathBuf> {
+    let name = rec.file_name()?.as_bytes().strip_suffix(b".rec")?;
+    let redo = rec.parent()?;
+    if redo.file_name()? != ".redo" {
+        return None;
+    }
+    Some(redo.parent()?.join(OsStr::from_bytes(name)))
+}
+
 /// goredo's lock file of `dir/name` (`store::locks` takes it when it exists).
 pub fn lock_path(dir: &Path, name: &OsStr) -> PathBuf {
     in_redo_dir(dir, name, ".lock")

@@ -39,10 +39,11 @@ use crate::fs::{Hash, Meta};
 use crate::ood::Trust;
 use crate::ood::observed::{Observed, key};
 use crate::store::recfile::Dep;
+use crate::store::snapshot::VerdictEntry;
 use crate::sync::lock;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -98,7 +99,38 @@ struct Inner {
     /// sets (an input's change drops all of its readers at once, and takes its set); an entry
     /// left there can only make a later change drop a verdict that no longer reads that input,
     /// never keep one that does. Sets, so that a verdict recorded again is not counted twice.
-    readers: HashMap<u64, HashSet<u64>>,
+    readers: HashMap<u64, Readers>,
+}
+
+/// The readers of one input: most inputs (a target's own path, its state file, its source)
+/// have one, a few (a `default.o.do`) thousands.
+enum Readers {
+    One(u64),
+    Many(HashSet<u64>),
+}
+
+impl Readers {
+    fn add(&mut self, reader: u64) {
+        match self {
+            Readers::One(r) if *r == reader => {}
+            Readers::One(r) => {
+                let mut set = HashSet::default();
+                set.insert(*r);
+                set.insert(reader);
+                *self = Readers::Many(set);
+            }
+            Readers::Many(set) => {
+                set.insert(reader);
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            Readers::One(r) => Box::new(std::iter::once(*r)),
+            Readers::Many(set) => Box::new(set.iter().copied()),
+        }
+    }
 }
 
 impl Inner {
@@ -118,7 +150,12 @@ impl Inner {
     }
 
     fn read_by(&mut self, input: u64, reader: u64) {
-        self.readers.entry(input).or_default().insert(reader);
+        match self.readers.get_mut(&input) {
+            Some(r) => r.add(reader),
+            None => {
+                self.readers.insert(input, Readers::One(reader));
+            }
+        }
     }
 }
 
@@ -202,7 +239,7 @@ impl Verdicts {
             let Some(readers) = inner.readers.remove(&k) else {
                 continue;
             };
-            for t in readers {
+            for t in readers.iter() {
                 inner.drop_batch(t);
                 if inner.drop_verdict(t) {
                     work.push(t);
@@ -268,6 +305,68 @@ impl Verdicts {
                 records,
             },
         );
+        true
+    }
+
+    /// Every verdict held, with the keys of what it was decided from, for a snapshot
+    /// ([`crate::store::snapshot`]). (An input the lazy index still lists for a verdict that
+    /// no longer reads it is saved too: it can only drop the verdict earlier, never keep it.)
+    pub fn export(&self) -> Vec<VerdictEntry> {
+        let inner = lock(&self.inner);
+        let mut inputs: HashMap<u64, Vec<u64>> = HashMap::default();
+        for (input, readers) in &inner.readers {
+            for r in readers.iter() {
+                if inner.held.contains_key(&r) {
+                    inputs.entry(r).or_default().push(*input);
+                }
+            }
+        }
+        inner
+            .held
+            .iter()
+            .map(|(k, v)| {
+                let mut i = inputs.remove(k).unwrap_or_default();
+                i.sort_unstable();
+                VerdictEntry {
+                    target: PathBuf::from(&v.target),
+                    meta: v.meta,
+                    hash: v.hash,
+                    trust: v.trust.to_byte(),
+                    inputs: i,
+                }
+            })
+            .collect()
+    }
+
+    /// Takes back verdicts a snapshot saved, when nothing changed since `since`. Only for a
+    /// watcher that has taken back what they were decided from (see `watch::saved`): the
+    /// caller then drops those that read what differs now ([`Verdicts::changed`]).
+    pub fn restore(&self, entries: Vec<VerdictEntry>, since: u64) -> bool {
+        let mut inner = lock(&self.inner);
+        if inner.generation != since {
+            return false;
+        }
+        inner.held.reserve(entries.len());
+        let inputs: usize = entries.iter().map(|e| e.inputs.len()).sum();
+        inner.readers.reserve(inputs / 2);
+        for e in entries {
+            let Some(trust) = Trust::from_byte(e.trust) else {
+                continue;
+            };
+            let k = key(&e.target);
+            for i in &e.inputs {
+                inner.read_by(*i, k);
+            }
+            inner.held.insert(
+                k,
+                Verdict {
+                    target: e.target.into_os_string(),
+                    meta: e.meta,
+                    hash: e.hash,
+                    trust,
+                },
+            );
+        }
         true
     }
 

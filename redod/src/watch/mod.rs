@@ -502,6 +502,7 @@ impl Watcher {
     }
 }
 
+mod saved;
 mod watched_fs;
 
 pub(crate) use watched_fs::WatchedFs;
