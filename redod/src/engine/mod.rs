@@ -231,12 +231,9 @@ impl Engine {
     /// A new top-level request's session: its filesystem (the watcher's, synced, unless the
     /// request turned it off), the verdicts it may use, and `tokens`.
     pub(crate) fn new_session(&self, settings: &Settings, tokens: Tokens) -> Arc<Session> {
-        let (fs, watched) = match (&self.watched, &self.watcher) {
-            (Some(w), Some(watcher)) if !settings.no_watch && watcher.enabled() => {
-                watcher.sync();
-                (w.clone(), true)
-            }
-            _ => (self.fs.clone(), false),
+        let (fs, watched) = match self.synced(settings) {
+            Some(w) => (w.clone(), true),
+            None => (self.fs.clone(), false),
         };
         // Only a session that syncs with the watcher before it reads anything may use its
         // verdicts (or any session of an engine without a watcher: a unit test's).
@@ -245,6 +242,18 @@ impl Engine {
             _ => self.verdicts.clone(),
         };
         Arc::new(Session::new(tokens, fs, watched, verdicts))
+    }
+
+    /// The watcher's filesystem, synced with every change made so far, when it runs and
+    /// `settings` do not turn it off.
+    fn synced(&self, settings: &Settings) -> Option<&Arc<dyn Fs>> {
+        match (&self.watched, &self.watcher) {
+            (Some(w), Some(watcher)) if !settings.no_watch && watcher.enabled() => {
+                watcher.sync();
+                Some(w)
+            }
+            _ => None,
+        }
     }
 
     /// Handles every change made so far before `session` reads anything more (see
@@ -331,10 +340,16 @@ impl Engine {
         }
     }
 
-    /// A read-only view for the listing commands.
+    /// A read-only view for the listing commands and `--watch`'s inputs: through the
+    /// watcher's memory, synced first (as a session's), unless the request turned it off. A
+    /// watch round's end gathers the inputs of every target: from memory, not a stat each.
     pub(crate) fn graph(&self, settings: &Settings) -> crate::query::Graph<'_> {
+        let fs = match self.synced(settings) {
+            Some(w) => &**w,
+            None => &*self.fs,
+        };
         crate::query::Graph {
-            fs: &*self.fs,
+            fs,
             recs: &self.recs,
             hashes: &self.hashes,
             trust: settings.trust,

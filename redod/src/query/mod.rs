@@ -142,29 +142,33 @@ impl Graph<'_> {
     }
 
     /// What a change to would make the roots out of date: their sources (`.do` files
-    /// included) and the files whose creation they wait for (ifcreate), transitively.
-    pub fn inputs(&self, roots: &[PathBuf]) -> io::Result<BTreeSet<PathBuf>> {
-        let mut inputs = self.sources(roots)?;
+    /// included) and the files whose creation they wait for (ifcreate), transitively. One walk
+    /// over the targets (a `--watch` round's end makes it over every target of the build).
+    pub fn inputs(&self, roots: &[PathBuf]) -> io::Result<HashSet<PathBuf>> {
+        let mut inputs = HashSet::default();
         let mut seen: HashSet<PathBuf> = HashSet::default();
         let mut stack = roots.to_vec();
         while let Some(t) = stack.pop() {
-            if !seen.insert(t.clone()) {
+            if seen.contains(&t) {
                 continue;
             }
             let mut deps = self.rec(&t).map(|r| Self::deps(&t, &r)).unwrap_or_default();
             if let Some(tried) = self.attempts.and_then(|a| a.get(&t)) {
-                // What the failed attempt named: sources are inputs, targets are followed.
-                for (dep, ifcreate) in Self::resolve_deps(&t, tried) {
-                    let meta = self.fs.stat(&dep)?;
-                    if !ifcreate && self.checker().is_source(&dep, meta.as_ref())? {
-                        inputs.insert(dep.clone());
-                    }
-                    deps.push((dep, ifcreate));
-                }
+                // What the failed attempt named counts as much as what was recorded.
+                deps.extend(Self::resolve_deps(&t, tried));
             }
+            seen.insert(t);
             for (dep, ifcreate) in deps {
-                let attempted = self.attempts.is_some_and(|a| a.contains_key(&dep));
                 if ifcreate {
+                    inputs.insert(dep);
+                    continue;
+                }
+                if seen.contains(&dep) || inputs.contains(&dep) {
+                    continue;
+                }
+                let meta = self.fs.stat(&dep)?;
+                let attempted = self.attempts.is_some_and(|a| a.contains_key(&dep));
+                if !attempted && self.checker().is_source(&dep, meta.as_ref())? {
                     inputs.insert(dep);
                 } else if attempted || self.has_state(&dep) {
                     stack.push(dep);

@@ -2,6 +2,7 @@
 
 use super::build::{Build, Client};
 use super::{Asked, Context};
+use crate::fastmap::HashSet;
 use crate::fs::paths;
 use crate::output::{BuildEvent, WatchEvent};
 use redo_proto::BuildMode;
@@ -79,13 +80,17 @@ impl Watch {
                 inputs: inputs.len(),
             }));
             // An input, or a directory above inputs (renamed or removed as a whole); `/` is
-            // an overflow: anything may have changed. Descendants of `p` sort right after it.
-            let relevant = |p: &Path| {
-                inputs
-                    .range::<Path, _>((std::ops::Bound::Included(p), std::ops::Bound::Unbounded))
-                    .next()
-                    .is_some_and(|i| i.starts_with(p))
-            };
+            // an overflow: anything may have changed.
+            let mut above: HashSet<&Path> = HashSet::default();
+            for i in &inputs {
+                // Ancestors of an ancestor already there are there too.
+                for a in i.ancestors().skip(1) {
+                    if !above.insert(a) {
+                        break;
+                    }
+                }
+            }
+            let relevant = |p: &Path| inputs.contains(p) || above.contains(p);
             // Until an input changes (or the queue overflowed: anything may have).
             loop {
                 match changes.recv().await {
