@@ -1170,3 +1170,40 @@ fn pid_in(dir: &Path) -> i32 {
         .parse()
         .unwrap()
 }
+
+/// Sums the voluntary context switches of every thread of `pid`: how often it woke up.
+fn wakeups(pid: i32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status =
+            std::fs::read_to_string(task.unwrap().path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                total += n.trim().parse::<u64>().unwrap();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn an_idle_daemon_sleeps() {
+    // Idle, the daemon looks once a second whether its project is still there, and its
+    // watcher's thread once a second whether it is still wanted: a few wake-ups a second,
+    // not one every 100 ms.
+    let p = Project::new();
+    p.do_file("t.do", "echo t\n");
+    p.redo(&["t"]).ok();
+    let pid = p.daemon_pid().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = wakeups(pid);
+    std::thread::sleep(Duration::from_secs(4));
+    let woke = wakeups(pid) - before;
+    assert!(
+        woke <= 16,
+        "the idle daemon woke {woke} times in 4 s\n{}",
+        p.daemon_log()
+    );
+    // And it still answers at once.
+    p.redo(&["t"]).ok();
+}

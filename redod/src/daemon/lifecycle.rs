@@ -3,8 +3,12 @@
 //! * The pid file carries an exclusive `flock` for the daemon's whole life. Only its holder
 //!   unlinks and binds the socket, so a second daemon started by a racing client exits at once,
 //!   and a stale socket left by a killed daemon is replaced by the next one.
-//! * Idle exit: after `REDO_DAEMON_IDLE` seconds (default 300, 0 = never) with no connection,
-//!   no running job and no target in flight.
+//! * Idle exit: after `REDO_DAEMON_IDLE` seconds (default 1800, 0 = never) with no connection,
+//!   no running job and no target in flight. Half an hour, since a start costs little since the
+//!   snapshot (`store::snapshot`) and an idle daemon nothing but its memory: a developer's
+//!   builds a quarter of an hour apart stay warm, and a daemon left behind still goes away.
+//!   Idle, it wakes once a second (to notice its runtime directory or the project removed),
+//!   and at once when a connection ends or a drain is asked for.
 //! * Drain (`redo --daemon-stop`, or a top-level client of another version): new top-level
 //!   requests are turned away (their clients wait and start a fresh daemon); requests from the
 //!   running `.do` files are still served; the daemon exits when nothing runs any more.
@@ -21,7 +25,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(1800);
+
+/// How often an idle daemon looks for its runtime directory and the project root.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How often a busy or draining daemon looks whether it is done.
+const BUSY_CHECK: Duration = Duration::from_millis(100);
 
 pub struct Life {
     pub uid: u32,
@@ -33,6 +42,8 @@ pub struct Life {
     connections: AtomicUsize,
     draining: AtomicBool,
     last_busy: Mutex<Instant>,
+    /// Woken when a connection ends or a drain starts: what may end the daemon's life.
+    wake: tokio::sync::Notify,
 }
 
 /// Counts a connection while alive.
@@ -42,6 +53,7 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::SeqCst);
         self.0.touch();
+        self.0.wake.notify_one();
     }
 }
 
@@ -62,6 +74,7 @@ impl Life {
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             last_busy: Mutex::new(Instant::now()),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -83,18 +96,21 @@ impl Life {
         if !self.draining.swap(true, Ordering::SeqCst) {
             tracing::info!("draining: {why}");
         }
+        self.wake.notify_one();
     }
 
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Resolves when the daemon should exit, with the reason.
+    /// Resolves when the daemon should exit, with the reason. Looks every [`BUSY_CHECK`]
+    /// while something runs or a drain waits for it, otherwise when woken, at the idle
+    /// deadline, or every [`IDLE_CHECK`].
     pub async fn exit_when_done(&self, engine: &Engine) -> &'static str {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wait = BUSY_CHECK;
         loop {
-            tick.tick().await;
+            // A wake-up between two looks is kept (`notify_one` stores one permit).
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
             if !self.rundir.is_dir() {
                 return "runtime directory removed";
             }
@@ -105,6 +121,7 @@ impl Life {
             let busy = jobs > 0 || flights > 0 || self.connections() > 0;
             if busy {
                 self.touch();
+                wait = BUSY_CHECK;
                 continue;
             }
             if self.draining() {
@@ -115,8 +132,10 @@ impl Life {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .elapsed();
-            if self.idle.is_some_and(|idle| quiet >= idle) {
-                return "idle";
+            match self.idle {
+                Some(idle) if quiet >= idle => return "idle",
+                Some(idle) => wait = (idle - quiet).min(IDLE_CHECK),
+                None => wait = IDLE_CHECK,
             }
         }
     }
