@@ -152,7 +152,10 @@ fn ctrl_c_on_a_terminal_says_interrupted_and_clears_the_status_line() {
         .wait_within(Duration::from_secs(10))
         .expect("the interrupted client did not exit");
     assert_eq!(r.code, 130, "dies of SIGINT: {r:?}");
-    let status = r.stdout.rfind("run: ").expect("a status line was drawn");
+    let status = r
+        .stdout
+        .rfind("running: slow.do")
+        .expect("a status line was drawn");
     let said = r
         .stdout
         .rfind("\r\x1b[Kredo: interrupted\r\n")
