@@ -530,6 +530,7 @@ async fn finish(
         stdout_tmp: &l.stdout_tmp,
         arg3_abs: &l.arg3_abs,
         rec_path: &r.rec_path,
+        dof: &r.dof,
     };
     let result = conclude(
         px,
