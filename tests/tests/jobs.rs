@@ -677,8 +677,8 @@ fn redo_ifchange_path() -> String {
 fn status_line_on_a_terminal() {
     let p = status_project();
     let out = under_pty(&p, &[], &[&redo_ifchange_path(), "-j", "2", "s1", "s2"]);
-    assert!(out.contains("run: "), "no status line: {out:?}");
-    assert!(out.contains("done: "), "no status line: {out:?}");
+    assert!(out.contains("/2 done"), "no status line: {out:?}");
+    assert!(out.contains("running: s"), "no status line: {out:?}");
     assert!(out.contains('\r'), "no carriage return: {out:?}");
     assert!(
         out.contains("redo s1") && out.contains("redo s2"),
@@ -690,6 +690,43 @@ fn status_line_on_a_terminal() {
     );
 }
 
+/// The second build of the same five targets: the line counts against the five of the first
+/// one, estimates the time left from it, and names the `.do` running (only that one: the
+/// nested `redo-ifchange` of `all.do` waits, it does not run).
+#[test]
+fn status_line_counts_against_the_last_build_and_names_what_runs() {
+    let p = Project::new();
+    let names = ["t1", "t2", "t3", "t4"];
+    for n in names {
+        p.do_file(&format!("{n}.do"), "redo-always\nsleep 0.4\necho $1\n");
+    }
+    p.do_file("all.do", "redo-ifchange t1 t2 t3 t4\n");
+    let redo = redo_tests::bin("redo").display().to_string();
+    let r = run(&p, "redo", &["all"]);
+    assert_eq!(r.code, 0, "{}", show(&r));
+    assert!(
+        !r.stderr.contains(" done"),
+        "no status line piped: {}",
+        show(&r)
+    );
+    assert!(!r.stderr.contains('\r'), "{}", show(&r));
+    let out = under_pty(&p, &[], &[&redo, "all"]);
+    // At -j 1: t1, t2, t3 done, t4 running, then all.do again.
+    assert!(
+        out.contains("3/5 done"),
+        "done/total of the last build: {out:?}"
+    );
+    assert!(
+        out.contains("left | running: t4.do"),
+        "an estimate, what runs: {out:?}"
+    );
+    assert!(
+        !out.contains("running: all.do"),
+        "all.do waits in a nested request, it does not run: {out:?}"
+    );
+    assert!(out.ends_with("\r\x1b[K"), "erased at the end: {out:?}");
+}
+
 #[test]
 fn no_status_line_when_disabled() {
     let p = status_project();
@@ -698,7 +735,7 @@ fn no_status_line_when_disabled() {
         &[("REDO_NO_STATUS", "1")],
         &[&redo_ifchange_path(), "-j", "2", "s1", "s2"],
     );
-    assert!(!out.contains("run: "), "REDO_NO_STATUS=1: {out:?}");
+    assert!(!out.contains(" done"), "REDO_NO_STATUS=1: {out:?}");
     assert!(out.contains("redo s1"), "{out:?}");
     let p = status_project();
     let out = under_pty(
@@ -706,7 +743,7 @@ fn no_status_line_when_disabled() {
         &[],
         &[&redo_ifchange_path(), "-no-status", "-j", "2", "s1", "s2"],
     );
-    assert!(!out.contains("run: "), "-no-status: {out:?}");
+    assert!(!out.contains(" done"), "-no-status: {out:?}");
     assert!(out.contains("redo s1"), "{out:?}");
 }
 
@@ -715,7 +752,8 @@ fn no_status_line_and_no_escapes_when_stderr_is_a_file() {
     let p = status_project();
     let r = run(&p, "redo-ifchange", &["-j", "2", "s1", "s2"]);
     assert_eq!(r.code, 0, "{}", show(&r));
-    assert!(!r.stderr.contains("run: "), "{}", show(&r));
+    assert!(!r.stderr.contains(" done"), "{}", show(&r));
+    assert!(!r.stderr.contains("running: "), "{}", show(&r));
     assert!(!r.stderr.contains('\x1b'), "{}", show(&r));
     assert!(!r.stderr.contains('\r'), "{}", show(&r));
 }
@@ -730,7 +768,7 @@ fn no_color_keeps_the_status_line_without_colours() {
     );
     assert!(!out.contains("\x1b[3"), "colour with NO_COLOR=1: {out:?}");
     assert!(
-        out.contains("run: "),
+        out.contains("/2 done"),
         "status line with NO_COLOR=1: {out:?}"
     );
     assert!(out.contains("redo s1"), "{out:?}");

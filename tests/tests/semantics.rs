@@ -628,7 +628,14 @@ fn build_then_fail(bad: &str) -> (Project, Run, Vec<u8>) {
 #[test]
 fn writing_dollar1_directly_fails() {
     let (p, r, before) = build_then_fail("echo touched >\"$1\"\necho out\n");
-    assert_eq!(errs(&r), ["err  x (x.do): $1 was explicitly touched"]);
+    assert_eq!(
+        errs(&r),
+        [
+            "err  x (x.do): x.do wrote x itself: write to $3 or to stdout instead (redo renames $3 \
+          to x when the .do succeeds)"
+        ]
+    );
+    assert_eq!(r.code, 1);
     assert_eq!(r.built_names(), Vec::<String>::new());
     assert_eq!(rec_bytes(&p, b"x"), before, "nothing committed");
     assert_eq!(
@@ -641,7 +648,13 @@ fn writing_dollar1_directly_fails() {
     // Also when there was no target (nor record) before.
     p.do_file("new.do", "echo hi >\"$1\"\n");
     let r = p.redo(&["new"]).fails();
-    assert_eq!(errs(&r), ["err  new (new.do): $1 was explicitly touched"]);
+    assert_eq!(
+        errs(&r),
+        [
+            "err  new (new.do): new.do wrote new itself: write to $3 or to stdout instead (redo \
+          renames $3 to new when the .do succeeds)"
+        ]
+    );
     assert!(!rec_path(&p, b"new").exists());
     assert_no_temps(&p);
 }
@@ -649,7 +662,14 @@ fn writing_dollar1_directly_fails() {
 #[test]
 fn writing_both_stdout_and_dollar3_fails() {
     let (p, r, before) = build_then_fail("echo out\necho three >\"$3\"\n");
-    assert_eq!(errs(&r), ["err  x (x.do): created both tmp and stdout"]);
+    assert_eq!(
+        errs(&r),
+        [
+            "err  x (x.do): x.do wrote both $3 and stdout: write the output to one of them only, and \
+          messages to stderr (>&2)"
+        ]
+    );
+    assert_eq!(r.code, 1);
     assert_eq!(p.read("x"), "good\n");
     assert_eq!(rec_bytes(&p, b"x"), before);
     assert_no_temps(&p);
@@ -1082,10 +1102,16 @@ fn dependency_commands_outside_a_do_fail_clearly() {
         let args: &[&str] = if tool == "redo-ifcreate" { &["g"] } else { &[] };
         let r = p.run(tool, args);
         assert_eq!(r.code, 1, "{tool}: {r:?}");
-        assert!(
-            r.stderr.contains(".do") || r.stderr.contains("REDO_DEP_FD"),
-            "{tool} must say it only works inside a .do: {r:?}"
+        assert_eq!(
+            r.stderr,
+            format!(
+                "{tool}: {tool} only works inside a .do: it records a dependency of the target \
+                 that .do builds; put it in a .do file (run from a shell, there is no such \
+                 target)\n"
+            ),
+            "{tool} must say it only works inside a .do"
         );
+        assert!(!r.stderr.contains("REDO_JOB"), "{r:?}");
         assert_eq!(r.stdout, "");
     }
     assert!(!p.exists("g"));
@@ -1430,6 +1456,20 @@ fn do_runs_directly_when_executable_else_with_sh_and_stdin_is_null() {
     write_exec_in_child(&p, "ex.do", "#!/bin/sh\necho \"$0\"\n");
     p.write("nx.do", "echo \"$0\"\nfalse\necho not reached\n");
     p.write("in.do", "cat\n");
+    // Executable without a `#!` line: the kernel cannot run it; the message says what to do.
+    write_exec_in_child(&p, "bare.do", "echo bare\n");
+    let r = p.redo(&["bare"]).fails();
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        errs(&r),
+        [format!(
+            "err  bare (bare.do): cannot run {}: it is executable but does not start with a #! \
+             line; make its first line one (e.g. #!/bin/sh), or chmod -x it and redo runs it \
+             with /bin/sh -e",
+            p.path("bare.do").display()
+        )]
+    );
+    assert!(!r.stderr.contains("os error"), "{r:?}");
     p.redo(&["ex"]).ok();
     assert_eq!(
         Path::new(p.read("ex").trim_end()),

@@ -54,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 mod check;
 mod flight;
 mod job;
+mod progress;
 mod record;
 mod session;
 mod snapshot;
@@ -68,6 +69,7 @@ pub(crate) use flight::{Flight, Origin, Waiter};
 #[cfg(test)]
 pub(crate) use job::NoProcess;
 pub(crate) use job::{Job, JobHandle, JobProcess};
+pub(crate) use progress::{LastBuild, RunningDo, targets_key};
 pub(crate) use record::Batch;
 pub(crate) use session::Session;
 use waits::{Attach, Tables, wait_landed};
@@ -174,6 +176,8 @@ pub struct Engine {
     /// lookup and nested requests. `--watch` watches these too, so that fixing a target that
     /// never built triggers a round. Only failed targets are here: a commit removes its own.
     attempts: Mutex<HashMap<PathBuf, Vec<Dep>>>,
+    /// What the last build of each set of targets did, for the status line's estimates.
+    last_builds: progress::LastBuilds,
 }
 
 impl Engine {
@@ -198,6 +202,7 @@ impl Engine {
             recs: RecCache::default(),
             hashes: Hashes::default(),
             attempts: Mutex::default(),
+            last_builds: Default::default(),
             umask: UmaskGate::new(umask),
             socket,
             rundir,

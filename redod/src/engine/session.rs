@@ -37,30 +37,20 @@ pub(crate) struct Failure {
     order: usize,
 }
 
-/// Job counts of a session, for the status line.
+/// Job counts of a session, for the status line (`request::status`) and the summary.
 #[derive(Default)]
 pub struct Progress {
     /// Waiting for a job token.
     pub queued: AtomicUsize,
-    /// `.do` running.
+    /// `.do` running (those waiting in a nested request too).
     pub running: AtomicUsize,
     /// Finished (built or failed).
     pub done: AtomicUsize,
     /// Targets built, and targets that failed, for the session summary.
     pub built: AtomicUsize,
     pub failed: AtomicUsize,
-}
-
-impl Progress {
-    /// goredo's status line: `run: R wait: W done: D`.
-    pub fn line(&self) -> String {
-        format!(
-            "run: {} wait: {} done: {}",
-            self.running.load(Ordering::Relaxed),
-            self.queued.load(Ordering::Relaxed),
-            self.done.load(Ordering::Relaxed)
-        )
-    }
+    /// Which `.do` files run: the status line names them.
+    pub jobs: super::progress::Running,
 }
 
 impl Session {

@@ -18,6 +18,8 @@ pub(super) struct AfterRun<'a> {
     pub(super) stdout_tmp: &'a Path,
     pub(super) arg3_abs: &'a Path,
     pub(super) rec_path: &'a Path,
+    /// The `.do` that ran (messages name it and its `$1`).
+    pub(super) dof: &'a dofile::DoFile,
 }
 
 /// The end of a job whose `.do` exited: its status, the checks of docs/BEHAVIOUR.md §9 (`$1` touched,
@@ -47,7 +49,10 @@ pub(super) async fn conclude(
         if a.prev_stamp
             .is_none_or(|p| !same_file(&m.stamp, &p, settings.trust))
         {
-            return Err(Error::Arg1Touched);
+            return Err(Error::Arg1Touched {
+                do_name: a.dof.name.clone().into(),
+                arg1: a.dof.arg1.clone(),
+            });
         }
     }
     let stdout_size =
@@ -70,7 +75,7 @@ pub(super) async fn conclude(
         });
     }
     if arg3_exists && stdout_size > 0 {
-        return Err(Error::BothOutputs);
+        return Err(Error::BothOutputs(a.dof.name.clone().into()));
     }
     let output = if made_dir {
         Output::DirInPlace

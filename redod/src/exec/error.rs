@@ -4,6 +4,7 @@
 
 use crate::fs::paths::show;
 use crate::store;
+use redo_proto::plain::words;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -14,7 +15,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     File(#[from] store::Error),
     /// The target's lock could not be taken (`what`: the lock, as `LOCK_` lines name it).
-    #[error("cannot lock {what}: {source}")]
+    #[error("cannot lock {what}: {}", words(.source))]
     Lock { what: String, source: io::Error },
     /// The state file is damaged.
     #[error(transparent)]
@@ -34,7 +35,7 @@ pub(crate) enum Error {
     #[error("was not built: no .rec")]
     NotBuiltByAnother,
     /// The `.do` lookup itself failed (a directory that cannot be listed).
-    #[error("cannot look for a .do: {0}")]
+    #[error("cannot look for a .do: {}", words(.0))]
     DoLookup(io::Error),
     #[error("{} vanished", show(.0))]
     DoVanished(PathBuf),
@@ -42,8 +43,9 @@ pub(crate) enum Error {
     Shebang(#[from] crate::dofile::ShebangTooLong),
     /// No file to capture the `.do`'s stdout in (`spill`: where an unnamed one was tried).
     #[error(
-        "cannot make a file to capture the stdout of {target} in: {source} (memfd_create, and \
+        "cannot make a file to capture the stdout of {target} in: {} (memfd_create, and \
          O_TMPFILE in {}, failed)",
+        words(.source),
         show(.spill)
     )]
     Capture {
@@ -52,36 +54,51 @@ pub(crate) enum Error {
         source: io::Error,
     },
     /// `-k`: its log could not be created.
-    #[error("cannot create the log of {target}: {source}")]
+    #[error("cannot create the log of {target}: {}", words(.source))]
     Log { target: String, source: io::Error },
     /// The program a `#!` line names cannot be run.
     #[error(
-        "cannot run {} named by the #! line of {}: {source}: fix that line, or make the .do \
+        "cannot run {} named by the #! line of {}: {}: fix that line, or make the .do \
          executable",
         .program.to_string_lossy(),
-        show(.do_path)
+        show(.do_path),
+        words(.source)
     )]
     Interpreter {
         program: std::ffi::OsString,
         do_path: PathBuf,
         source: io::Error,
     },
-    #[error("cannot run {}: {source}", .program.to_string_lossy())]
+    #[error("cannot run {}: {}", .program.to_string_lossy(), words(.source))]
     Spawn {
         program: std::ffi::OsString,
         source: io::Error,
     },
-    #[error("cannot wait for the .do: {0}")]
+    #[error("cannot wait for the .do: {}", words(.0))]
     Wait(io::Error),
     /// The `.do` failed: Go's `ExitError` text, which goredo prints.
     #[error("{}", super::exit_text(*.0))]
     Exit(ExitStatus),
-    #[error("$1 was explicitly touched")]
-    Arg1Touched,
+    /// The `.do` (`do_name`) wrote its target (`arg1`, its `$1`) itself.
+    #[error(
+        "{} wrote {} itself: write to $3 or to stdout instead (redo renames $3 to {} when the \
+         .do succeeds)",
+        show(.do_name),
+        show(.arg1),
+        show(.arg1)
+    )]
+    Arg1Touched { do_name: PathBuf, arg1: PathBuf },
+    /// An executable `.do` without a `#!` line: the kernel cannot run it (`ENOEXEC`).
+    #[error(
+        "cannot run {}: it is executable but does not start with a #! line; make its first \
+         line one (e.g. #!/bin/sh), or chmod -x it and redo runs it with /bin/sh -e",
+        show(.0)
+    )]
+    NoShebang(PathBuf),
     /// The captured stdout of `of` could not be stat'ed.
-    #[error("cannot stat the captured stdout of {of}: {source}")]
+    #[error("cannot stat the captured stdout of {of}: {}", words(.source))]
     CaptureStat { of: String, source: io::Error },
-    #[error("cannot read the captured stdout of {of}: {source}")]
+    #[error("cannot read the captured stdout of {of}: {}", words(.source))]
     CaptureRead { of: String, source: io::Error },
     /// `$1` became a directory while the `.do` also wrote `wrote` (`$3`, or to stdout).
     #[error(
@@ -93,8 +110,13 @@ pub(crate) enum Error {
         target: PathBuf,
         wrote: &'static str,
     },
-    #[error("created both tmp and stdout")]
-    BothOutputs,
+    /// The `.do` (`do_name`) wrote its output both to `$3` and to stdout.
+    #[error(
+        "{} wrote both $3 and stdout: write the output to one of them only, and messages to \
+         stderr (>&2)",
+        show(.0)
+    )]
+    BothOutputs(PathBuf),
     /// The commit's task did not finish (it panicked, or the runtime is going away).
     #[error("commit failed: {0}")]
     Commit(tokio::task::JoinError),

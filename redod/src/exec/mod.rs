@@ -88,6 +88,8 @@ use error::Error;
 use orphans::RunningJob;
 use process::{DoProcess, RelayState};
 use relay::{Gauge, relay_stderr};
+#[cfg(test)]
+use spawn::kernel_runs;
 use spawn::{How, SpawnRequest, child_env, interpreter, spawn};
 
 /// A job that failed before its `.do` was found.

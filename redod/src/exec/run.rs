@@ -35,7 +35,11 @@ pub(super) async fn run(
     l.cache = cache;
     let progress = &flight.session.progress;
     flight.mark_started();
-    let _running = Gauge::new(&progress.running);
+    let dof = &l.ready.dof;
+    let default_for = dof.is_default.then_some(flight.display.as_str());
+    let _running = progress
+        .jobs
+        .enter(&progress.running, &l.job.job, &dof.path, default_for);
     let pid = u32::try_from(l.child.pid).unwrap_or(0);
     if l.child.pid > 0 {
         l.running.started(l.child.pid);
@@ -526,6 +530,7 @@ async fn finish(
         stdout_tmp: &l.stdout_tmp,
         arg3_abs: &l.arg3_abs,
         rec_path: &r.rec_path,
+        dof: &r.dof,
     };
     let result = conclude(
         px,

@@ -12,6 +12,14 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// Whether the kernel can run an executable file that starts with `head`: a script with a `#!`
+/// line, or a binary (a program's format has NUL bytes early; text has none). A text file
+/// without a `#!` line cannot be run as a program (`ENOEXEC`, goredo's `exec format error`;
+/// the C library's `execvp` would quietly run it with `/bin/sh`, without goredo's `-e`).
+pub(super) fn kernel_runs(head: &[u8]) -> bool {
+    head.starts_with(b"#!") || head.contains(&0)
+}
+
 /// How a `.do` is run, as its file says: remembered per `.do` and stat, since every target of
 /// one `default.*.do` would otherwise cost an `access`, an `open` and a `read` of the same file.
 #[derive(Clone)]
@@ -41,11 +49,15 @@ pub(super) fn interpreter(
     let how = match known {
         Some(how) => how,
         None => {
+            let head =
+                || read_head(&dof.path).map_err(|e| with_do(Error::io("read", &dof.path)(e)));
             let how = if fs_.executable(&dof.path) {
+                if !kernel_runs(&head()?) {
+                    return Err(with_do(Error::NoShebang(dof.path.clone())));
+                }
                 How::Executable
             } else {
-                let head =
-                    read_head(&dof.path).map_err(|e| with_do(Error::io("read", &dof.path)(e)))?;
+                let head = head()?;
                 match dofile::interpreter(&head, &dof.path).map_err(|e| with_do(e.into()))? {
                     Some(argv) if !argv.is_empty() => How::Shebang(argv),
                     _ => How::Shell,

@@ -120,3 +120,12 @@ mod guard_judge {
         ));
     }
 }
+
+#[test]
+fn only_a_script_with_a_shebang_or_a_binary_runs_as_a_program() {
+    assert!(kernel_runs(b"#!/bin/sh\necho hi\n"));
+    assert!(kernel_runs(b"\x7fELF\x02\x01\x01\x00\x00"));
+    assert!(!kernel_runs(b"echo hi\n"), "text without #!");
+    assert!(!kernel_runs(b""), "empty");
+    assert!(!kernel_runs(b" #!/bin/sh\n"), "#! must come first");
+}

@@ -1,8 +1,9 @@
 //! `redo` and `redo-ifchange`: the targets of one request, in order, brought up to date,
 //! and the dependency records a nested request leaves in its job.
 
+use super::status::StatusLine;
 use super::{Asked, Context};
-use crate::engine::{Batch, Engine, Job, Known, Now, Reported, Session, Waiter, Want};
+use crate::engine::{Batch, Engine, Job, Known, Now, Reported, Session, Waiter, Want, targets_key};
 use crate::fastmap::HashSet;
 use crate::fs::paths;
 use crate::jobserver::Tokens;
@@ -53,9 +54,6 @@ impl Build {
                 (engine.new_session(&origin.settings, tokens), 0)
             }
         };
-        let _status = job
-            .is_none()
-            .then(|| StatusLine::start(session.clone(), sink.clone()));
         if job.is_none() {
             if let Err(e) = ctx.caches.for_env(&origin.env) {
                 // Said once per build; the build goes on without the cache.
@@ -93,6 +91,12 @@ impl Build {
         let Some(wanted) = resolve(&targets, &origin.cwd, b.mode, sink, tool) else {
             return 1;
         };
+        // The status line's estimates are those of the last build of the same targets.
+        let key = job
+            .is_none()
+            .then(|| targets_key(wanted.iter().map(|(p, _)| p.as_path())));
+        let _status =
+            key.map(|k| StatusLine::start(session.clone(), sink.clone(), engine.last_build(k)));
         let asking = Asking {
             engine,
             targets: &targets,
@@ -135,6 +139,9 @@ impl Build {
                 sink.message(Msg::Warn, 0, &w);
             }
             let p = &session.progress;
+            if let Some(k) = key.filter(|_| code == 0) {
+                engine.remember_build(k, p.done.load(Ordering::Relaxed), started.elapsed());
+            }
             sink.event(&BuildEvent::Session(SessionEvent::Finished {
                 build: session.uuid.clone(),
                 exit_code: code,
@@ -214,36 +221,6 @@ fn shuffled<T>(items: &mut [T]) {
         x ^= x << 17;
         let j = (x % (i as u64 + 1)) as usize;
         items.swap(i, j);
-    }
-}
-
-/// Redraws a terminal client's status line while its build runs; stops when dropped.
-struct StatusLine(Option<tokio::task::JoinHandle<()>>);
-
-impl StatusLine {
-    fn start(session: Arc<Session>, sink: Sink) -> StatusLine {
-        if !sink.style.status {
-            return StatusLine(None);
-        }
-        StatusLine(Some(tokio::spawn(async move {
-            let mut shown = String::new();
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let line = session.progress.line();
-                if line != shown {
-                    sink.status(&line);
-                    shown = line;
-                }
-            }
-        })))
-    }
-}
-
-impl Drop for StatusLine {
-    fn drop(&mut self) {
-        if let Some(h) = self.0.take() {
-            h.abort();
-        }
     }
 }
 

@@ -22,6 +22,7 @@ mod build;
 mod listing;
 mod maintain;
 mod record;
+mod status;
 mod watch_mode;
 mod whichdo;
 
@@ -232,7 +233,8 @@ impl Asked {
     pub(crate) fn job(&self, what: &str) -> Result<&Arc<Job>, i32> {
         self.job.as_ref().ok_or_else(|| {
             self.fail(format!(
-                "{what} only works inside a .do (no running target: REDO_JOB is not set)"
+                "{what} only works inside a .do: it records a dependency of the target that \
+                 .do builds; put it in a .do file (run from a shell, there is no such target)"
             ))
         })
     }

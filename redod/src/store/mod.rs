@@ -17,22 +17,23 @@ pub mod redact;
 pub mod snapshot;
 
 use crate::fs::paths::show;
+use redo_proto::plain::words;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// What can go wrong reading or writing redo's files. Its messages are the ones users have
-/// always seen (`cannot fsync out/.redo: No space left on device`): they name the file; the
+/// always seen (`cannot fsync out/.redo: no space left on device`): they name the file; the
 /// `io::Error` stays attached, so a caller can still tell `NotFound` from the rest.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot {what} {}: {source}", show(path))]
+    #[error("cannot {what} {}: {}", show(path), words(source))]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot rename {} to {}: {source}", show(from), show(to))]
+    #[error("cannot rename {} to {}: {}", show(from), show(to), words(source))]
     Rename {
         from: PathBuf,
         to: PathBuf,
