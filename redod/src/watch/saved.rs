@@ -73,16 +73,10 @@ impl Watcher {
                 return None;
             }
         }
-        let mut changed: Vec<PathBuf> = Vec::new();
-        let mut groups = Vec::with_capacity(stats.len());
-        for g in stats {
-            match s.cacheable(&g.dir) {
-                true => groups.push(g),
-                false => changed.extend(g.entries.into_iter().map(|(p, _)| p)),
-            }
-        }
         let before = s.epoch.load(Ordering::Acquire);
-        let now = stat_groups(&groups);
+        let mut changed: Vec<PathBuf> = Vec::new();
+        // The listings first: each directory's build names as they are now (its stat
+        // unchanged, or read again), taken after it was watched.
         let mut fresh_listings = Vec::with_capacity(listings.len());
         for l in listings {
             let same_dir = DiskFs.lstat(&l.dir).ok().flatten() == Some(l.dir_meta);
@@ -100,12 +94,42 @@ impl Watcher {
             };
             fresh_listings.push((l.dir, Arc::new(names)));
         }
+        let now_listed: HashMap<&Path, &Listing> = fresh_listings
+            .iter()
+            .map(|(d, l)| (d.as_path(), &**l))
+            .collect();
+        let mut groups = Vec::with_capacity(stats.len());
+        // Build names saved as absent, and still absent from their directory's listing: a
+        // stat would say so too (they are most of a project's `.do` candidates).
+        let mut absent: Vec<PathBuf> = Vec::new();
+        for mut g in stats {
+            if !s.cacheable(&g.dir) {
+                changed.extend(g.entries.into_iter().map(|(p, _)| p));
+                continue;
+            }
+            if let Some(names) = now_listed.get(g.dir.as_path()) {
+                let (gone, rest): (Vec<StatEntry>, Vec<StatEntry>) =
+                    g.entries.into_iter().partition(|(p, saved)| {
+                        saved.is_none()
+                            && p.file_name().is_some_and(|n| {
+                                crate::fs::is_build_name(n) && !names.iter().any(|(l, _)| l == n)
+                            })
+                    });
+                absent.extend(gone.into_iter().map(|(p, _)| p));
+                g.entries = rest;
+            }
+            groups.push(g);
+        }
+        let now = stat_groups(&groups);
         let mut cache = lock(&s.stats);
         let mut kept = lock(&s.listings);
         if s.epoch.load(Ordering::Acquire) != before {
             return None;
         }
-        cache.reserve(now.len());
+        cache.reserve(now.len() + absent.len());
+        for path in absent {
+            cache.insert(path.into_os_string(), None);
+        }
         let entries = groups.into_iter().flat_map(|g| g.entries);
         for ((path, saved), now) in entries.zip(now) {
             match now {

@@ -1,4 +1,6 @@
 use super::*;
+use crate::store::snapshot::StatGroup;
+use std::ffi::OsStr;
 
 fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("redod-watch-{tag}-{}", std::process::id()));
@@ -175,5 +177,59 @@ async fn changes_are_reported_without_a_request() {
     })
     .await;
     assert!(seen.is_ok(), "the event thread did not report the write");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The stats `w` exports, grouped by directory as a snapshot keeps them.
+fn grouped(stats: Vec<crate::store::snapshot::StatEntry>) -> Vec<StatGroup> {
+    let mut groups: Vec<StatGroup> = Vec::new();
+    for (p, m) in stats {
+        let dir = p.parent().unwrap().to_path_buf();
+        match groups.iter_mut().find(|g| g.dir == dir) {
+            Some(g) => g.entries.push((p, m)),
+            None => groups.push(StatGroup {
+                dir,
+                entries: vec![(p, m)],
+            }),
+        }
+    }
+    groups
+}
+
+#[test]
+fn a_restore_takes_absent_do_files_from_listings_but_sees_new_ones() {
+    let d = scratch("restore");
+    let (src, absent) = (d.join("src/a.c"), d.join("src/a.c.do"));
+    std::fs::write(&src, "a").unwrap();
+    let saved = {
+        let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
+        let fs = WatchedFs::new(w.clone());
+        assert!(fs.stat(&src).unwrap().is_some());
+        assert!(fs.stat(&absent).unwrap().is_none());
+        assert!(
+            !fs.has_build_name(&d.join("src"), OsStr::new("a.c.do"))
+                .unwrap()
+        );
+        w.export()
+    };
+    assert!(saved.1.iter().any(|l| l.dir == d.join("src")), "{saved:?}");
+
+    // Nothing changed: everything taken back, the absent `.do` without a stat.
+    let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
+    let changed = w
+        .restore(grouped(saved.0.clone()), saved.1.clone())
+        .unwrap();
+    assert!(changed.is_empty(), "{changed:?}");
+    assert_eq!(lock(&w.shared.stats).get(absent.as_os_str()), Some(&None));
+    drop(w);
+
+    // The `.do` written while no daemon ran: its directory changed, its listing is read
+    // again, and the `.do` is among what changed.
+    std::fs::write(&absent, "echo a\n").unwrap();
+    let w = Watcher::start(&d, Duration::ZERO).expect("inotify");
+    let fs = WatchedFs::new(w.clone());
+    let changed = w.restore(grouped(saved.0), saved.1).unwrap();
+    assert!(changed.contains(&absent), "{changed:?}");
+    assert!(fs.stat(&absent).unwrap().is_some());
     std::fs::remove_dir_all(&d).unwrap();
 }
