@@ -26,6 +26,9 @@ pub(super) async fn run(
             flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
             return Ok(ran);
         }
+        if let Some((r, t)) = flight.insight() {
+            r.queued(t);
+        }
         token = {
             let _queued = Gauge::new(&flight.session.progress.queued);
             flight.session.tokens.acquire().await
@@ -43,6 +46,9 @@ pub(super) async fn run(
     }
     flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
     let do_path = &l.ready.dof.path;
+    if let Some((r, t)) = flight.insight() {
+        r.started(t, Some(crate::insight::name(do_path)));
+    }
     flight.event(|s| {
         BuildEvent::Target(TargetEvent::Started {
             target: s.rel(&flight.target),
@@ -143,6 +149,9 @@ async fn prepare(
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
 
     let progress = &flight.session.progress;
+    if let Some((r, t)) = flight.insight() {
+        r.queued(t);
+    }
     let token = {
         let _queued = Gauge::new(&progress.queued);
         flight.session.tokens.acquire().await
