@@ -97,6 +97,12 @@ impl Build {
         let Some(wanted) = resolve(&targets, &origin.cwd, b.mode, sink, tool) else {
             return 1;
         };
+        if let Some((r, t)) = job.as_ref().and_then(|j| j.flight.insight()) {
+            // What the `.do` asks for is what it depends on, answered at once or waited for.
+            for (abs, _) in &wanted {
+                r.depends(t, crate::insight::name(abs));
+            }
+        }
         let asking = Asking {
             engine,
             targets: &targets,
