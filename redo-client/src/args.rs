@@ -15,7 +15,8 @@ use std::os::unix::ffi::OsStrExt;
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
-    Run(Invocation),
+    /// Boxed: an invocation is large, and the other answers travel through `Result`s.
+    Run(Box<Invocation>),
     /// `-h`, `--help`: print this and exit 0.
     Help(String),
     /// `--version`.
@@ -512,7 +513,7 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
     if inv.symlinks && n > 0 {
         return usage_error(tool, "-symlinks takes no targets");
     }
-    Parsed::Run(inv)
+    Parsed::Run(Box::new(inv))
 }
 
 /// `true` when `s` is exactly `1`: goredo recognises its environment toggles only then.
@@ -530,7 +531,7 @@ mod tests {
 
     fn run(tool: Tool, args: &[&str]) -> Invocation {
         match p(tool, args) {
-            Parsed::Run(i) => i,
+            Parsed::Run(i) => *i,
             other => panic!("{other:?}"),
         }
     }

@@ -34,6 +34,11 @@ pub(super) async fn run(
             flight.session.tokens.acquire().await
         };
     }
+    // Its run starts now, before the spawn: a nested request the `.do` sends at once may be
+    // served while the spawn is still being awaited, and its wait belongs to this run.
+    if let Some((r, t)) = flight.insight() {
+        r.started(t, Some(crate::insight::name(&ready.dof.path)));
+    }
     let mut l = launch(px, engine, flight, ready, token).await?;
     l.cache = cache;
     let progress = &flight.session.progress;
@@ -46,9 +51,6 @@ pub(super) async fn run(
     }
     flight.say(Msg::Dbg, &format!("{} runs [{pid}]", flight.display));
     let do_path = &l.ready.dof.path;
-    if let Some((r, t)) = flight.insight() {
-        r.started(t, Some(crate::insight::name(do_path)));
-    }
     flight.event(|s| {
         BuildEvent::Target(TargetEvent::Started {
             target: s.rel(&flight.target),
