@@ -24,7 +24,7 @@ _redo() {
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     cmd="${COMP_WORDS[0]##*/}"
     local common="-h --help --version"
-    local build_opts="-j --events=json -x -xx -k -s -f -d -log-pid -log-wait -log-lock -log-js -no-progress -no-status -keep-going -shuffle"
+    local build_opts="-j --events=json --timings --timings= --trace= -x -xx -k -s -f -d -log-pid -log-wait -log-lock -log-js -no-progress -no-status -keep-going -shuffle"
     case "$cmd" in
         redo) opts="$build_opts -watch --daemon-status --daemon-stop --daemon-watch= -symlinks $common" ;;
         redo-ifchange) opts="$build_opts $common" ;;
@@ -40,6 +40,9 @@ _redo() {
     case "$cur" in
         --daemon-watch=*)
             COMPREPLY=( $(compgen -W "off on overflow" -- "${cur#*=}") )
+            return 0 ;;
+        --timings=*|--trace=*)
+            COMPREPLY=( $(compgen -f -- "${cur#*=}") )
             return 0 ;;
         -*)
             COMPREPLY=( $(compgen -W "$opts" -- "$cur") )

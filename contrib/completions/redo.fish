@@ -14,6 +14,8 @@ end
 for c in redo redo-ifchange
     complete -c $c -o j -x -a '0 1 2 4 8 16' -d 'run up to N jobs at once, 0 = unlimited'
     complete -c $c -l events -x -a 'json' -d 'also write the build events as JSON lines on stdout'
+    complete -c $c -l timings -F -d 'write an HTML report of where the build time went'
+    complete -c $c -l trace -r -F -d 'write the build as Chrome trace-event JSON'
     complete -c $c -o x -d 'trace the .do files this command starts'
     complete -c $c -o xx -d 'trace every .do file, nested ones too'
     complete -c $c -o k -d 'keep each job stderr in .redo/TARGET.log'

@@ -46,8 +46,8 @@ pub use codec::{Error, MAX_FRAME};
 pub use hello::{Answer, ClientHello, DaemonHello, HELLO_LEN, Identity};
 pub use msg::{
     Build, BuildMode, BuildOptions, CleanupWhat, Command, Event, MakeJobserver, Names,
-    QUERY_NO_OUTSIDE, QueryKind, Request, Terminal, WatchOp,
+    QUERY_NO_OUTSIDE, QueryKind, Request, Terminal, Timings, WatchOp,
 };
 
 /// Version of the message types and hello layout. Part of the hello.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;

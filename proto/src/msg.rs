@@ -184,7 +184,7 @@ impl<T: AsRef<[u8]>> FromIterator<T> for Names {
 /// Options that concern only this invocation. Options that nested commands inherit (`-xx`,
 /// `-s`, `-k`, ...) are not here: the client exports them into the request environment as
 /// `REDO_*=1`, exactly as goredo does, and the daemon reads them from there.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct BuildOptions {
     /// `-j N`; `Some(0)` means unlimited. `None`: `REDO_JOBS`, else 1.
     pub jobs: Option<u32>,
@@ -196,6 +196,20 @@ pub struct BuildOptions {
     pub events: bool,
     /// `--watch`: build, then build again whenever an input changes, until interrupted.
     pub watch: bool,
+    /// `--timings[=FILE]`: write the build's HTML timings report.
+    pub timings: Option<Timings>,
+    /// `--trace=FILE`: write the build's Chrome trace-event JSON to this file (absolute: the
+    /// client resolves it against its directory).
+    pub trace_file: Option<ByteBuf>,
+}
+
+/// Where `--timings` writes its report.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Timings {
+    /// `--timings`: `.redo/timings/` under the project root, timestamped, and `latest.html`.
+    Default,
+    /// `--timings=FILE` (absolute: the client resolves it against its directory).
+    File(ByteBuf),
 }
 
 /// Daemon → client, after the daemon hello.

@@ -25,7 +25,7 @@ use redo_proto::msg::ByteBuf;
 use redo_proto::{
     Answer, Build, BuildMode, BuildOptions, CleanupWhat, ClientHello, Command, DaemonHello, Event,
     HELLO_LEN, Identity, MAX_FRAME, MakeJobserver, PROTOCOL_VERSION, QueryKind, Request, Terminal,
-    WatchOp,
+    Timings, WatchOp,
 };
 use std::io::{self, Read};
 
@@ -63,20 +63,26 @@ fn command() -> impl Strategy<Value = Command> {
             prop_oneof![Just(BuildMode::Redo), Just(BuildMode::Ifchange)],
             prop::collection::vec(bytes(40), 0..6),
             any::<(Option<u32>, bool, bool, bool, bool)>(),
+            prop::option::of(prop::option::of(bytes(40))),
+            prop::option::of(bytes(40)),
         )
-            .prop_map(|(mode, targets, (jobs, trace, force, events, watch))| {
-                Command::Build(Build {
-                    mode,
-                    targets: targets.iter().collect(),
-                    options: BuildOptions {
-                        jobs,
-                        trace,
-                        force,
-                        events,
-                        watch,
-                    },
-                })
-            }),
+            .prop_map(
+                |(mode, targets, (jobs, trace, force, events, watch), timings, trace_file)| {
+                    Command::Build(Build {
+                        mode,
+                        targets: targets.iter().collect(),
+                        options: BuildOptions {
+                            jobs,
+                            trace,
+                            force,
+                            events,
+                            watch,
+                            timings: timings.map(|t| t.map_or(Timings::Default, Timings::File)),
+                            trace_file,
+                        },
+                    })
+                }
+            ),
         prop::collection::vec(bytes(40), 0..4).prop_map(|targets| Command::Ifcreate { targets }),
         Just(Command::Always),
         any::<[u8; 32]>().prop_map(|hash| Command::Stamp { hash }),

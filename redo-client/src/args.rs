@@ -7,14 +7,16 @@
 //! `REDO_LOGS=1`), exactly as goredo exports them, so the daemon reads one source of truth.
 
 use crate::Tool;
-use redo_proto::{BuildOptions, CleanupWhat};
+use redo_proto::msg::ByteBuf;
+use redo_proto::{BuildOptions, CleanupWhat, Timings};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
-    Run(Invocation),
+    /// Boxed: an invocation is large, and the other answers travel through `Result`s.
+    Run(Box<Invocation>),
     /// `-h`, `--help`: print this and exit 0.
     Help(String),
     /// `--version`.
@@ -308,6 +310,10 @@ pub fn help(tool: Tool) -> String {
     if tool.builds() {
         s.push_str("  -j N             run up to N jobs at once, 0 = unlimited (default: $REDO_JOBS, else 1)\n");
         s.push_str("  --events=json    also write the build's events as JSON lines on stdout (contrib/events)\n");
+        s.push_str("  --timings[=FILE] write an HTML report of where the build's time went (default:\n                   .redo/timings/ under the project root; --watch: one per round)\n");
+        s.push_str(
+            "  --trace=FILE     write the build's Chrome trace-event JSON (Perfetto) to FILE\n",
+        );
     }
     for f in flags(tool).iter().flat_map(|t| t.iter()) {
         let dashes = if f.name.len() > 2 { "--" } else { "-" };
@@ -423,6 +429,15 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
                 Some(b"json") => inv.build.events = true,
                 _ => return usage_error(tool, "--events takes one value: --events=json"),
             },
+            "timings" if tool.builds() => match value {
+                None => inv.build.timings = Some(Timings::Default),
+                Some([]) => return usage_error(tool, "--timings=FILE needs a file name"),
+                Some(v) => inv.build.timings = Some(Timings::File(ByteBuf::from(v.to_vec()))),
+            },
+            "trace" if tool.builds() => match value {
+                Some(v) if !v.is_empty() => inv.build.trace_file = Some(ByteBuf::from(v.to_vec())),
+                _ => return usage_error(tool, "--trace needs a file: --trace=FILE"),
+            },
             "j" if tool.builds() => match jobs_value(tool, value, args, &mut i) {
                 Ok(n) => inv.build.jobs = Some(n),
                 Err(e) => return e,
@@ -498,7 +513,7 @@ pub fn parse(tool: Tool, args: &[OsString]) -> Parsed {
     if inv.symlinks && n > 0 {
         return usage_error(tool, "-symlinks takes no targets");
     }
-    Parsed::Run(inv)
+    Parsed::Run(Box::new(inv))
 }
 
 /// `true` when `s` is exactly `1`: goredo recognises its environment toggles only then.
@@ -516,7 +531,7 @@ mod tests {
 
     fn run(tool: Tool, args: &[&str]) -> Invocation {
         match p(tool, args) {
-            Parsed::Run(i) => i,
+            Parsed::Run(i) => *i,
             other => panic!("{other:?}"),
         }
     }
@@ -543,6 +558,31 @@ mod tests {
         assert!(run(Tool::Ifchange, &["--events=json", "x"]).build.events);
         assert!(matches!(p(Tool::Redo, &["--events=xml"]), Parsed::Usage(_)));
         assert!(matches!(p(Tool::Redo, &["--events"]), Parsed::Usage(_)));
+    }
+
+    #[test]
+    fn timings_and_trace() {
+        assert_eq!(
+            run(Tool::Redo, &["--timings", "all"]).build.timings,
+            Some(Timings::Default)
+        );
+        let i = run(Tool::Ifchange, &["--timings=t.html", "--trace=t.json", "x"]);
+        assert_eq!(
+            i.build.timings,
+            Some(Timings::File(ByteBuf::from(b"t.html".to_vec())))
+        );
+        assert_eq!(i.build.trace_file, Some(ByteBuf::from(b"t.json".to_vec())));
+        assert_eq!(i.operands, ["x"]);
+        assert!(!i.build.trace, "--trace=FILE is not -x");
+        assert!(matches!(p(Tool::Redo, &["--timings="]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Redo, &["--trace"]), Parsed::Usage(_)));
+        assert!(matches!(p(Tool::Redo, &["--trace="]), Parsed::Usage(_)));
+        assert!(matches!(
+            p(Tool::Log, &["--timings", "t"]),
+            Parsed::Usage(_)
+        ));
+        let help = help(Tool::Ifchange);
+        assert!(help.contains("--timings[=FILE]") && help.contains("--trace=FILE"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! What a command line asks the daemon for: a [`Command`] of the protocol.
 
 use crate::args::{DaemonVerb, Invocation};
-use crate::{Error, Tool};
+use crate::{Error, Tool, daemon};
 use redo_proto::msg::ByteBuf;
-use redo_proto::{Build, BuildMode, Command, QueryKind};
-use std::ffi::OsString;
+use redo_proto::{Build, BuildMode, BuildOptions, Command, QueryKind, Timings};
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -46,7 +46,7 @@ pub fn of(tool: Tool, inv: Invocation) -> Result<Command, Error> {
                 BuildMode::Ifchange
             },
             targets: inv.operands.iter().map(|o| o.as_bytes()).collect(),
-            options: inv.build,
+            options: absolute_reports(inv.build)?,
         }),
         Tool::Ifcreate => Command::Ifcreate {
             targets: bytes(inv.operands),
@@ -74,6 +74,30 @@ pub fn of(tool: Tool, inv: Invocation) -> Result<Command, Error> {
         },
         Tool::Depfix => Command::Depfix,
     })
+}
+
+/// `--timings=FILE` and `--trace=FILE` made absolute against this client's directory: the
+/// daemon's own directory is `/`. Asks for the directory only when a file is relative.
+fn absolute_reports(mut o: BuildOptions) -> Result<BuildOptions, Error> {
+    let relative = |f: &ByteBuf| !f.starts_with(b"/");
+    let timings = match &mut o.timings {
+        Some(Timings::File(f)) => Some(f),
+        _ => None,
+    };
+    let files: Vec<&mut ByteBuf> = timings
+        .into_iter()
+        .chain(o.trace_file.as_mut())
+        .filter(|f| relative(f))
+        .collect();
+    if files.is_empty() {
+        return Ok(o);
+    }
+    let cwd = daemon::working_dir().map_err(Error::WorkingDir)?;
+    for f in files {
+        let abs = cwd.join(OsStr::from_bytes(f));
+        *f = ByteBuf::from(abs.into_os_string().into_vec());
+    }
+    Ok(o)
 }
 
 fn hash_stdin() -> Result<[u8; 32], Error> {

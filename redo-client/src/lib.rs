@@ -144,7 +144,7 @@ fn report(name: &str, e: &Error) {
 /// exit code.
 fn main(tool: Tool, argv: &[OsString]) -> Result<i32, Error> {
     let inv = match args::parse(tool, argv.get(1..).unwrap_or_default()) {
-        Parsed::Run(inv) => inv,
+        Parsed::Run(inv) => *inv,
         Parsed::Help(text) => {
             let _ = std::io::stdout().write_all(text.as_bytes());
             return Ok(0);

@@ -440,14 +440,19 @@ pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
 
 /// The options a `--help` text lists, as written there (`-j`, `--log-pid`, `--events`): from
 /// each line whose first word is an option, the comma-separated names before the description
-/// (two spaces), each up to a space or `=` (`-j N`, `--events=json`, `--root <ROOT>`). Reads
-/// the clients' help and clap's (redod).
+/// (two spaces), each up to a space, `=` or `[` (`-j N`, `--events=json`, `--root <ROOT>`,
+/// `--timings[=FILE]`). Reads the clients' help and clap's (redod).
 pub fn help_options(help: &str) -> std::collections::BTreeSet<String> {
     help.lines()
         .map(str::trim_start)
         .filter(|l| l.starts_with('-'))
         .flat_map(|l| l.split("  ").next().unwrap_or_default().split(", "))
-        .map(|n| n.split([' ', '=']).next().unwrap_or_default().to_string())
+        .map(|n| {
+            n.split([' ', '=', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
         .filter(|n| n.starts_with('-'))
         .collect()
 }

@@ -46,7 +46,7 @@ fn unroff(line: &str) -> String {
 }
 
 /// The options a page documents: the tags (the line after each `.TP`) of its OPTIONS section,
-/// each comma-separated name up to a space or `=`, as `help_options` reads `--help`.
+/// each comma-separated name up to a space, `=` or `[`, as `help_options` reads `--help`.
 fn page_options(text: &str) -> BTreeSet<String> {
     let mut in_options = false;
     let mut after_tp = false;
@@ -69,7 +69,11 @@ fn page_options(text: &str) -> BTreeSet<String> {
         after_tp = false;
         let tag = unroff(line.split_once(' ').map_or("", |(_, rest)| rest));
         for name in tag.split(',') {
-            let name = name.trim().split([' ', '=']).next().unwrap_or_default();
+            let name = name
+                .trim()
+                .split([' ', '=', '['])
+                .next()
+                .unwrap_or_default();
             if name.starts_with('-') {
                 found.insert(name.to_string());
             }

@@ -74,6 +74,7 @@ impl Engine {
                 return Outcome::UpToDate;
             }
             if !self.in_flight(&want.target) && self.up_to_date_now(&mut want) {
+                want.noted_up_to_date();
                 return Outcome::UpToDate;
             }
         }
@@ -85,7 +86,7 @@ impl Engine {
                 Attach::Joined(a, rx) => (a, rx),
                 Attach::TornDown(mut rx) => {
                     // Being torn down: wait for it to land, then start afresh.
-                    want.waiter.will_wait();
+                    want.waiter.will_wait(&want.target);
                     let _ = rx.wait_for(Option::is_some).await;
                     continue;
                 }
@@ -94,7 +95,7 @@ impl Engine {
                     return Outcome::Failed;
                 }
             };
-            want.waiter.will_wait();
+            want.waiter.will_wait(&want.target);
             if let Some(next) = want.next.take() {
                 // This one is being built (or checked): the next one will be, after it.
                 self.exec.prefetch(self, &want.session, &want.origin, &next);
@@ -208,6 +209,16 @@ impl Engine {
                     return Ok(Advance::Done(None));
                 }
                 Step::OutOfDate(r) => return Ok(Advance::Done(Some(r))),
+                Step::Visit(dep) if session.insight.is_some() => {
+                    if let Some(r) = &session.insight {
+                        r.depends(crate::insight::name(target), crate::insight::name(&dep));
+                    }
+                    if !(self.built_here(session, &dep, &Seen::default())
+                        || self.vouched(session, &dep, trust).is_some())
+                    {
+                        return Ok(Advance::Visit(dep));
+                    }
+                }
                 Step::Visit(dep)
                     if self.built_here(session, &dep, &Seen::default())
                         || self.vouched(session, &dep, trust).is_some() => {}
@@ -266,7 +277,12 @@ impl Engine {
     pub(crate) async fn run_flight(self: &Arc<Self>, flight: &Arc<Flight>) -> Outcome {
         if !flight.force {
             match self.check(flight).await {
-                Ok(None) => return Outcome::UpToDate,
+                Ok(None) => {
+                    if let Some((r, t)) = flight.insight() {
+                        r.up_to_date_target(t);
+                    }
+                    return Outcome::UpToDate;
+                }
                 Ok(Some(reason)) => {
                     flight.say(Msg::Dbg, &format!("ood: {}: {reason}", flight.display))
                 }
@@ -296,6 +312,13 @@ impl Engine {
                     .progress
                     .built
                     .fetch_add(1, Ordering::Relaxed);
+                if let Some((r, t)) = flight.insight() {
+                    let o = match cached {
+                        true => crate::insight::Outcome::Cached,
+                        false => crate::insight::Outcome::Built,
+                    };
+                    r.finished(t, o);
+                }
                 flight.event(|s| {
                     BuildEvent::Target(TargetEvent::Finished {
                         target: s.rel(&flight.target),
@@ -307,7 +330,12 @@ impl Engine {
                 });
                 Outcome::Built
             }
-            Ok(Ran::Kept) => Outcome::UpToDate,
+            Ok(Ran::Kept) => {
+                if let Some((r, t)) = flight.insight() {
+                    r.up_to_date_target(t);
+                }
+                Outcome::UpToDate
+            }
             Err(e) => {
                 let mut name = flight.name_with_do(e.do_rel.as_deref());
                 if let Some(t) = e.took {
@@ -319,6 +347,9 @@ impl Engine {
                     .progress
                     .failed
                     .fetch_add(1, Ordering::Relaxed);
+                if let Some((r, t)) = flight.insight() {
+                    r.finished(t, crate::insight::Outcome::Failed);
+                }
                 flight.event(|s| {
                     BuildEvent::Target(TargetEvent::Failed {
                         target: s.rel(&flight.target),
@@ -452,6 +483,7 @@ impl Engine {
         want.since = Self::generation(&want.session);
         if !want.seen.no_verdict {
             if let Some(known) = self.verdict(&want) {
+                want.noted_up_to_date();
                 return Now::Answered(Ok(Some(known)));
             }
             want.seen.no_verdict = true;
@@ -511,10 +543,11 @@ impl Engine {
         {
             return Now::Answered(Err(Reported));
         }
-        if !want.force
-            && (self.built_here(&want.session, &want.target, &want.seen)
-                || (!self.in_flight(&want.target) && self.up_to_date_now(&mut want)))
-        {
+        if !want.force && self.built_here(&want.session, &want.target, &want.seen) {
+            return Now::Answered(Ok(Some(Known { meta, hash })));
+        }
+        if !want.force && !self.in_flight(&want.target) && self.up_to_date_now(&mut want) {
+            want.noted_up_to_date();
             return Now::Answered(Ok(Some(Known { meta, hash })));
         }
         want.seen.needs_flight = true;

@@ -61,13 +61,16 @@ impl Waiter {
         self.flight().map(|f| f.target.as_path())
     }
 
-    /// About to wait for a flight: a job gives its token back meanwhile, so that what it
+    /// About to wait for `for_target`'s flight: a job gives its token back meanwhile, so that what it
     /// waits for can run (at `-j1` nothing else could). Only then: a nested request answered
     /// on the spot (sources, up-to-date targets: the usual case) keeps the token, and no
     /// other job sneaks in to pile up behind it.
-    pub(crate) fn will_wait(&self) {
+    pub(crate) fn will_wait(&self, for_target: &Path) {
         if let Waiter::Job { job, .. } = self {
             job.lend_token();
+            if let Some((r, t)) = job.flight.insight() {
+                r.waiting(t, [crate::insight::name(for_target)]);
+            }
         }
     }
 }
@@ -170,6 +173,15 @@ pub struct Flight {
 }
 
 impl Flight {
+    /// The session's recorder, when its build asked for `--timings` or `--trace`, with this
+    /// flight's target as the recorder names it. `None` (one check) for every other build.
+    pub(crate) fn insight(&self) -> Option<(&Recorder, &Path)> {
+        self.session
+            .insight
+            .as_deref()
+            .map(|r| (r, crate::insight::name(&self.target)))
+    }
+
     /// The `.do` has been started: the next target of the requests waiting for this one may
     /// start (argument order, see [`wait_landed`]).
     pub fn mark_started(&self) {
@@ -275,6 +287,9 @@ impl Flight {
         let error = format!("dependency {dep} failed");
         self.say(Msg::Err, &format!("{}: {error}", self.display));
         self.session.progress.failed.fetch_add(1, Ordering::Relaxed);
+        if let Some((r, t)) = self.insight() {
+            r.finished(t, crate::insight::Outcome::Failed);
+        }
         self.event(|s| {
             BuildEvent::Target(TargetEvent::Failed {
                 target: s.rel(&self.target),

@@ -50,6 +50,10 @@ impl Job {
         if slot.is_none() {
             *slot = Some(t);
         }
+        drop(slot);
+        if let Some((r, target)) = self.flight.insight() {
+            r.resumed(target);
+        }
     }
 
     pub(crate) fn record(&self, deps: impl IntoIterator<Item = Dep>) {

@@ -32,6 +32,7 @@ use crate::fastmap::{HashMap, PathMap, PathSet};
 use crate::fs::paths::{self, show};
 use crate::fs::umask::UmaskGate;
 use crate::fs::{Fs, Hash, Meta};
+use crate::insight::Recorder;
 use crate::jobserver::{Token, Tokens};
 use crate::ood::{self, Checker, Reason, Step, Walk};
 use crate::output::{BuildEvent, TargetEvent};
@@ -234,8 +235,14 @@ impl Engine {
     }
 
     /// A new top-level request's session: its filesystem (the watcher's, synced, unless the
-    /// request turned it off), the verdicts it may use, and `tokens`.
-    pub(crate) fn new_session(&self, settings: &Settings, tokens: Tokens) -> Arc<Session> {
+    /// request turned it off), the verdicts it may use, `tokens`, and the recorder its flights
+    /// feed when the request asked for `--timings` or `--trace`.
+    pub(crate) fn new_session(
+        &self,
+        settings: &Settings,
+        tokens: Tokens,
+        insight: Option<Arc<Recorder>>,
+    ) -> Arc<Session> {
         let (fs, watched) = match self.synced(settings) {
             Some(w) => (w.clone(), true),
             None => (self.fs.clone(), false),
@@ -246,7 +253,9 @@ impl Engine {
             (Some(_), false) => None,
             _ => self.verdicts.clone(),
         };
-        Arc::new(Session::new(tokens, fs, watched, verdicts))
+        let mut session = Session::new(tokens, fs, watched, verdicts);
+        session.insight = insight;
+        Arc::new(session)
     }
 
     /// The watcher's filesystem, synced with every change made so far, when it runs and

@@ -23,6 +23,9 @@ pub struct Session {
     /// Files already warned about in this session (a user's file taken as a source): one
     /// warning per build.
     warned: Mutex<PathSet>,
+    /// What this build did over time, when it asked for `--timings` or `--trace`
+    /// ([`crate::insight`]): fed by the flights and jobs of the session, read by nothing here.
+    pub insight: Option<Arc<Recorder>>,
 }
 
 /// A target that failed in a session.
@@ -70,6 +73,7 @@ impl Session {
             built: Mutex::new(PathSet::default()),
             failed: Mutex::default(),
             warned: Mutex::default(),
+            insight: None,
         }
     }
 

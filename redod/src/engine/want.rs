@@ -103,6 +103,13 @@ impl Want {
         self
     }
 
+    /// Found up to date without a flight: the session's recorder, if any, counts it.
+    pub(crate) fn noted_up_to_date(&self) {
+        if let Some(r) = &self.session.insight {
+            r.up_to_date_target(crate::insight::name(&self.target));
+        }
+    }
+
     /// The requester has just asked the verdicts, which had none for this target.
     pub(crate) fn unvouched(mut self) -> Want {
         self.seen.no_verdict = true;

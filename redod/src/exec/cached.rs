@@ -254,6 +254,11 @@ pub(super) async fn restore(
         cu.seen = Some(looked.traces);
         return None;
     };
+    // A hit: the restore is this target's run (a `.do` started after a failed restore ends
+    // it as interrupted).
+    if let Some((r, t)) = flight.insight() {
+        r.started(t, None);
+    }
     let sync = !settings.no_sync;
     let tmp = temp_path(dir, name);
     // Journaled, so that a daemon killed during the commit leaves nothing behind; dropped

@@ -26,10 +26,18 @@ pub(super) async fn run(
             flight.say(Msg::Lock, &format!("LOCK_UN: {}", ready.lock_desc));
             return Ok(ran);
         }
+        if let Some((r, t)) = flight.insight() {
+            r.queued(t);
+        }
         token = {
             let _queued = Gauge::new(&flight.session.progress.queued);
             flight.session.tokens.acquire().await
         };
+    }
+    // Its run starts now, before the spawn: a nested request the `.do` sends at once may be
+    // served while the spawn is still being awaited, and its wait belongs to this run.
+    if let Some((r, t)) = flight.insight() {
+        r.started(t, Some(crate::insight::name(&ready.dof.path)));
     }
     let mut l = launch(px, engine, flight, ready, token).await?;
     l.cache = cache;
@@ -147,6 +155,9 @@ async fn prepare(
     let (dir, name) = (&flight.dir, flight.name.as_os_str());
 
     let progress = &flight.session.progress;
+    if let Some((r, t)) = flight.insight() {
+        r.queued(t);
+    }
     let token = {
         let _queued = Gauge::new(&progress.queued);
         flight.session.tokens.acquire().await

@@ -73,6 +73,16 @@ pub fn write_timings(timeline: &Timeline, title: &str, to: &Destination) -> Resu
     }
 }
 
+/// `path` as the recorder is given it: relative to the project root the daemon serves,
+/// unchanged (absolute) outside it or where no root is set (unit tests). Borrows: feeding a
+/// recorder allocates nothing for a name it then ignores.
+pub fn name(path: &Path) -> &Path {
+    crate::fs::paths::root()
+        .and_then(|root| path.strip_prefix(root).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or(path)
+}
+
 /// Writes `timeline` as Chrome trace-event JSON to `path`.
 pub fn write_trace(timeline: &Timeline, path: &Path) -> Result<(), Error> {
     files::write_atomic(path, &trace::to_bytes(timeline)?)

@@ -51,6 +51,8 @@ struct State {
     early_deps: HashMap<String, Vec<String>>,
     lanes: Lanes,
     up_to_date: u64,
+    /// Targets counted by [`Recorder::up_to_date_target`].
+    fresh: HashSet<String>,
     closed: bool,
 }
 
@@ -230,6 +232,18 @@ impl Recorder {
     pub fn up_to_date(&self, n: u64) {
         if let Some(mut s) = self.state() {
             s.up_to_date = s.up_to_date.saturating_add(n);
+        }
+    }
+
+    /// `target` was found up to date without running anything: counted once, however many
+    /// requests of the build ask for it.
+    pub fn up_to_date_target(&self, target: impl AsRef<OsStr>) {
+        let target = target.as_ref().to_string_lossy();
+        if let Some(mut s) = self.state()
+            && !s.fresh.contains(target.as_ref())
+        {
+            s.fresh.insert(target.into_owned());
+            s.up_to_date = s.up_to_date.saturating_add(1);
         }
     }
 

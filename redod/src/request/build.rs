@@ -1,6 +1,7 @@
 //! `redo` and `redo-ifchange`: the targets of one request, in order, brought up to date,
 //! and the dependency records a nested request leaves in its job.
 
+use super::reports::Reports;
 use super::status::StatusLine;
 use super::{Asked, Context};
 use crate::engine::{Batch, Engine, Job, Known, Now, Reported, Session, Waiter, Want, targets_key};
@@ -46,12 +47,15 @@ impl Build {
     pub(super) async fn run(&self, ctx: &Context, asked: &Asked, b: &redo_proto::Build) -> i32 {
         let engine = &ctx.engine;
         let (sink, tool, origin, job) = (&asked.sink, &asked.tool, &asked.origin, &asked.job);
+        let mut reports = None;
         let (session, level) = match job {
             // Synced with the watcher when the request was accepted (see `request::serve`).
             Some(j) => (j.flight.session.clone(), j.flight.level + 1),
             None => {
                 let tokens = self.session_tokens(engine, b, asked);
-                (engine.new_session(&origin.settings, tokens), 0)
+                reports = Reports::asked(&b.options, tokens.limit(), asked);
+                let recorder = reports.as_ref().map(Reports::recorder);
+                (engine.new_session(&origin.settings, tokens, recorder), 0)
             }
         };
         if job.is_none() {
@@ -97,6 +101,12 @@ impl Build {
             .then(|| targets_key(wanted.iter().map(|(p, _)| p.as_path())));
         let _status =
             key.map(|k| StatusLine::start(session.clone(), sink.clone(), engine.last_build(k)));
+        if let Some((r, t)) = job.as_ref().and_then(|j| j.flight.insight()) {
+            // What the `.do` asks for is what it depends on, answered at once or waited for.
+            for (abs, _) in &wanted {
+                r.depends(t, crate::insight::name(abs));
+            }
+        }
         let asking = Asking {
             engine,
             targets: &targets,
@@ -149,6 +159,12 @@ impl Build {
                 built: p.built.load(Ordering::Relaxed),
                 failed: p.failed.load(Ordering::Relaxed),
             }));
+        }
+        if let Some(r) = reports {
+            let stopped = code != 0 && !origin.settings.keep_going;
+            if !r.close(stopped).await && code == 0 {
+                code = 1;
+            }
         }
         code
     }

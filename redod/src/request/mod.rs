@@ -22,6 +22,7 @@ mod build;
 mod listing;
 mod maintain;
 mod record;
+mod reports;
 mod status;
 mod watch_mode;
 mod whichdo;
