@@ -122,12 +122,7 @@ pub struct Early {
 /// allocates.
 #[allow(unsafe_code)]
 pub fn fork_early() -> io::Result<Early> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
+    let (ours, theirs) = seqpacket_pair()?;
     // SAFETY: the caller guarantees a single-threaded process (see above), so the child may
     // run any code; it leaves only through `_exit`.
     match unsafe { nix::unistd::fork() }? {
@@ -322,12 +317,7 @@ impl Link {
     }
 
     fn start(exe: &Path) -> io::Result<Link> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = seqpacket_pair()?;
         let process = {
             use std::os::unix::process::CommandExt;
             let fd = theirs.as_raw_fd();
@@ -485,4 +475,15 @@ async fn read_replies(link: Weak<Link>) {
             }
         }
     }
+}
+
+/// The daemon's end and the spawner's end of their link: datagrams in order, descriptors
+/// passed along, neither end inherited by anything spawned.
+fn seqpacket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
 }
