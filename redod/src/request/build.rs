@@ -352,22 +352,24 @@ impl Asking<'_> {
         // order, whatever order the flights' tasks happen to run in.
         let mut after: Option<oneshot::Receiver<()>> = None;
         let ahead = self.ahead && session.tokens.limit() == Some(1);
-        let wants: Vec<(Want, Option<oneshot::Receiver<()>>)> = rest
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let (tx, rx) = oneshot::channel();
-                let next = rest.get(k + 1).filter(|_| ahead);
-                // The first one `bring_now` looked at is brought up to date before anything
-                // else can change (it starts at once): no second look.
-                let w = match first.take() {
-                    Some((f, w)) if f == i => w,
-                    _ => self.want(&wanted[i].0, wanted[i].1).forced(force),
-                };
-                let w = w.starting(tx).then(next.map(|&n| wanted[n].0.clone()));
-                (w, after.replace(rx))
-            })
-            .collect();
+        // Made as the stream asks for them: the first target starts before the thousands
+        // after it have a want each.
+        // (Boxed: the closure's borrows are otherwise too general for the spawned task.)
+        type Wants<'a> =
+            Box<dyn Iterator<Item = (Want, Option<oneshot::Receiver<()>>)> + Send + 'a>;
+        let order = &rest;
+        let wants: Wants<'_> = Box::new(order.iter().enumerate().map(move |(k, &i)| {
+            let (tx, rx) = oneshot::channel();
+            let next = order.get(k + 1).filter(|_| ahead);
+            // The first one `bring_now` looked at is brought up to date before anything
+            // else can change (it starts at once): no second look.
+            let w = match first.take() {
+                Some((f, w)) if f == i => w,
+                _ => self.want(&wanted[i].0, wanted[i].1).forced(force),
+            };
+            let w = w.starting(tx).then(next.map(|&n| wanted[n].0.clone()));
+            (w, after.replace(rx))
+        }));
         let brought: Vec<_> = futures_util::stream::iter(wants)
             .map(|(w, after)| async move {
                 if let Some(previous) = after {

@@ -112,6 +112,10 @@ impl Watch {
                     return code;
                 }
             }
+            // Tens of thousands of paths: freed off the runtime's thread, which the next
+            // round needs at once.
+            drop(above);
+            tokio::task::spawn_blocking(move || drop(inputs));
         }
     }
 }
