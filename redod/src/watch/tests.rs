@@ -177,3 +177,33 @@ async fn changes_are_reported_without_a_request() {
     assert!(seen.is_ok(), "the event thread did not report the write");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_packed_stat_is_the_stat_and_smaller() {
+    use crate::fs::Stamp;
+    assert_eq!(std::mem::size_of::<Cached>(), 48);
+    assert!(std::mem::size_of::<Cached>() < std::mem::size_of::<Option<Meta>>());
+    let m = Meta {
+        stamp: Stamp {
+            size: u64::MAX,
+            ino: 42,
+            ctime_sec: -5,
+            ctime_nsec: 999_999_999,
+            mtime_sec: i64::MAX,
+            mtime_nsec: 0,
+        },
+        kind: Kind::Other,
+        link: true,
+    };
+    assert_eq!(pack(Some(m)).map(unpack), Some(Some(m)));
+    assert_eq!(pack(None).map(unpack), Some(None));
+    // Nanoseconds no stat returns cannot be kept exactly: not kept at all.
+    let odd = Meta {
+        stamp: Stamp {
+            mtime_nsec: -1,
+            ..m.stamp
+        },
+        ..m
+    };
+    assert!(pack(Some(odd)).is_none());
+}
