@@ -97,7 +97,7 @@ impl Session {
         let mut failed = lock(&self.failed);
         let order = failed.len();
         let f = failed
-            .entry(target.as_os_str().to_os_string())
+            .entry(crate::fastmap::key(target))
             .or_insert_with(|| Failure {
                 display: display.to_string(),
                 needed_by: Vec::new(),
@@ -130,7 +130,7 @@ impl Session {
 
     /// Whether this is the first warning about `path` in this session.
     pub(crate) fn first_warning(&self, path: &Path) -> bool {
-        lock(&self.warned).insert(path.into())
+        lock(&self.warned).insert(crate::fastmap::key(path))
     }
 
     pub(crate) fn was_built(&self, target: &Path) -> bool {
@@ -138,7 +138,7 @@ impl Session {
     }
 
     pub(crate) fn mark_built(&self, target: &Path) {
-        lock(&self.built).insert(target.into());
+        lock(&self.built).insert(crate::fastmap::key(target));
     }
 }
 

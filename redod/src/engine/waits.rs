@@ -158,7 +158,7 @@ impl Engine {
                 let seen = std::mem::take(&mut want.seen);
                 let f = Arc::new(self.new_flight(want, seen));
                 t.flights
-                    .insert(want.target.clone().into_os_string(), f.clone());
+                    .insert(crate::fastmap::key(&want.target), f.clone());
                 spawn_flight(self.clone(), f.clone());
                 (f, true)
             }

@@ -222,7 +222,7 @@ impl Commit {
         // Should this fail, the pending record stays: the new target is still known as ours.
         let rec_stamp = writer.finish(Some(&rec))?;
         Ok(Committed {
-            rec: Arc::new(rec),
+            rec: kept(rec),
             rec_stamp: Some(rec_stamp),
             target: Some((stamp, hash)),
             kept_same,
@@ -271,7 +271,7 @@ impl Commit {
         };
         let rec_stamp = self.begin_rec(&rec, to)?.finish_or_abandon()?;
         Ok(Committed {
-            rec: Arc::new(rec),
+            rec: kept(rec),
             rec_stamp: Some(rec_stamp),
             target: None,
             kept_same: false,
@@ -311,12 +311,19 @@ impl Commit {
         }
         let rec_stamp = writer.finish_or_abandon()?;
         Ok(Committed {
-            rec: Arc::new(rec),
+            rec: kept(rec),
             rec_stamp: Some(rec_stamp),
             target: None,
             kept_same: false,
         })
     }
+}
+
+/// A committed state as the daemon keeps it (in its cache of parsed state files, for as long
+/// as it lives): without the spare capacity its records were gathered with.
+fn kept(mut rec: Rec) -> Arc<Rec> {
+    rec.deps.shrink_to_fit();
+    Arc::new(rec)
 }
 
 #[cfg(test)]

@@ -136,6 +136,8 @@ pub trait Fs: Send + Sync + 'static {
     fn build_names(&self, dir: &Path) -> io::Result<Vec<(OsString, Kind)>> {
         let mut names = self.list(dir)?;
         names.retain(|(n, _)| is_build_name(n));
+        // The watcher keeps it: not the capacity of every entry of a large directory.
+        names.shrink_to_fit();
         Ok(names)
     }
 

@@ -63,7 +63,7 @@ pub fn resolve(cwd: &Path, arg: impl AsRef<Path>) -> PathBuf {
 /// `filepath.Rel`. Never fails for absolute inputs. On bytes: it runs once per recorded
 /// dependency, and `Path::components` was a visible part of a large no-op build.
 pub fn relative(base: &Path, target: &Path) -> PathBuf {
-    fn parts(p: &Path) -> impl Iterator<Item = &[u8]> {
+    fn parts(p: &Path) -> impl Iterator<Item = &[u8]> + Clone {
         bytes(p).split(|&c| c == b'/').filter(|c| !c.is_empty())
     }
     let (mut b, mut t) = (parts(base).peekable(), parts(target).peekable());
@@ -74,8 +74,12 @@ pub fn relative(base: &Path, target: &Path) -> PathBuf {
         b.next();
         t.next();
     }
-    let mut out = Vec::with_capacity(target.as_os_str().len());
-    for part in b.map(|_| &b".."[..]).chain(t) {
+    let parts = b.map(|_| &b".."[..]).chain(t);
+    // Exactly the length of the result: what this returns is often kept (a dependency's name
+    // in a parsed state file, for as long as the daemon lives).
+    let len = parts.clone().map(|p| p.len() + 1).sum::<usize>();
+    let mut out = Vec::with_capacity(len.saturating_sub(1).max(1));
+    for part in parts {
         if !out.is_empty() {
             out.push(b'/');
         }

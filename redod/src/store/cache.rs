@@ -5,7 +5,7 @@
 //! parsed; a hash is reused only for the exact same inode data. This is what makes a no-op
 //! build read almost nothing: one `stat` per file instead of a read and a parse.
 
-use crate::fastmap::PathMap;
+use crate::fastmap::{PathMap, key, key_of};
 use crate::fs::{Fs, Hash, Stamp};
 use crate::store::recfile::{self, ParseError, Rec};
 use crate::sync::lock;
@@ -42,7 +42,7 @@ impl RecCache {
         match recfile::parse(&bytes) {
             Ok(rec) => {
                 let rec = Arc::new(rec);
-                lock(&self.map).insert(path.into(), (meta.stamp, rec.clone()));
+                lock(&self.map).insert(key(path), (meta.stamp, rec.clone()));
                 Ok(Loaded::Ok(rec))
             }
             Err(e) => {
@@ -54,7 +54,7 @@ impl RecCache {
 
     /// Remembers a state file the daemon has just committed, with its stat after the rename.
     pub fn store(&self, path: PathBuf, stamp: Stamp, rec: Arc<Rec>) {
-        lock(&self.map).insert(path.into_os_string(), (stamp, rec));
+        lock(&self.map).insert(key_of(path), (stamp, rec));
     }
 
     pub fn forget(&self, path: &Path) {
@@ -75,7 +75,7 @@ impl RecCache {
         let mut map = lock(&self.map);
         map.reserve(entries.len());
         for (p, s, r) in entries {
-            map.entry(p.into_os_string()).or_insert((s, r));
+            map.entry(key_of(p)).or_insert((s, r));
         }
     }
 
@@ -106,13 +106,13 @@ impl Hashes {
             }
         }
         let h = fs.hash(path)?;
-        lock(&self.map).insert(path.into(), (*stamp, h));
+        lock(&self.map).insert(key(path), (*stamp, h));
         Ok(h)
     }
 
     /// Remembers the hash of a file the daemon has just written.
     pub fn store(&self, path: PathBuf, stamp: Stamp, hash: Hash) {
-        lock(&self.map).insert(path.into_os_string(), (stamp, hash));
+        lock(&self.map).insert(key_of(path), (stamp, hash));
     }
 
     /// A copy of every entry, for a snapshot ([`crate::store::snapshot`]).
@@ -129,7 +129,7 @@ impl Hashes {
         let mut map = lock(&self.map);
         map.reserve(entries.len());
         for (p, s, h) in entries {
-            map.entry(p.into_os_string()).or_insert((s, h));
+            map.entry(key_of(p)).or_insert((s, h));
         }
     }
 

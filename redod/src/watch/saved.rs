@@ -31,7 +31,7 @@ impl Watcher {
         self.sync();
         let stats: Vec<StatEntry> = lock(&s.stats)
             .iter()
-            .map(|(p, m)| (PathBuf::from(p), *m))
+            .map(|(p, m)| (PathBuf::from(p), unpack(*m)))
             .collect();
         let kept: Vec<(PathBuf, Arc<Listing>)> = lock(&s.listings)
             .iter()
@@ -128,7 +128,7 @@ impl Watcher {
         }
         cache.reserve(now.len() + absent.len());
         for path in absent {
-            cache.insert(path.into_os_string(), None);
+            cache.insert(crate::fastmap::key_of(path), None);
         }
         let entries = groups.into_iter().flat_map(|g| g.entries);
         for ((path, saved), now) in entries.zip(now) {
@@ -137,7 +137,12 @@ impl Watcher {
                     if m != saved {
                         changed.push(path.clone());
                     }
-                    cache.insert(path.into_os_string(), m);
+                    match pack(m) {
+                        Some(kept) => {
+                            cache.insert(crate::fastmap::key_of(path), kept);
+                        }
+                        None => changed.push(path),
+                    }
                 }
                 // A link (never cached), or a stat that failed: not vouched for.
                 _ => changed.push(path),

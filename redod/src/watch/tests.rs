@@ -220,7 +220,10 @@ fn a_restore_takes_absent_do_files_from_listings_but_sees_new_ones() {
         .restore(grouped(saved.0.clone()), saved.1.clone())
         .unwrap();
     assert!(changed.is_empty(), "{changed:?}");
-    assert_eq!(lock(&w.shared.stats).get(absent.as_os_str()), Some(&None));
+    assert!(matches!(
+        lock(&w.shared.stats).get(absent.as_os_str()),
+        Some(None)
+    ));
     drop(w);
 
     // The `.do` written while no daemon ran: its directory changed, its listing is read
@@ -232,4 +235,34 @@ fn a_restore_takes_absent_do_files_from_listings_but_sees_new_ones() {
     assert!(changed.contains(&absent), "{changed:?}");
     assert!(fs.stat(&absent).unwrap().is_some());
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_packed_stat_is_the_stat_and_smaller() {
+    use crate::fs::Stamp;
+    assert_eq!(std::mem::size_of::<Cached>(), 48);
+    assert!(std::mem::size_of::<Cached>() < std::mem::size_of::<Option<Meta>>());
+    let m = Meta {
+        stamp: Stamp {
+            size: u64::MAX,
+            ino: 42,
+            ctime_sec: -5,
+            ctime_nsec: 999_999_999,
+            mtime_sec: i64::MAX,
+            mtime_nsec: 0,
+        },
+        kind: Kind::Other,
+        link: true,
+    };
+    assert_eq!(pack(Some(m)).map(unpack), Some(Some(m)));
+    assert_eq!(pack(None).map(unpack), Some(None));
+    // Nanoseconds no stat returns cannot be kept exactly: not kept at all.
+    let odd = Meta {
+        stamp: Stamp {
+            mtime_nsec: -1,
+            ..m.stamp
+        },
+        ..m
+    };
+    assert!(pack(Some(odd)).is_none());
 }

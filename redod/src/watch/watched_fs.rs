@@ -48,7 +48,7 @@ impl Fs for WatchedFs {
         }
         if let Some(m) = lock(&s.stats).get(path.as_os_str()) {
             s.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(*m);
+            return Ok(unpack(*m));
         }
         s.misses.fetch_add(1, Ordering::Relaxed);
         if !path.parent().is_some_and(|d| s.cacheable(d)) {
@@ -58,10 +58,10 @@ impl Fs for WatchedFs {
         // A symlink's target may change where no watch sees it: never cached. (One system
         // call for what is not a link: this is every stat of a cold start.)
         let (m, link) = self.disk.stat_noting_links(path)?;
-        if !link {
+        if let (false, Some(kept)) = (link, pack(m)) {
             let mut stats = lock(&s.stats);
             if s.epoch.load(Ordering::Acquire) == before {
-                stats.insert(path.into(), m);
+                stats.insert(crate::fastmap::key(path), kept);
             }
         }
         Ok(m)
@@ -92,7 +92,9 @@ impl Fs for WatchedFs {
         // Only what is cached is vouched for (never symlinks, never outside watched
         // directories; an entry an event dropped is gone), and only if it is what was seen.
         self.watcher.enabled()
-            && lock(&self.watcher.shared.stats).get(path.as_os_str()) == Some(&seen.copied())
+            && lock(&self.watcher.shared.stats)
+                .get(path.as_os_str())
+                .is_some_and(|c| unpack(*c) == seen.copied())
     }
 
     fn vouches_name(&self, dir: &Path, name: &std::ffi::OsStr, present: bool) -> bool {

@@ -81,3 +81,16 @@ fn non_utf8_survives() {
     assert_eq!(bytes(&p), b"/p/a\xff b\n");
     assert_eq!(split(&p).unwrap().1.as_bytes(), b"a\xff b\n");
 }
+
+#[test]
+fn a_relative_path_is_allocated_exactly() {
+    for (base, target) in [
+        ("/p/sub", "/p/default.o.do"),
+        ("/p/long/directory/name", "/p/src/f1.in"),
+        ("/p", "/p"),
+        ("/a/b", "/c/d"),
+    ] {
+        let rel = relative(Path::new(base), Path::new(target)).into_os_string();
+        assert_eq!(rel.capacity(), rel.len(), "{base} -> {target}");
+    }
+}
